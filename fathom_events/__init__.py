@@ -1,0 +1,61 @@
+"""fathom-events: an async-first client for the Fathom Analytics Events API.
+
+The front door: everything public is re-exported here and listed in
+``__all__``; the modules behind it are private.
+"""
+
+from ._client import DEFAULT_BASE_URL, AsyncClient, AsyncEvents
+from ._pagination import AsyncPaginator
+from ._retry import RateLimit, RetryPolicy
+from ._version import __version__
+from .exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    FathomError,
+    GoneError,
+    InvalidRequestError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+    ServerError,
+    UnprocessableEntityError,
+)
+from .types import Currency, DeletedEvent, Event, EventPage
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AsyncEvents",
+    "AsyncPaginator",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "Currency",
+    "DeletedEvent",
+    "Event",
+    "EventPage",
+    "FathomError",
+    "GoneError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimit",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ResponseTooLargeError",
+    "RetryPolicy",
+    "ServerError",
+    "UnprocessableEntityError",
+    "__version__",
+]

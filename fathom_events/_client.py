@@ -1,0 +1,373 @@
+"""The asynchronous client: ``AsyncClient`` and its ``events`` resource."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import attrs
+
+from . import _protocol as proto
+from ._pagination import AsyncPaginator
+from ._retry import Gate, RateLimit, RetryPolicy, call_with_retries
+from ._transport import Secret, Timeouts, Transport
+from .exceptions import ClientClosedError, InvalidRequestError
+from .types import DeletedEvent, Event, EventPage
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["DEFAULT_BASE_URL", "AsyncClient", "AsyncEvents"]
+
+T = TypeVar("T")
+DEFAULT_BASE_URL = "https://api.usefathom.com/v1"
+TOKEN_ENV = "FATHOM_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def _read_token(token: str | None) -> Secret:
+    if token is None:
+        token = os.environ.get(TOKEN_ENV)
+        if token is None:
+            raise InvalidRequestError(
+                "token", f"no API token: pass token=... or set the {TOKEN_ENV} environment variable"
+            )
+    if not isinstance(token, str):
+        raise InvalidRequestError("token", f"must be a string, got {type(token).__name__}")
+    if not token.strip():
+        raise InvalidRequestError("token", "must not be empty")
+    if any(c in token for c in "\r\n\x00") or token != token.strip():
+        raise InvalidRequestError(
+            "token", "must not contain line breaks, NUL or surrounding whitespace"
+        )
+    return Secret(token)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
+    if not isinstance(base_url, str):
+        raise InvalidRequestError("base_url", f"must be a string, got {type(base_url).__name__}")
+    parts = urlsplit(base_url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise InvalidRequestError(
+            "base_url", f"must be an http(s) URL with a host, got {base_url!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise InvalidRequestError(
+            "base_url",
+            "must not carry a query, a fragment or credentials: the token goes in a header",
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
+        raise InvalidRequestError(
+            "base_url",
+            "plain http:// would send the API token unencrypted; use https://, a loopback host,"
+            " or pass allow_insecure_http=True if you really mean it",
+        )
+    return base_url.rstrip("/")
+
+
+def _check_timeout(field: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidRequestError(field, f"must be a number of seconds > 0 or None, got {value!r}")
+    return float(value)
+
+
+@attrs.frozen
+class _Config:
+    """What a call needs besides the shared transport and gate; ``with_options`` varies it."""
+
+    timeouts: Timeouts
+    retry: RetryPolicy
+
+
+class AsyncClient:
+    """An asynchronous client for the Fathom Events API.
+
+    Use it as ``async with AsyncClient() as client:`` so its session is closed,
+    or call :meth:`aclose`. One client is meant to live long and be shared by
+    every task: it holds one aiohttp session, and one cap on requests in flight
+    (``max_in_flight``), an optional ``rate_limit`` and the cool-down after a
+    429, all shared across its calls.
+
+    * ``token``: the API token; ``None`` reads ``FATHOM_API_TOKEN``.
+    * ``timeout``: seconds one attempt may take in all; ``connect_timeout``
+      the part of it spent connecting. ``None`` disables that limit.
+    * ``retry``: the :class:`RetryPolicy` (retries are on by default).
+    * ``session``: an ``aiohttp.ClientSession`` to use instead of our own; it
+      is never closed by us.
+    * ``max_response_bytes``: a bigger answer is refused, not read (4 MiB).
+    * ``allow_insecure_http``: permit ``http://`` to a host that is not
+      loopback (the token would travel unencrypted).
+    * ``clock`` / ``sleep``: a monotonic clock and an async sleep, injectable
+      so tests can run retries and rate limits without real waiting.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float | None = 30.0,
+        *,
+        connect_timeout: float | None = 10.0,
+        retry: RetryPolicy | None = None,
+        max_in_flight: int = 8,
+        rate_limit: RateLimit | None = None,
+        session: aiohttp.ClientSession | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_insecure_http: bool = False,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        secret = _read_token(token)
+        url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        if type(max_response_bytes) is not int or max_response_bytes < 1:
+            raise InvalidRequestError(
+                "max_response_bytes", f"must be an int >= 1, got {max_response_bytes!r}"
+            )
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidRequestError("retry", "must be a RetryPolicy")
+        self._config = _Config(
+            Timeouts(
+                _check_timeout("timeout", timeout),
+                _check_timeout("connect_timeout", connect_timeout),
+            ),
+            retry or RetryPolicy(),
+        )
+        self._gate = Gate(
+            max_in_flight=max_in_flight,
+            rate_limit=rate_limit,
+            clock=clock or time.monotonic,
+            sleep=sleep or asyncio.sleep,
+        )
+        self._transport = Transport(
+            base_url=url,
+            token=secret,
+            timeouts=self._config.timeouts,
+            session=session,
+            max_response_bytes=max_response_bytes,
+        )
+        self._owns_transport = True
+        self.events = AsyncEvents(self._call)
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, without a trailing slash."""
+        return self._transport.base_url
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy this client's calls use."""
+        return self._config.retry
+
+    @property
+    def requests_sent(self) -> int:
+        """How many HTTP requests this client (and its ``with_options`` twins) sent."""
+        return self._gate.requests_sent
+
+    @property
+    def retries(self) -> int:
+        """How many of those requests were retries."""
+        return self._gate.retries
+
+    @property
+    def closed(self) -> bool:
+        """True once the client (or the client it was derived from) is closed."""
+        return self._transport.closed
+
+    def __repr__(self) -> str:
+        return f"AsyncClient(base_url={self.base_url!r}, closed={self.closed})"
+
+    def with_options(
+        self,
+        *,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        retry_ambiguous_creates: bool | None = None,
+    ) -> AsyncClient:
+        """A client that shares this one's session and limits, with other call options.
+
+        ``retry`` replaces the policy; ``max_retries`` and
+        ``retry_ambiguous_creates`` then change that one field of it;
+        ``timeout`` is the per-attempt total. Closing the twin does nothing:
+        close the original.
+        """
+        policy = retry if retry is not None else self._config.retry
+        if max_retries is not None:
+            policy = attrs.evolve(policy, max_retries=max_retries)
+        if retry_ambiguous_creates is not None:
+            policy = attrs.evolve(policy, retry_ambiguous_creates=retry_ambiguous_creates)
+        timeouts = self._config.timeouts
+        if timeout is not None:
+            timeouts = attrs.evolve(timeouts, total=_check_timeout("timeout", timeout))
+        twin = object.__new__(AsyncClient)
+        twin._config = _Config(timeouts, policy)
+        twin._gate = self._gate
+        twin._transport = self._transport
+        twin._owns_transport = False
+        twin.events = AsyncEvents(twin._call)
+        return twin
+
+    async def __aenter__(self) -> Self:
+        self._ensure_open()
+        self._transport.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session we own. Idempotent; a twin from ``with_options`` does nothing."""
+        if self._owns_transport:
+            await self._transport.aclose()
+
+    def _ensure_open(self) -> None:
+        if self._transport.closed:
+            raise ClientClosedError("this client is closed; create a new one")
+
+    async def _call(self, request: proto.Request, into: type[T]) -> T:
+        self._ensure_open()
+        config = self._config
+        transport = self._transport
+        url = transport.base_url + request.target()
+
+        async def attempt(time_left: float | None) -> T:
+            timeouts = config.timeouts
+            if time_left is not None and (timeouts.total is None or time_left < timeouts.total):
+                timeouts = attrs.evolve(timeouts, total=max(time_left, 0.001))
+            answer = await transport.send(request, timeouts)
+            if answer.status >= 400:
+                raise proto.error_for(
+                    answer,
+                    method=request.method,
+                    url=url,
+                    operation=request.operation,
+                    now=time.time(),
+                )
+            return proto.decode(answer, into, method=request.method, url=url)
+
+        return await call_with_retries(
+            attempt,
+            operation=request.operation,
+            describe=f"{request.method} {url}",
+            policy=config.retry,
+            gate=self._gate,
+        )
+
+
+class _Call(Protocol):
+    def __call__(self, request: proto.Request, into: type[T], /) -> Awaitable[T]: ...
+
+
+class AsyncEvents:
+    """The events (conversion goals) of your sites: ``client.events``."""
+
+    def __init__(self, call: _Call) -> None:
+        self._call = call
+
+    async def list(
+        self,
+        site_id: str,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> EventPage:
+        """One page of a site's events.
+
+        ``limit`` is 1..100 (the API's default is 10). Give ``starting_after``
+        (an event id) to get the events after it, oldest first, or
+        ``ending_before`` to walk back from it, newest first; not both. To walk
+        every event, use :meth:`paginate`.
+        """
+        return await self._call(
+            proto.build_list(site_id, limit, starting_after, ending_before), EventPage
+        )
+
+    async def get(self, site_id: str, event_id: str) -> Event:
+        """One event. Fathom answers ``currency`` as ``None`` here."""
+        return await self._call(proto.build_get(site_id, event_id), Event)
+
+    async def create(self, site_id: str, name: str, currency: str | None = None) -> Event:
+        """Create an event named ``name`` (1..255 characters).
+
+        ``currency`` is a :class:`Currency` or its string; omitted, Fathom uses
+        dollar. A create is retried only when it certainly had no effect: see
+        :class:`RetryPolicy`.
+        """
+        return await self._call(proto.build_create(site_id, name, currency), Event)
+
+    async def update(
+        self,
+        site_id: str,
+        event_id: str,
+        name: str | None = None,
+        currency: str | None = None,
+    ) -> Event:
+        """Change an event's name and/or currency; only the fields given are sent."""
+        return await self._call(proto.build_update(site_id, event_id, name, currency), Event)
+
+    async def delete(self, site_id: str, event_id: str) -> DeletedEvent:
+        """Delete an event. It cannot be undone, by you or by Fathom."""
+        return await self._call(proto.build_delete(site_id, event_id), DeletedEvent)
+
+    async def wipe(self, site_id: str, event_id: str) -> None:
+        """Deprecated: Fathom retired this endpoint; it always raises :class:`GoneError`.
+
+        It still sends the documented ``DELETE .../data`` once, so that if
+        Fathom ever answers differently you find out. Use :meth:`delete` to
+        remove an event.
+        """
+        warnings.warn(
+            "events.wipe() is deprecated: Fathom retired the wipe endpoint (it answers 410 Gone);"
+            " use events.delete() to remove an event",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        await self._call(proto.build_wipe(site_id, event_id), DeletedEvent)
+
+    def paginate(
+        self,
+        site_id: str,
+        page_size: int = 100,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> AsyncPaginator[Event]:
+        """Every event of a site, fetched lazily one page at a time.
+
+        Forward (oldest first, from ``starting_after`` if given) by default;
+        given ``ending_before`` it walks backward, newest first. See
+        :class:`AsyncPaginator`.
+        """
+        proto.build_list(site_id, page_size, starting_after, ending_before)  # check input now
+        backward = ending_before is not None
+
+        async def fetch(cursor: str | None) -> EventPage:
+            if backward:
+                return await self.list(site_id, page_size, ending_before=cursor)
+            return await self.list(site_id, page_size, starting_after=cursor)
+
+        return AsyncPaginator(fetch, ending_before if backward else starting_after)

@@ -1,0 +1,350 @@
+"""The Fathom Events API as data, with no I/O.
+
+This room knows how to build each request (path, query, JSON body, after
+checking the caller's input) and how to read each answer (a typed object, or a
+typed error). It imports neither aiohttp nor anyio, so it is tested with plain
+tables.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
+
+import attrs
+
+from ._converter import CreateEventBody, UpdateEventBody, converter, json_dumps, json_loads
+from .exceptions import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    GoneError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    UnprocessableEntityError,
+)
+from .types import Currency
+
+T = TypeVar("T")
+
+MAX_NAME_LENGTH: Final = 255
+MAX_PAGE_SIZE: Final = 100
+EXCERPT_CHARS: Final = 200
+
+
+class Operation(enum.Enum):
+    """What a request does, which decides whether repeating it is safe."""
+
+    LIST = "list"
+    GET = "get"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    WIPE = "wipe"
+
+
+@attrs.frozen
+class Request:
+    """One HTTP request, ready to send: ``path`` is already percent-encoded."""
+
+    operation: Operation
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+    def target(self) -> str:
+        """The path and query string, relative to the base URL."""
+        if not self.query:
+            return self.path
+        return self.path + "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in self.query)
+
+
+@attrs.frozen
+class Answer:
+    """What came back: status, headers (case-insensitive lookups are the caller's) and body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+# --- input checks -------------------------------------------------------------------------
+
+
+def check_id(field: str, value: object) -> str:
+    """An id must be a non-empty string; any character is allowed (it is encoded)."""
+    if not isinstance(value, str):
+        raise InvalidRequestError(field, f"must be a string, got {type(value).__name__}")
+    if not value:
+        raise InvalidRequestError(field, "must not be empty")
+    return value
+
+
+def check_name(field: str, value: object) -> str:
+    """A name is a string of 1 to 255 characters that is not only whitespace."""
+    if not isinstance(value, str):
+        raise InvalidRequestError(field, f"must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InvalidRequestError(field, "must not be empty or only whitespace")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidRequestError(
+            field, f"must be at most {MAX_NAME_LENGTH} characters, got {len(value)}"
+        )
+    return value
+
+
+_CURRENCY_VALUES = ", ".join(c.value for c in Currency)
+
+
+def check_currency(field: str, value: object) -> Currency:
+    """A currency is a :class:`Currency` member or one of its string values."""
+    if isinstance(value, Currency):
+        return value
+    if isinstance(value, str):
+        try:
+            return Currency(value)
+        except ValueError:
+            pass
+    raise InvalidRequestError(field, f"must be one of {_CURRENCY_VALUES}; got {value!r:.60}")
+
+
+def check_limit(value: object) -> int:
+    """A page size is an int from 1 to 100 (not a bool, not a float)."""
+    if type(value) is not int:
+        raise InvalidRequestError("limit", f"must be an int, got {type(value).__name__}")
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidRequestError("limit", f"must be between 1 and {MAX_PAGE_SIZE}, got {value}")
+    return value
+
+
+# --- request builders ---------------------------------------------------------------------
+
+
+def _segment(value: str) -> str:
+    # Every reserved character is encoded, so an id is always one segment; "." and ".."
+    # are encoded too because URL normalisation would otherwise climb a level.
+    if value in {".", ".."}:
+        return value.replace(".", "%2E")
+    return quote(value, safe="")
+
+
+def _events_path(site_id: object, event_id: object = None) -> str:
+    path = f"/sites/{_segment(check_id('site_id', site_id))}/events"
+    if event_id is not None:
+        path += "/" + _segment(check_id("event_id", event_id))
+    return path
+
+
+def build_list(
+    site_id: object,
+    limit: object = None,
+    starting_after: object = None,
+    ending_before: object = None,
+) -> Request:
+    """GET one page of a site's events."""
+    path = _events_path(site_id)
+    query: list[tuple[str, str]] = []
+    if limit is not None:
+        query.append(("limit", str(check_limit(limit))))
+    if starting_after is not None and ending_before is not None:
+        raise InvalidRequestError(
+            "starting_after", "cannot be combined with ending_before: give one cursor or neither"
+        )
+    if starting_after is not None:
+        query.append(("starting_after", check_id("starting_after", starting_after)))
+    if ending_before is not None:
+        query.append(("ending_before", check_id("ending_before", ending_before)))
+    return Request(Operation.LIST, "GET", path, tuple(query))
+
+
+def build_get(site_id: object, event_id: object) -> Request:
+    """GET one event."""
+    return Request(Operation.GET, "GET", _events_path(site_id, check_id("event_id", event_id)))
+
+
+def build_create(site_id: object, name: object, currency: object = None) -> Request:
+    """POST a new event; the currency is sent only when given (the API defaults to dollar)."""
+    path = _events_path(site_id)
+    body = CreateEventBody(
+        name=check_name("name", name),
+        currency=None if currency is None else check_currency("currency", currency),
+    )
+    return Request(Operation.CREATE, "POST", path, body=json_dumps(converter.unstructure(body)))
+
+
+def build_update(
+    site_id: object, event_id: object, name: object = None, currency: object = None
+) -> Request:
+    """POST the fields to change, and only those."""
+    path = _events_path(site_id, check_id("event_id", event_id))
+    if name is None and currency is None:
+        raise InvalidRequestError("name", "an update needs a name or a currency to change")
+    body = UpdateEventBody(
+        name=None if name is None else check_name("name", name),
+        currency=None if currency is None else check_currency("currency", currency),
+    )
+    return Request(Operation.UPDATE, "POST", path, body=json_dumps(converter.unstructure(body)))
+
+
+def build_delete(site_id: object, event_id: object) -> Request:
+    """DELETE one event."""
+    return Request(
+        Operation.DELETE, "DELETE", _events_path(site_id, check_id("event_id", event_id))
+    )
+
+
+def build_wipe(site_id: object, event_id: object) -> Request:
+    """DELETE an event's data: the retired endpoint, which answers 410."""
+    path = _events_path(site_id, check_id("event_id", event_id)) + "/data"
+    return Request(Operation.WIPE, "DELETE", path)
+
+
+# --- reading answers ----------------------------------------------------------------------
+
+
+def excerpt(body: bytes) -> str:
+    """A short, printable piece of a body for an error message."""
+    text = body[: EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."
+
+
+def decode(answer: Answer, into: type[T], *, method: str, url: str) -> T:
+    """Read a 2xx answer as ``into``, or raise :class:`ResponseDecodeError` naming the fault."""
+    try:
+        data = json_loads(answer.body)
+    except ValueError as exc:
+        raise ResponseDecodeError(
+            f"the answer is not valid JSON ({exc}): {excerpt(answer.body)!r}",
+            method=method,
+            url=url,
+            status=answer.status,
+            body=excerpt(answer.body),
+        ) from None
+    if not isinstance(data, dict):
+        problem = f"expected a JSON object, got {type(data).__name__}"
+    else:
+        try:
+            return converter.structure(data, into)
+        except KeyError as exc:
+            problem = f"missing field {exc}"
+        except (TypeError, ValueError) as exc:
+            problem = str(exc)
+    raise ResponseDecodeError(
+        f"the answer is not a valid {into.__name__}: {problem}",
+        method=method,
+        url=url,
+        status=answer.status,
+        body=excerpt(answer.body),
+    )
+
+
+def _field_errors(value: object) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        return {}
+    errors: dict[str, list[str]] = {}
+    for key, messages in value.items():
+        if isinstance(messages, list):
+            errors[str(key)] = [str(m) for m in messages]
+        else:
+            errors[str(key)] = [str(messages)]
+    return errors
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    410: GoneError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+_WIPE_RETIRED = (
+    "the wipe endpoint has been retired by Fathom and answers 410 Gone; an event's completion"
+    " data can no longer be wiped through the API. To remove an event, use delete()"
+)
+
+
+def error_for(
+    answer: Answer, *, method: str, url: str, operation: Operation, now: float
+) -> APIStatusError:
+    """Turn an error answer into its typed exception, reading the message from the body."""
+    body: Any
+    errors: dict[str, list[str]] = {}
+    try:
+        body = json_loads(answer.body) if answer.body else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and ("error" in body or "errors" in body):
+        errors = _field_errors(body.get("errors"))
+        if isinstance(body.get("error"), str):
+            message = body["error"]
+        else:
+            message = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()) or "error"
+    else:
+        body = answer.body.decode("utf-8", "replace") if body is None else body
+        message = f"HTTP {answer.status}: {excerpt(answer.body) or '(empty body)'}"
+    if answer.status == 410 and operation is Operation.WIPE:
+        message = _WIPE_RETIRED
+    cls = _STATUS_ERRORS.get(answer.status)
+    if cls is None:
+        cls = ServerError if answer.status >= 500 else APIStatusError
+    common: dict[str, Any] = {
+        "status": answer.status,
+        "body": body,
+        "headers": answer.headers,
+        "method": method,
+        "url": url,
+    }
+    error: APIStatusError
+    if cls is BadRequestError:
+        error = BadRequestError(message, errors=errors, **common)
+    else:
+        error = cls(message, **common)
+    error.retry_after = parse_retry_after(_header(answer.headers, "retry-after"), now=now)
+    return error
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, item in headers.items():
+        if key.lower() == name:
+            return item
+    return None
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP date.
+
+    ``now`` is the current Unix time, so the date form is testable. Unreadable,
+    negative or non-finite values give ``None``; a date in the past gives 0.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - now)
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds

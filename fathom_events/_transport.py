@@ -1,0 +1,180 @@
+"""Sending requests: the one room that imports aiohttp at run time.
+
+A :class:`Transport` owns (or borrows) one long-lived ``aiohttp.ClientSession``
+and turns every failure below HTTP into :class:`APIConnectionError` or
+:class:`APITimeoutError`, saying whether the request may have reached the
+server (the retry rules for create depend on it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import ssl
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from ._protocol import Answer, Request
+from ._version import __version__
+from .exceptions import APIConnectionError, APITimeoutError, ResponseTooLargeError
+
+_PYTHON = platform.python_version()
+USER_AGENT = f"fathom-events/{__version__} (Python {_PYTHON}; aiohttp {aiohttp.__version__})"
+_READ_CHUNK = 256 * 1024
+
+
+class Secret:
+    """A value that never shows itself in a repr or a string."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@attrs.frozen
+class Timeouts:
+    """Per-attempt limits in seconds: the whole attempt, and the connect phase within it."""
+
+    total: float | None
+    connect: float | None
+
+    def for_aiohttp(self) -> aiohttp.ClientTimeout:
+        """The same limits as aiohttp wants them."""
+        return aiohttp.ClientTimeout(total=self.total, connect=self.connect)
+
+
+def connection_error(exc: BaseException, *, method: str, url: str) -> APIConnectionError:
+    """Map an aiohttp or socket failure to our error, noting if the request went out."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        err: APIConnectionError = APITimeoutError(
+            "timed out while connecting", method=method, url=url
+        )
+        err.request_sent = False
+    elif isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        err = APITimeoutError("timed out waiting for the answer", method=method, url=url)
+    elif isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)):
+        err = APIConnectionError(f"TLS failure: {exc}", method=method, url=url)
+        err.request_sent = False
+        err.tls_failure = True
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        err = APIConnectionError(f"could not connect: {exc.os_error}", method=method, url=url)
+        err.request_sent = False
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        err = APIConnectionError(
+            "the server closed the connection without answering", method=method, url=url
+        )
+    elif isinstance(exc, aiohttp.ClientPayloadError):
+        err = APIConnectionError(
+            "the connection broke while the answer was being read", method=method, url=url
+        )
+    else:
+        err = APIConnectionError(f"connection failed: {exc}", method=method, url=url)
+    return err
+
+
+class Transport:
+    """One session, the standard headers, the size cap, and failure mapping."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: Secret,
+        timeouts: Timeouts,
+        session: aiohttp.ClientSession | None = None,
+        max_response_bytes: int,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {
+            "Authorization": f"Bearer {token.reveal()}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        self._default_timeouts = timeouts
+        self._session = session
+        self._owns_session = session is None
+        self._max_response_bytes = max_response_bytes
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self.base_url!r})"
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        # Created lazily so it binds to the loop that actually runs the requests.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._default_timeouts.for_aiohttp(),
+                connector=aiohttp.TCPConnector(limit=0),
+            )
+        return self._session
+
+    def open(self) -> None:
+        """Create the owned session now (inside the running loop)."""
+        self._get_session()
+
+    async def send(self, request: Request, timeouts: Timeouts | None = None) -> Answer:
+        """Send once; return the answer or raise a mapped connection error."""
+        target = self.base_url + request.target()
+        session = self._get_session()
+        kwargs: dict[str, aiohttp.ClientTimeout] = {}
+        if timeouts is not None and timeouts != self._default_timeouts:
+            kwargs["timeout"] = timeouts.for_aiohttp()
+        try:
+            async with session.request(
+                request.method,
+                URL(target, encoded=True),
+                headers=self._json_headers if request.body is not None else self._headers,
+                data=request.body,
+                allow_redirects=False,
+                **kwargs,
+            ) as response:
+                body = await self._read_capped(response, request.method, target)
+                return Answer(response.status, response.headers, body)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise connection_error(exc, method=request.method, url=target) from exc
+
+    async def _read_capped(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+        cap = self._max_response_bytes
+        length = response.content_length
+        if length is not None and length <= cap:
+            return await response.read()
+        if length is None:
+            parts: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(_READ_CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    break
+                parts.append(chunk)
+            else:
+                return b"".join(parts)
+        response.close()
+        raise ResponseTooLargeError(
+            f"the answer is larger than max_response_bytes={cap}; it was not read",
+            method=method,
+            url=url,
+            status=response.status,
+            body="",
+        )
+
+    async def aclose(self) -> None:
+        """Close the session if we created it; a borrowed session is left open."""
+        self.closed = True
+        if self._owns_session and self._session is not None:
+            await self._session.close()

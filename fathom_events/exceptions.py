@@ -1,0 +1,230 @@
+"""Every error fathom-events raises, as one tree.
+
+::
+
+    FathomError
+    ├── InvalidRequestError        (also ValueError) rejected before anything was sent
+    ├── ClientClosedError          the client was closed before the call
+    ├── PaginationError            the API's cursor stopped advancing
+    ├── APIConnectionError         no HTTP answer: refused, reset, dropped, TLS failure
+    │   └── APITimeoutError        an attempt or the overall deadline ran out
+    ├── ResponseDecodeError        an answer we could not read (bad JSON, wrong shape)
+    │   └── ResponseTooLargeError  an answer bigger than the client's cap
+    └── APIStatusError             the API answered with an error status
+        ├── BadRequestError           400 (``.errors`` holds field errors)
+        ├── AuthenticationError       401
+        ├── PermissionDeniedError     403
+        ├── NotFoundError             404 (missing, or the token may not see it)
+        ├── GoneError                 410 (a retired endpoint, such as wipe)
+        ├── UnprocessableEntityError  422
+        ├── RateLimitError            429 (``.retry_after`` in seconds)
+        └── ServerError               5xx
+
+Branch on the class (the status code), never on the message: Fathom's messages
+are written for people and may change. Every error raised after a request went
+out names the request's method and URL (never the token) and, in ``.attempts``,
+how many times it was sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "FathomError",
+    "GoneError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ResponseTooLargeError",
+    "ServerError",
+    "UnprocessableEntityError",
+]
+
+
+class FathomError(Exception):
+    """The root of every error this library raises."""
+
+    #: How many times the request was sent before this error (0: never sent).
+    attempts: int = 0
+    #: True when a create may have taken effect although it reported failure.
+    may_have_been_applied: bool = False
+
+
+class InvalidRequestError(FathomError, ValueError):
+    """The arguments broke a rule of the API; nothing was sent.
+
+    ``field`` names the argument at fault.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}")
+
+
+class ClientClosedError(FathomError, RuntimeError):
+    """A method was called on a client that has been closed."""
+
+
+class PaginationError(FathomError):
+    """Pagination cannot go on: the API returned a page whose cursor was already seen."""
+
+
+class _RequestError(FathomError):
+    """An error tied to one request that was (or was about to be) sent."""
+
+    def __init__(self, message: str, *, method: str, url: str) -> None:
+        self.method = method
+        self.url = url
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        text = f"{self.message} ({self.method} {self.url})"
+        if self.attempts > 1:
+            text += f" after {self.attempts} attempts"
+        if self.may_have_been_applied:
+            text += (
+                "; the request reached the server and may have taken effect (for a create:"
+                " the event may have been created): list the site's events before retrying"
+            )
+        return text
+
+
+class APIConnectionError(_RequestError):
+    """No HTTP answer arrived: the connection failed, was reset or dropped.
+
+    ``request_sent`` is False only when the request certainly never reached
+    the server (the connection was refused or never set up); ``tls_failure``
+    is True when the TLS handshake or certificate check failed.
+    """
+
+    request_sent: bool = True
+    tls_failure: bool = False
+
+
+class APITimeoutError(APIConnectionError):
+    """The request took longer than its timeout or the policy's deadline."""
+
+
+class ResponseDecodeError(_RequestError):
+    """The answer could not be read as the documented shape.
+
+    ``status`` is the HTTP status and ``body`` a short excerpt of what came back.
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, status: int, body: str) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status = status
+        self.body = body
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """The answer was larger than the client's ``max_response_bytes``; it was not read."""
+
+
+class APIStatusError(_RequestError):
+    """The API answered with a 4xx or 5xx status.
+
+    ``status`` is the HTTP status, ``message`` the API's own words (or an
+    excerpt of a non-JSON page), ``body`` the decoded JSON body (or the raw
+    text), ``headers`` the answer's headers, ``method`` and ``url`` the request,
+    ``retry_after`` the answer's ``Retry-After`` in seconds (or ``None``).
+    """
+
+    retry_after: float | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: object,
+        headers: Mapping[str, str],
+        method: str,
+        url: str,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status = status
+        self.body = body
+        self.headers = dict(headers)
+
+    def __str__(self) -> str:
+        return f"{self.status}: {super().__str__()}"
+
+
+class BadRequestError(APIStatusError):
+    """400: bad parameters, failed validation or a token lacking permission.
+
+    ``errors`` maps each rejected field to the API's messages about it (empty
+    when the body carried a single ``error`` string instead).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: object,
+        headers: Mapping[str, str],
+        method: str,
+        url: str,
+        errors: Mapping[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(message, status=status, body=body, headers=headers, method=method, url=url)
+        self.errors: dict[str, list[str]] = dict(errors or {})
+
+
+class AuthenticationError(APIStatusError):
+    """401: the token is missing, malformed or invalid."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: not documented by Fathom, mapped for completeness."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the object does not exist, or the token has no access to it."""
+
+
+class GoneError(APIStatusError):
+    """410: the endpoint has been retired (the wipe endpoint)."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was understood but cannot be fulfilled."""
+
+
+class RateLimitError(APIStatusError):
+    """429: a rate or concurrency limit was hit.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds, or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: object,
+        headers: Mapping[str, str],
+        method: str,
+        url: str,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, body=body, headers=headers, method=method, url=url)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: the API or a gateway in front of it failed."""
