@@ -5,8 +5,9 @@ The front door: everything public is re-exported here and listed in
 """
 
 from ._client import DEFAULT_BASE_URL, AsyncClient, AsyncEvents
-from ._pagination import AsyncPaginator
+from ._pagination import AsyncPaginator, PageLike
 from ._retry import RateLimit, RetryPolicy
+from ._sync import Client, Events, Paginator
 from ._version import __version__
 from .exceptions import (
     APIConnectionError,
@@ -39,16 +40,20 @@ __all__ = [
     "AsyncPaginator",
     "AuthenticationError",
     "BadRequestError",
+    "Client",
     "ClientClosedError",
     "Currency",
     "DeletedEvent",
     "Event",
     "EventPage",
+    "Events",
     "FathomError",
     "GoneError",
     "InvalidRequestError",
     "NotFoundError",
+    "PageLike",
     "PaginationError",
+    "Paginator",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",

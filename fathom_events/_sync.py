@@ -1,0 +1,276 @@
+"""The blocking ``Client``: the async client driven through one anyio portal.
+
+An aiohttp session belongs to one event loop, so each :class:`Client` starts
+one portal (an event loop in a daemon thread) for its whole life and builds its
+:class:`AsyncClient` inside it. Every blocking method is made from its async
+twin by :func:`blocking`, so each method's logic exists once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import CancelledError as FutureCancelledError
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ._client import DEFAULT_BASE_URL, AsyncClient, AsyncEvents
+from ._pagination import AsyncPaginator, PageLike, T
+from ._retry import RateLimit, RetryPolicy
+from .exceptions import ClientClosedError
+from .types import Event
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["Client", "Events", "Paginator", "blocking"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _backend_options() -> dict[str, Any]:
+    # uvloop makes each hop into the portal cheaper; it is optional.
+    try:
+        import uvloop  # noqa: F401, PLC0415
+    except ImportError:
+        return {}
+    return {"use_uvloop": True}
+
+
+class _Portal:
+    """One portal for one client's life; knows the process it was started in."""
+
+    def __init__(self) -> None:
+        self._cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(
+            "asyncio", _backend_options(), name="fathom-events-portal"
+        )
+        self.portal = self._cm.__enter__()
+        self.pid = os.getpid()
+        self.thread_id: int | None = self.portal.call(threading.get_ident)
+
+    def run(self, fn: Callable[[], Awaitable[R]]) -> R:
+        """Run ``fn()`` in the portal and wait; an interrupt here cancels it there."""
+        if os.getpid() != self.pid:
+            raise ClientClosedError(
+                "this Client was created in another process (before a fork); its event loop"
+                " thread does not exist here: create a new Client in this process"
+            )
+        future = self.portal.start_task_soon(fn)
+        try:
+            return future.result()
+        except FutureCancelledError:
+            raise ClientClosedError("the client was closed while this call was running") from None
+        except BaseException:
+            # KeyboardInterrupt (or any other escape) in the waiting thread: cancel the
+            # request inside the portal rather than leave it running unattended.
+            future.cancel()
+            raise
+
+    def stop(self) -> None:
+        """Stop the loop and join its thread."""
+        self._cm.__exit__(None, None, None)
+
+
+def _finalize(portal: _Portal, client: AsyncClient) -> None:
+    # Runs when a Client is garbage-collected unclosed; never from the portal's own thread.
+    if threading.get_ident() == portal.thread_id or os.getpid() != portal.pid:
+        return
+    portal.run(client.aclose)
+    portal.stop()
+
+
+def blocking(
+    method: Callable[Concatenate[AsyncEvents, P], Awaitable[R]],
+) -> Callable[Concatenate[Events, P], R]:
+    """The blocking twin of an ``AsyncEvents`` method: same name, parameters and docstring."""
+
+    @functools.wraps(method)
+    def twin(self: Events, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        client = self._client
+        call = functools.partial(method, client._async.events, *args, **kwargs)  # noqa: SLF001
+        return client._portal().run(call)  # noqa: SLF001
+
+    return twin
+
+
+class Paginator(Generic[T]):
+    """The blocking face of :class:`~fathom_events.AsyncPaginator`.
+
+    ``for item in paginator`` yields every item; ``for page in
+    paginator.pages()`` yields the pages. Each page is one portal call; its
+    items are then yielded in your thread.
+    """
+
+    def __init__(self, client: Client, paginator: AsyncPaginator[T]) -> None:
+        self._client = client
+        self._paginator = paginator
+
+    def pages(self) -> Iterator[PageLike[T]]:
+        """Yield each page as it is fetched (one request each)."""
+        walker = self._paginator.walker()
+        while (page := self._client._portal().run(walker.next_page)) is not None:  # noqa: SLF001
+            yield page
+
+    def __iter__(self) -> Iterator[T]:
+        for page in self.pages():
+            yield from page.data
+
+
+class Events:
+    """The events of your sites, blocking: ``client.events``. See :class:`AsyncEvents`."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    list = blocking(AsyncEvents.list)
+    get = blocking(AsyncEvents.get)
+    create = blocking(AsyncEvents.create)
+    update = blocking(AsyncEvents.update)
+    delete = blocking(AsyncEvents.delete)
+    wipe = blocking(AsyncEvents.wipe)
+
+    def paginate(
+        self,
+        site_id: str,
+        page_size: int = 100,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> Paginator[Event]:
+        # Building the paginator only checks input and sends nothing, so it runs here.
+        async_events = self._client._async.events  # noqa: SLF001
+        return Paginator(
+            self._client, async_events.paginate(site_id, page_size, starting_after, ending_before)
+        )
+
+    paginate.__doc__ = AsyncEvents.paginate.__doc__
+
+
+class Client:
+    """A blocking client for the Fathom Events API, with the same methods as :class:`AsyncClient`.
+
+    ``with Client() as client:`` or call :meth:`close`. Parameters are those
+    of :class:`AsyncClient` (except ``session``: an aiohttp session belongs to
+    one event loop, and this client runs its own). It is safe to share one
+    client between threads.
+
+    Each client runs an event loop in a background thread and blocks the
+    calling thread while a request runs. Called from code that is itself
+    running an event loop (Jupyter, an async web framework) it works, but it
+    blocks that loop for the length of each call: use :class:`AsyncClient`
+    there. After ``os.fork()`` a client made in the parent raises
+    :class:`ClientClosedError` in the child: make a new one there.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float | None = 30.0,
+        *,
+        connect_timeout: float | None = 10.0,
+        retry: RetryPolicy | None = None,
+        max_in_flight: int = 8,
+        rate_limit: RateLimit | None = None,
+        max_response_bytes: int = 4 * 1024 * 1024,
+        allow_insecure_http: bool = False,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        make = functools.partial(
+            AsyncClient,
+            token,
+            base_url,
+            timeout,
+            connect_timeout=connect_timeout,
+            retry=retry,
+            max_in_flight=max_in_flight,
+            rate_limit=rate_limit,
+            max_response_bytes=max_response_bytes,
+            allow_insecure_http=allow_insecure_http,
+            clock=clock,
+            sleep=sleep,
+        )
+        make()  # check every argument here, before a thread is started
+        portal = _Portal()
+
+        async def start() -> AsyncClient:
+            client = make()
+            await client.__aenter__()
+            return client
+
+        self._async = portal.run(start)
+        self.__portal: _Portal | None = portal
+        self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _finalize, portal, self._async)
+        self.events = Events(self)
+
+    def _portal(self) -> _Portal:
+        portal = self.__portal
+        if portal is None:
+            raise ClientClosedError("this client is closed; create a new one")
+        return portal
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, without a trailing slash."""
+        return self._async.base_url
+
+    @property
+    def requests_sent(self) -> int:
+        """How many HTTP requests this client sent."""
+        return self._async.requests_sent
+
+    @property
+    def retries(self) -> int:
+        """How many of those requests were retries."""
+        return self._async.retries
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self.__portal is None
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r}, closed={self.closed})"
+
+    def close(self) -> None:
+        """Close the session and stop the portal's thread. Idempotent."""
+        with self._lock:
+            portal, self.__portal = self.__portal, None
+        if portal is None:
+            return
+        self._finalizer.detach()
+        if os.getpid() != portal.pid:
+            return
+        try:
+            portal.run(self._async.aclose)
+        finally:
+            portal.stop()
+
+    def __enter__(self) -> Self:
+        self._portal()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_finalizer", None) is not None and self._finalizer.alive:
+            warnings.warn(
+                f"unclosed {self!r}: use 'with Client() as client:' or call close()",
+                ResourceWarning,
+                stacklevel=1,
+            )

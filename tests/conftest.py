@@ -1,0 +1,59 @@
+"""Shared fixtures: a served FakeFathom, clients pointed at it, and fake time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from fathom_events import AsyncClient, Client, RetryPolicy
+from fathom_events.testing import FakeFathom
+
+from .helpers import SITE, TOKEN, FakeTime
+
+
+@pytest.fixture(name="fake_time")
+def _fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture(name="fake")
+def _fake() -> FakeFathom:
+    fake = FakeFathom()
+    fake.add_site(SITE)
+    return fake
+
+
+@pytest.fixture(name="base_url")
+async def _base_url(fake: FakeFathom) -> AsyncIterator[str]:
+    async with fake.serve() as url:
+        yield url
+
+
+@pytest.fixture(name="policy")
+def _policy() -> RetryPolicy:
+    return RetryPolicy()
+
+
+@pytest.fixture(name="client")
+async def _client(
+    base_url: str, fake_time: FakeTime, policy: RetryPolicy
+) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(
+        TOKEN, base_url, timeout=5.0, retry=policy, clock=fake_time.clock, sleep=fake_time.sleep
+    ) as client:
+        yield client
+
+
+@pytest.fixture(name="thread_url")
+def _thread_url(fake: FakeFathom) -> Iterator[str]:
+    with fake.serve_in_thread() as url:
+        yield url
+
+
+@pytest.fixture(name="sync_client")
+def _sync_client(thread_url: str, fake_time: FakeTime, policy: RetryPolicy) -> Iterator[Client]:
+    with Client(
+        TOKEN, thread_url, timeout=5.0, retry=policy, clock=fake_time.clock, sleep=fake_time.sleep
+    ) as client:
+        yield client

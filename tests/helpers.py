@@ -1,0 +1,26 @@
+"""Constants and fake time shared by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fathom_events.testing import FakeFathom
+
+SITE = "CDBUGS"
+TOKEN = FakeFathom.DEFAULT_TOKEN
+
+
+class FakeTime:
+    """A monotonic clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
