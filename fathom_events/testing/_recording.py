@@ -1,0 +1,98 @@
+"""What the fake heard: one frozen `RecordedRequest` per request received."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote
+
+import attrs
+
+from fathom_events.testing._api import bearer_token
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+def _masked_headers(headers: dict[str, str]) -> str:
+    shown = {}
+    for name, value in headers.items():
+        if name in _SECRET_HEADERS:
+            scheme, _, secret = value.partition(" ")
+            value = f"{scheme} ***" if secret else "***"  # noqa: PLW2901 - masking in place
+        shown[name] = value
+    return repr(shown)
+
+
+@attrs.frozen
+class RecordedRequest:
+    """One request as the fake received it.
+
+    `path` is percent-decoded (segment by segment, joined with "/"), `raw_path`
+    is as sent (no query). `query` holds the last value of each parameter, as
+    the fake reads it; `query_pairs` keeps every pair, repeats included, in
+    order. `headers` has lower-case names; repeated headers are joined with
+    ", ". `json` is the parsed body, or None if it is empty or not JSON. The
+    repr masks the Authorization header.
+    """
+
+    method: str
+    path: str
+    raw_path: str
+    query: dict[str, str]
+    query_pairs: tuple[tuple[str, str], ...]
+    headers: dict[str, str] = attrs.field(repr=_masked_headers)
+    body: bytes
+    json: Any
+
+    @property
+    def token(self) -> str | None:
+        """The bearer token sent, or None if there was no `Bearer <token>` header."""
+        return bearer_token(self.headers.get("authorization"))
+
+    def header(self, name: str) -> str | None:
+        """The value of header `name` (any case), or None."""
+        return self.headers.get(name.lower())
+
+
+def split_raw_path(raw_path: str) -> tuple[str, str]:
+    """Split a request target into its raw path and raw query."""
+    path, _, query = raw_path.partition("?")
+    return path, query
+
+
+def decode_segments(raw_path: str) -> tuple[str, ...] | None:
+    """Percent-decode each segment of `raw_path` on its own; None if not UTF-8.
+
+    Splitting before decoding keeps an encoded "/" (%2F) inside its segment.
+    """
+    try:
+        return tuple(unquote(part, errors="strict") for part in raw_path.split("/")[1:])
+    except UnicodeDecodeError:
+        return None
+
+
+def record(request: web.BaseRequest, body: bytes) -> RecordedRequest:
+    raw_path, raw_query = split_raw_path(request.raw_path)
+    path = "/".join(unquote(part, errors="replace") for part in raw_path.split("/"))
+    pairs = tuple(parse_qsl(raw_query, keep_blank_values=True))
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    try:
+        parsed = jsonlib.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        parsed = None
+    return RecordedRequest(
+        method=request.method,
+        path=path,
+        raw_path=raw_path,
+        query=dict(pairs),
+        query_pairs=pairs,
+        headers=headers,
+        body=body,
+        json=parsed,
+    )
