@@ -1,0 +1,284 @@
+"""`FakeFathom`: the Events API over in-memory state, speaking real HTTP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import functools
+import threading
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from aiohttp import web
+
+from fathom_events.testing._api import Answer, Call, CreatedAtFormat, handle
+from fathom_events.testing._faults import Fault, FaultQueue
+from fathom_events.testing._recording import RecordedRequest, decode_segments, record
+from fathom_events.testing._state import Store, spread, utc_now
+from fathom_events.testing._wire import deliver, render, wants_json
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+
+_STOPPING: Final = web.AppKey("fathom_fake_stopping", asyncio.Event)
+_SHUTDOWN_TIMEOUT: Final = 5.0
+_THREAD_START_TIMEOUT: Final = 30.0
+_SEED_NAMES: Final = (
+    "Signed up to newsletter",
+    "Purchased product",
+    "Started free trial",
+    "Downloaded whitepaper",
+    "Clicked pricing",
+)
+
+
+async def _release_waiters(app: web.Application) -> None:
+    # on_shutdown runs before aiohttp waits for open handlers: wake every
+    # hung or delayed handler so it drops its connection instead.
+    app[_STOPPING].set()
+
+
+class FakeFathom:
+    """A fake Fathom Events API, written from the API reference.
+
+    Seed it (`add_site`, `add_event`, `seed`), serve it (`serve()` in async
+    code, `serve_in_thread()` in blocking code), point a client at the base
+    URL it yields, then inspect `requests` and `events()`. `inject` scripts
+    faults. Every method is safe to call from any thread while it serves.
+    """
+
+    DEFAULT_TOKEN: ClassVar[str] = "fake-fathom-token"  # noqa: S105 - a fake's well-known token
+
+    def __init__(
+        self,
+        tokens: Mapping[str, Sequence[str]] | None = None,
+        *,
+        now: Callable[[], datetime] | None = None,
+        created_at_format: CreatedAtFormat = "plain",
+    ) -> None:
+        if created_at_format not in ("plain", "iso"):
+            raise ValueError(
+                f"created_at_format must be 'plain' or 'iso'; got {created_at_format!r}"
+            )
+        self._created_at_format: CreatedAtFormat = created_at_format
+        self._store = Store(now or utc_now)
+        self._faults = FaultQueue()
+        self._requests: list[RecordedRequest] = []
+        self._requests_lock = threading.Lock()
+        if tokens is None:
+            tokens = {self.DEFAULT_TOKEN: ["*"]}
+        for token, abilities in tokens.items():
+            self.add_token(token, abilities)
+
+    def __repr__(self) -> str:
+        return f"<FakeFathom requests={len(self.requests)} pending_faults={self.pending_faults()}>"
+
+    # -- state --------------------------------------------------------------
+
+    def add_token(self, token: str, abilities: Sequence[str]) -> None:
+        """Accept `token` with `abilities` ("*", "all-sites-readonly", "read:S", "manage:S")."""
+        self._store.add_token(token, abilities)
+
+    def add_site(self, site_id: str, name: str | None = None) -> None:
+        """Create the site (idempotent); requests for unknown sites answer 404."""
+        self._store.add_site(site_id, name)
+
+    def add_event(
+        self,
+        site_id: str,
+        name: str,
+        currency: str = "dollar",
+        *,
+        event_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Store an event (creating the site if needed) and return its record.
+
+        `event_id` defaults to 8 random capital letters; `created_at` to the
+        clock's now (a naive datetime is taken as UTC).
+        """
+        return self._store.add_event(site_id, name, currency, event_id, created_at).as_dict()
+
+    def seed(self, sites: int, events_per_site: int, *, prefix: str = "SITE") -> list[str]:
+        """Create `sites` sites named PREFIX1.. with `events_per_site` events each.
+
+        Events get varied names and currencies and climbing timestamps ending
+        near now, with some sharing a second; returns the new site ids.
+        """
+        if sites < 0 or events_per_site < 0:
+            raise ValueError("sites and events_per_site must not be negative")
+        start = self._store.now() - timedelta(minutes=12 * events_per_site)
+        site_ids = []
+        for number in range(1, sites + 1):
+            site_id = f"{prefix}{number}"
+            self.add_site(site_id)
+            for name, currency, moment in spread(events_per_site, start, _SEED_NAMES):
+                self._store.add_event(site_id, name, currency, None, moment)
+            site_ids.append(site_id)
+        return site_ids
+
+    def events(self, site_id: str) -> list[dict[str, Any]]:
+        """The site's stored events, oldest first: {"id", "name", "currency", "created_at"}.
+
+        `currency` is the stored one and `created_at` an aware UTC datetime.
+        Raises KeyError for an unknown site.
+        """
+        return [record.as_dict() for record in self._store.events(site_id)]
+
+    # -- the request log ------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in order (faulted ones too); a copy."""
+        with self._requests_lock:
+            return list(self._requests)
+
+    def requests_for(
+        self, method: str | None = None, path: str | None = None
+    ) -> list[RecordedRequest]:
+        """The recorded requests with this method (any case) and decoded-path glob."""
+        return [
+            request
+            for request in self.requests
+            if (method is None or request.method == method.upper())
+            and (path is None or fnmatch.fnmatchcase(request.path, path))
+        ]
+
+    def reset_requests(self) -> None:
+        with self._requests_lock:
+            self._requests.clear()
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._requests_lock:
+            self._requests.append(request)
+
+    # -- faults -----------------------------------------------------------------
+
+    def inject(self, fault: Fault, *, method: str = "*", path: str = "*", times: int = 1) -> None:
+        """Make the next `times` requests matching `method` and `path` (globs) suffer `fault`.
+
+        Faults are used in the order injected: a request takes the first one
+        that matches, and it stays first until its `times` are used up.
+        """
+        self._faults.add(fault, method, path, times)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def pending_faults(self) -> int:
+        """How many fault uses are left, over all injected faults."""
+        return self._faults.pending()
+
+    # -- serving ------------------------------------------------------------------
+
+    @property
+    def app(self) -> web.Application:
+        """A new `aiohttp.web.Application` over this fake's state, on every access.
+
+        Each serving needs its own application (one is bound to the event loop
+        that runs it); all of them share the state, the request log and the faults.
+        """
+        app = web.Application()
+        app[_STOPPING] = asyncio.Event()
+        app.on_shutdown.append(_release_waiters)
+        # One catch-all route: we split the raw path ourselves, so that an
+        # encoded "/" stays inside its id.
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)
+        return app
+
+    @contextlib.asynccontextmanager
+    async def serve(self) -> AsyncIterator[str]:
+        """Serve on a free port of 127.0.0.1; yield the base URL, ".../v1"."""
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            await runner.cleanup()
+
+    @contextlib.contextmanager
+    def serve_in_thread(self) -> Iterator[str]:
+        """Like `serve()`, with the server's event loop in a background thread."""
+        server = _ThreadedServer(self)
+        base_url = server.start()
+        try:
+            yield base_url
+        finally:
+            server.stop()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self._record(record(request, b""))  # aiohttp answers 413 for us
+            raise
+        recorded = record(request, body)
+        self._record(recorded)
+        call = Call(
+            method=request.method,
+            segments=decode_segments(recorded.raw_path),
+            query=recorded.query,
+            authorization=request.headers.get("Authorization"),
+            content_type=request.headers.get("Content-Type", ""),
+            body=body,
+        )
+        perform: Callable[[], Answer] = functools.partial(
+            handle, self._store, call, self._created_at_format
+        )
+        json_errors = wants_json(request.headers.get("Accept"))
+        fault = self._faults.take(recorded.method, recorded.path)
+        if fault is None:
+            return render(perform(), json_errors=json_errors)
+        return await deliver(
+            fault, request, perform, json_errors=json_errors, stopping=request.app[_STOPPING]
+        )
+
+
+class _ThreadedServer:
+    """Runs `fake.serve()` on its own event loop in a daemon thread."""
+
+    def __init__(self, fake: FakeFathom) -> None:
+        self._fake = fake
+        self._ready = threading.Event()
+        self._base_url: str | None = None
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="FakeFathom", daemon=True)
+
+    def start(self) -> str:
+        self._thread.start()
+        if not self._ready.wait(_THREAD_START_TIMEOUT):
+            raise RuntimeError("the FakeFathom thread did not start in time")
+        if self._error is not None:
+            self._thread.join()
+            raise RuntimeError("the FakeFathom thread failed to start") from self._error
+        if self._base_url is None:  # pragma: no cover - _ready is set only with one of the two
+            raise RuntimeError("the FakeFathom thread gave no base URL")
+        return self._base_url
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join()
+        if self._error is not None:
+            raise RuntimeError("the FakeFathom thread failed while stopping") from self._error
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with self._fake.serve() as base_url:
+            self._base_url = base_url
+            self._ready.set()
+            await self._stop.wait()
