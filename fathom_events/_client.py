@@ -19,7 +19,7 @@ from . import _protocol as proto
 from ._pagination import AsyncPaginator
 from ._retry import Gate, RateLimit, RetryPolicy, call_with_retries
 from ._transport import Secret, Timeouts, Transport
-from .exceptions import ClientClosedError, InvalidRequestError
+from .exceptions import ClientClosedError, InvalidRequestError, NotFoundError
 from .types import DeletedEvent, Event, EventPage
 
 if TYPE_CHECKING:
@@ -331,8 +331,18 @@ class AsyncEvents:
         return await self._call(proto.build_update(site_id, event_id, name, currency), Event)
 
     async def delete(self, site_id: str, event_id: str) -> DeletedEvent:
-        """Delete an event. It cannot be undone, by you or by Fathom."""
-        return await self._call(proto.build_delete(site_id, event_id), DeletedEvent)
+        """Delete an event. It cannot be undone, by you or by Fathom.
+
+        A delete that had to be retried (say, its first answer was lost) and
+        is then answered 404 has reached its end state, so it returns
+        ``DeletedEvent(event_id, deleted=True)`` instead of raising.
+        """
+        try:
+            return await self._call(proto.build_delete(site_id, event_id), DeletedEvent)
+        except NotFoundError as error:
+            if error.attempts > 1:
+                return DeletedEvent(event_id, deleted=True)
+            raise
 
     async def wipe(self, site_id: str, event_id: str) -> None:
         """Deprecated: Fathom retired this endpoint; it always raises :class:`GoneError`.

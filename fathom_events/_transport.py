@@ -118,10 +118,16 @@ class Transport:
     def _get_session(self) -> aiohttp.ClientSession:
         # Created lazily so it binds to the loop that actually runs the requests.
         if self._session is None:
-            self._session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 timeout=self._default_timeouts.for_aiohttp(),
                 connector=aiohttp.TCPConnector(limit=0),
             )
+            # aiohttp silently resends a GET or DELETE once when the connection drops
+            # before the answer. Our retry loop must see (count, log, limit and bound)
+            # every send, so that hidden resend is turned off on the session we own.
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False  # noqa: SLF001
+            self._session = session
         return self._session
 
     def open(self) -> None:

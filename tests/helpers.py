@@ -21,6 +21,8 @@ class FakeTime:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
+        # Let the other tasks run at the time the sleep began, as they would on a real clock.
         self.sleeps.append(seconds)
-        self.now += seconds
+        wake_at = self.now + seconds
         await asyncio.sleep(0)
+        self.now = max(self.now, wake_at)

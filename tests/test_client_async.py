@@ -268,7 +268,9 @@ async def test_wrong_shape_is_decode_error_quoting_the_problem(
     fake: FakeFathom, base_url: str
 ) -> None:
     """A 2xx JSON body missing a documented field names the field."""
-    fake.inject(Fault.respond(200, json={"id": "A", "object": "event", "name": "n", "currency": None}))
+    fake.inject(
+        Fault.respond(200, json={"id": "A", "object": "event", "name": "n", "currency": None})
+    )
     async with AsyncClient(TOKEN, base_url, retry=NO_RETRY) as client:
         with pytest.raises(ResponseDecodeError, match="created_at"):
             await client.events.get(SITE, "A")

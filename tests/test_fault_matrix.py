@@ -1,0 +1,132 @@
+"""Every endpoint against every fault: the right outcome, attempt count and no duplicate event."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import attrs
+import pytest
+
+from fathom_events import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncClient,
+    FathomError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+    ServerError,
+)
+from fathom_events.testing import FakeFathom, Fault
+
+from .helpers import SITE, TOKEN, FakeTime
+
+ENDPOINTS = ("list", "get", "create", "update", "delete")
+METHODS = {"list": "GET", "get": "GET", "create": "POST", "update": "POST", "delete": "DELETE"}
+ATTEMPT_TIMEOUT = 0.25
+
+
+@attrs.frozen
+class Case:
+    """One fault; ``ambiguous`` faults are retried except on create, ``effect`` means it acted."""
+
+    name: str
+    fault: Fault
+    outcome: str  # "ok": succeeds in 1 attempt; "retry": in 2; "ambiguous"; or "error"
+    error: type[FathomError] | None = None
+    effect: bool = False
+
+
+CASES = [
+    Case("429", Fault.rate_limited("1"), "retry"),
+    Case("503", Fault.respond(503, json={"error": "unavailable"}), "retry"),
+    Case("500", Fault.respond(500, json={"error": "oops"}), "ambiguous", ServerError),
+    Case("502-html", Fault.html(502), "ambiguous", ServerError),
+    Case("504-html", Fault.html(504), "ambiguous", ServerError),
+    Case(
+        "502-after-action",
+        Fault.html(502, after_action=True),
+        "ambiguous",
+        ServerError,
+        effect=True,
+    ),
+    Case("disconnect", Fault.disconnect(), "ambiguous", APIConnectionError),
+    Case(
+        "disconnect-after-action",
+        Fault.disconnect(after_action=True),
+        "ambiguous",
+        APIConnectionError,
+        effect=True,
+    ),
+    Case("hang", Fault.hang(), "ambiguous", APITimeoutError),
+    Case("trickle", Fault.trickle(1, 0.05), "ambiguous", APITimeoutError, effect=True),
+    Case("delay", Fault.delay(0.01), "ok"),
+    Case("truncated-json", Fault.truncated_json(), "error", ResponseDecodeError, effect=True),
+    Case("malformed-json", Fault.malformed_json(), "error", ResponseDecodeError),
+    Case("huge-body", Fault.huge_body(2_000_000), "error", ResponseTooLargeError),
+]
+
+
+def call_for(client: AsyncClient, endpoint: str, event_id: str) -> Callable[[], Awaitable[object]]:
+    events = client.events
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "list": lambda: events.list(SITE),
+        "get": lambda: events.get(SITE, event_id),
+        "create": lambda: events.create(SITE, "New goal"),
+        "update": lambda: events.update(SITE, event_id, name="Renamed"),
+        "delete": lambda: events.delete(SITE, event_id),
+    }
+    return calls[endpoint]
+
+
+def expected_attempts(case: Case, endpoint: str) -> int:
+    if case.outcome == "retry":
+        return 2
+    if case.outcome == "ambiguous":
+        return 1 if endpoint == "create" else 2
+    return 1
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+async def test_fault_matrix(endpoint: str, case: Case, fake_time: FakeTime) -> None:
+    """Each endpoint under each fault succeeds after retries or raises the right typed error."""
+    fake = FakeFathom()
+    stored = fake.add_event(SITE, "Existing")
+    fake.inject(case.fault, method=METHODS[endpoint], path=f"/v1/sites/{SITE}/events*")
+    outcome: object = None
+    async with fake.serve() as url:
+        client = AsyncClient(
+            TOKEN,
+            url,
+            timeout=ATTEMPT_TIMEOUT,
+            max_response_bytes=1_000_000,
+            clock=fake_time.clock,
+            sleep=fake_time.sleep,
+        )
+        async with client:
+            try:
+                outcome = await asyncio.wait_for(call_for(client, endpoint, stored["id"])(), 10)
+            except FathomError as error:
+                outcome = error
+        assert client._transport._session is not None
+        assert client._transport._session.closed
+
+    attempts = expected_attempts(case, endpoint)
+    assert len(fake.requests) == attempts
+    fails = case.outcome == "error" or (case.outcome == "ambiguous" and endpoint == "create")
+    if fails:
+        assert isinstance(outcome, case.error or FathomError), outcome
+        assert outcome.attempts == attempts
+        if endpoint == "create":
+            # A 2xx we could not read did take effect, as far as the client can tell.
+            claimed = case.outcome == "ambiguous" or case.error is ResponseDecodeError
+            assert outcome.may_have_been_applied is claimed
+    else:
+        assert not isinstance(outcome, BaseException), outcome
+    created = [e for e in fake.events(SITE) if e["name"] == "New goal"]
+    assert len(created) <= 1, "an event was created twice"
+    if endpoint == "create" and not fails:
+        assert len(created) == 1
+    # Nothing of ours is left running once the client and the server are closed.
+    assert asyncio.all_tasks() == {asyncio.current_task()}
