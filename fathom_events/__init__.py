@@ -4,6 +4,16 @@ The front door: everything public is re-exported here and listed in
 ``__all__``; the modules behind it are private.
 """
 
+from ._bulk_types import (
+    EventSpec,
+    Failure,
+    Progress,
+    PullResult,
+    SitePlan,
+    SiteReport,
+    SyncPlan,
+    SyncReport,
+)
 from ._client import DEFAULT_BASE_URL, AsyncClient, AsyncEvents
 from ._pagination import AsyncPaginator, PageLike
 from ._retry import RateLimit, RetryPolicy
@@ -46,7 +56,9 @@ __all__ = [
     "DeletedEvent",
     "Event",
     "EventPage",
+    "EventSpec",
     "Events",
+    "Failure",
     "FathomError",
     "GoneError",
     "InvalidRequestError",
@@ -55,12 +67,18 @@ __all__ = [
     "PaginationError",
     "Paginator",
     "PermissionDeniedError",
+    "Progress",
+    "PullResult",
     "RateLimit",
     "RateLimitError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
+    "SitePlan",
+    "SiteReport",
+    "SyncPlan",
+    "SyncReport",
     "UnprocessableEntityError",
     "__version__",
 ]

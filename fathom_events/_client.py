@@ -7,7 +7,7 @@ import ipaddress
 import os
 import time
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import attrs
 
+from . import _bulk
 from . import _protocol as proto
+from ._bulk_types import EventSpec, ProgressCallback, PullResult, SyncPlan, SyncReport
 from ._pagination import AsyncPaginator
 from ._retry import Gate, RateLimit, RetryPolicy, call_with_retries
 from ._transport import Secret, Timeouts, Transport
@@ -166,7 +168,7 @@ class AsyncClient:
             max_response_bytes=max_response_bytes,
         )
         self._owns_transport = True
-        self.events = AsyncEvents(self._call)
+        self.events = AsyncEvents(self._call, self._gate)
 
     @property
     def base_url(self) -> str:
@@ -224,7 +226,7 @@ class AsyncClient:
         twin._gate = self._gate
         twin._transport = self._transport
         twin._owns_transport = False
-        twin.events = AsyncEvents(twin._call)
+        twin.events = AsyncEvents(twin._call, twin._gate)
         return twin
 
     async def __aenter__(self) -> Self:
@@ -286,8 +288,12 @@ class _Call(Protocol):
 class AsyncEvents:
     """The events (conversion goals) of your sites: ``client.events``."""
 
-    def __init__(self, call: _Call) -> None:
+    def __init__(self, call: _Call, gate: Gate) -> None:
         self._call = call
+        self._gate = gate
+
+    def _counters(self) -> tuple[int, int]:
+        return self._gate.requests_sent, self._gate.retries
 
     async def list(
         self,
@@ -381,3 +387,77 @@ class AsyncEvents:
             return await self.list(site_id, page_size, starting_after=cursor)
 
         return AsyncPaginator(fetch, ending_before if backward else starting_after)
+
+    async def pull(
+        self,
+        site_ids: Iterable[str],
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> PullResult:
+        """Every event of every site, sites fetched concurrently, 100 events per page.
+
+        ``concurrency`` bounds the sites in flight (default: the client's
+        ``max_in_flight``). One site failing does not lose the others: the
+        result maps each site read to its events, oldest first, and
+        ``result.failed`` maps each site that failed to its error.
+        ``on_progress`` is called with a :class:`Progress` as each site ends.
+        """
+        return await _bulk.pull(
+            self,
+            site_ids,
+            concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            on_progress=on_progress,
+            counters=self._counters,
+        )
+
+    async def plan(
+        self,
+        desired: Mapping[str, Sequence[EventSpec]],
+        prune: bool = False,
+        set_currency: bool = False,
+        concurrency: int | None = None,
+    ) -> SyncPlan:
+        """Plan a sync: list each site once and say what must change.
+
+        ``desired`` maps site ids to the :class:`EventSpec` each site should
+        have; events match by exact name. Missing events are created with
+        their spec's currency. With ``prune=True`` events not in the spec (and
+        second events of a same name) are deleted. Fathom never reports an
+        existing event's currency, so it is rewritten only with
+        ``set_currency=True``, one update per event whose spec names a
+        currency (such a plan is never empty). Sites whose listing failed are
+        in ``plan.failed``.
+        """
+        return await _bulk.plan(
+            self,
+            desired,
+            prune=prune,
+            set_currency=set_currency,
+            concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            counters=self._counters,
+        )
+
+    async def apply(
+        self,
+        plan: SyncPlan,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        report: SyncReport | None = None,
+    ) -> SyncReport:
+        """Carry out a plan: sites concurrently, each site's changes in order.
+
+        Sends one request per change, nothing more except retries and, after
+        a create that may have taken effect although it failed, one listing of
+        that site to look before creating again: a sync never makes a
+        duplicate. Failures are recorded in the report, not raised; running
+        ``plan`` and ``apply`` again converges. Pass ``report`` to keep what
+        was done if the apply is cancelled (its ``cancelled`` is then True).
+        """
+        return await _bulk.apply(
+            self,
+            plan,
+            concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            on_progress=on_progress,
+            report=report,
+            counters=self._counters,
+        )

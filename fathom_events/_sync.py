@@ -15,6 +15,7 @@ import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import CancelledError as FutureCancelledError
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
@@ -55,6 +56,10 @@ class _Portal:
         self.portal = self._cm.__enter__()
         self.pid = os.getpid()
         self.thread_id: int | None = self.portal.call(threading.get_ident)
+        # The calls in flight, so that closing can cancel them before the session goes.
+        self._lock = threading.Lock()
+        self._closing = False
+        self._in_flight: set[Future[Any]] = set()
 
     def run(self, fn: Callable[[], Awaitable[R]]) -> R:
         """Run ``fn()`` in the portal and wait; an interrupt here cancels it there."""
@@ -63,7 +68,11 @@ class _Portal:
                 "this Client was created in another process (before a fork); its event loop"
                 " thread does not exist here: create a new Client in this process"
             )
-        future = self.portal.start_task_soon(fn)
+        with self._lock:
+            if self._closing:
+                raise ClientClosedError("this client is closed; create a new one")
+            future = self.portal.start_task_soon(fn)
+            self._in_flight.add(future)
         try:
             return future.result()
         except FutureCancelledError:
@@ -73,18 +82,45 @@ class _Portal:
             # request inside the portal rather than leave it running unattended.
             future.cancel()
             raise
+        finally:
+            with self._lock:
+                self._in_flight.discard(future)
 
-    def stop(self) -> None:
-        """Stop the loop and join its thread."""
-        self._cm.__exit__(None, None, None)
+    def close(self, aclose: Callable[[], Awaitable[None]]) -> None:
+        """Cancel the calls in flight, run ``aclose`` in the portal, then stop its thread."""
+        with self._lock:
+            self._closing = True
+            in_flight = list(self._in_flight)
+        # Cancelled first: a call left running would retry on the closed session and
+        # fail with aiohttp's bare RuntimeError instead of ClientClosedError.
+        for future in in_flight:
+            future.cancel()
+        try:
+            self.portal.call(aclose)
+        finally:
+            self._cm.__exit__(None, None, None)
 
 
-def _finalize(portal: _Portal, client: AsyncClient) -> None:
-    # Runs when a Client is garbage-collected unclosed; never from the portal's own thread.
-    if threading.get_ident() == portal.thread_id or os.getpid() != portal.pid:
-        return
-    portal.run(client.aclose)
-    portal.stop()
+def _finalize(portal: _Portal, client: AsyncClient, description: str) -> None:
+    # Runs when a Client is garbage-collected unclosed (and at exit for one never closed).
+    # The ResourceWarning is issued here, not in __del__: for a client in a reference
+    # cycle (it is in one, with its Events) the collector runs this callback first.
+    try:
+        if os.getpid() != portal.pid:
+            return
+        if threading.get_ident() == portal.thread_id:
+            # Collected on the portal's own thread, which cannot wait for itself.
+            threading.Thread(
+                target=portal.close, args=(client.aclose,), name="fathom-events-close"
+            ).start()
+        else:
+            portal.close(client.aclose)
+    finally:
+        warnings.warn(
+            f"unclosed {description}: use 'with Client() as client:' or call close()",
+            ResourceWarning,
+            stacklevel=1,
+        )
 
 
 def blocking(
@@ -136,6 +172,9 @@ class Events:
     update = blocking(AsyncEvents.update)
     delete = blocking(AsyncEvents.delete)
     wipe = blocking(AsyncEvents.wipe)
+    pull = blocking(AsyncEvents.pull)
+    plan = blocking(AsyncEvents.plan)
+    apply = blocking(AsyncEvents.apply)
 
     def paginate(
         self,
@@ -209,7 +248,9 @@ class Client:
         self._async = portal.run(start)
         self.__portal: _Portal | None = portal
         self._lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _finalize, portal, self._async)
+        self._finalizer = weakref.finalize(
+            self, _finalize, portal, self._async, f"Client(base_url={self._async.base_url!r})"
+        )
         self.events = Events(self)
 
     def _portal(self) -> _Portal:
@@ -250,10 +291,7 @@ class Client:
         self._finalizer.detach()
         if os.getpid() != portal.pid:
             return
-        try:
-            portal.run(self._async.aclose)
-        finally:
-            portal.stop()
+        portal.close(self._async.aclose)
 
     def __enter__(self) -> Self:
         self._portal()
@@ -266,11 +304,3 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_finalizer", None) is not None and self._finalizer.alive:
-            warnings.warn(
-                f"unclosed {self!r}: use 'with Client() as client:' or call close()",
-                ResourceWarning,
-                stacklevel=1,
-            )

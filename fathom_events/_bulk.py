@@ -1,0 +1,323 @@
+"""Work across many sites: pull every event, and plan and apply a declarative sync.
+
+Sites are handled concurrently (bounded), each one's changes in order. What
+one site suffers never loses another site's results: failures are recorded
+per site, next to what succeeded.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio
+
+from ._bulk_types import (
+    EventSpec,
+    Failure,
+    Progress,
+    ProgressCallback,
+    PullResult,
+    SitePlan,
+    SiteReport,
+    SyncPlan,
+    SyncReport,
+)
+from ._protocol import check_id
+from .exceptions import FathomError, InvalidRequestError
+from .types import Event
+
+if TYPE_CHECKING:
+    from ._client import AsyncEvents
+
+__all__ = ["apply", "check_concurrency", "plan", "pull"]
+
+PAGE_SIZE = 100
+T = TypeVar("T")
+
+
+def check_site_ids(site_ids: Iterable[str]) -> builtins.list[str]:
+    """Each id checked, duplicates folded (a result has one entry per site), order kept."""
+    if isinstance(site_ids, str):
+        raise InvalidRequestError("site_ids", "must be a list of site ids, not one string")
+    return builtins.list(dict.fromkeys(check_id("site_ids", s) for s in site_ids))
+
+
+def check_concurrency(value: int | None, default: int) -> int:
+    """A bulk job's concurrency: an int >= 1, or None for the client's ``max_in_flight``."""
+    if value is None:
+        return default
+    if type(value) is not int or value < 1:
+        raise InvalidRequestError("concurrency", f"must be an int >= 1, got {value!r}")
+    return value
+
+
+def check_desired(desired: Mapping[str, Sequence[EventSpec]]) -> dict[str, tuple[EventSpec, ...]]:
+    """Every site id valid, every spec an EventSpec, no name twice in one site."""
+    if not isinstance(desired, Mapping):
+        raise InvalidRequestError("desired", "must map site ids to lists of EventSpec")
+    checked: dict[str, tuple[EventSpec, ...]] = {}
+    for site_id, specs in desired.items():
+        check_id("desired", site_id)
+        names: set[str] = set()
+        for spec in specs:
+            if not isinstance(spec, EventSpec):
+                raise InvalidRequestError(
+                    f"desired[{site_id!r}]", f"must hold EventSpec objects, got {spec!r:.60}"
+                )
+            if spec.name in names:
+                raise InvalidRequestError(
+                    f"desired[{site_id!r}]", f"names the event {spec.name!r} twice"
+                )
+            names.add(spec.name)
+        checked[site_id] = tuple(specs)
+    return checked
+
+
+async def list_site(events: AsyncEvents, site_id: str) -> tuple[builtins.list[Event], int]:
+    """Every event of a site, oldest first, and how many pages that took."""
+    found: builtins.list[Event] = []
+    pages = 0
+    async for page in events.paginate(site_id, page_size=PAGE_SIZE).pages():
+        pages += 1
+        found.extend(page.data)
+    return found, max(pages, 1)
+
+
+def plan_site(
+    site_id: str,
+    existing: Sequence[Event],
+    specs: Sequence[EventSpec],
+    *,
+    prune: bool,
+    set_currency: bool,
+    list_requests: int,
+) -> SitePlan:
+    """Compare what a site has with what it should have (no I/O)."""
+    by_name: dict[str, Event] = {}
+    extras: builtins.list[Event] = []
+    for event in existing:
+        if event.name in by_name:
+            extras.append(event)  # a second event of the same name
+        else:
+            by_name[event.name] = event
+    create: builtins.list[EventSpec] = []
+    update: builtins.list[tuple[Event, EventSpec]] = []
+    unchanged: builtins.list[Event] = []
+    wanted = {spec.name for spec in specs}
+    for spec in specs:
+        current = by_name.get(spec.name)
+        if current is None:
+            create.append(spec)
+        elif set_currency and spec.currency is not None:
+            update.append((current, spec))
+        else:
+            unchanged.append(current)
+    delete: builtins.list[Event] = []
+    if prune:
+        delete = [e for e in by_name.values() if e.name not in wanted] + extras
+    else:
+        unchanged.extend(e for e in by_name.values() if e.name not in wanted)
+        unchanged.extend(extras)
+    return SitePlan(
+        site_id,
+        tuple(existing),
+        tuple(create),
+        tuple(update),
+        tuple(delete),
+        tuple(unchanged),
+        list_requests,
+    )
+
+
+async def for_each_site(
+    site_ids: Sequence[str],
+    work: Callable[[str], object],
+    *,
+    concurrency: int,
+    on_progress: ProgressCallback | None,
+    counters: Callable[[], tuple[int, int]],
+) -> None:
+    """Run ``await work(site)`` for every site, at most ``concurrency`` at once."""
+    limiter = anyio.CapacityLimiter(concurrency)
+    done = 0
+
+    async def one(site_id: str) -> None:
+        nonlocal done
+        async with limiter:
+            failed = bool(await work(site_id))  # type: ignore[misc]
+        done += 1
+        if on_progress is not None:
+            sent, retries = counters()
+            on_progress(Progress(done, len(site_ids), site_id, sent, retries, failed))
+
+    async with anyio.create_task_group() as group:
+        for site_id in site_ids:
+            group.start_soon(one, site_id)
+
+
+class _Counters:
+    """Requests and retries the client sent since this job began."""
+
+    def __init__(self, read: Callable[[], tuple[int, int]]) -> None:
+        self._read = read
+        self._start = read()
+
+    def __call__(self) -> tuple[int, int]:
+        sent, retries = self._read()
+        return sent - self._start[0], retries - self._start[1]
+
+
+async def pull(
+    events: AsyncEvents,
+    site_ids: Iterable[str],
+    *,
+    concurrency: int,
+    on_progress: ProgressCallback | None,
+    counters: Callable[[], tuple[int, int]],
+) -> PullResult:
+    """Every event of every site; see :meth:`AsyncEvents.pull`."""
+    ids = check_site_ids(site_ids)
+    found: dict[str, builtins.list[Event]] = {}
+    failed: dict[str, FathomError] = {}
+
+    async def work(site_id: str) -> bool:
+        try:
+            found[site_id], _ = await list_site(events, site_id)
+        except FathomError as error:
+            failed[site_id] = error
+            return True
+        return False
+
+    await for_each_site(
+        ids, work, concurrency=concurrency, on_progress=on_progress, counters=_Counters(counters)
+    )
+    result = PullResult()
+    result.update((site_id, found[site_id]) for site_id in ids if site_id in found)
+    result.failed.update((site_id, failed[site_id]) for site_id in ids if site_id in failed)
+    return result
+
+
+async def plan(
+    events: AsyncEvents,
+    desired: Mapping[str, Sequence[EventSpec]],
+    *,
+    prune: bool,
+    set_currency: bool,
+    concurrency: int,
+    counters: Callable[[], tuple[int, int]],
+) -> SyncPlan:
+    """List each site once and compare; see :meth:`AsyncEvents.plan`."""
+    wanted = check_desired(desired)
+    plans: dict[str, SitePlan] = {}
+    failed: dict[str, FathomError] = {}
+
+    async def work(site_id: str) -> bool:
+        try:
+            existing, pages = await list_site(events, site_id)
+        except FathomError as error:
+            failed[site_id] = error
+            return True
+        plans[site_id] = plan_site(
+            site_id,
+            existing,
+            wanted[site_id],
+            prune=prune,
+            set_currency=set_currency,
+            list_requests=pages,
+        )
+        return False
+
+    await for_each_site(
+        builtins.list(wanted),
+        work,
+        concurrency=concurrency,
+        on_progress=None,
+        counters=_Counters(counters),
+    )
+    ordered = tuple(plans[s] for s in wanted if s in plans)
+    return SyncPlan(ordered, prune=prune, set_currency=set_currency, failed=failed)
+
+
+async def _recorded(
+    report: SiteReport, action: str, target: str, call: Callable[[], Awaitable[T]]
+) -> T | None:
+    """Run one change; a failure goes into the report and gives None."""
+    try:
+        return await call()
+    except FathomError as error:
+        report.failed.append(Failure(action, target, error))
+        return None
+
+
+async def _create(events: AsyncEvents, site_id: str, spec: EventSpec, report: SiteReport) -> None:
+    try:
+        report.created.append(await events.create(site_id, spec.name, spec.currency))
+    except FathomError as error:
+        if not error.may_have_been_applied:
+            report.failed.append(Failure("create", spec.name, error))
+            return
+    else:
+        return
+
+    # The create may have taken effect: look before sending it again.
+    async def look_then_create() -> Event:
+        existing, _ = await list_site(events, site_id)
+        match = next((e for e in existing if e.name == spec.name), None)
+        return match or await events.create(site_id, spec.name, spec.currency)
+
+    if (event := await _recorded(report, "create", spec.name, look_then_create)) is not None:
+        report.created.append(event)
+
+
+async def _apply_site(events: AsyncEvents, site: SitePlan, report: SiteReport) -> bool:
+    site_id = site.site_id
+    for spec in site.create:
+        await _create(events, site_id, spec, report)
+    for event, spec in site.update:
+        update = functools.partial(events.update, site_id, event.id, currency=spec.currency)
+        if (updated := await _recorded(report, "update", event.name, update)) is not None:
+            report.updated.append(updated)
+    for event in site.delete:
+        delete = functools.partial(events.delete, site_id, event.id)
+        if await _recorded(report, "delete", event.name, delete) is not None:
+            report.deleted.append(event.id)
+    report.skipped.extend(event.name for event in site.unchanged)
+    return bool(report.failed)
+
+
+async def apply(
+    events: AsyncEvents,
+    sync_plan: SyncPlan,
+    *,
+    concurrency: int,
+    on_progress: ProgressCallback | None,
+    report: SyncReport | None,
+    counters: Callable[[], tuple[int, int]],
+) -> SyncReport:
+    """Carry out a plan; see :meth:`AsyncEvents.apply`."""
+    if not isinstance(sync_plan, SyncPlan):
+        raise InvalidRequestError("plan", "must be a SyncPlan from events.plan()")
+    report = SyncReport() if report is None else report
+    by_site = {site.site_id: site for site in sync_plan.sites}
+    count = _Counters(counters)
+
+    async def work(site_id: str) -> bool:
+        return await _apply_site(events, by_site[site_id], report.site(site_id))
+
+    try:
+        await for_each_site(
+            builtins.list(by_site),
+            work,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            counters=count,
+        )
+    except BaseException:
+        report.cancelled = True
+        raise
+    finally:
+        report.requests_sent, report.retries = count()
+    return report

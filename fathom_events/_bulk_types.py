@@ -1,0 +1,203 @@
+"""The data of bulk work: what a sync should achieve, its plan, and what it did.
+
+Plans are frozen: they are what was decided. Reports are filled in while an
+apply runs, so a report passed in by the caller still says what was done if
+the apply is cancelled half-way.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from ._protocol import check_currency, check_name
+from .exceptions import FathomError
+from .types import Currency, Event
+
+__all__ = [
+    "EventSpec",
+    "Failure",
+    "Progress",
+    "ProgressCallback",
+    "PullResult",
+    "SitePlan",
+    "SiteReport",
+    "SyncPlan",
+    "SyncReport",
+]
+
+
+def _spec_name(value: object) -> str:
+    return check_name("name", value)
+
+
+def _spec_currency(value: object) -> Currency | None:
+    return None if value is None else check_currency("currency", value)
+
+
+@attrs.frozen
+class EventSpec:
+    """An event a site should have: matched by exact ``name``; ``currency`` set on create."""
+
+    name: str = attrs.field(converter=_spec_name)
+    currency: Currency | None = attrs.field(default=None, converter=_spec_currency)
+
+
+@attrs.frozen
+class Progress:
+    """Where a bulk job stands, passed to ``on_progress`` after each site finishes."""
+
+    sites_done: int
+    sites_total: int
+    site_id: str
+    requests_sent: int
+    retries: int
+    failed: bool
+
+
+ProgressCallback = Callable[[Progress], object]
+
+
+@attrs.frozen
+class Failure:
+    """One thing that did not work: what was tried (``action``), on what, and the error."""
+
+    action: str
+    target: str
+    error: FathomError
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target!r}: {self.error}"
+
+
+class PullResult(dict[str, list[Event]]):
+    """Every event of every site that could be read, by site id.
+
+    Sites that failed are not keys; ``failed`` maps each of them to its error.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: dict[str, FathomError] = {}
+
+    @property
+    def ok(self) -> bool:
+        """True when every site was read."""
+        return not self.failed
+
+
+@attrs.frozen
+class SitePlan:
+    """What a sync will do to one site.
+
+    ``update`` pairs each existing event with the spec whose currency will be
+    written (only when the plan was made with ``set_currency=True``).
+    ``list_requests`` is how many list pages planning took.
+    """
+
+    site_id: str
+    existing: tuple[Event, ...]
+    create: tuple[EventSpec, ...] = ()
+    update: tuple[tuple[Event, EventSpec], ...] = ()
+    delete: tuple[Event, ...] = ()
+    unchanged: tuple[Event, ...] = ()
+    list_requests: int = 0
+
+    @property
+    def changes(self) -> int:
+        """The requests applying this site's plan will send (one per change)."""
+        return len(self.create) + len(self.update) + len(self.delete)
+
+
+@attrs.frozen
+class SyncPlan:
+    """A sync to apply: per site, what to create, update and delete.
+
+    ``requests`` is the exact number of requests :meth:`~AsyncEvents.apply`
+    will send (one per change; more only for retries and the re-list after an
+    ambiguous create failure). ``list_requests`` is what planning already sent.
+    """
+
+    sites: tuple[SitePlan, ...]
+    prune: bool
+    set_currency: bool
+    failed: Mapping[str, FathomError] = attrs.field(factory=dict)
+
+    @property
+    def requests(self) -> int:
+        """The requests applying this plan will send, retries aside."""
+        return sum(site.changes for site in self.sites)
+
+    @property
+    def list_requests(self) -> int:
+        """The list requests planning sent."""
+        return sum(site.list_requests for site in self.sites)
+
+    @property
+    def empty(self) -> bool:
+        """True when applying would change nothing."""
+        return self.requests == 0
+
+    def summary(self) -> dict[str, int]:
+        """Counts of each kind of change, and requests."""
+        return {
+            "sites": len(self.sites),
+            "create": sum(len(s.create) for s in self.sites),
+            "update": sum(len(s.update) for s in self.sites),
+            "delete": sum(len(s.delete) for s in self.sites),
+            "unchanged": sum(len(s.unchanged) for s in self.sites),
+            "requests": self.requests,
+            "failed_sites": len(self.failed),
+        }
+
+
+@attrs.define
+class SiteReport:
+    """What applying did to one site, filled in as it happens."""
+
+    site_id: str
+    created: builtins.list[Event] = attrs.field(factory=list)
+    updated: builtins.list[Event] = attrs.field(factory=list)
+    deleted: builtins.list[str] = attrs.field(factory=list)
+    skipped: builtins.list[str] = attrs.field(factory=list)
+    failed: builtins.list[Failure] = attrs.field(factory=list)
+
+
+@attrs.define
+class SyncReport:
+    """What :meth:`~AsyncEvents.apply` did, site by site, filled in as it happens.
+
+    Pass your own (``apply(plan, report=report)``) to keep what was done even
+    if the apply is cancelled: ``cancelled`` is then True.
+    """
+
+    sites: dict[str, SiteReport] = attrs.field(factory=dict)
+    requests_sent: int = 0
+    retries: int = 0
+    cancelled: bool = False
+
+    def site(self, site_id: str) -> SiteReport:
+        """The report of one site, made on first use."""
+        if site_id not in self.sites:
+            self.sites[site_id] = SiteReport(site_id)
+        return self.sites[site_id]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed and nothing was cut short."""
+        return not self.cancelled and not any(s.failed for s in self.sites.values())
+
+    def totals(self) -> dict[str, int]:
+        """Counts over all sites."""
+        reports = self.sites.values()
+        return {
+            "created": sum(len(s.created) for s in reports),
+            "updated": sum(len(s.updated) for s in reports),
+            "deleted": sum(len(s.deleted) for s in reports),
+            "skipped": sum(len(s.skipped) for s in reports),
+            "failed": sum(len(s.failed) for s in reports),
+            "requests_sent": self.requests_sent,
+            "retries": self.retries,
+        }
