@@ -8,8 +8,9 @@ per site, next to what succeeded.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -272,17 +273,33 @@ async def _create(events: AsyncEvents, site_id: str, spec: EventSpec, report: Si
         report.created.append(event)
 
 
+@contextlib.contextmanager
+def _in_flight(report: SiteReport, action: str, target: str) -> Iterator[None]:
+    """Note a change that was cut off by cancellation: it may have taken effect."""
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            report.interrupted.append(f"{action} {target!r}")
+        raise
+
+
 async def _apply_site(events: AsyncEvents, site: SitePlan, report: SiteReport) -> bool:
     site_id = site.site_id
     for spec in site.create:
-        await _create(events, site_id, spec, report)
+        with _in_flight(report, "create", spec.name):
+            await _create(events, site_id, spec, report)
     for event, spec in site.update:
         update = functools.partial(events.update, site_id, event.id, currency=spec.currency)
-        if (updated := await _recorded(report, "update", event.name, update)) is not None:
+        with _in_flight(report, "update", event.name):
+            updated = await _recorded(report, "update", event.name, update)
+        if updated is not None:
             report.updated.append(updated)
     for event in site.delete:
         delete = functools.partial(events.delete, site_id, event.id)
-        if await _recorded(report, "delete", event.name, delete) is not None:
+        with _in_flight(report, "delete", event.name):
+            deleted = await _recorded(report, "delete", event.name, delete)
+        if deleted is not None:
             report.deleted.append(event.id)
     report.skipped.extend(event.name for event in site.unchanged)
     return bool(report.failed)

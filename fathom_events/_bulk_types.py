@@ -163,6 +163,9 @@ class SiteReport:
     deleted: builtins.list[str] = attrs.field(factory=list)
     skipped: builtins.list[str] = attrs.field(factory=list)
     failed: builtins.list[Failure] = attrs.field(factory=list)
+    #: Changes in flight when the apply was cancelled: each may or may not have
+    #: taken effect (plan again to see).
+    interrupted: builtins.list[str] = attrs.field(factory=list)
 
 
 @attrs.define

@@ -1,0 +1,253 @@
+"""Pull, plan and apply across many sites, against FakeFathom with injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from fathom_events import (
+    AsyncClient,
+    BadRequestError,
+    Client,
+    Currency,
+    EventSpec,
+    InvalidRequestError,
+    NotFoundError,
+    Progress,
+    SyncPlan,
+    SyncReport,
+)
+from fathom_events.testing import FakeFathom, Fault
+
+from .helpers import SITE, TOKEN, FakeTime
+
+SITES = ["S1", "S2", "S3", "S4", "S5"]
+SPEC = [EventSpec("Signed up"), EventSpec("Purchased", Currency.EURO)]
+
+
+@pytest.fixture(name="many")
+def _many(fake: FakeFathom) -> FakeFathom:
+    for index, site in enumerate(SITES):
+        fake.add_site(site)
+        for number in range(index * 60):
+            fake.add_event(site, f"Old {number}")
+    return fake
+
+
+def library_tasks() -> list[asyncio.Task[object]]:
+    """Tasks still running code of the client (the fake server's own are left out)."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task is not asyncio.current_task()
+        and "fathom_events/testing" not in repr(task)
+        and "aiohttp" not in repr(task)
+    ]
+
+
+def listing_pages(fake: FakeFathom, site: str) -> int:
+    return max(1, math.ceil(len(fake.events(site)) / 100))
+
+
+def changes_sent(fake: FakeFathom) -> int:
+    return len([r for r in fake.requests if r.method != "GET"])
+
+
+async def test_pull_reads_every_event_of_every_site(client: AsyncClient, many: FakeFathom) -> None:
+    """pull returns each site's events in order, at 100 per page, one listing per site."""
+    result = await client.events.pull(SITES)
+    assert list(result) == SITES
+    for site in SITES:
+        assert [e.id for e in result[site]] == [e["id"] for e in many.events(site)]
+    assert all(r.query.get("limit") == "100" for r in many.requests)
+    assert len(many.requests) == sum(listing_pages(many, s) for s in SITES)
+    assert result.ok
+
+
+async def test_pull_keeps_other_sites_when_one_fails(client: AsyncClient, many: FakeFathom) -> None:
+    """A site that fails is reported in .failed while every other site is returned."""
+    result = await client.events.pull(["S2", "MISSING", "S3", "S2"])
+    assert list(result) == ["S2", "S3"]
+    assert list(result.failed) == ["MISSING"]
+    assert isinstance(result.failed["MISSING"], NotFoundError)
+    assert not result.ok
+
+
+async def test_pull_reports_progress_per_site(client: AsyncClient, many: FakeFathom) -> None:
+    """on_progress is told as each site ends, with counts that only go up."""
+    seen: list[Progress] = []
+    await client.events.pull(SITES, concurrency=2, on_progress=seen.append)
+    assert [p.sites_done for p in seen] == [1, 2, 3, 4, 5]
+    assert {p.site_id for p in seen} == set(SITES)
+    assert all(p.sites_total == 5 for p in seen)
+    assert seen[-1].requests_sent == len(many.requests)
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda e: e.pull("S1"), "site_ids"),
+        (lambda e: e.pull(["S1", ""]), "site_ids"),
+        (lambda e: e.pull(["S1"], concurrency=0), "concurrency"),
+        (lambda e: e.plan({"S1": [EventSpec("a"), EventSpec("a")]}), "desired['S1']"),
+        (lambda e: e.plan({"S1": ["a"]}), "desired['S1']"),
+        (lambda e: e.apply({"S1": []}), "plan"),
+    ],
+)
+async def test_bulk_input_checked_before_sending(
+    client: AsyncClient, fake: FakeFathom, call: object, field: str
+) -> None:
+    """Bad bulk input raises InvalidRequestError naming the field, with nothing sent."""
+    with pytest.raises(InvalidRequestError) as info:
+        await call(client.events)  # type: ignore[operator]
+    assert info.value.field == field
+    assert fake.requests == []
+
+
+def test_event_spec_checks_its_fields() -> None:
+    """EventSpec refuses an empty name or an unknown currency, and accepts currency strings."""
+    with pytest.raises(InvalidRequestError, match="name"):
+        EventSpec("")
+    with pytest.raises(InvalidRequestError, match="currency"):
+        EventSpec("ok", "gold")  # type: ignore[arg-type]
+    assert EventSpec("ok", "yen").currency is Currency.YEN  # type: ignore[arg-type]
+
+
+async def test_plan_counts_exactly_what_apply_sends(client: AsyncClient, many: FakeFathom) -> None:
+    """The plan lists each site once; apply then sends exactly plan.requests requests."""
+    many.add_event("S1", "Signed up")
+    desired = dict.fromkeys(SITES, SPEC)
+    plan = await client.events.plan(desired)
+    assert len(many.requests) == plan.list_requests == sum(listing_pages(many, s) for s in SITES)
+    assert plan.summary()["create"] == 9
+    assert plan.requests == 9
+    many.reset_requests()
+    report = await client.events.apply(plan)
+    assert len(many.requests) == plan.requests == report.requests_sent
+    assert report.ok
+    assert report.totals()["created"] == 9
+    created = next(r for r in many.requests if r.json == {"name": "Purchased", "currency": "euro"})
+    assert created.method == "POST"
+    again = await client.events.plan(desired)
+    assert again.empty
+
+
+async def test_prune_deletes_what_the_spec_lacks(client: AsyncClient, fake: FakeFathom) -> None:
+    """With prune, events not in the spec and second events of a name are deleted."""
+    keep = fake.add_event(SITE, "Signed up")
+    fake.add_event(SITE, "Signed up")
+    fake.add_event(SITE, "Stale")
+    plan = await client.events.plan({SITE: [EventSpec("Signed up")]}, prune=True)
+    assert [e.name for e in plan.sites[0].delete] == ["Stale", "Signed up"]
+    report = await client.events.apply(plan)
+    assert [e["id"] for e in fake.events(SITE)] == [keep["id"]]
+    assert report.sites[SITE].deleted == [e.id for e in plan.sites[0].delete]
+
+
+async def test_without_prune_nothing_is_deleted(client: AsyncClient, fake: FakeFathom) -> None:
+    """Without prune, events outside the spec are left alone and counted unchanged."""
+    fake.add_event(SITE, "Stale")
+    plan = await client.events.plan({SITE: [EventSpec("New")]})
+    assert plan.sites[0].delete == ()
+    assert [e.name for e in plan.sites[0].unchanged] == ["Stale"]
+
+
+async def test_set_currency_rewrites_existing_events(client: AsyncClient, fake: FakeFathom) -> None:
+    """Currency cannot be read back, so only set_currency=True rewrites it: one update each."""
+    stored = fake.add_event(SITE, "Purchased", currency="dollar")
+    quiet = await client.events.plan({SITE: SPEC[1:]})
+    assert quiet.empty
+    plan = await client.events.plan({SITE: SPEC[1:]}, set_currency=True)
+    assert plan.requests == 1
+    report = await client.events.apply(plan)
+    assert [e.currency for e in report.sites[SITE].updated] == [Currency.EURO]
+    assert fake.events(SITE)[0]["currency"] == "euro"
+    assert fake.requests[-1].json == {"currency": "euro"}
+    assert fake.requests[-1].path.endswith(stored["id"])
+
+
+async def test_failures_are_reported_and_a_rerun_converges(
+    client: AsyncClient, many: FakeFathom
+) -> None:
+    """A failed change is recorded, the rest is done, and plan+apply again finishes the job."""
+    many.inject(Fault.respond(400, json={"error": "Nope."}), method="POST", path="/v1/sites/S3/*")
+    desired = dict.fromkeys(SITES, SPEC)
+    report = await client.events.apply(await client.events.plan(desired))
+    assert not report.ok
+    failure = report.sites["S3"].failed[0]
+    assert (failure.action, failure.target) == ("create", "Signed up")
+    assert isinstance(failure.error, BadRequestError)
+    assert report.totals()["created"] == 9
+    second = await client.events.apply(await client.events.plan(desired))
+    assert second.ok
+    assert second.totals()["created"] == 1
+    assert (await client.events.plan(desired)).empty
+
+
+@pytest.mark.parametrize("after_action", [True, False])
+async def test_ambiguous_create_relists_and_never_duplicates(
+    client: AsyncClient, fake: FakeFathom, after_action: bool
+) -> None:
+    """After a create that may have taken effect, apply looks before creating again: one event."""
+    fake.inject(Fault.html(502, after_action=after_action), method="POST")
+    report = await client.events.apply(await client.events.plan({SITE: [EventSpec("Once")]}))
+    assert report.ok
+    assert [e["name"] for e in fake.events(SITE)] == ["Once"]
+    assert [e.name for e in report.sites[SITE].created] == ["Once"]
+    posts = [r for r in fake.requests if r.method == "POST"]
+    assert len(posts) == (1 if after_action else 2)
+
+
+async def test_plan_reports_sites_it_could_not_list(client: AsyncClient, fake: FakeFathom) -> None:
+    """A site whose listing fails is in plan.failed, and the other sites are planned."""
+    plan = await client.events.plan({SITE: SPEC, "MISSING": SPEC})
+    assert [s.site_id for s in plan.sites] == [SITE]
+    assert list(plan.failed) == ["MISSING"]
+    assert plan.summary()["failed_sites"] == 1
+
+
+async def test_cancelled_apply_keeps_its_report(
+    base_url: str, many: FakeFathom, fake_time: FakeTime
+) -> None:
+    """Cancelling apply stops cleanly: no task left, the report says what was done, and it was."""
+    async with AsyncClient(TOKEN, base_url, clock=fake_time.clock, sleep=fake_time.sleep) as client:
+        plan = await client.events.plan(dict.fromkeys(SITES, SPEC))
+        report = SyncReport()
+        task: asyncio.Task[SyncReport]
+
+        def stop_after_first(progress: Progress) -> None:
+            if progress.sites_done == 1:
+                task.cancel()
+
+        task = asyncio.ensure_future(
+            client.events.apply(plan, concurrency=1, on_progress=stop_after_first, report=report)
+        )
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert report.cancelled
+    assert not report.ok
+    done = [e.name for site in report.sites.values() for e in site.created]
+    assert 2 <= len(done) < 10
+    stored = [
+        e["name"] for site in SITES for e in many.events(site) if not e["name"].startswith("Old")
+    ]
+    # What the report says was done is done; a create cut off in flight may have landed too.
+    in_flight = [text for site in report.sites.values() for text in site.interrupted]
+    assert set(done) <= set(stored)
+    assert len(stored) - len(done) <= len(in_flight) <= 1
+    assert changes_sent(many) == len(done) + len(in_flight)
+    assert library_tasks() == []
+
+
+def test_blocking_client_offers_pull_plan_apply(sync_client: Client, fake: FakeFathom) -> None:
+    """The blocking client has pull, plan and apply with the same results."""
+    fake.add_event(SITE, "Old")
+    assert [e.name for e in sync_client.events.pull([SITE])[SITE]] == ["Old"]
+    plan = sync_client.events.plan({SITE: SPEC}, prune=True)
+    assert isinstance(plan, SyncPlan)
+    report = sync_client.events.apply(plan)
+    assert report.ok
+    assert sorted(e["name"] for e in fake.events(SITE)) == ["Purchased", "Signed up"]
+    assert sync_client.events.plan({SITE: SPEC}, prune=True).empty
