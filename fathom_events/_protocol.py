@@ -306,14 +306,11 @@ def error_for(
         "headers": answer.headers,
         "method": method,
         "url": url,
+        "retry_after": parse_retry_after(_header(answer.headers, "retry-after"), now=now),
     }
-    error: APIStatusError
     if cls is BadRequestError:
-        error = BadRequestError(message, errors=errors, **common)
-    else:
-        error = cls(message, **common)
-    error.retry_after = parse_retry_after(_header(answer.headers, "retry-after"), now=now)
-    return error
+        return BadRequestError(message, errors=errors, **common)
+    return cls(message, **common)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -29,6 +29,7 @@ how many times it was sent.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -142,8 +143,6 @@ class APIStatusError(_RequestError):
     ``retry_after`` the answer's ``Retry-After`` in seconds (or ``None``).
     """
 
-    retry_after: float | None = None
-
     def __init__(
         self,
         message: str,
@@ -153,11 +152,13 @@ class APIStatusError(_RequestError):
         headers: Mapping[str, str],
         method: str,
         url: str,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, method=method, url=url)
         self.status = status
         self.body = body
         self.headers = dict(headers)
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return f"{self.status}: {super().__str__()}"
@@ -171,17 +172,9 @@ class BadRequestError(APIStatusError):
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        status: int,
-        body: object,
-        headers: Mapping[str, str],
-        method: str,
-        url: str,
-        errors: Mapping[str, list[str]] | None = None,
+        self, message: str, *, errors: Mapping[str, list[str]] | None = None, **fields: Any
     ) -> None:
-        super().__init__(message, status=status, body=body, headers=headers, method=method, url=url)
+        super().__init__(message, **fields)
         self.errors: dict[str, list[str]] = dict(errors or {})
 
 
@@ -210,20 +203,6 @@ class RateLimitError(APIStatusError):
 
     ``retry_after`` is the server's ``Retry-After`` in seconds, or ``None``.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int,
-        body: object,
-        headers: Mapping[str, str],
-        method: str,
-        url: str,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, status=status, body=body, headers=headers, method=method, url=url)
-        self.retry_after = retry_after
 
 
 class ServerError(APIStatusError):
