@@ -8,6 +8,7 @@ twin by :func:`blocking`, so each method's logic exists once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -16,11 +17,11 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import CancelledError as FutureCancelledError
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+import anyio
+from anyio.from_thread import BlockingPortal
 
 from ._client import DEFAULT_BASE_URL, AsyncClient, AsyncEvents
 from ._pagination import AsyncPaginator, PageLike, T
@@ -47,15 +48,36 @@ def _backend_options() -> dict[str, Any]:
 
 
 class _Portal:
-    """One portal for one client's life; knows the process it was started in."""
+    """One portal for one client's life; knows the process it was started in.
+
+    It runs the portal's loop in a thread of its own rather than through
+    ``start_blocking_portal``: that context manager is a generator, and in a
+    forked child, where the loop thread no longer exists, collecting it runs
+    its ``finally``, which waits for that thread forever (at the latest when
+    the child exits).
+    """
 
     def __init__(self) -> None:
-        self._cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(
-            "asyncio", _backend_options(), name="fathom-events-portal"
-        )
-        self.portal = self._cm.__enter__()
+        started: Future[BlockingPortal] = Future()
+
+        async def serve() -> None:
+            async with BlockingPortal() as portal:
+                started.set_result(portal)
+                await portal.sleep_until_stopped()
+
+        def run_loop() -> None:
+            try:
+                anyio.run(serve, backend="asyncio", backend_options=_backend_options())
+            except BaseException as exc:
+                if started.done():
+                    raise
+                started.set_exception(exc)
+
+        self._thread = threading.Thread(target=run_loop, name="fathom-events-portal", daemon=True)
+        self._thread.start()
+        self.portal = started.result()
         self.pid = os.getpid()
-        self.thread_id: int | None = self.portal.call(threading.get_ident)
+        self.thread_id: int | None = self._thread.ident
         # The calls in flight, so that closing can cancel them before the session goes.
         self._lock = threading.Lock()
         self._closing = False
@@ -98,7 +120,9 @@ class _Portal:
         try:
             self.portal.call(aclose)
         finally:
-            self._cm.__exit__(None, None, None)
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                self.portal.call(self.portal.stop)
+            self._thread.join()
 
 
 def _finalize(portal: _Portal, client: AsyncClient, description: str) -> None:

@@ -1,0 +1,717 @@
+"""The blocking Client over real loopback HTTP: the async tests' cases, and its own lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import json
+import os
+import select
+import signal
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from fathom_events import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AsyncClient,
+    AsyncEvents,
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    ClientClosedError,
+    Currency,
+    DeletedEvent,
+    Event,
+    EventPage,
+    Events,
+    FathomError,
+    GoneError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+    RetryPolicy,
+    ServerError,
+    UnprocessableEntityError,
+    __version__,
+)
+from fathom_events.testing import FakeFathom, Fault
+
+from .helpers import SITE, TOKEN, FakeTime
+
+NO_RETRY = RetryPolicy(max_retries=0)
+PORTAL_THREAD = "fathom-events-portal"
+WAIT = 5.0  # the most any poll here waits; each normally ends in milliseconds
+
+
+def portal_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == PORTAL_THREAD]
+
+
+def portal_thread_of(client: Client) -> threading.Thread:
+    ident = client._portal().thread_id
+    return next(thread for thread in threading.enumerate() if thread.ident == ident)
+
+
+def eventually(condition: Callable[[], bool]) -> bool:
+    """Poll ``condition`` briefly; True as soon as it holds."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+@contextmanager
+def interrupt_main_when(condition: Callable[[], bool]) -> Iterator[list[bool]]:
+    """Send SIGINT to the main thread once ``condition`` holds (as Ctrl-C would).
+
+    ``_thread.interrupt_main()`` only sets a flag, which a thread blocked on a
+    lock does not see until the lock is released; a real signal wakes it.
+    Yields a list that holds True once the signal was sent.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach only the main thread")
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT is not Python's default KeyboardInterrupt handler here")
+    sent: list[bool] = []
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt() -> None:
+        if eventually(condition):
+            sent.append(True)
+            signal.pthread_kill(main, signal.SIGINT)
+
+    timer = threading.Thread(target=interrupt, name="interrupter")
+    timer.start()
+    try:
+        yield sent
+    finally:
+        timer.join()
+
+
+# -- the surface: the same as the async client's ----------------------------------
+
+
+def public_methods(cls: type) -> dict[str, Any]:
+    return {name: value for name, value in vars(cls).items() if not name.startswith("_")}
+
+
+def test_blocking_events_mirror_async_events() -> None:
+    """Events has exactly AsyncEvents' public methods, with equal parameters and docstrings."""
+    async_methods = public_methods(AsyncEvents)
+    blocking_methods = public_methods(Events)
+    assert sorted(blocking_methods) == sorted(async_methods)
+    assert {"list", "get", "create", "update", "delete", "wipe", "paginate"} <= set(async_methods)
+    for name, async_method in async_methods.items():
+        blocking_method = blocking_methods[name]
+        async_signature = inspect.signature(async_method)
+        blocking_signature = inspect.signature(blocking_method)
+        assert blocking_signature.replace(return_annotation=inspect.Signature.empty) == (
+            async_signature.replace(return_annotation=inspect.Signature.empty)
+        ), name
+        assert blocking_method.__doc__ == async_method.__doc__, name
+        assert blocking_method.__name__ == name
+        assert not inspect.iscoroutinefunction(blocking_method), name
+
+
+def test_constructor_matches_async_client_without_session() -> None:
+    """Client takes AsyncClient's parameters, kinds and defaults, except session."""
+    async_parameters = dict(inspect.signature(AsyncClient).parameters)
+    del async_parameters["session"]
+    assert dict(inspect.signature(Client).parameters) == async_parameters
+
+
+def test_one_portal_thread_for_the_client_life(sync_client: Client, fake: FakeFathom) -> None:
+    """Every call of one client runs on the same single portal thread, over the same session."""
+    assert len(portal_threads()) == 1
+    thread = portal_thread_of(sync_client)
+    sync_client.events.list(SITE)
+    session = sync_client._async._transport._session
+    for _ in range(3):
+        sync_client.events.create(SITE, "x")
+    assert portal_threads() == [thread]
+    assert sync_client._async._transport._session is session
+    assert session is not None
+    assert not session.closed
+
+
+# -- the async tests' cases, blocking ------------------------------------------------
+
+
+def test_every_request_sends_auth_accept_and_user_agent(
+    sync_client: Client, fake: FakeFathom
+) -> None:
+    """Each blocking request carries the bearer token, Accept: application/json and User-Agent."""
+    sync_client.events.list(SITE)
+    sync_client.events.create(SITE, "Signed up")
+    assert len(fake.requests) == 2
+    for request in fake.requests:
+        assert request.header("Authorization") == f"Bearer {TOKEN}"
+        assert request.header("Accept") == "application/json"
+        assert (request.header("User-Agent") or "").startswith(f"fathom-events/{__version__} ")
+    assert fake.requests[1].header("Content-Type") == "application/json"
+
+
+def test_create_get_update_delete_round_trip(sync_client: Client, fake: FakeFathom) -> None:
+    """Blocking create, get, update and delete reach the server and return typed objects."""
+    created = sync_client.events.create(SITE, "Purchased", currency=Currency.EURO)
+    assert isinstance(created, Event)
+    assert (created.name, created.currency) == ("Purchased", Currency.EURO)
+    assert created.created_at.tzinfo == timezone.utc
+    assert fake.requests[-1].json == {"name": "Purchased", "currency": "euro"}
+
+    fetched = sync_client.events.get(SITE, created.id)
+    assert (fetched.id, fetched.name, fetched.currency) == (created.id, "Purchased", None)
+
+    renamed = sync_client.events.update(SITE, created.id, name="Purchased (live)")
+    assert renamed.name == "Purchased (live)"
+    assert fake.requests[-1].json == {"name": "Purchased (live)"}
+    assert fake.events(SITE)[0]["currency"] == "euro"
+
+    gone = sync_client.events.delete(SITE, created.id)
+    assert gone == DeletedEvent(created.id, deleted=True)
+    assert fake.events(SITE) == []
+
+
+def test_create_without_currency_sends_only_the_name(sync_client: Client, fake: FakeFathom) -> None:
+    """A blocking create with no currency sends just the name; dollar comes back."""
+    event = sync_client.events.create(SITE, "Signed up")
+    assert fake.requests[-1].json == {"name": "Signed up"}
+    assert event.currency is Currency.DOLLAR
+
+
+def test_update_currency_only(sync_client: Client, fake: FakeFathom) -> None:
+    """A blocking update of the currency alone sends only the currency and keeps the name."""
+    stored = fake.add_event(SITE, "Keep me")
+    event = sync_client.events.update(SITE, stored["id"], currency="yen")
+    assert fake.requests[-1].json == {"currency": "yen"}
+    assert (event.name, event.currency) == ("Keep me", Currency.YEN)
+
+
+def test_list_pages_with_limit_and_cursors(sync_client: Client, fake: FakeFathom) -> None:
+    """Blocking list honours limit and both cursors, and reports has_more and url."""
+    ids = [fake.add_event(SITE, f"e{i}")["id"] for i in range(5)]
+    first = sync_client.events.list(SITE, limit=2)
+    assert isinstance(first, EventPage)
+    assert [e.id for e in first.data] == ids[:2]
+    assert first.has_more is True
+    assert first.url == f"/v1/sites/{SITE}/events"
+    after = sync_client.events.list(SITE, limit=10, starting_after=ids[1])
+    assert [e.id for e in after.data] == ids[2:]
+    assert after.has_more is False
+    before = sync_client.events.list(SITE, limit=2, ending_before=ids[4])
+    assert [e.id for e in before.data] == [ids[3], ids[2]]
+    assert fake.requests[-1].query == {"limit": "2", "ending_before": ids[4]}
+
+
+def test_default_list_sends_no_query(sync_client: Client, fake: FakeFathom) -> None:
+    """Blocking list without arguments sends no query string and reads every field."""
+    fake.add_event(SITE, "Only")
+    page = sync_client.events.list(SITE)
+    assert fake.requests[-1].query == {}
+    assert [e.name for e in page.data] == ["Only"]
+    assert page.data[0].currency is None
+
+
+@pytest.mark.parametrize("event_id", ["a/b?c#d..", "..", ".", "x y%z", "ünï", "a&b=c"])
+def test_awkward_ids_reach_the_server_intact(
+    sync_client: Client, fake: FakeFathom, event_id: str
+) -> None:
+    """Through the blocking client too, an awkward id is one path segment naming that event."""
+    fake.add_event(SITE, "Odd", event_id=event_id)
+    event = sync_client.events.get(SITE, event_id)
+    assert event.id == event_id
+    assert fake.requests[-1].path == f"/v1/sites/{SITE}/events/{event_id}"
+    page = sync_client.events.list(SITE, starting_after=event_id)
+    assert page.data == []
+    assert fake.requests[-1].query == {"starting_after": event_id}
+
+
+def test_iso_timestamps_parse() -> None:
+    """The blocking client reads the older ISO 8601 created_at form as aware UTC."""
+    iso = FakeFathom(created_at_format="iso")
+    iso.add_event(SITE, "Old", created_at=datetime(2023, 11, 7, 5, 31, 56, tzinfo=timezone.utc))
+    with iso.serve_in_thread() as url, Client(TOKEN, url) as client:
+        page = client.events.list(SITE)
+    assert page.data[0].created_at == datetime(2023, 11, 7, 5, 31, 56, tzinfo=timezone.utc)
+
+
+def test_invalid_input_sends_nothing(sync_client: Client, fake: FakeFathom) -> None:
+    """Input the API would reject raises InvalidRequestError from the blocking call, unsent."""
+    events = sync_client.events
+    cases: list[Callable[[], object]] = [
+        lambda: events.create(SITE, ""),
+        lambda: events.create(SITE, "x" * 256),
+        lambda: events.create(SITE, "ok", currency="bitcoin"),
+        lambda: events.list(SITE, limit=0),
+        lambda: events.list(SITE, starting_after="a", ending_before="b"),
+        lambda: events.update(SITE, "E"),
+        lambda: events.get(SITE, ""),
+        lambda: events.delete("", "E"),
+    ]
+    for call in cases:
+        with pytest.raises(InvalidRequestError):
+            call()
+    assert fake.requests == []
+
+
+def test_wipe_warns_sends_once_and_raises_gone(sync_client: Client, fake: FakeFathom) -> None:
+    """Blocking wipe() is deprecated, sends DELETE .../data once, and raises GoneError."""
+    stored = fake.add_event(SITE, "Old")
+    with pytest.warns(DeprecationWarning, match="delete"), pytest.raises(GoneError) as info:
+        sync_client.events.wipe(SITE, stored["id"])
+    assert info.value.status == 410
+    assert "retired" in str(info.value)
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("DELETE", f"/v1/sites/{SITE}/events/{stored['id']}/data")
+    ]
+
+
+def test_unknown_token_is_authentication_error(thread_url: str) -> None:
+    """A token the API does not know raises AuthenticationError from the blocking call."""
+    with Client("wrong-token", thread_url) as client, pytest.raises(AuthenticationError) as info:
+        client.events.list(SITE)
+    assert info.value.status == 401
+    assert "wrong-token" not in str(info.value)
+
+
+def test_scopes_map_to_not_found_and_bad_request(fake: FakeFathom, thread_url: str) -> None:
+    """No access to a site is NotFoundError; read-only access to a write is BadRequestError."""
+    fake.add_site("OTHER")
+    fake.add_token("reader", [f"read:{SITE}"])
+    with Client("reader", thread_url, retry=NO_RETRY) as client:
+        assert client.events.list(SITE).data == []
+        with pytest.raises(NotFoundError):
+            client.events.list("OTHER")
+        with pytest.raises(BadRequestError):
+            client.events.create(SITE, "Nope")
+    assert fake.events(SITE) == []
+
+
+def test_missing_event_is_not_found(sync_client: Client) -> None:
+    """A missing event raises NotFoundError naming the method and URL."""
+    with pytest.raises(NotFoundError) as info:
+        sync_client.events.get(SITE, "MISSING")
+    assert info.value.method == "GET"
+    assert info.value.url.endswith(f"/v1/sites/{SITE}/events/MISSING")
+    assert info.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (410, GoneError),
+        (422, UnprocessableEntityError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (503, ServerError),
+        (418, APIStatusError),
+    ],
+)
+def test_error_statuses_are_typed(
+    fake: FakeFathom, thread_url: str, status: int, cls: type[APIStatusError]
+) -> None:
+    """Each error status reaches the blocking caller as its typed error, with the message."""
+    fake.inject(
+        Fault.respond(status, json={"error": f"boom {status}"}, headers={"Retry-After": "2"})
+    )
+    with Client(TOKEN, thread_url, retry=NO_RETRY) as client, pytest.raises(cls) as info:
+        client.events.list(SITE)
+    assert type(info.value) is cls
+    assert info.value.status == status
+    assert info.value.message == f"boom {status}"
+    assert info.value.body == {"error": f"boom {status}"}
+    assert info.value.headers["Retry-After"] == "2"
+    assert info.value.retry_after == 2.0
+
+
+def test_validation_errors_from_the_server(fake: FakeFathom, thread_url: str) -> None:
+    """A 400 with field errors exposes them in .errors through the blocking client."""
+    fake.inject(Fault.respond(400, json={"errors": {"name": ["The name has already been taken."]}}))
+    with (
+        Client(TOKEN, thread_url, retry=NO_RETRY) as client,
+        pytest.raises(BadRequestError) as info,
+    ):
+        client.events.create(SITE, "Dup")
+    assert info.value.errors == {"name": ["The name has already been taken."]}
+
+
+def test_html_gateway_page_keeps_status(fake: FakeFathom, thread_url: str) -> None:
+    """An HTML 502 is a ServerError with status 502 and a short excerpt."""
+    fake.inject(Fault.html(502))
+    with Client(TOKEN, thread_url, retry=NO_RETRY) as client, pytest.raises(ServerError) as info:
+        client.events.get(SITE, "E")
+    assert info.value.status == 502
+    assert "Bad Gateway" in info.value.message
+    assert len(info.value.message) < 300
+
+
+@pytest.mark.parametrize("fault", [Fault.malformed_json(), Fault.truncated_json()])
+def test_unreadable_success_is_decode_error(
+    fake: FakeFathom, thread_url: str, fault: Fault
+) -> None:
+    """A 2xx whose body is not the documented JSON raises a ResponseDecodeError (or drop)."""
+    fake.inject(fault)
+    with (
+        Client(TOKEN, thread_url, retry=NO_RETRY) as client,
+        pytest.raises((ResponseDecodeError, APIConnectionError)),
+    ):
+        client.events.list(SITE)
+
+
+def test_wrong_shape_is_decode_error_quoting_the_problem(fake: FakeFathom, thread_url: str) -> None:
+    """A 2xx JSON body missing a documented field names the field."""
+    no_created_at = {"id": "A", "object": "event", "name": "n", "currency": None}
+    fake.inject(Fault.respond(200, json=no_created_at))
+    with (
+        Client(TOKEN, thread_url, retry=NO_RETRY) as client,
+        pytest.raises(ResponseDecodeError, match="created_at"),
+    ):
+        client.events.get(SITE, "A")
+
+
+def test_huge_body_is_refused(fake: FakeFathom, thread_url: str) -> None:
+    """An answer over max_response_bytes raises ResponseTooLargeError instead of being read."""
+    fake.inject(Fault.huge_body(3_000_000))
+    with (
+        Client(TOKEN, thread_url, retry=NO_RETRY, max_response_bytes=1_000_000) as client,
+        pytest.raises(ResponseTooLargeError, match="max_response_bytes"),
+    ):
+        client.events.list(SITE)
+
+
+def test_connection_refused_is_connection_error() -> None:
+    """Nothing listening is an APIConnectionError saying nothing was sent."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with (
+        Client(TOKEN, f"http://127.0.0.1:{port}/v1", retry=NO_RETRY) as client,
+        pytest.raises(APIConnectionError) as info,
+    ):
+        client.events.list(SITE)
+    assert info.value.request_sent is False
+
+
+def test_hang_is_timeout_error(fake: FakeFathom, thread_url: str) -> None:
+    """A server that never answers raises APITimeoutError once the attempt's timeout passes."""
+    fake.inject(Fault.hang())
+    with (
+        Client(TOKEN, thread_url, timeout=0.2, retry=NO_RETRY) as client,
+        pytest.raises(APITimeoutError),
+    ):
+        client.events.list(SITE)
+
+
+def test_token_from_environment(
+    monkeypatch: pytest.MonkeyPatch, thread_url: str, fake: FakeFathom
+) -> None:
+    """token=None reads FATHOM_API_TOKEN; no token at all fails before a thread starts."""
+    monkeypatch.setenv("FATHOM_API_TOKEN", TOKEN)
+    with Client(base_url=thread_url) as client:
+        client.events.list(SITE)
+    assert fake.requests[-1].token == TOKEN
+    monkeypatch.delenv("FATHOM_API_TOKEN")
+    with pytest.raises(InvalidRequestError, match="FATHOM_API_TOKEN") as info:
+        Client()
+    assert info.value.field == "token"
+    assert portal_threads() == []
+
+
+@pytest.mark.parametrize("token", ["", "  ", "a\nb", 42])
+def test_malformed_tokens_rejected(token: object) -> None:
+    """A bad token is refused at construction, before a portal thread is started."""
+    with pytest.raises(InvalidRequestError, match="token"):
+        Client(token)  # type: ignore[arg-type]
+    assert portal_threads() == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"base_url": "http://api.example.com/v1"}, "base_url"),
+        ({"base_url": "https://u:p@x/v1"}, "base_url"),
+        ({"timeout": 0}, "timeout"),
+        ({"max_in_flight": 0}, "max_in_flight"),
+        ({"max_response_bytes": 0}, "max_response_bytes"),
+    ],
+)
+def test_bad_arguments_rejected_before_a_thread_starts(kwargs: dict[str, Any], field: str) -> None:
+    """Unsafe URLs and bad limits raise InvalidRequestError naming the field; no thread starts."""
+    with pytest.raises(InvalidRequestError) as info:
+        Client(TOKEN, **kwargs)
+    assert info.value.field == field
+    assert portal_threads() == []
+
+
+def test_insecure_http_needs_explicit_consent() -> None:
+    """allow_insecure_http=True permits http:// to another host; loopback needs no consent."""
+    with Client(TOKEN, "http://api.example.com/v1/", allow_insecure_http=True) as client:
+        assert client.base_url == "http://api.example.com/v1"
+    with Client(TOKEN, "http://[::1]:8080/v1") as client:
+        assert client.base_url == "http://[::1]:8080/v1"
+
+
+def test_token_never_in_repr_or_errors(fake: FakeFathom, thread_url: str) -> None:
+    """The token appears in no repr and no error message of the blocking client."""
+    secret = "s3cr3t-token-value"
+    fake.add_token(secret, ["*"])
+    fake.inject(Fault.html(500))
+    with Client(secret, thread_url, retry=NO_RETRY) as client:
+        texts = [repr(client), repr(client.events), repr(client._async)]
+        with pytest.raises(ServerError) as info:
+            client.events.list(SITE)
+        texts += [str(info.value), repr(info.value), json.dumps(info.value.headers)]
+    texts.append(repr(client))
+    assert not [t for t in texts if secret in t]
+    assert "closed=True" in texts[-1]
+
+
+def test_counters_follow_the_async_client(
+    sync_client: Client, fake: FakeFathom, fake_time: FakeTime
+) -> None:
+    """requests_sent and retries count what the blocking calls sent, retries included."""
+    fake.inject(Fault.respond(503, json={"error": "busy"}))
+    sync_client.events.list(SITE)
+    sync_client.events.list(SITE)
+    assert (sync_client.requests_sent, sync_client.retries) == (3, 1)
+    assert len(fake_time.sleeps) == 1
+    assert len(fake.requests) == 3
+
+
+# -- lifecycle ---------------------------------------------------------------------
+
+
+def test_close_closes_session_stops_thread_and_refuses_calls(thread_url: str) -> None:
+    """close() closes the session and ends the portal thread; close() again does nothing."""
+    client = Client(TOKEN, thread_url)
+    client.events.list(SITE)
+    session = client._async._transport._session
+    thread = portal_thread_of(client)
+    client.close()
+    assert session is not None
+    assert session.closed
+    assert client.closed
+    assert not thread.is_alive()
+    client.close()  # idempotent
+
+
+def test_calls_after_close_raise_client_closed_error(thread_url: str, fake: FakeFathom) -> None:
+    """Every method, paginator and with-block of a closed client raises ClientClosedError."""
+    stored = fake.add_event(SITE, "x")
+    with Client(TOKEN, thread_url) as client:
+        made_before = client.events.paginate(SITE)
+    events = client.events
+    calls: list[Callable[[], object]] = [
+        lambda: events.list(SITE),
+        lambda: events.get(SITE, stored["id"]),
+        lambda: events.create(SITE, "y"),
+        lambda: events.update(SITE, stored["id"], name="z"),
+        lambda: events.delete(SITE, stored["id"]),
+        lambda: events.wipe(SITE, stored["id"]),
+        lambda: list(events.paginate(SITE)),
+        lambda: list(events.paginate(SITE).pages()),
+        lambda: list(made_before),
+        client.__enter__,
+    ]
+    for call in calls:
+        with pytest.raises(ClientClosedError) as info:
+            call()
+        assert isinstance(info.value, FathomError)
+        assert "closed" in str(info.value)
+    assert fake.requests == []
+    assert [event["name"] for event in fake.events(SITE)] == ["x"]
+
+
+def test_close_during_a_call_fails_that_call_with_client_closed_error(
+    thread_url: str, fake: FakeFathom, fake_time: FakeTime
+) -> None:
+    """Closing while another thread waits on a call ends that call with ClientClosedError."""
+    fake.inject(Fault.hang())
+    client = Client(TOKEN, thread_url, clock=fake_time.clock, sleep=fake_time.sleep)
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.events.list(SITE)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects whatever it was
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert eventually(lambda: len(fake.requests) == 1)
+    client.close()
+    caller.join(WAIT)
+    assert not caller.is_alive()
+    assert [type(exc) for exc in outcome] == [ClientClosedError]
+    assert len(fake.requests) == 1  # nothing was retried on the closed session
+
+
+def test_many_threads_share_one_client(sync_client: Client, fake: FakeFathom) -> None:
+    """Sixteen threads calling one Client at once each get their own answers, over one portal."""
+    session = sync_client._async._transport._session
+    start = threading.Barrier(16)
+
+    def work(number: int) -> list[tuple[str, str]]:
+        start.wait(WAIT)
+        done = []
+        for round_ in range(4):
+            created = sync_client.events.create(SITE, f"t{number}-{round_}")
+            fetched = sync_client.events.get(SITE, created.id)
+            done.append((created.id, fetched.name))
+        return done
+
+    with ThreadPoolExecutor(16) as pool:
+        results = [pair for pairs in pool.map(work, range(16)) for pair in pairs]
+    assert [name for _, name in results] == [f"t{n}-{r}" for n in range(16) for r in range(4)]
+    assert sorted(event_id for event_id, _ in results) == sorted(
+        event["id"] for event in fake.events(SITE)
+    )
+    assert len(fake.events(SITE)) == 64
+    assert sync_client.requests_sent == 128
+    assert len(portal_threads()) == 1
+    assert sync_client._async._transport._session is session
+
+
+def test_keyboard_interrupt_cancels_the_call_inside_the_portal(
+    sync_client: Client, fake: FakeFathom
+) -> None:
+    """Ctrl-C during a blocking call raises KeyboardInterrupt and cancels its portal task."""
+    fake.inject(Fault.hang())
+    with (
+        interrupt_main_when(lambda: len(fake.requests) == 1) as sent,
+        pytest.raises(KeyboardInterrupt),
+    ):
+        sync_client.events.list(SITE)
+    assert sent == [True]
+    tasks = sync_client._portal().portal._task_group._tasks  # type: ignore[attr-defined]
+    assert eventually(lambda: not tasks)
+    assert sync_client.events.list(SITE).data == []  # the client still works
+    assert len(fake.requests) == 2
+    assert sync_client.retries == 0  # the cancelled call was not retried
+
+
+def test_keyboard_interrupt_drops_the_connection(fake: FakeFathom) -> None:
+    """After Ctrl-C the server sees the interrupted request's connection closed."""
+    got_request, hung_up = threading.Event(), threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def serve_silently() -> None:
+            listener.settimeout(WAIT)
+            connection, _ = listener.accept()
+            with connection:
+                connection.settimeout(WAIT)
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    received += connection.recv(4096)
+                got_request.set()
+                while connection.recv(4096):  # never answer; wait for the client to hang up
+                    pass
+                hung_up.set()
+
+        server = threading.Thread(target=serve_silently, name="silent-server")
+        server.start()
+        with Client(TOKEN, f"http://127.0.0.1:{port}/v1", retry=NO_RETRY) as client:
+            with interrupt_main_when(got_request.is_set), pytest.raises(KeyboardInterrupt):
+                client.events.list(SITE)
+            assert hung_up.wait(WAIT)
+        server.join(WAIT)
+
+
+def test_works_when_called_from_a_running_event_loop(sync_client: Client, fake: FakeFathom) -> None:
+    """Called synchronously from inside asyncio.run, the blocking client still works."""
+    ids = [fake.add_event(SITE, f"e{i}")["id"] for i in range(3)]
+
+    async def main() -> tuple[list[str], str]:
+        asyncio.get_running_loop()  # there is a loop running in this thread
+        walked = [event.id for event in sync_client.events.paginate(SITE, page_size=2)]
+        return walked, sync_client.events.get(SITE, ids[0]).name
+
+    assert asyncio.run(main()) == (ids, "e0")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is not available")
+def test_forked_child_gets_client_closed_error(sync_client: Client) -> None:
+    """After os.fork() the child's calls raise ClientClosedError at once instead of hanging."""
+    sync_client.events.list(SITE)
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that forking a process with threads may deadlock the child:
+        # that is the very case under test.
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: report, and leave without running any of pytest's teardown
+        try:
+            os.close(read_end)
+            try:
+                sync_client.events.list(SITE)
+                outcome = "returned"
+            except ClientClosedError as exc:
+                outcome = f"ClientClosedError: {exc}"
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+                outcome = type(exc).__name__
+            sync_client.close()  # must not hang either
+            os.write(write_end, outcome.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], WAIT)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        outcome = os.read(read_end, 4096).decode() if ready else "hung"
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    assert outcome.startswith("ClientClosedError: "), outcome
+    assert "fork" in outcome
+    assert sync_client.events.list(SITE).data == []  # the parent's client is untouched
+
+
+def test_collected_unclosed_client_releases_portal_and_warns(thread_url: str) -> None:
+    """A collected unclosed Client warns ResourceWarning, closes its session, ends its thread."""
+    client = Client(TOKEN, thread_url)
+    client.events.list(SITE)
+    session = client._async._transport._session
+    thread = portal_thread_of(client)
+    with pytest.warns(ResourceWarning, match="unclosed Client"):  # noqa: PT031 - drop, then collect
+        del client
+        gc.collect()
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert session is not None
+    assert session.closed
+
+
+def test_client_collected_on_its_own_portal_thread_is_still_released(thread_url: str) -> None:
+    """A Client collected by a gc pass on its portal thread still ends that thread and warns."""
+    client = Client(TOKEN, thread_url)
+    portal = client._portal()
+    thread = portal_thread_of(client)
+    with pytest.warns(ResourceWarning, match="unclosed Client"):  # noqa: PT031 - drop, then collect
+        del client
+        portal.portal.call(gc.collect)
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert eventually(lambda: not [t for t in threading.enumerate() if t.name.startswith("fathom")])
