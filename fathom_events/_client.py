@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import os
 import time
@@ -258,6 +259,8 @@ class AsyncClient:
         url = transport.base_url + request.target()
 
         async def attempt(time_left: float | None) -> T:
+            if transport.closed:  # closed by another task while this call waited to retry
+                raise ClientClosedError("this client was closed while the call was running")
             timeouts = config.timeouts
             if time_left is not None and (timeouts.total is None or time_left < timeouts.total):
                 timeouts = attrs.evolve(timeouts, total=max(time_left, 0.001))
@@ -279,6 +282,24 @@ class AsyncClient:
             policy=config.retry,
             gate=self._gate,
         )
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[object]])
+
+
+def _deprecated(message: str) -> Callable[[F], F]:
+    """Warn on every call; ``__deprecated__`` (PEP 702) lets the blocking twin warn itself."""
+
+    def mark(method: F) -> F:
+        @functools.wraps(method)
+        async def warned(*args: object, **kwargs: object) -> object:
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            return await method(*args, **kwargs)
+
+        warned.__deprecated__ = message  # type: ignore[attr-defined]
+        return warned  # type: ignore[return-value]
+
+    return mark
 
 
 class _Call(Protocol):
@@ -350,6 +371,10 @@ class AsyncEvents:
                 return DeletedEvent(event_id, deleted=True)
             raise
 
+    @_deprecated(
+        "events.wipe() is deprecated: Fathom retired the wipe endpoint (it answers 410 Gone);"
+        " use events.delete() to remove an event"
+    )
     async def wipe(self, site_id: str, event_id: str) -> None:
         """Deprecated: Fathom retired this endpoint; it always raises :class:`GoneError`.
 
@@ -357,12 +382,6 @@ class AsyncEvents:
         Fathom ever answers differently you find out. Use :meth:`delete` to
         remove an event.
         """
-        warnings.warn(
-            "events.wipe() is deprecated: Fathom retired the wipe endpoint (it answers 410 Gone);"
-            " use events.delete() to remove an event",
-            DeprecationWarning,
-            stacklevel=2,
-        )
         await self._call(proto.build_wipe(site_id, event_id), DeletedEvent)
 
     def paginate(

@@ -47,6 +47,11 @@ class PageWalker(Generic[T]):
         self._seen: set[str] = set()
         self._done = False
 
+    @property
+    def done(self) -> bool:
+        """True once the walk is over: the next :meth:`next_page` sends nothing."""
+        return self._done
+
     async def next_page(self) -> PageLike[T] | None:
         """The next page, or None once the walk is over (no request is sent then)."""
         if self._done:

@@ -150,13 +150,25 @@ def _finalize(portal: _Portal, client: AsyncClient, description: str) -> None:
 def blocking(
     method: Callable[Concatenate[AsyncEvents, P], Awaitable[R]],
 ) -> Callable[Concatenate[Events, P], R]:
-    """The blocking twin of an ``AsyncEvents`` method: same name, parameters and docstring."""
+    """The blocking twin of an ``AsyncEvents`` method: same name, parameters and docstring.
+
+    A deprecated method (PEP 702 ``__deprecated__``) warns here, in the
+    caller's thread, where warning filters and the stack level make sense.
+    """
+    deprecation: str | None = getattr(method, "__deprecated__", None)
+    target: Callable[Concatenate[AsyncEvents, P], Awaitable[R]] = (
+        method.__wrapped__  # type: ignore[attr-defined]
+        if deprecation
+        else method
+    )
 
     @functools.wraps(method)
     def twin(self: Events, /, *args: P.args, **kwargs: P.kwargs) -> R:
         client = self._client
-        call = functools.partial(method, client._async.events, *args, **kwargs)  # noqa: SLF001
-        return client._portal().run(call)  # noqa: SLF001
+        portal = client._portal()  # noqa: SLF001 - a closed client refuses before warning
+        if deprecation:
+            warnings.warn(deprecation, DeprecationWarning, stacklevel=2)
+        return portal.run(functools.partial(target, client._async.events, *args, **kwargs))  # noqa: SLF001
 
     return twin
 
@@ -176,7 +188,10 @@ class Paginator(Generic[T]):
     def pages(self) -> Iterator[PageLike[T]]:
         """Yield each page as it is fetched (one request each)."""
         walker = self._paginator.walker()
-        while (page := self._client._portal().run(walker.next_page)) is not None:  # noqa: SLF001
+        while not walker.done:  # known here, so the walk's end costs no portal call
+            page = self._client._portal().run(walker.next_page)  # noqa: SLF001
+            if page is None:
+                return
             yield page
 
     def __iter__(self) -> Iterator[T]:

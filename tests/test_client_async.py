@@ -35,7 +35,7 @@ from fathom_events import (
 )
 from fathom_events.testing import FakeFathom, Fault
 
-from .helpers import SITE, TOKEN
+from .helpers import SITE, TOKEN, FakeTime
 
 NO_RETRY = RetryPolicy(max_retries=0)
 
@@ -403,3 +403,21 @@ async def test_with_options_shares_session_and_overrides(client: AsyncClient) ->
     assert twin._transport._session is client._transport._session
     await twin.aclose()
     assert not client.closed
+
+
+async def test_close_during_a_retry_wait_is_client_closed(
+    fake: FakeFathom, base_url: str, fake_time: FakeTime
+) -> None:
+    """A call whose client is closed while it waits to retry raises ClientClosedError."""
+    fake.inject(Fault.rate_limited("5"))
+    client = AsyncClient(TOKEN, base_url, clock=fake_time.clock, sleep=fake_time.sleep)
+    original_sleep = fake_time.sleep
+
+    async def close_while_waiting(seconds: float) -> None:
+        await client.aclose()
+        await original_sleep(seconds)
+
+    client._gate.sleep = close_while_waiting
+    with pytest.raises(ClientClosedError):
+        await client.events.list(SITE)
+    assert len(fake.requests) == 1

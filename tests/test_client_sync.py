@@ -284,6 +284,15 @@ def test_wipe_warns_sends_once_and_raises_gone(sync_client: Client, fake: FakeFa
     ]
 
 
+def test_wipe_warning_points_at_the_caller(sync_client: Client, fake: FakeFathom) -> None:
+    """The blocking wipe() warns once, from the caller's own line, not from the portal thread."""
+    stored = fake.add_event(SITE, "Old")
+    with pytest.warns(DeprecationWarning, match="delete") as caught, pytest.raises(GoneError):
+        sync_client.events.wipe(SITE, stored["id"])
+    assert len(caught) == 1
+    assert caught[0].filename == __file__
+
+
 def test_unknown_token_is_authentication_error(thread_url: str) -> None:
     """A token the API does not know raises AuthenticationError from the blocking call."""
     with Client("wrong-token", thread_url) as client, pytest.raises(AuthenticationError) as info:

@@ -276,7 +276,7 @@ def test_sync_backward_walk_is_newest_first_each_event_once(
 def test_sync_one_portal_call_per_page(
     sync_client: Client, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The blocking paginator makes one portal call per page (plus one to end), not one per item."""
+    """The blocking paginator makes exactly one portal call per page, never one per item."""
     seed_big(fake)
     portal = sync_client._portal()
     calls = []
@@ -289,8 +289,7 @@ def test_sync_one_portal_call_per_page(
     monkeypatch.setattr(portal, "run", counting_run)
     assert sum(1 for _ in sync_client.events.paginate(BIG)) == BIG_SIZE
     assert len(fake.requests) == BIG_SIZE // 100
-    # The last hop only learns that the walk is over; it sends nothing.
-    assert len(calls) == len(fake.requests) + 1
+    assert len(calls) == len(fake.requests)
 
 
 def test_sync_pages_yields_event_pages(sync_client: Client, fake: FakeFathom) -> None:
