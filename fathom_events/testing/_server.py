@@ -16,7 +16,7 @@ from fathom_events.testing._api import Answer, Call, CreatedAtFormat, handle
 from fathom_events.testing._faults import Fault, FaultQueue
 from fathom_events.testing._recording import RecordedRequest, decode_segments, record
 from fathom_events.testing._state import Store, spread, utc_now
-from fathom_events.testing._wire import deliver, render, wants_json
+from fathom_events.testing._wire import deliver, render, wait_or_stop, wants_json
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -46,6 +46,7 @@ class FakeFathom:
     code, `serve_in_thread()` in blocking code), point a client at the base
     URL it yields, then inspect `requests` and `events()`. `inject` scripts
     faults. Every method is safe to call from any thread while it serves.
+    `latency` (seconds, default 0) delays every answer, as a real network does.
     """
 
     DEFAULT_TOKEN: ClassVar[str] = "fake-fathom-token"  # noqa: S105 - a fake's well-known token
@@ -56,7 +57,11 @@ class FakeFathom:
         *,
         now: Callable[[], datetime] | None = None,
         created_at_format: CreatedAtFormat = "plain",
+        latency: float = 0.0,
     ) -> None:
+        if not latency >= 0:
+            raise ValueError(f"latency must be a number of seconds >= 0; got {latency!r}")
+        self.latency = latency
         if created_at_format not in ("plain", "iso"):
             raise ValueError(
                 f"created_at_format must be 'plain' or 'iso'; got {created_at_format!r}"
@@ -218,6 +223,8 @@ class FakeFathom:
             raise
         recorded = record(request, body)
         self._record(recorded)
+        if self.latency > 0:
+            await wait_or_stop(self.latency, request.app[_STOPPING])
         call = Call(
             method=request.method,
             segments=decode_segments(recorded.raw_path),
