@@ -1,6 +1,6 @@
-"""``python -m fathom_events``: the demo walk over a fake Fathom."""
+"""``python -m fathom_events``: the command line, as ``fathom-events``."""
 
-from ._demo import main
+from ._cli import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

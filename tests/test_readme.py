@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
-from fathom_events._demo import walk_every_endpoint
-
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(sys.executable).parent / "fathom-events"
+MAIN_JOB = 'pip install ".[cli]" && fathom-events demo'
 
 
 def setup_commands() -> list[str]:
@@ -23,16 +26,30 @@ def test_setup_section_has_exactly_two_commands() -> None:
     assert "pytest" in commands[1]
 
 
+def test_main_job_is_the_installed_demo() -> None:
+    """The main job installs the cli extra and runs the installed `fathom-events demo`."""
+    assert setup_commands()[0] == MAIN_JOB
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     """.ci/run runs the README's test command word for word."""
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert setup_commands()[1] in ci
 
 
-async def test_demo_walks_every_endpoint() -> None:
-    """The main-job demo calls every endpoint, ending with wipe's GoneError."""
-    lines = await walk_every_endpoint([])
-    joined = "\n".join(lines)
-    for step in ("create", "list", "get", "update", "paginate", "delete", "wipe"):
-        assert re.search(rf"^{step}\s*->", joined, re.MULTILINE), step
-    assert "GoneError 410" in joined
+def test_main_job_pulls_syncs_and_converges() -> None:
+    """`fathom-events demo` pulls every site, syncs, finds nothing left, and counts retries."""
+    env = {k: v for k, v in os.environ.items() if k != "FATHOM_API_TOKEN"}
+    done = subprocess.run(
+        [str(SCRIPT), "demo"], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert re.search(r"^pulled [\d,]+ events from 120 sites$", out, re.MULTILINE), out
+    assert re.search(r"^sync: 260 created, .* 0 failed;", out, re.MULTILINE), out
+    assert "second plan: empty" in out
+    stats = re.search(r"requests sent: ([\d,]+), retries: (\d+), elapsed: ", out)
+    assert stats is not None, out
+    assert int(stats[2]) >= 4  # the scripted 429s and 503s were retried
+    assert f"(the fake received {stats[1]})" in out  # the client's count is the server's
+    assert "Traceback" not in done.stderr

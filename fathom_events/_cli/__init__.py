@@ -1,0 +1,38 @@
+"""The command line, ``fathom-events`` (and ``python -m fathom_events``).
+
+Its rich output needs the ``cli`` extra; without it the command says so in one
+line instead of failing on an import deep inside. Everything else lives in
+the rooms behind this door:
+
+* ``_app``: arguments, dispatch, errors and exit codes;
+* ``_commands``: the API commands (list, get, create, update, delete, pull, sync);
+* ``_syncfile``: reading and checking a sync file, with line numbers;
+* ``_output``: progress bars or plain lines, tables, JSON;
+* ``_fakeserver`` and ``_demo``: the commands that run a ``FakeFathom``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+__all__ = ["EXTRA_HINT", "main"]
+
+EXTRA_HINT = (
+    "fathom-events: the command line needs the 'cli' extra: pip install 'fathom-events[cli]'"
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    try:
+        import rich  # noqa: F401, PLC0415 - only probing for the extra
+
+        if sys.version_info < (3, 11):
+            import tomli  # noqa: F401, PLC0415
+    except ImportError:
+        print(EXTRA_HINT, file=sys.stderr)  # noqa: T201 - a command line speaks on stderr
+        return 2
+    from ._app import run  # noqa: PLC0415 - imported only once the extra is known present
+
+    return run(argv)

@@ -1,0 +1,186 @@
+"""The commands that call the API: list, get, create, update, delete and pull.
+
+Each is a coroutine ``(args, out) -> exit code`` run under ``asyncio.run``
+with one :class:`AsyncClient`. Errors are raised, not printed: ``_app`` turns
+them into one line and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fathom_events._bulk_types import PullResult
+from fathom_events._client import TOKEN_ENV, AsyncClient
+
+from ._output import Counters, Output, event_json
+
+__all__ = [
+    "UsageError",
+    "connect",
+    "counters",
+    "create",
+    "delete",
+    "get",
+    "list_",
+    "pull",
+    "update",
+]
+
+PULL_FORMATS = ("json", "csv")
+
+
+class UsageError(Exception):
+    """Arguments or input the command cannot use: exit code 2, nothing sent."""
+
+
+@contextlib.asynccontextmanager
+async def connect(args: argparse.Namespace) -> AsyncIterator[AsyncClient]:
+    """An open client from ``--token`` (or the environment), ``--base-url`` and the limits."""
+    token = args.token or os.environ.get(TOKEN_ENV)
+    if not token:
+        raise UsageError(f"no API token: pass --token or set {TOKEN_ENV}")
+    async with AsyncClient(
+        token,
+        args.base_url,
+        max_in_flight=args.max_in_flight,
+        rate_limit=args.rate_limit,
+    ) as client:
+        yield client
+
+
+def counters(client: AsyncClient) -> Counters:
+    """Requests sent and retries so far, for progress displays."""
+    return lambda: (client.requests_sent, client.retries)
+
+
+async def list_(args: argparse.Namespace, out: Output) -> int:
+    """Every event of a site, oldest first."""
+    async with connect(args) as client:
+        events = [event async for event in client.events.paginate(args.site)]
+    if out.json_mode:
+        out.json([event_json(event) for event in events])
+    elif events:
+        out.events(events)
+    else:
+        out.note(f"{args.site} has no events")
+    return 0
+
+
+async def get(args: argparse.Namespace, out: Output) -> int:
+    """One event."""
+    async with connect(args) as client:
+        event = await client.events.get(args.site, args.event)
+    if out.json_mode:
+        out.json(event_json(event))
+    else:
+        out.events([event])
+    return 0
+
+
+async def create(args: argparse.Namespace, out: Output) -> int:
+    """Create an event (a create is never sent twice by a retry)."""
+    async with connect(args) as client:
+        event = await client.events.create(args.site, args.name, args.currency)
+    if out.json_mode:
+        out.json(event_json(event))
+    else:
+        out.events([event], currency=True)
+    return 0
+
+
+async def update(args: argparse.Namespace, out: Output) -> int:
+    """Rename an event and/or change its currency."""
+    async with connect(args) as client:
+        event = await client.events.update(args.site, args.event, args.name, args.currency)
+    if out.json_mode:
+        out.json(event_json(event))
+    else:
+        out.events([event], currency=True)
+    return 0
+
+
+async def delete(args: argparse.Namespace, out: Output) -> int:
+    """Delete an event."""
+    async with connect(args) as client:
+        deleted = await client.events.delete(args.site, args.event)
+    if out.json_mode:
+        out.json({"id": deleted.id, "deleted": deleted.deleted})
+    else:
+        out.result(f"deleted {deleted.id}")
+    return 0
+
+
+def _pull_target(args: argparse.Namespace) -> tuple[Path | None, str]:
+    """Where pulled events go and in what format, checked before any request."""
+    target = None if args.out is None else Path(args.out)
+    fmt = args.format
+    if fmt is None:
+        fmt = "csv" if target is not None and target.suffix.lower() == ".csv" else "json"
+    if target is None and fmt == "csv" and args.json:
+        raise UsageError("--json prints JSON on stdout: give --out FILE for the CSV")
+    if target is not None and (target.is_dir() or not target.parent.is_dir()):
+        raise UsageError(f"cannot write {args.out}: not a file in an existing directory")
+    return target, fmt
+
+
+def render_pull(result: PullResult, fmt: str) -> str:
+    """Pulled events as a JSON document, or CSV rows site_id,id,name,currency,created_at."""
+    if fmt == "json":
+        document = {
+            "sites": {site: [event_json(e) for e in events] for site, events in result.items()},
+            "failed": {site: str(error) for site, error in result.failed.items()},
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["site_id", "id", "name", "currency", "created_at"])
+    for site, events in result.items():
+        for event in events:
+            shown = event_json(event)
+            writer.writerow(
+                [site, shown["id"], shown["name"], shown["currency"] or "", shown["created_at"]]
+            )
+    return buffer.getvalue()
+
+
+async def pull(args: argparse.Namespace, out: Output) -> int:
+    """Every event of every site named, to stdout or ``--out``, as JSON or CSV."""
+    target, fmt = _pull_target(args)
+    sites = list(dict.fromkeys(args.sites))
+    async with connect(args) as client:
+        with out.progress("pull", len(sites), counters(client)) as on_progress:
+            result = await client.events.pull(sites, on_progress=on_progress)
+    text = render_pull(result, fmt)
+    if target is None:
+        print(text, end="", flush=True)  # noqa: T201 - the pulled events are the answer
+    else:
+        target.write_text(text, encoding="utf-8")
+    for site, error in result.failed.items():
+        out.problem(f"pull {site}: {error}")
+    events = sum(len(found) for found in result.values())
+    summary = f"pulled {events:,} events from {len(result):,} sites"
+    if result.failed:
+        summary += f"; {len(result.failed):,} failed"
+    if target is None:
+        out.note(summary)
+    elif out.json_mode:
+        failed = {site: str(error) for site, error in result.failed.items()}
+        out.json(
+            {
+                "out": str(target),
+                "format": fmt,
+                "sites": len(result),
+                "events": events,
+                "failed": failed,
+            }
+        )
+    else:
+        out.result(f"{summary} into {target}")
+    return 1 if result.failed else 0

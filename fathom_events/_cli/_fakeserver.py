@@ -1,0 +1,92 @@
+"""``fake-server``: a seeded FakeFathom on a port of your choice, until interrupted.
+
+Anything that speaks HTTP (a test suite in any language) can point at it. It
+prints one line when it is ready, with its base URL, and stops cleanly on
+Ctrl-C or SIGTERM (exit code 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from fathom_events.testing import FakeFathom
+
+from ._output import Output
+
+__all__ = ["fake_server", "run_fake_server", "serve_on"]
+
+_SHUTDOWN_TIMEOUT = 5.0
+
+
+@contextlib.asynccontextmanager
+async def serve_on(fake: FakeFathom, host: str, port: int) -> AsyncIterator[str]:
+    """Serve ``fake`` on ``host:port`` (0: a free port); yield the base URL, ".../v1"."""
+    runner = web.AppRunner(fake.app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound = runner.addresses[0][1]
+        shown = f"[{host}]" if ":" in host else host
+        yield f"http://{shown}:{bound}/v1"
+    finally:
+        await runner.cleanup()
+
+
+async def run_fake_server(args: argparse.Namespace, out: Output, stop: asyncio.Event) -> int:
+    """Seed a fake from the arguments and serve it until ``stop`` is set."""
+    token = args.token or FakeFathom.DEFAULT_TOKEN
+    fake = FakeFathom({token: ["*"]}, latency=args.latency)
+    site_ids = fake.seed(args.sites, args.events_per_site)
+    async with serve_on(fake, args.host, args.port) as base_url:
+        # The fake's well-known token is printed; a token of your own is not.
+        shown_token = token if args.token is None else None
+        if out.json_mode:
+            out.json(
+                {
+                    "serving": base_url,
+                    "sites": site_ids,
+                    "events_per_site": args.events_per_site,
+                    "token": shown_token,
+                },
+                compact=True,
+            )
+        else:
+            sites = f"{site_ids[0]}..{site_ids[-1]}" if site_ids else "none"
+            token_text = f"token {shown_token}" if shown_token else "the token given with --token"
+            out.result(
+                f"serving a fake Fathom API at {base_url}: {len(site_ids)} sites ({sites}),"
+                f" {args.events_per_site} events each; {token_text}; Ctrl-C stops it"
+            )
+        await stop.wait()
+    if out.json_mode:
+        out.json({"stopped": True, "requests": len(fake.requests)}, compact=True)
+    else:
+        out.result(f"stopped after {len(fake.requests):,} requests")
+    return 0
+
+
+def fake_server(args: argparse.Namespace, out: Output) -> int:
+    """Run the fake until SIGINT or SIGTERM."""
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for signum in signals:
+            # Not on Windows: there Ctrl-C arrives as KeyboardInterrupt instead.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop.set)
+        try:
+            return await run_fake_server(args, out, stop)
+        finally:
+            for signum in signals:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signum)
+
+    return asyncio.run(main())

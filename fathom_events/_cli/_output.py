@@ -1,0 +1,216 @@
+"""How the command line speaks.
+
+Results go to stdout, everything else (progress, notes, problems) to stderr,
+so that a result can be piped. On a terminal results are tables and long work
+shows progress bars; otherwise (a pipe, a file, ``--quiet``) results are plain
+tab-separated lines and progress is a plain line every tenth of the way
+(none with ``--quiet``). ``--json`` prints one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.progress import Progress as Bars
+from rich.table import Table
+from rich.text import Text
+
+from fathom_events._bulk_types import Progress
+from fathom_events.types import Event
+
+__all__ = ["Counters", "Output", "duration", "event_json", "tally"]
+
+Counters = Callable[[], tuple[int, int]]
+Mode = Literal["terminal", "plain", "quiet", "json"]
+PROG = "fathom-events"
+
+
+def event_json(event: Event) -> dict[str, str | None]:
+    """An event as JSON: id, name, currency (None unless the API said), ISO created_at."""
+    return {
+        "id": event.id,
+        "name": event.name,
+        "currency": None if event.currency is None else str(event.currency),
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+def tally(count: int, one: str, many: str | None = None) -> str:
+    """``1 retry``, ``2 retries``, ``1,200 requests``."""
+    return f"{count:,} {one if count == 1 else many or one + 's'}"
+
+
+def counts_text(counters: Counters) -> str:
+    sent, retries = counters()
+    return f"{tally(sent, 'request')}, {tally(retries, 'retry', 'retries')}"
+
+
+def duration(seconds: float) -> str:
+    """A span of time for people: 0.4 s, 42 s, 3 min 20 s, 2 h 5 min."""
+    if seconds < 10:  # below ten seconds a tenth still matters
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+class _Counts(ProgressColumn):
+    """Requests and retries so far, read from the client at each refresh."""
+
+    def __init__(self, counters: Counters) -> None:
+        super().__init__()
+        self._counters = counters
+
+    def render(self, task: Task) -> Text:  # noqa: ARG002 - the counts are the client's, not the task's
+        return Text(counts_text(self._counters))
+
+
+class Output:
+    """Where and how results, notes, problems and progress are written."""
+
+    def __init__(self, mode: Mode, *, bars: bool = False) -> None:
+        self.mode = mode
+        self.bars = bars and mode in ("terminal", "plain")
+        # Consoles look up sys.stdout / sys.stderr when they write, so a
+        # redirected stream (a test's capture) is honoured.
+        self._out = Console(highlight=False, soft_wrap=True)
+        self._err = Console(stderr=True, highlight=False)
+
+    @classmethod
+    def choose(cls, *, json: bool, quiet: bool, bars: bool = True) -> Output:
+        """JSON, quiet, or by where the output goes: a terminal gets tables and bars.
+
+        Results are tables when stdout is a terminal; progress is bars when
+        stderr is one (and ``bars`` is not turned off).
+        """
+        if json:
+            return cls("json")
+        if quiet:
+            return cls("quiet")
+        mode: Mode = "terminal" if Console().is_terminal else "plain"
+        return cls(mode, bars=bars and Console(stderr=True).is_terminal)
+
+    @property
+    def json_mode(self) -> bool:
+        return self.mode == "json"
+
+    def result(self, text: str) -> None:
+        """A line of the answer, on stdout (not in JSON mode)."""
+        if self.mode == "terminal":
+            self._out.print(Text(text))
+        elif self.mode != "json":
+            print(text, flush=True)  # noqa: T201 - the command's answer
+
+    def note(self, text: str) -> None:
+        """Something worth knowing on the way, on stderr (not with --quiet or --json)."""
+        if self.mode in ("terminal", "plain"):
+            print(text, file=sys.stderr, flush=True)  # noqa: T201 - progress is for people
+
+    @staticmethod
+    def problem(text: str) -> None:
+        """A failure, on stderr, always."""
+        print(f"{PROG}: {text}", file=sys.stderr, flush=True)  # noqa: T201
+
+    @staticmethod
+    def json(document: object, *, compact: bool = False) -> None:
+        """The JSON answer, on stdout (``compact``: on one line)."""
+        text = json.dumps(document, indent=None if compact else 2, ensure_ascii=False)
+        print(text, flush=True)  # noqa: T201
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """A table on a terminal; tab-separated lines (no header) otherwise."""
+        if self.mode == "terminal":
+            table = Table(*headers)
+            for row in rows:
+                table.add_row(*(Text(cell) for cell in row))
+            self._out.print(table)
+        else:
+            for row in rows:
+                self.result("\t".join(cell.replace("\t", " ") for cell in row))
+
+    def events(self, events: Sequence[Event], *, currency: bool = False) -> None:
+        """Events as a table (the currency column only when the API gave it)."""
+        headers = (
+            ["id", "name", "currency", "created_at"] if currency else ["id", "name", "created_at"]
+        )
+        rows = []
+        for event in events:
+            shown = event_json(event)
+            rows.append([shown[column] or "" for column in headers])
+        self.table(headers, rows)
+
+    @contextlib.contextmanager
+    def progress(
+        self, label: str, total: int, counters: Counters
+    ) -> Iterator[Callable[[Progress], None]]:
+        """Show the progress of one phase of ``total`` sites; yields an ``on_progress``.
+
+        Leaving without an error marks the phase complete, so a phase that
+        reports no progress of its own (planning) still ends at total.
+        """
+        if self.bars:
+            with self._bars(label, total, counters) as on_progress:
+                yield on_progress
+        elif self.mode in ("terminal", "plain"):
+            with self._lines(label, total, counters) as on_progress:
+                yield on_progress
+        else:
+            yield lambda _: None
+
+    @contextlib.contextmanager
+    def _bars(
+        self, label: str, total: int, counters: Counters
+    ) -> Iterator[Callable[[Progress], None]]:
+        bars = Bars(
+            SpinnerColumn(),
+            TextColumn("{task.description:<6}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("sites"),
+            _Counts(counters),
+            TimeElapsedColumn(),
+            console=self._err,
+        )
+        task = bars.add_task(label, total=total)
+        with bars:
+            yield lambda progress: bars.update(task, completed=progress.sites_done)
+            bars.update(task, completed=total)
+
+    @contextlib.contextmanager
+    def _lines(
+        self, label: str, total: int, counters: Counters
+    ) -> Iterator[Callable[[Progress], None]]:
+        step = max(1, total // 10)
+        shown = 0
+
+        def line(done: int) -> None:
+            nonlocal shown
+            shown = done
+            self.note(f"{label}: {done:,}/{total:,} sites, {counts_text(counters)}")
+
+        def on_progress(progress: Progress) -> None:
+            if progress.sites_done - shown >= step or progress.sites_done == total:
+                line(progress.sites_done)
+
+        yield on_progress
+        if shown < total:
+            line(total)

@@ -1,0 +1,177 @@
+"""``sync FILE``: plan a sync file against the sites, show it, and (unless a dry run) apply it.
+
+Planning lists every site once; applying sends one request per change. A dry
+run stops after the plan and says how long applying it would take under the
+rate limit. Interrupted, the command still says what was done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from fathom_events._bulk_types import SyncPlan, SyncReport
+from fathom_events._retry import RateLimit
+
+from ._commands import connect, counters
+from ._output import Output, duration, tally
+from ._syncfile import read_sync_file
+
+__all__ = ["estimate_seconds", "plan_json", "report_json", "show_plan", "show_report", "sync"]
+
+
+def estimate_seconds(rate_limit: RateLimit | None, already_sent: int, requests: int) -> float:
+    """How long the rate limit makes ``requests`` more requests take after ``already_sent``.
+
+    The client's limiter lets a burst of ``rate_limit.requests`` through at
+    once and spaces every request after that ``per_seconds / requests``
+    apart; the time the requests themselves take is not counted.
+    """
+    if rate_limit is None:
+        return 0.0
+    beyond = max(0, already_sent + requests - rate_limit.requests)
+    return beyond * rate_limit.per_seconds / rate_limit.requests
+
+
+def describe_estimate(rate_limit: RateLimit | None, already_sent: int, requests: int) -> str:
+    if rate_limit is None:
+        return "no rate limit set: as fast as the API answers"
+    limit = f"{rate_limit.requests:,} requests per {duration(rate_limit.per_seconds)}"
+    seconds = estimate_seconds(rate_limit, already_sent, requests)
+    if seconds == 0:
+        return f"within the burst of the rate limit ({limit}): no waiting"
+    interval = duration(rate_limit.per_seconds / rate_limit.requests)
+    return f"about {duration(seconds)} under the rate limit ({limit}: one every {interval})"
+
+
+def plan_json(plan: SyncPlan) -> dict[str, object]:
+    """The plan's counts, and the changes of every site that has some."""
+    return {
+        **plan.summary(),
+        "changes": [
+            {
+                "site_id": site.site_id,
+                "create": [
+                    {"name": s.name, "currency": None if s.currency is None else str(s.currency)}
+                    for s in site.create
+                ],
+                "update": [
+                    {"id": e.id, "name": e.name, "currency": str(s.currency)}
+                    for e, s in site.update
+                ],
+                "delete": [{"id": e.id, "name": e.name} for e in site.delete],
+            }
+            for site in plan.sites
+            if site.changes
+        ],
+        "failed": {site: str(error) for site, error in plan.failed.items()},
+    }
+
+
+def report_json(report: SyncReport) -> dict[str, object]:
+    """The report's totals, whether it is complete, and each failure."""
+    return {
+        **report.totals(),
+        "ok": report.ok,
+        "cancelled": report.cancelled,
+        "failures": [
+            {"site_id": site, "action": f.action, "target": f.target, "error": str(f.error)}
+            for site, site_report in report.sites.items()
+            for f in site_report.failed
+        ],
+    }
+
+
+def _names(items: list[str]) -> str:
+    return ", ".join(repr(item) for item in items)
+
+
+def show_plan(out: Output, plan: SyncPlan, *, per_site: bool) -> None:
+    """The plan in words: each changed site (``per_site``), then the totals and failures."""
+    if per_site:
+        rows = [
+            [
+                site.site_id,
+                _names([spec.name for spec in site.create]),
+                _names([event.name for event, _ in site.update]),
+                _names([event.name for event in site.delete]),
+            ]
+            for site in plan.sites
+            if site.changes
+        ]
+        if rows:
+            out.table(["site", "create", "update (currency)", "delete"], rows)
+    s = plan.summary()
+    out.result(
+        f"plan: {s['sites']:,} sites: {s['create']:,} to create, {s['update']:,} to update,"
+        f" {s['delete']:,} to delete, {s['unchanged']:,} unchanged"
+    )
+    for site, error in plan.failed.items():
+        out.problem(f"plan {site}: could not list its events: {error}")
+
+
+def show_report(out: Output, report: SyncReport) -> None:
+    """What applying did, then each failure."""
+    t = report.totals()
+    done = "interrupted after" if report.cancelled else "sync:"
+    out.result(
+        f"{done} {t['created']:,} created, {t['updated']:,} updated, {t['deleted']:,} deleted,"
+        f" {t['failed']:,} failed;"
+        f" {tally(t['requests_sent'], 'request')}, {tally(t['retries'], 'retry', 'retries')}"
+    )
+    for site, site_report in report.sites.items():
+        for failure in site_report.failed:
+            out.problem(f"sync {site}: {failure}")
+
+
+async def sync(args: argparse.Namespace, out: Output) -> int:
+    """Run ``sync FILE``; 0 when everything was done, 1 when a site or change failed."""
+    desired = read_sync_file(args.file).desired()
+    async with connect(args) as client:
+        with out.progress("plan", len(desired), counters(client)):
+            plan = await client.events.plan(
+                desired, prune=args.prune, set_currency=args.set_currency
+            )
+        failed = 1 if plan.failed else 0
+        if args.dry_run or plan.empty:
+            _show_without_applying(out, plan, args, client.requests_sent)
+            return failed
+        show_plan(out, plan, per_site=False)
+        report = SyncReport()
+        try:
+            with out.progress("apply", len(plan.sites), counters(client)) as on_progress:
+                await client.events.apply(plan, on_progress=on_progress, report=report)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            _finish(out, plan, report)  # what was done before the interrupt
+            raise
+        _finish(out, plan, report)
+    return 0 if report.ok and not failed else 1
+
+
+def _show_without_applying(
+    out: Output, plan: SyncPlan, args: argparse.Namespace, already_sent: int
+) -> None:
+    """A dry run's plan and estimate, or the news that there is nothing to do."""
+    limit: RateLimit | None = args.rate_limit
+    if out.json_mode:
+        estimate = {
+            "seconds": estimate_seconds(limit, already_sent, plan.requests),
+            "rate_limit": None if limit is None else [limit.requests, limit.per_seconds],
+        }
+        out.json({"dry_run": args.dry_run, "plan": plan_json(plan), "estimate": estimate})
+        return
+    show_plan(out, plan, per_site=args.dry_run)
+    if plan.empty:
+        out.result("nothing to change: every site has the file's events")
+    else:
+        estimate_text = describe_estimate(limit, already_sent, plan.requests)
+        out.result(
+            f"dry run: applying would send {tally(plan.requests, 'request')}, {estimate_text}"
+        )
+
+
+def _finish(out: Output, plan: SyncPlan, report: SyncReport) -> None:
+    if out.json_mode:
+        out.json({"dry_run": False, "plan": plan_json(plan), "report": report_json(report)})
+    else:
+        show_report(out, report)

@@ -1,0 +1,329 @@
+"""The sync file: which events which sites should have, in TOML.
+
+::
+
+    sites = ["CDBUGS", "WXYZ"]     # the sites to sync (required)
+
+    [[events]]                     # an event every site should have
+    name = "Signed up"
+
+    [[events]]
+    name = "Purchased"
+    currency = "euro"              # optional: the currency it is created with
+
+    [site.CDBUGS]                  # extra events for one site listed in `sites`
+    events = [{ name = "Booked a demo" }]
+
+Everything is checked before anything is sent, and a problem is reported as
+``FILE:LINE: what is wrong``. tomllib does not say where a value came from,
+so a small line scanner maps a key path back to the line that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import attrs
+
+from fathom_events._bulk_types import EventSpec
+from fathom_events.exceptions import InvalidRequestError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+__all__ = ["SyncFile", "SyncFileError", "parse_sync_file", "read_sync_file"]
+
+KeyPath = tuple[str | int, ...]
+
+_BARE = r"[A-Za-z0-9_-]+"
+_KEY_PART = rf"(?:{_BARE}|\"(?:[^\"\\]|\\.)*\"|'[^']*')"
+_DOTTED = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"
+_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]")
+_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
+_PART = re.compile(_KEY_PART)
+_POSITION = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
+_EVENT_KEYS = ("name", "currency")
+
+
+class SyncFileError(Exception):
+    """A sync file that cannot be used: where (``line`` may be None) and what is wrong."""
+
+    def __init__(self, filename: str, line: int | None, problem: str) -> None:
+        self.filename = filename
+        self.line = line
+        self.problem = problem
+        super().__init__(f"{filename}:{line}: {problem}" if line else f"{filename}: {problem}")
+
+
+@attrs.frozen
+class SyncFile:
+    """A checked sync file: the sites, the events all of them get, and per-site extras."""
+
+    sites: tuple[str, ...]
+    events: tuple[EventSpec, ...]
+    extras: Mapping[str, tuple[EventSpec, ...]]
+
+    def desired(self) -> dict[str, list[EventSpec]]:
+        """What ``events.plan()`` takes: every site's events, common ones first."""
+        return {site: [*self.events, *self.extras.get(site, ())] for site in self.sites}
+
+
+def read_sync_file(path: str) -> SyncFile:
+    """Read and check the sync file at ``path``; raise :class:`SyncFileError`."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise SyncFileError(path, None, f"cannot read it: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise SyncFileError(path, line, "is not UTF-8 text") from None
+    return parse_sync_file(text, path)
+
+
+def parse_sync_file(text: str, filename: str = "<sync file>") -> SyncFile:
+    """Check the text of a sync file; raise :class:`SyncFileError` naming the line."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line, problem = _decode_error(error, text)
+        raise SyncFileError(filename, line, problem) from None
+    return _Checker(document, _Locator(text), filename).check()
+
+
+def _decode_error(error: tomllib.TOMLDecodeError, text: str) -> tuple[int, str]:
+    """The line and message of a TOML syntax error (older tomllibs only say it in the text)."""
+    message = str(error)
+    found = _POSITION.search(message)
+    line: int | None = getattr(error, "lineno", None)
+    column: int | None = getattr(error, "colno", None)
+    if found is not None:
+        message = message[: found.start()]
+        if found[1] is not None:
+            line, column = line or int(found[1]), column or int(found[2])
+    line = line or max(text.count("\n") + (not text.endswith("\n")), 1)
+    where = f" (column {column})" if column else ""
+    return line, f"not valid TOML: {message[:1].lower()}{message[1:]}{where}"
+
+
+def _key_parts(dotted: str) -> tuple[str, ...]:
+    parts: list[str] = []
+    for match in _PART.finditer(dotted):
+        part = match.group()
+        if part.startswith('"'):
+            try:
+                part = json.loads(part)
+            except ValueError:
+                part = part[1:-1]
+        elif part.startswith("'"):
+            part = part[1:-1]
+        parts.append(part)
+    return tuple(parts)
+
+
+def _common(a: KeyPath, b: KeyPath) -> int:
+    count = 0
+    for left, right in zip(a, b, strict=False):
+        if left != right:
+            break
+        count += 1
+    return count
+
+
+class _Locator:
+    """Maps key paths (``("events", 2, "name")``) to the line of the text that wrote them."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = text.splitlines()
+        self._entries: list[tuple[int, KeyPath, bool]] = []  # line, path, is a [table] header
+        table: KeyPath = ()
+        tables_seen: dict[KeyPath, int] = {}
+        for number, line in enumerate(self._lines, 1):
+            if header := _HEADER.match(line):
+                path: KeyPath = _key_parts(header[2])
+                if header[1] == "[[":
+                    index = tables_seen.get(path, 0)
+                    tables_seen[path] = index + 1
+                    path = (*path, index)
+                table = path
+                self._entries.append((number, table, True))
+            elif key := _KEY.match(line):
+                self._entries.append((number, (*table, *_key_parts(key[1])), False))
+
+    def line(self, path: KeyPath, needle: str | None = None, nth: int = 1) -> int | None:
+        """The line that wrote ``path``, or failing that the line of its nearest parent.
+
+        From a parent's line, ``needle`` (a regex) finds the value inside an
+        inline array or table; ``nth`` counts its matches when the parent is
+        the array that holds the wanted item and earlier items match too.
+        """
+        best_line, best_common = None, 0
+        for number, entry, _ in self._entries:
+            if (common := _common(entry, path)) > best_common:
+                best_line, best_common = number, common
+        if best_line is None or best_common == len(path) or needle is None:
+            return best_line
+        indexes = [i for i, part in enumerate(path) if isinstance(part, int)]
+        wanted = nth if indexes and best_common <= indexes[-1] else 1
+        end = next(
+            (n for n, _, header in self._entries if header and n > best_line), len(self._lines) + 1
+        )
+        pattern = re.compile(needle)
+        seen = 0
+        for number in range(best_line, end):
+            seen += len(pattern.findall(self._lines[number - 1]))
+            if seen >= wanted:
+                return number
+        return best_line
+
+
+def _value_needle(value: object) -> str | None:
+    if isinstance(value, str):
+        escaped = re.escape(value)
+        return rf"\"{escaped}\"|'{escaped}'"
+    if isinstance(value, (bool, int, float)):
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        return rf"(?<![\w.]){re.escape(text)}(?![\w.])"
+    return None
+
+
+def _key_needle(key: str) -> str:
+    return rf"(?:^|[\s{{,])[\"']?{re.escape(key)}[\"']?\s*="
+
+
+def _count_equal(items: Sequence[object], field: str, value: object) -> int:
+    """How many of ``items`` are tables whose ``field`` is ``value``."""
+    return sum(isinstance(item, dict) and item.get(field) == value for item in items)
+
+
+def _table_name(site_id: str) -> str:
+    return f"site.{site_id}" if re.fullmatch(_BARE, site_id) else f"site.{json.dumps(site_id)}"
+
+
+class _Checker:
+    """Checks a parsed document against the sync file's rules, failing at the first problem."""
+
+    def __init__(self, document: dict[str, object], locator: _Locator, filename: str) -> None:
+        self._document = document
+        self._locator = locator
+        self._filename = filename
+
+    def _fail(
+        self, path: KeyPath, problem: str, needle: str | None = None, nth: int = 1
+    ) -> NoReturn:
+        raise SyncFileError(self._filename, self._locator.line(path, needle, nth), problem)
+
+    def check(self) -> SyncFile:
+        for key in self._document:
+            if key not in ("sites", "events", "site"):
+                self._fail(
+                    (key,),
+                    f"unknown key {key!r}: a sync file has `sites`, `events` and [site.ID] tables",
+                )
+        sites = self._sites()
+        taken: dict[str, str] = {}
+        events = self._events(("events",), self._document.get("events", []), "`events`", taken)
+        extras = self._extras(sites, taken)
+        if not events and not any(extras.values()):
+            self._fail((), "names no events: add [[events]] tables (or events to a [site.ID])")
+        return SyncFile(sites, events, extras)
+
+    def _sites(self) -> tuple[str, ...]:
+        if "sites" not in self._document:
+            self._fail((), 'has no `sites`: name the sites to sync, e.g. sites = ["CDBUGS"]')
+        value = self._document["sites"]
+        if not isinstance(value, list) or not value:
+            self._fail(("sites",), "`sites` must be a non-empty list of site ids")
+        seen: list[str] = []
+        for index, site_id in enumerate(value):
+            needle = _value_needle(site_id)
+            if not isinstance(site_id, str) or not site_id:
+                self._fail(
+                    ("sites", index),
+                    f"`sites` entry {index + 1} must be a non-empty string, got {site_id!r:.40}",
+                    needle,
+                )
+            if site_id in seen:
+                self._fail(("sites", index), f"site {site_id!r} is listed twice", needle, nth=2)
+            seen.append(site_id)
+        return tuple(seen)
+
+    def _events(
+        self, path: KeyPath, value: object, label: str, taken: dict[str, str]
+    ) -> tuple[EventSpec, ...]:
+        """Check a list of event tables; ``taken`` maps names already used to where."""
+        if not isinstance(value, list):
+            self._fail(path, f'{label} must be a list of tables like {{ name = "Signed up" }}')
+        specs: list[EventSpec] = []
+        for index, item in enumerate(value):
+            where = (*path, index)
+            entry = f"{label} entry {index + 1}"
+            if not isinstance(item, dict):
+                self._fail(where, f'{entry} must be a table like {{ name = "Signed up" }}')
+            for key in item:
+                if key not in _EVENT_KEYS:
+                    self._fail(
+                        (*where, key),
+                        f"{entry}: unknown key {key!r} (an event has `name` and `currency`)",
+                        _key_needle(key),
+                    )
+            if "name" not in item:
+                self._fail(where, f"{entry} has no `name`")
+            before = value[:index]
+            try:
+                spec = EventSpec(item["name"], item.get("currency"))
+            except InvalidRequestError as error:
+                field = error.field
+                self._fail(
+                    (*where, field),
+                    f"{entry}: {error}",
+                    _value_needle(item.get(field)),
+                    nth=_count_equal(before, field, item.get(field)) + 1,
+                )
+            if spec.name in taken:
+                self._fail(
+                    (*where, "name"),
+                    f"{entry}: the event {spec.name!r} is already in {taken[spec.name]}",
+                    _value_needle(spec.name),
+                    nth=_count_equal(before, "name", spec.name) + 1,
+                )
+            taken[spec.name] = label
+            specs.append(spec)
+        return tuple(specs)
+
+    def _extras(
+        self, sites: Sequence[str], common: Mapping[str, str]
+    ) -> dict[str, tuple[EventSpec, ...]]:
+        value = self._document.get("site", {})
+        if not isinstance(value, dict):
+            self._fail(("site",), "`site` must hold one table per site, e.g. [site.CDBUGS]")
+        extras: dict[str, tuple[EventSpec, ...]] = {}
+        for site_id, table in value.items():
+            name = f"[{_table_name(site_id)}]"
+            if site_id not in sites:
+                self._fail(
+                    ("site", site_id),
+                    f"{name}: {site_id!r} is not in `sites`",
+                    re.escape(site_id),
+                )
+            if not isinstance(table, dict):
+                self._fail(("site", site_id), f"{name} must be a table with `events`")
+            for key in table:
+                if key != "events":
+                    self._fail(
+                        ("site", site_id, key),
+                        f"{name}: unknown key {key!r} (a site table has `events`)",
+                        _key_needle(key),
+                    )
+            extras[site_id] = self._events(
+                ("site", site_id, "events"), table.get("events", []), f"{name} events", dict(common)
+            )
+        return extras
