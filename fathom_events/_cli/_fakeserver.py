@@ -17,7 +17,7 @@ from aiohttp import web
 
 from fathom_events.testing import FakeFathom
 
-from ._output import Output
+from ._output import Output, tally
 
 __all__ = ["fake_server", "run_fake_server", "serve_on"]
 
@@ -67,7 +67,7 @@ async def run_fake_server(args: argparse.Namespace, out: Output, stop: asyncio.E
     if out.json_mode:
         out.json({"stopped": True, "requests": len(fake.requests)}, compact=True)
     else:
-        out.result(f"stopped after {len(fake.requests):,} requests")
+        out.result(f"stopped after {tally(len(fake.requests), 'request')}")
     return 0
 
 

@@ -111,7 +111,7 @@ def show_plan(out: Output, plan: SyncPlan, *, per_site: bool) -> None:
 
 
 def show_report(out: Output, report: SyncReport) -> None:
-    """What applying did, then each failure."""
+    """What applying did, then (on stderr, in every mode) each failure."""
     t = report.totals()
     done = "interrupted after" if report.cancelled else "sync:"
     out.result(
@@ -173,5 +173,4 @@ def _show_without_applying(
 def _finish(out: Output, plan: SyncPlan, report: SyncReport) -> None:
     if out.json_mode:
         out.json({"dry_run": False, "plan": plan_json(plan), "report": report_json(report)})
-    else:
-        show_report(out, report)
+    show_report(out, report)
