@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from fathom_events._cli._syncfile import SyncFileError, parse_sync_file
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).parent / "fathom-events"
 MAIN_JOB = 'pip install ".[cli]" && fathom-events demo'
@@ -53,3 +57,23 @@ def test_main_job_pulls_syncs_and_converges() -> None:
     assert int(stats[2]) >= 4  # the scripted 429s and 503s were retried
     assert f"(the fake received {stats[1]})" in out  # the client's count is the server's
     assert "Traceback" not in done.stderr
+
+
+def readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_sync_file_example_is_valid_and_its_error_is_real() -> None:
+    """The README's sync file parses, and breaking its currency gives the error it shows."""
+    section = readme_section("The sync file")
+    example = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
+    shown_error = re.search(r"^fathom-events: (sync\.toml:\d+: .*?) dollar", section, re.MULTILINE)
+    assert example is not None
+    assert shown_error is not None
+    desired = parse_sync_file(example[1], "sync.toml").desired()
+    assert [spec.name for spec in desired["my site"]][-1] == "Downloaded whitepaper"
+    with pytest.raises(SyncFileError) as caught:
+        parse_sync_file(example[1].replace('"euro"', '"eur"'), "sync.toml")
+    assert str(caught.value).startswith(shown_error[1])
+    assert str(caught.value).endswith("got 'eur'")
