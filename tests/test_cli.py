@@ -303,6 +303,7 @@ def test_malformed_sync_file_names_the_line_and_sends_nothing(
     assert fake.requests == []
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_interrupted_sync_says_what_was_done_and_exits_130(
     fake: FakeFathom, url: str, tmp_path: Path
 ) -> None:

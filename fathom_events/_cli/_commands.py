@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fathom_events._bulk_types import PullResult
 from fathom_events._client import TOKEN_ENV, AsyncClient
+from fathom_events.types import Event
 
 from ._output import Counters, Output, event_json
 
@@ -73,37 +74,34 @@ async def list_(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _show(out: Output, event: Event, *, currency: bool) -> int:
+    """One event as JSON or a one-row table; the currency only where the API gives it."""
+    if out.json_mode:
+        out.json(event_json(event))
+    else:
+        out.events([event], currency=currency)
+    return 0
+
+
 async def get(args: argparse.Namespace, out: Output) -> int:
     """One event."""
     async with connect(args) as client:
         event = await client.events.get(args.site, args.event)
-    if out.json_mode:
-        out.json(event_json(event))
-    else:
-        out.events([event])
-    return 0
+    return _show(out, event, currency=False)
 
 
 async def create(args: argparse.Namespace, out: Output) -> int:
     """Create an event (a create is never sent twice by a retry)."""
     async with connect(args) as client:
         event = await client.events.create(args.site, args.name, args.currency)
-    if out.json_mode:
-        out.json(event_json(event))
-    else:
-        out.events([event], currency=True)
-    return 0
+    return _show(out, event, currency=True)
 
 
 async def update(args: argparse.Namespace, out: Output) -> int:
     """Rename an event and/or change its currency."""
     async with connect(args) as client:
         event = await client.events.update(args.site, args.event, args.name, args.currency)
-    if out.json_mode:
-        out.json(event_json(event))
-    else:
-        out.events([event], currency=True)
-    return 0
+    return _show(out, event, currency=True)
 
 
 async def delete(args: argparse.Namespace, out: Output) -> int:
