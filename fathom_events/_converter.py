@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import cattrs
@@ -43,7 +43,7 @@ try:  # pragma: no cover - which branch runs depends on the installed extras
     json_loads: Callable[[bytes | str], Any] = orjson.loads
 
     def json_dumps(value: Any) -> bytes:
-        return orjson.dumps(value)
+        return cast("bytes", orjson.dumps(value))
 
 except ImportError:  # pragma: no cover
     json_loads = json.loads
