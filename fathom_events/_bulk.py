@@ -208,6 +208,7 @@ async def plan(
     prune: bool,
     set_currency: bool,
     concurrency: int,
+    on_progress: ProgressCallback | None,
     counters: Callable[[], tuple[int, int]],
 ) -> SyncPlan:
     """List each site once and compare; see :meth:`AsyncEvents.plan`."""
@@ -235,7 +236,7 @@ async def plan(
         builtins.list(wanted),
         work,
         concurrency=concurrency,
-        on_progress=None,
+        on_progress=on_progress,
         counters=_Counters(counters),
     )
     ordered = tuple(plans[s] for s in wanted if s in plans)

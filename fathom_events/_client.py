@@ -435,6 +435,7 @@ class AsyncEvents:
         prune: bool = False,
         set_currency: bool = False,
         concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> SyncPlan:
         """Plan a sync: list each site once and say what must change.
 
@@ -445,7 +446,7 @@ class AsyncEvents:
         existing event's currency, so it is rewritten only with
         ``set_currency=True``, one update per event whose spec names a
         currency (such a plan is never empty). Sites whose listing failed are
-        in ``plan.failed``.
+        in ``plan.failed``. ``on_progress`` is called as each site is listed.
         """
         return await _bulk.plan(
             self,
@@ -453,6 +454,7 @@ class AsyncEvents:
             prune=prune,
             set_currency=set_currency,
             concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            on_progress=on_progress,
             counters=self._counters,
         )
 

@@ -251,3 +251,12 @@ def test_blocking_client_offers_pull_plan_apply(sync_client: Client, fake: FakeF
     assert report.ok
     assert sorted(e["name"] for e in fake.events(SITE)) == ["Purchased", "Signed up"]
     assert sync_client.events.plan({SITE: SPEC}, prune=True).empty
+
+
+async def test_plan_reports_progress_per_site(client: AsyncClient, many: FakeFathom) -> None:
+    """plan's on_progress is told as each site is listed."""
+    seen: list[Progress] = []
+    plan = await client.events.plan(dict.fromkeys(SITES, SPEC), on_progress=seen.append)
+    assert sorted(p.site_id for p in seen) == sorted(SITES)
+    assert [p.sites_done for p in seen] == [1, 2, 3, 4, 5]
+    assert seen[-1].requests_sent == plan.list_requests

@@ -249,9 +249,10 @@ def test_sync_applies_the_file(fake: FakeFathom, url: str, tmp_path: Path) -> No
         "sync: 3 created, 0 updated, 0 deleted, 0 failed; 3 requests, 0 retries",
     ]
     progress = ran.err.splitlines()
-    assert progress[0] == "plan: 2/2 sites, 2 requests, 0 retries"
-    assert re.fullmatch(r"apply: 1/2 sites, [345] requests, 0 retries", progress[1])
-    assert progress[2:] == ["apply: 2/2 sites, 5 requests, 0 retries"]
+    assert re.fullmatch(r"plan: 1/2 sites, [12] requests, 0 retries", progress[0])
+    assert progress[1] == "plan: 2/2 sites, 2 requests, 0 retries"
+    assert re.fullmatch(r"apply: 1/2 sites, [345] requests, 0 retries", progress[2])
+    assert progress[3:] == ["apply: 2/2 sites, 5 requests, 0 retries"]
 
 
 def test_sync_dry_run_prints_plan_count_and_time(

@@ -75,7 +75,7 @@ EXPECTED = {
         "ServerError",
         "UnprocessableEntityError",
     ],
-    "fathom_events.testing": ["FakeFathom", "Fault", "RecordedRequest"],
+    "fathom_events.testing": ["FakeFathom", "FakeFathomFixture", "Fault", "RecordedRequest"],
 }
 MODULES = sorted(EXPECTED)
 

@@ -78,14 +78,14 @@ async def demo(args: argparse.Namespace, out: Output) -> int:
                 f"spec: every site gets {_names(COMMON)}; the {len(shops)} shops also"
                 f" {_names(SHOP_EXTRAS)}"
             )
-            with out.progress("plan", len(desired), count):
-                plan = await client.events.plan(desired)
+            with out.progress("plan", len(desired), count) as on_progress:
+                plan = await client.events.plan(desired, on_progress=on_progress)
             show_plan(out, plan, per_site=False)
             with out.progress("apply", len(plan.sites), count) as on_progress:
                 report = await client.events.apply(plan, on_progress=on_progress)
             show_report(out, report)
-            with out.progress("replan", len(desired), count):
-                again = await client.events.plan(desired)
+            with out.progress("replan", len(desired), count) as on_progress:
+                again = await client.events.plan(desired, on_progress=on_progress)
             if again.empty:
                 out.result("second plan: empty, every site has the spec's events")
             else:

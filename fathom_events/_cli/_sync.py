@@ -128,9 +128,9 @@ async def sync(args: argparse.Namespace, out: Output) -> int:
     """Run ``sync FILE``; 0 when everything was done, 1 when a site or change failed."""
     desired = read_sync_file(args.file).desired()
     async with connect(args) as client:
-        with out.progress("plan", len(desired), counters(client)):
+        with out.progress("plan", len(desired), counters(client)) as on_progress:
             plan = await client.events.plan(
-                desired, prune=args.prune, set_currency=args.set_currency
+                desired, prune=args.prune, set_currency=args.set_currency, on_progress=on_progress
             )
         failed = 1 if plan.failed else 0
         if args.dry_run or plan.empty:

@@ -14,7 +14,8 @@ which is the only module here that needs pytest.
 """
 
 from fathom_events.testing._faults import Fault
+from fathom_events.testing._fixture import FakeFathomFixture
 from fathom_events.testing._recording import RecordedRequest
 from fathom_events.testing._server import FakeFathom
 
-__all__ = ["FakeFathom", "Fault", "RecordedRequest"]
+__all__ = ["FakeFathom", "FakeFathomFixture", "Fault", "RecordedRequest"]

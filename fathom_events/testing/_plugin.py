@@ -9,22 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import attrs
 import pytest
 
+from fathom_events.testing._fixture import FakeFathomFixture
 from fathom_events.testing._server import FakeFathom
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-
-@attrs.frozen
-class FakeFathomFixture:
-    """A serving `FakeFathom`, its base URL and a token with every ability."""
-
-    fake: FakeFathom
-    base_url: str
-    token: str = FakeFathom.DEFAULT_TOKEN
 
 
 @pytest.fixture(name="fathom_fake")
