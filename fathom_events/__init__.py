@@ -14,7 +14,8 @@ from ._bulk_types import (
     SyncPlan,
     SyncReport,
 )
-from ._client import DEFAULT_BASE_URL, AsyncClient, AsyncEvents
+from ._client import DEFAULT_BASE_URL, AsyncClient
+from ._events import AsyncEvents
 from ._pagination import AsyncPaginator, PageLike
 from ._retry import RateLimit, RetryPolicy
 from ._sync import Client, Events, Paginator

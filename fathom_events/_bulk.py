@@ -26,12 +26,13 @@ from ._bulk_types import (
     SyncPlan,
     SyncReport,
 )
+from ._pagination import PageWalker
 from ._protocol import check_id
 from .exceptions import FathomError, InvalidRequestError
-from .types import Event
+from .types import Event, EventPage
 
 if TYPE_CHECKING:
-    from ._client import AsyncEvents
+    from ._events import AsyncEvents
 
 __all__ = ["apply", "check_concurrency", "plan", "pull"]
 
@@ -60,8 +61,13 @@ def check_desired(desired: Mapping[str, Sequence[EventSpec]]) -> dict[str, tuple
     if not isinstance(desired, Mapping):
         raise InvalidRequestError("desired", "must map site ids to lists of EventSpec")
     checked: dict[str, tuple[EventSpec, ...]] = {}
-    for site_id, specs in desired.items():
+    for site_id, given in desired.items():
         check_id("desired", site_id)
+        if isinstance(given, (str, Mapping)) or not isinstance(given, Iterable):
+            raise InvalidRequestError(
+                f"desired[{site_id!r}]", f"must be a list of EventSpec, got {given!r:.60}"
+            )
+        specs = tuple(given)  # read once: a generator must not be emptied by the checks
         names: set[str] = set()
         for spec in specs:
             if not isinstance(spec, EventSpec):
@@ -73,18 +79,24 @@ def check_desired(desired: Mapping[str, Sequence[EventSpec]]) -> dict[str, tuple
                     f"desired[{site_id!r}]", f"names the event {spec.name!r} twice"
                 )
             names.add(spec.name)
-        checked[site_id] = tuple(specs)
+        checked[site_id] = specs
     return checked
 
 
 async def list_site(events: AsyncEvents, site_id: str) -> tuple[builtins.list[Event], int]:
-    """Every event of a site, oldest first, and how many pages that took."""
+    """Every event of a site, oldest first, and how many list requests that took."""
     found: builtins.list[Event] = []
-    pages = 0
-    async for page in events.paginate(site_id, page_size=PAGE_SIZE).pages():
-        pages += 1
+    requests = 0
+
+    async def fetch(cursor: str | None) -> EventPage:
+        nonlocal requests
+        requests += 1  # counted here: a final empty page is a request too
+        return await events.list(site_id, PAGE_SIZE, starting_after=cursor)
+
+    walker = PageWalker(fetch, None)
+    while (page := await walker.next_page()) is not None:
         found.extend(page.data)
-    return found, max(pages, 1)
+    return found, requests
 
 
 def plan_site(
@@ -135,28 +147,39 @@ def plan_site(
 
 async def for_each_site(
     site_ids: Sequence[str],
-    work: Callable[[str], object],
+    work: Callable[[str], Awaitable[bool]],
     *,
     concurrency: int,
     on_progress: ProgressCallback | None,
     counters: Callable[[], tuple[int, int]],
 ) -> None:
-    """Run ``await work(site)`` for every site, at most ``concurrency`` at once."""
+    """Run ``await work(site)`` (True: the site failed) for every site, ``concurrency`` at once.
+
+    If ``on_progress`` raises, the job stops and that exception is raised as it
+    is (not once per site inside an exception group).
+    """
     limiter = anyio.CapacityLimiter(concurrency)
     done = 0
+    callback_error: builtins.list[Exception] = []
 
     async def one(site_id: str) -> None:
         nonlocal done
         async with limiter:
-            failed = bool(await work(site_id))  # type: ignore[misc]
+            failed = await work(site_id)
         done += 1
-        if on_progress is not None:
+        if on_progress is not None and not callback_error:
             sent, retries = counters()
-            on_progress(Progress(done, len(site_ids), site_id, sent, retries, failed))
+            try:
+                on_progress(Progress(done, len(site_ids), site_id, sent, retries, failed))
+            except Exception as error:  # noqa: BLE001 - the caller's callback: anything goes
+                callback_error.append(error)
+                group.cancel_scope.cancel()
 
     async with anyio.create_task_group() as group:
         for site_id in site_ids:
             group.start_soon(one, site_id)
+    if callback_error:
+        raise callback_error[0]
 
 
 class _Counters:

@@ -117,12 +117,12 @@ def check_currency(field: str, value: object) -> Currency:
     raise InvalidRequestError(field, f"must be one of {_CURRENCY_VALUES}; got {value!r:.60}")
 
 
-def check_limit(value: object) -> int:
+def check_limit(value: object, field: str = "limit") -> int:
     """A page size is an int from 1 to 100 (not a bool, not a float)."""
     if type(value) is not int:
-        raise InvalidRequestError("limit", f"must be an int, got {type(value).__name__}")
+        raise InvalidRequestError(field, f"must be an int, got {type(value).__name__}")
     if not 1 <= value <= MAX_PAGE_SIZE:
-        raise InvalidRequestError("limit", f"must be between 1 and {MAX_PAGE_SIZE}, got {value}")
+        raise InvalidRequestError(field, f"must be between 1 and {MAX_PAGE_SIZE}, got {value}")
     return value
 
 
@@ -218,6 +218,32 @@ def excerpt(body: bytes) -> str:
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."
 
 
+def locate_problem(data: object, into: type[Any], path: str = "$") -> str:
+    """Name the first field of ``data`` that is not the documented shape, with its path.
+
+    Only called once decoding has failed, so it may take its time.
+    """
+    if not isinstance(data, dict):
+        return f"{path}: expected an object, got {type(data).__name__}"
+    for field in attrs.fields(into):
+        where = f"{path}.{field.name}"
+        if field.name not in data:
+            return f"{where}: missing"
+        value = data[field.name]
+        item_type: Any = getattr(field.type, "__args__", (None,))[0]
+        if isinstance(value, list) and isinstance(item_type, type) and attrs.has(item_type):
+            for index, item in enumerate(value):
+                problem = locate_problem(item, item_type, f"{where}[{index}]")
+                if problem:
+                    return problem
+            continue
+        try:
+            converter.structure(value, field.type)
+        except (KeyError, TypeError, ValueError) as exc:
+            return f"{where}: {exc}"
+    return ""
+
+
 def decode(answer: Answer, into: type[T], *, method: str, url: str) -> T:
     """Read a 2xx answer as ``into``, or raise :class:`ResponseDecodeError` naming the fault."""
     try:
@@ -235,10 +261,8 @@ def decode(answer: Answer, into: type[T], *, method: str, url: str) -> T:
     else:
         try:
             return converter.structure(data, into)
-        except KeyError as exc:
-            problem = f"missing field {exc}"
-        except (TypeError, ValueError) as exc:
-            problem = str(exc)
+        except (KeyError, TypeError, ValueError):
+            problem = locate_problem(data, into)
     raise ResponseDecodeError(
         f"the answer is not a valid {into.__name__}: {problem}",
         method=method,

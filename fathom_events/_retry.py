@@ -20,8 +20,8 @@ requests in flight, the optional rate limit and the cool-down that a 429's
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -32,6 +32,7 @@ from ._protocol import Operation
 from .exceptions import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     FathomError,
     InvalidRequestError,
     RateLimitError,
@@ -50,8 +51,24 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float | None) -> None:
-    if value is not None and not value >= 0:
-        raise InvalidRequestError(attribute.name, f"must be a number >= 0, got {value!r}")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise InvalidRequestError(attribute.name, f"must be a finite number >= 0, got {value!r}")
+
+
+def _positive_or_none(_: object, attribute: attrs.Attribute[float], value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise InvalidRequestError(
+            attribute.name, f"must be a finite number of seconds > 0, or None; got {value!r}"
+        )
+
+
+def _strict_bool(_: object, attribute: attrs.Attribute[bool], value: bool) -> None:
+    if type(value) is not bool:
+        raise InvalidRequestError(attribute.name, f"must be True or False, got {value!r}")
 
 
 def _max_retries(_: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -86,8 +103,8 @@ class RetryPolicy:
     backoff_cap: float = attrs.field(default=30.0, validator=_non_negative)
     jitter: float = attrs.field(default=0.5, validator=_fraction)
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
-    deadline: float | None = attrs.field(default=300.0, validator=_non_negative)
-    retry_ambiguous_creates: bool = False
+    deadline: float | None = attrs.field(default=300.0, validator=_positive_or_none)
+    retry_ambiguous_creates: bool = attrs.field(default=False, validator=_strict_bool)
 
 
 def retry_delay(policy: RetryPolicy, retry_number: int, draw: Callable[[], float]) -> float:
@@ -96,20 +113,28 @@ def retry_delay(policy: RetryPolicy, retry_number: int, draw: Callable[[], float
     return float(delay * (1 - policy.jitter * draw()))
 
 
-def retry_reason(error: FathomError, operation: Operation, policy: RetryPolicy) -> str | None:
-    """Why ``error`` may be retried, or None; marks create failures that may have taken effect."""
+@attrs.frozen
+class Retry:
+    """Why a failed attempt may be sent again; ``ambiguous``: it may have taken effect."""
+
+    reason: str
+    ambiguous: bool
+
+
+def retry_reason(error: FathomError, operation: Operation, policy: RetryPolicy) -> Retry | None:
+    """Whether ``error`` may be retried, and why; marks failures that may have taken effect."""
     ambiguous: str | None = None
     if isinstance(error, RateLimitError):
-        return "429 rate or concurrency limit"
+        return Retry("429 rate or concurrency limit", ambiguous=False)
     if isinstance(error, ServerError):
         if error.status == 503:  # refused, not processed
-            return "503 service unavailable"
+            return Retry("503 service unavailable", ambiguous=False)
         ambiguous = f"{error.status} server error"
     elif isinstance(error, APIConnectionError):
         if error.tls_failure:
             return None
         if not error.request_sent:
-            return f"request not sent: {error.message}"
+            return Retry(f"request not sent: {error.message}", ambiguous=False)
         ambiguous = error.message
     elif isinstance(error, ResponseDecodeError) and not isinstance(error, ResponseTooLargeError):
         # A 2xx whose body we could not read: a create did take effect.
@@ -120,7 +145,7 @@ def retry_reason(error: FathomError, operation: Operation, policy: RetryPolicy) 
     if operation is Operation.CREATE and not policy.retry_ambiguous_creates:
         error.may_have_been_applied = True
         return None
-    return ambiguous
+    return Retry(ambiguous, ambiguous=True)
 
 
 @attrs.frozen
@@ -137,8 +162,9 @@ class RateLimit:
 
     @per_seconds.validator
     def _check_period(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if not value > 0:
-            raise InvalidRequestError(attribute.name, f"must be > 0, got {value!r}")
+        _positive_or_none(self, attribute, value)
+        if value is None:
+            raise InvalidRequestError(attribute.name, "must be a number of seconds, not None")
 
 
 class Gate:
@@ -177,8 +203,11 @@ class Gate:
         """Hold every call of this client back for ``seconds`` from now."""
         self._cool_until = max(self._cool_until, self.clock() + seconds)
 
-    async def _wait_for_turn(self) -> None:
+    async def _wait_for_turn(self, deadline: float | None, max_cool_down: float) -> None:
         while (wait := self._cool_until - self.clock()) > 0:
+            if wait > max_cool_down:
+                raise WaitTooLong(wait, "the client is cooling down after a 429", cool_down=True)
+            self._check_deadline(wait, deadline, "the client's cool-down after a 429")
             await self.sleep(wait)
         if self.rate_limit is not None:
             interval = self.rate_limit.per_seconds / self.rate_limit.requests
@@ -186,59 +215,127 @@ class Gate:
             now = self.clock()
             arrival = max(self._theoretical_arrival, now)
             wait = arrival - burst - now
+            self._check_deadline(wait, deadline, "the rate limit")
             self._theoretical_arrival = arrival + interval
             if wait > 0:
-                await self.sleep(wait)
+                try:
+                    await self.sleep(wait)
+                except BaseException:
+                    self._theoretical_arrival -= interval  # give the unused turn back
+                    raise
 
-    async def run(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Run one attempt when the cool-down, the rate limit and a free slot allow."""
+    def _check_deadline(self, wait: float, deadline: float | None, what: str) -> None:
+        if deadline is not None and wait > 0 and self.clock() + wait > deadline:
+            raise WaitTooLong(wait, f"waiting {wait:.1f}s for {what} would pass the deadline")
+
+    async def run(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        deadline: float | None = None,
+        max_cool_down: float = math.inf,
+    ) -> T:
+        """Run one attempt when the cool-down, the rate limit and a free slot allow.
+
+        Raises :class:`WaitTooLong` instead of waiting past ``deadline`` (on
+        the gate's clock) or a cool-down longer than ``max_cool_down``.
+        """
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_in_flight)
         async with self._slots:
-            await self._wait_for_turn()
+            await self._wait_for_turn(deadline, max_cool_down)
             self.requests_sent += 1
             return await attempt()
+
+
+class WaitTooLong(Exception):  # noqa: N818 - internal signal, turned into a FathomError
+    """A wait in the gate would pass the call's deadline or its longest allowed cool-down."""
+
+    def __init__(self, seconds: float, message: str, *, cool_down: bool = False) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+        self.cool_down = cool_down
 
 
 async def call_with_retries(
     attempt: Callable[[float | None], Awaitable[T]],
     *,
     operation: Operation,
-    describe: str,
+    method: str,
+    url: str,
     policy: RetryPolicy,
     gate: Gate,
     draw: Callable[[], float] = random.random,
 ) -> T:
-    """Run ``attempt(time_left)`` under the gate, retrying by the rules above."""
+    """Run ``attempt(time_left)`` under the gate, retrying by the rules above.
+
+    A 429 (or 503) with ``Retry-After`` starts the client's shared cool-down
+    whether or not this call retries. When an earlier attempt may have taken
+    effect, the final error's ``may_have_been_applied`` says so.
+    """
     clock = gate.clock
-    started = clock()
+    deadline = None if policy.deadline is None else clock() + policy.deadline
     attempts = 0
+    landed = False  # an earlier attempt may have taken effect
+
+    async def run_attempt() -> T:
+        # Measured once the gate has let us through: its waits count against the deadline.
+        return await attempt(None if deadline is None else deadline - clock())
+
     while True:
-        time_left = None if policy.deadline is None else policy.deadline - (clock() - started)
         try:
             attempts += 1
-            return await gate.run(functools.partial(attempt, time_left))
+            return await gate.run(
+                run_attempt, deadline=deadline, max_cool_down=policy.max_retry_after
+            )
+        except WaitTooLong as too_long:  # noqa: PERF203 - an attempt costs far more than a try
+            raise _wait_error(too_long, method, url, attempts - 1, landed) from None
         except FathomError as error:
             error.attempts = attempts
-            reason = retry_reason(error, operation, policy)
-            if reason is None or attempts > policy.max_retries:
-                raise
-            wait = retry_delay(policy, attempts, draw)
+            error.may_have_been_applied = error.may_have_been_applied or landed
             retry_after = error.retry_after if isinstance(error, APIStatusError) else None
-            if retry_after is not None:
-                if retry_after > policy.max_retry_after:
-                    raise
-                wait = retry_after
+            refused = isinstance(error, RateLimitError) or getattr(error, "status", 0) == 503
+            if retry_after is not None and refused:
                 gate.cool_down(retry_after)
-            if policy.deadline is not None and clock() - started + wait >= policy.deadline:
+            retry = retry_reason(error, operation, policy)
+            if retry is None or attempts > policy.max_retries:
+                raise
+            wait = retry_delay(policy, attempts, draw) if retry_after is None else retry_after
+            if retry_after is not None and retry_after > policy.max_retry_after:
+                raise
+            if deadline is not None and clock() + wait >= deadline:
                 raise
             logger.warning(
-                "retrying %s (attempt %d of %d) in %.2fs: %s",
-                describe,
+                "retrying %s %s (attempt %d of %d) in %.2fs: %s",
+                method,
+                url,
                 attempts + 1,
                 policy.max_retries + 1,
                 wait,
-                reason,
+                retry.reason,
             )
+            landed = landed or retry.ambiguous
             gate.retries += 1
             await gate.sleep(wait)
+
+
+def _wait_error(
+    wait: WaitTooLong, method: str, url: str, attempts: int, landed: bool
+) -> FathomError:
+    error: FathomError
+    if wait.cool_down:
+        error = RateLimitError(
+            f"the API asked this client to wait {wait.seconds:.0f}s (Retry-After on another"
+            " call), longer than the policy's max_retry_after",
+            status=429,
+            body=None,
+            headers={},
+            method=method,
+            url=url,
+            retry_after=wait.seconds,
+        )
+    else:
+        error = APITimeoutError(f"{wait} (RetryPolicy.deadline)", method=method, url=url)
+    error.attempts = attempts
+    error.may_have_been_applied = landed
+    return error

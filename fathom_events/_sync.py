@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
-from ._client import DEFAULT_BASE_URL, AsyncClient, AsyncEvents
+from ._client import DEFAULT_BASE_URL, AsyncClient
+from ._events import AsyncEvents
 from ._pagination import AsyncPaginator, PageLike, T
 from ._retry import RateLimit, RetryPolicy
 from .exceptions import ClientClosedError
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["Client", "Events", "Paginator", "blocking"]
 
 P = ParamSpec("P")
+_UNWIND_TIMEOUT = 5.0  # seconds an interrupted call may take to unwind in the portal
 R = TypeVar("R")
 
 
@@ -90,10 +92,18 @@ class _Portal:
                 "this Client was created in another process (before a fork); its event loop"
                 " thread does not exist here: create a new Client in this process"
             )
+        finished = threading.Event()
+
+        async def tracked() -> R:
+            try:
+                return await fn()
+            finally:
+                finished.set()
+
         with self._lock:
             if self._closing:
                 raise ClientClosedError("this client is closed; create a new one")
-            future = self.portal.start_task_soon(fn)
+            future = self.portal.start_task_soon(tracked)
             self._in_flight.add(future)
         try:
             return future.result()
@@ -101,8 +111,11 @@ class _Portal:
             raise ClientClosedError("the client was closed while this call was running") from None
         except BaseException:
             # KeyboardInterrupt (or any other escape) in the waiting thread: cancel the
-            # request inside the portal rather than leave it running unattended.
+            # request inside the portal, and wait for it to unwind, so that when the
+            # interrupt reaches the caller nothing is left running and any report the
+            # call was filling says it was cut short.
             future.cancel()
+            finished.wait(_UNWIND_TIMEOUT)
             raise
         finally:
             with self._lock:
@@ -287,7 +300,7 @@ class Client:
         self._async = portal.run(start)
         self.__portal: _Portal | None = portal
         self._lock = threading.Lock()
-        self._finalizer = weakref.finalize(
+        self._finalizer: weakref.finalize[Any, Any] | None = weakref.finalize(
             self, _finalize, portal, self._async, f"Client(base_url={self._async.base_url!r})"
         )
         self.events = Events(self)
@@ -304,6 +317,11 @@ class Client:
         return self._async.base_url
 
     @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy this client's calls use."""
+        return self._async.retry_policy
+
+    @property
     def requests_sent(self) -> int:
         """How many HTTP requests this client sent."""
         return self._async.requests_sent
@@ -315,14 +333,42 @@ class Client:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` has run."""
-        return self.__portal is None
+        """True once :meth:`close` has run (on this client, or the one it was derived from)."""
+        return self.__portal is None or self._async.closed
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, closed={self.closed})"
 
+    def with_options(
+        self,
+        *,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        retry_ambiguous_creates: bool | None = None,
+    ) -> Client:
+        """A client sharing this one's thread, session and limits, with other call options.
+
+        See :meth:`AsyncClient.with_options`. Closing the twin does nothing:
+        close the original, which ends the twin too.
+        """
+        twin = object.__new__(Client)
+        twin._async = self._async.with_options(
+            max_retries=max_retries,
+            timeout=timeout,
+            retry=retry,
+            retry_ambiguous_creates=retry_ambiguous_creates,
+        )
+        twin.__portal = self._portal()
+        twin._lock = threading.Lock()
+        twin._finalizer = None
+        twin.events = Events(twin)
+        return twin
+
     def close(self) -> None:
-        """Close the session and stop the portal's thread. Idempotent."""
+        """Close the session and stop the portal's thread. Idempotent; a twin does nothing."""
+        if self._finalizer is None:
+            return
         with self._lock:
             portal, self.__portal = self.__portal, None
         if portal is None:

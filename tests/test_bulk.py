@@ -11,6 +11,7 @@ from fathom_events import (
     AsyncClient,
     BadRequestError,
     Client,
+    ClientClosedError,
     Currency,
     EventSpec,
     InvalidRequestError,
@@ -260,3 +261,66 @@ async def test_plan_reports_progress_per_site(client: AsyncClient, many: FakeFat
     assert sorted(p.site_id for p in seen) == sorted(SITES)
     assert [p.sites_done for p in seen] == [1, 2, 3, 4, 5]
     assert seen[-1].requests_sent == plan.list_requests
+
+
+async def test_plan_reads_generators_once(client: AsyncClient, fake: FakeFathom) -> None:
+    """Specs given as a generator are all planned; prune never deletes what was asked for."""
+    fake.add_event(SITE, "A")
+    fake.add_event(SITE, "Stale")
+    plan = await client.events.plan({SITE: (EventSpec(n) for n in ["A", "B"])}, prune=True)
+    site = plan.sites[0]
+    assert [s.name for s in site.create] == ["B"]
+    assert [e.name for e in site.delete] == ["Stale"]
+
+
+async def test_plan_refuses_a_string_of_specs(client: AsyncClient, fake: FakeFathom) -> None:
+    """A site mapped to a string rather than a list of EventSpec is refused before sending."""
+    with pytest.raises(InvalidRequestError, match="list of EventSpec"):
+        await client.events.plan({SITE: "Signed up"})  # type: ignore[dict-item]
+    assert fake.requests == []
+
+
+async def test_bulk_on_a_closed_client_raises(base_url: str) -> None:
+    """pull, plan and apply on a closed client raise ClientClosedError, not a per-site report."""
+    client = AsyncClient(TOKEN, base_url)
+    await client.aclose()
+    with pytest.raises(ClientClosedError):
+        await client.events.pull([SITE])
+    with pytest.raises(ClientClosedError):
+        await client.events.plan({SITE: SPEC})
+    with pytest.raises(ClientClosedError):
+        await client.events.apply(SyncPlan((), prune=False, set_currency=False))
+
+
+async def test_progress_callback_errors_surface_once(client: AsyncClient, many: FakeFathom) -> None:
+    """An exception from on_progress stops the job and is raised as itself, not in a group."""
+
+    def broken(_: Progress) -> None:
+        raise LookupError("callback broke")
+
+    with pytest.raises(LookupError, match="callback broke"):
+        await client.events.pull(SITES, on_progress=broken)
+
+
+async def test_list_requests_count_a_final_empty_page(
+    client: AsyncClient, fake: FakeFathom
+) -> None:
+    """A listing that ends on an empty page counts that request too."""
+    stored = fake.add_event(SITE, "Only")
+    page = {
+        "object": "list",
+        "url": "/v1",
+        "has_more": True,
+        "data": [
+            {
+                "id": stored["id"],
+                "object": "event",
+                "name": "Only",
+                "currency": None,
+                "created_at": "2020-08-21 15:24:00",
+            }
+        ],
+    }
+    fake.inject(Fault.respond(200, json=page), method="GET")
+    plan = await client.events.plan({SITE: [EventSpec("Only")]})
+    assert plan.list_requests == len(fake.requests) == 2

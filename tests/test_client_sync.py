@@ -36,6 +36,7 @@ from fathom_events import (
     Event,
     EventPage,
     Events,
+    EventSpec,
     FathomError,
     GoneError,
     InvalidRequestError,
@@ -46,6 +47,7 @@ from fathom_events import (
     ResponseTooLargeError,
     RetryPolicy,
     ServerError,
+    SyncReport,
     UnprocessableEntityError,
     __version__,
 )
@@ -614,10 +616,44 @@ def test_keyboard_interrupt_cancels_the_call_inside_the_portal(
         sync_client.events.list(SITE)
     assert sent == [True]
     tasks = sync_client._portal().portal._task_group._tasks  # type: ignore[attr-defined]
-    assert eventually(lambda: not tasks)
+    assert not tasks  # already unwound when the interrupt reached us
     assert sync_client.events.list(SITE).data == []  # the client still works
     assert len(fake.requests) == 2
     assert sync_client.retries == 0  # the cancelled call was not retried
+
+
+def test_keyboard_interrupt_during_apply_marks_the_report(
+    sync_client: Client, fake: FakeFathom
+) -> None:
+    """Ctrl-C during a blocking apply returns only once the report says it was cut short."""
+    plan = sync_client.events.plan({SITE: [EventSpec("One"), EventSpec("Two")]})
+    fake.inject(Fault.hang(), method="POST")
+    report = SyncReport()
+    with (
+        interrupt_main_when(lambda: len(fake.requests_for("POST")) == 1),
+        pytest.raises(KeyboardInterrupt),
+    ):
+        sync_client.events.apply(plan, report=report)
+    assert report.cancelled
+    assert report.sites[SITE].interrupted == ["create 'One'"]
+
+
+def test_with_options_shares_the_portal(sync_client: Client, fake: FakeFathom) -> None:
+    """Client.with_options gives a twin on the same thread and session with its own policy."""
+    fake.inject(Fault.respond(503, json={"error": "busy"}))
+    twin = sync_client.with_options(max_retries=0, retry_ambiguous_creates=True)
+    assert twin.retry_policy.max_retries == 0
+    assert twin.retry_policy.retry_ambiguous_creates is True
+    assert sync_client.retry_policy.max_retries == 3
+    with pytest.raises(ServerError):
+        twin.events.list(SITE)
+    assert twin._async._transport is sync_client._async._transport
+    twin.close()  # does nothing: the original owns the thread
+    assert sync_client.events.list(SITE).data == []
+    sync_client.close()
+    assert twin.closed
+    with pytest.raises(ClientClosedError):
+        twin.events.list(SITE)
 
 
 def test_keyboard_interrupt_drops_the_connection(fake: FakeFathom) -> None:

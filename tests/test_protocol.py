@@ -338,3 +338,13 @@ def test_rate_limit_error_carries_retry_after() -> None:
     )
     assert isinstance(error, RateLimitError)
     assert error.retry_after == 7.0
+
+
+def test_decode_errors_name_the_field_path() -> None:
+    """A wrong field deep in a page is named by its path in the error."""
+    good = {"id": "A", "name": "n", "currency": None, "created_at": "2020-08-21 15:24:00"}
+    body = {"data": [good, {**good, "id": 123}], "has_more": False, "url": "/"}
+    with pytest.raises(ResponseDecodeError, match=r"\$\.data\[1\]\.id: expected a string"):
+        read(200, body, EventPage)
+    with pytest.raises(ResponseDecodeError, match=r"\$\.data\[0\]: expected an object"):
+        read(200, {"data": [5], "has_more": False, "url": "/"}, EventPage)

@@ -334,3 +334,81 @@ def test_rate_limit_rejects_nonsense(requests: object, per: float) -> None:
     """A rate limit of no requests or no time is refused."""
     with pytest.raises(InvalidRequestError):
         RateLimit(requests, per)  # type: ignore[arg-type]
+
+
+async def test_deadline_covers_rate_limit_waits(base_url: str, fake_time: FakeTime) -> None:
+    """A call whose turn under the rate limit would come after its deadline fails at once."""
+    policy = RetryPolicy(deadline=10.0)
+    async with make_client(
+        base_url, fake_time, retry=policy, rate_limit=RateLimit(1, 100.0)
+    ) as client:
+        await client.events.list(SITE)
+        with pytest.raises(APITimeoutError, match="rate limit"):
+            await client.events.list(SITE)
+    assert fake_time.sleeps == []
+
+
+async def test_cool_down_starts_even_without_a_retry(
+    client: AsyncClient, fake: FakeFathom, fake_time: FakeTime
+) -> None:
+    """A 429 on a call that will not retry still makes the client's next call wait it out."""
+    fake.inject(Fault.rate_limited("30"))
+    with pytest.raises(RateLimitError):
+        await client.with_options(max_retries=0).events.list(SITE)
+    await client.events.list(SITE)
+    assert fake_time.sleeps == [30.0]
+
+
+async def test_cool_down_beyond_limit_fails_other_calls_at_once(
+    client: AsyncClient, fake: FakeFathom, fake_time: FakeTime
+) -> None:
+    """After a Retry-After longer than max_retry_after, other calls raise instead of waiting."""
+    fake.inject(Fault.rate_limited("3600"))
+    with pytest.raises(RateLimitError):
+        await client.events.list(SITE)
+    with pytest.raises(RateLimitError, match="max_retry_after") as info:
+        await client.events.get(SITE, "E")
+    assert info.value.retry_after == pytest.approx(3600.0)
+    assert fake_time.sleeps == []
+    assert len(fake.requests) == 1
+
+
+async def test_delete_404_after_refusals_is_raised(client: AsyncClient, fake: FakeFathom) -> None:
+    """A 404 after attempts that were refused (503) is a real NotFoundError, not a success."""
+    fake.inject(Fault.respond(503, json={"error": "busy"}), method="DELETE")
+    with pytest.raises(NotFoundError) as info:
+        await client.events.delete(SITE, "NOPE-TYPO")
+    assert info.value.attempts == 2
+    assert info.value.may_have_been_applied is False
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"retry_ambiguous_creates": "no"}, "retry_ambiguous_creates"),
+        ({"deadline": 0}, "deadline"),
+        ({"backoff_base": float("inf")}, "backoff_base"),
+        ({"max_retry_after": True}, "max_retry_after"),
+    ],
+)
+def test_policy_rejects_careless_values(options: dict[str, object], field: str) -> None:
+    """Values that would quietly misbehave (a truthy string, zero, infinity) are refused."""
+    with pytest.raises(InvalidRequestError, match=field):
+        RetryPolicy(**options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [({"rate_limit": 2000}, "rate_limit"), ({"clock": "now"}, "clock"), ({"sleep": 1}, "sleep")],
+)
+def test_client_rejects_wrong_kinds_of_options(options: dict[str, object], field: str) -> None:
+    """A rate limit that is not a RateLimit, or a clock that is not callable, is refused at once."""
+    with pytest.raises(InvalidRequestError) as info:
+        AsyncClient(TOKEN, "http://127.0.0.1:1/v1", **options)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_rate_limit_rejects_infinite_period() -> None:
+    """A rate limit over an infinite period is refused."""
+    with pytest.raises(InvalidRequestError, match="per_seconds"):
+        RateLimit(10, float("inf"))

@@ -1,0 +1,232 @@
+"""The events resource: ``client.events`` on the async client.
+
+Each method checks its input, builds its request in ``_protocol`` and hands it
+to the client's call (retries, limits, transport). The bulk methods delegate
+to ``_bulk``, which works through these same methods.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Protocol, TypeVar
+
+from . import _bulk
+from . import _protocol as proto
+from ._bulk_types import EventSpec, ProgressCallback, PullResult, SyncPlan, SyncReport
+from ._pagination import AsyncPaginator
+from ._retry import Gate
+from .exceptions import NotFoundError
+from .types import DeletedEvent, Event, EventPage
+
+__all__ = ["AsyncEvents"]
+
+T = TypeVar("T")
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[object]])
+
+
+def _deprecated(message: str) -> Callable[[F], F]:
+    """Warn on every call; ``__deprecated__`` (PEP 702) lets the blocking twin warn itself."""
+
+    def mark(method: F) -> F:
+        @functools.wraps(method)
+        async def warned(*args: object, **kwargs: object) -> object:
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            return await method(*args, **kwargs)
+
+        warned.__deprecated__ = message  # type: ignore[attr-defined]
+        return warned  # type: ignore[return-value]
+
+    return mark
+
+
+class _Call(Protocol):
+    def __call__(self, request: proto.Request, into: type[T], /) -> Awaitable[T]: ...
+
+
+class AsyncEvents:
+    """The events (conversion goals) of your sites: ``client.events``."""
+
+    def __init__(self, call: _Call, gate: Gate, ensure_open: Callable[[], None]) -> None:
+        self._call = call
+        self._gate = gate
+        self._ensure_open = ensure_open
+
+    def _counters(self) -> tuple[int, int]:
+        return self._gate.requests_sent, self._gate.retries
+
+    async def list(
+        self,
+        site_id: str,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> EventPage:
+        """One page of a site's events.
+
+        ``limit`` is 1..100 (the API's default is 10). Give ``starting_after``
+        (an event id) to get the events after it, oldest first, or
+        ``ending_before`` to walk back from it, newest first; not both. To walk
+        every event, use :meth:`paginate`.
+        """
+        return await self._call(
+            proto.build_list(site_id, limit, starting_after, ending_before), EventPage
+        )
+
+    async def get(self, site_id: str, event_id: str) -> Event:
+        """One event. Fathom answers ``currency`` as ``None`` here."""
+        return await self._call(proto.build_get(site_id, event_id), Event)
+
+    async def create(self, site_id: str, name: str, currency: str | None = None) -> Event:
+        """Create an event named ``name`` (1..255 characters).
+
+        ``currency`` is a :class:`Currency` or its string; omitted, Fathom uses
+        dollar. A create is retried only when it certainly had no effect: see
+        :class:`RetryPolicy`.
+        """
+        return await self._call(proto.build_create(site_id, name, currency), Event)
+
+    async def update(
+        self,
+        site_id: str,
+        event_id: str,
+        name: str | None = None,
+        currency: str | None = None,
+    ) -> Event:
+        """Change an event's name and/or currency; only the fields given are sent."""
+        return await self._call(proto.build_update(site_id, event_id, name, currency), Event)
+
+    async def delete(self, site_id: str, event_id: str) -> DeletedEvent:
+        """Delete an event. It cannot be undone, by you or by Fathom.
+
+        A delete whose earlier attempt may have taken effect (its answer was
+        lost: a 5xx other than 503, a timeout, a dropped connection) and whose
+        retry is then answered 404 has reached its end state, so it returns
+        ``DeletedEvent(event_id, deleted=True)``. A 404 after attempts that
+        were refused (429, 503) is raised as usual.
+        """
+        try:
+            return await self._call(proto.build_delete(site_id, event_id), DeletedEvent)
+        except NotFoundError as error:
+            if error.may_have_been_applied:  # an earlier attempt's answer was lost
+                return DeletedEvent(event_id, deleted=True)
+            raise
+
+    @_deprecated(
+        "events.wipe() is deprecated: Fathom retired the wipe endpoint (it answers 410 Gone);"
+        " use events.delete() to remove an event"
+    )
+    async def wipe(self, site_id: str, event_id: str) -> None:
+        """Deprecated: Fathom retired this endpoint; it always raises :class:`GoneError`.
+
+        It still sends the documented ``DELETE .../data`` once, so that if
+        Fathom ever answers differently you find out. Use :meth:`delete` to
+        remove an event.
+        """
+        await self._call(proto.build_wipe(site_id, event_id), DeletedEvent)
+
+    def paginate(
+        self,
+        site_id: str,
+        page_size: int = 100,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> AsyncPaginator[Event]:
+        """Every event of a site, fetched lazily one page at a time.
+
+        Forward (oldest first, from ``starting_after`` if given) by default;
+        given ``ending_before`` it walks backward, newest first. See
+        :class:`AsyncPaginator`.
+        """
+        proto.check_limit(page_size, field="page_size")
+        proto.build_list(site_id, page_size, starting_after, ending_before)  # check input now
+        backward = ending_before is not None
+
+        async def fetch(cursor: str | None) -> EventPage:
+            if backward:
+                return await self.list(site_id, page_size, ending_before=cursor)
+            return await self.list(site_id, page_size, starting_after=cursor)
+
+        return AsyncPaginator(fetch, ending_before if backward else starting_after)
+
+    async def pull(
+        self,
+        site_ids: Iterable[str],
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> PullResult:
+        """Every event of every site, sites fetched concurrently, 100 events per page.
+
+        ``concurrency`` bounds the sites in flight (default: the client's
+        ``max_in_flight``). One site failing does not lose the others: the
+        result maps each site read to its events, oldest first, and
+        ``result.failed`` maps each site that failed to its error.
+        ``on_progress`` is called with a :class:`Progress` as each site ends.
+        """
+        self._ensure_open()  # a closed client refuses outright, not site by site
+        return await _bulk.pull(
+            self,
+            site_ids,
+            concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            on_progress=on_progress,
+            counters=self._counters,
+        )
+
+    async def plan(
+        self,
+        desired: Mapping[str, Sequence[EventSpec]],
+        prune: bool = False,
+        set_currency: bool = False,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> SyncPlan:
+        """Plan a sync: list each site once and say what must change.
+
+        ``desired`` maps site ids to the :class:`EventSpec` each site should
+        have; events match by exact name. Missing events are created with
+        their spec's currency. With ``prune=True`` events not in the spec (and
+        second events of a same name) are deleted. Fathom never reports an
+        existing event's currency, so it is rewritten only with
+        ``set_currency=True``, one update per event whose spec names a
+        currency (such a plan is never empty). Sites whose listing failed are
+        in ``plan.failed``. ``on_progress`` is called as each site is listed.
+        """
+        self._ensure_open()  # a closed client refuses outright, not site by site
+        return await _bulk.plan(
+            self,
+            desired,
+            prune=prune,
+            set_currency=set_currency,
+            concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            on_progress=on_progress,
+            counters=self._counters,
+        )
+
+    async def apply(
+        self,
+        plan: SyncPlan,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        report: SyncReport | None = None,
+    ) -> SyncReport:
+        """Carry out a plan: sites concurrently, each site's changes in order.
+
+        Sends one request per change, nothing more except retries and, after
+        a create that may have taken effect although it failed, one listing of
+        that site to look before creating again: a sync never makes a
+        duplicate. Failures are recorded in the report, not raised; running
+        ``plan`` and ``apply`` again converges. Pass ``report`` to keep what
+        was done if the apply is cancelled (its ``cancelled`` is then True).
+        """
+        self._ensure_open()  # a closed client refuses outright, not site by site
+        return await _bulk.apply(
+            self,
+            plan,
+            concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            on_progress=on_progress,
+            report=report,
+            counters=self._counters,
+        )
