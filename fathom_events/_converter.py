@@ -14,9 +14,12 @@ read Fathom's answers, and ours must not leak into theirs.
 * ``Currency | str | None``: a known value becomes the enum member, an unknown
   string is kept as it is, ``null`` is ``None``.
 * ``list[Event]``: requires a JSON array.
-* :class:`~fathom_events.types.Event`, ``EventPage``, ``DeletedEvent``:
-  generated dict hooks without detailed validation (faster; we wrap the first
-  error ourselves) that ignore unknown keys.
+* :class:`~fathom_events.types.Event` and ``EventPage``: hand-written hooks
+  that apply the field hooks above inline, in field order (a page of 100
+  events is the hot path of every listing: one call per event instead of
+  five). Unknown keys are ignored; the first bad field raises, unwrapped.
+* ``DeletedEvent``: a generated dict hook without detailed validation (we
+  wrap the first error ourselves) that ignores unknown keys.
 * The private request bodies: unstructured with fields left at ``None``
   omitted, so an update sends only what the caller gave.
 
@@ -29,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Any
 
 import attrs
 import cattrs
@@ -43,7 +46,10 @@ try:  # pragma: no cover - which branch runs depends on the installed extras
     json_loads: Callable[[bytes | str], Any] = orjson.loads
 
     def json_dumps(value: Any) -> bytes:
-        return cast("bytes", orjson.dumps(value))
+        # Typed through a variable, not a cast: mypy sees orjson's types only where it
+        # is installed, and a cast would be redundant there and needed elsewhere.
+        dumped: bytes = orjson.dumps(value)
+        return dumped
 
 except ImportError:  # pragma: no cover
     json_loads = json.loads
@@ -87,13 +93,30 @@ def _structure_bool(value: object, _: object) -> bool:
     raise TypeError(f"expected true or false, got {type(value).__name__} {value!r:.60}")
 
 
+_fromisoformat = datetime.fromisoformat
+_UTC_SUFFIX = "+00:00"
+_PLAIN_LENGTH = len("2020-08-21 15:24:00")
+
+
 def parse_timestamp(value: object, _: object = None) -> datetime:
     """Read ``created_at`` in either documented form, always as aware UTC."""
     if type(value) is not str:
         raise TypeError(f"expected a timestamp string, got {type(value).__name__} {value!r:.60}")
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    if len(value) == _PLAIN_LENGTH and value[10] == " ":
+        # The current reference's "YYYY-MM-DD HH:MM:SS", read as UTC in one C call:
+        # appending the offset is several times cheaper than ``.replace(tzinfo=...)``
+        # afterwards. Anything else of that shape (a zone already given, no timestamp at
+        # all) fails here or comes back naive, and is read the general way below.
+        try:
+            parsed = _fromisoformat(value + _UTC_SUFFIX)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return parsed
+    text = value[:-1] + _UTC_SUFFIX if value.endswith(("Z", "z")) else value
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = _fromisoformat(text)
     except ValueError:
         raise ValueError(f"not a timestamp: {value!r:.60}") from None
     if parsed.tzinfo is None:
@@ -112,25 +135,95 @@ def _structure_currency(value: object, _: object) -> Currency | str | None:
     return _CURRENCIES.get(value, value)
 
 
+def _can_skip_init(cls: type) -> bool:
+    """Whether ``cls.__init__`` only stores its arguments (no validator, converter or hook)."""
+    return (
+        "__slots__" in cls.__dict__
+        and not hasattr(cls, "__attrs_pre_init__")
+        and not hasattr(cls, "__attrs_post_init__")
+        and all(f.validator is None and f.converter is None for f in attrs.fields(cls))
+    )
+
+
+def _event_builder() -> Callable[[str, str, Currency | str | None, datetime], Event]:
+    """The cheapest way to make an ``Event`` that ``Event(...)`` would make identically.
+
+    ``Event`` is frozen and slotted, and its ``__init__`` only stores the four
+    values; setting the slots directly skips that call, which is a third of the
+    cost of reading an event. Should ``Event`` ever gain a validator, converter
+    or init hook, this falls back to calling it.
+    """
+    if not _can_skip_init(Event):  # pragma: no cover - guards a future change to Event
+        return Event
+    new = object.__new__
+    set_id, set_name, set_currency, set_created_at = (
+        Event.__dict__[field.name].__set__ for field in attrs.fields(Event)
+    )
+
+    def build(id: str, name: str, currency: Currency | str | None, created_at: datetime) -> Event:
+        event: Event = new(Event)
+        set_id(event, id)
+        set_name(event, name)
+        set_currency(event, currency)
+        set_created_at(event, created_at)
+        return event
+
+    return build
+
+
+_build_event = _event_builder()
+
+
+def _read_event(item: Any) -> Event:
+    # The field hooks of str, str, Currency | str | None and datetime, inlined.
+    event_id = item["id"]
+    if type(event_id) is not str:
+        _structure_str(event_id, str)
+    name = item["name"]
+    if type(name) is not str:
+        _structure_str(name, str)
+    currency = item["currency"]
+    if currency is not None:
+        currency = _structure_currency(currency, _CURRENCY_FIELD)
+    return _build_event(event_id, name, currency, parse_timestamp(item["created_at"]))
+
+
+def structure_event(value: Any, _: object = None) -> Event:
+    """Read one event answer; the first bad field raises."""
+    return _read_event(value)
+
+
+def structure_event_list(value: object, _: object = None) -> list[Event]:
+    """Read a JSON array of events."""
+    if type(value) is not list:
+        raise TypeError(f"expected a list of events, got {type(value).__name__}")
+    read = _read_event
+    return [read(item) for item in value]
+
+
+def structure_event_page(value: Any, _: object = None) -> EventPage:
+    """Read a list answer: ``data``, ``has_more`` and ``url``, in that order."""
+    data = structure_event_list(value["data"])
+    has_more = value["has_more"]
+    if type(has_more) is not bool:
+        _structure_bool(has_more, bool)
+    url = value["url"]
+    if type(url) is not str:
+        _structure_str(url, str)
+    return EventPage(data, has_more, url)
+
+
 def configure_converter(target: cattrs.Converter) -> None:
     """Register every hook listed in this module's docstring on ``target``."""
     target.register_structure_hook(str, _structure_str)
     target.register_structure_hook(bool, _structure_bool)
     target.register_structure_hook(datetime, parse_timestamp)
     target.register_structure_hook_func(lambda t: t == _CURRENCY_FIELD, _structure_currency)
-    for cls in (Event, DeletedEvent):
-        attrs.resolve_types(cls)
-        target.register_structure_hook(cls, make_dict_structure_fn(cls, target))
-    structure_event = target.get_structure_hook(Event)
-
-    def structure_event_list(value: object, _: object) -> list[Event]:
-        if type(value) is not list:
-            raise TypeError(f"expected a list of events, got {type(value).__name__}")
-        return [structure_event(item, Event) for item in value]
-
+    attrs.resolve_types(DeletedEvent)
+    target.register_structure_hook(DeletedEvent, make_dict_structure_fn(DeletedEvent, target))
+    target.register_structure_hook(Event, structure_event)
     target.register_structure_hook_func(lambda t: t == list[Event], structure_event_list)
-    attrs.resolve_types(EventPage)
-    target.register_structure_hook(EventPage, make_dict_structure_fn(EventPage, target))
+    target.register_structure_hook(EventPage, structure_event_page)
     for body in (CreateEventBody, UpdateEventBody):
         attrs.resolve_types(body)
         target.register_unstructure_hook(
