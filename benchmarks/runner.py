@@ -1,0 +1,283 @@
+"""``python -m benchmarks``: every client through every workload, side by side.
+
+One lean server process (pinned to the first usable CPU) answers every
+client; each measurement runs in a fresh client process pinned to another
+CPU. Repeats are interleaved (every client once per workload per repeat, the
+order rotating), then the medians are compared with raw aiohttp's from the
+same run. See README.md in this folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from . import report
+from .affinity import cpu_seconds, pin, usable_cpus
+from .dataset import Dataset
+from .registry import CLIENTS, ClientSpec
+from .workloads import Workload, standard
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_JSON = HERE / "results.json"
+MAX_IN_FLIGHT = 64  # every client may have all of W2@64 in flight
+_SERVER_START_TIMEOUT = 120.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Benchmark fathom_events against raw aiohttp, httpx and requests.",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (3)")
+    parser.add_argument(
+        "--workloads",
+        default="",
+        help="comma-separated subset of W1,W2@32,W2@64,W3,W4,W5,MEM (default: all)",
+    )
+    parser.add_argument(
+        "--clients",
+        default="",
+        help=f"comma-separated subset of {','.join(CLIENTS)} (default: all)",
+    )
+    sizes = parser.add_argument_group("sizes")
+    sizes.add_argument("--w1", type=int, default=2000, help="W1: sequential GETs (2000)")
+    sizes.add_argument("--w2", type=int, default=5000, help="W2: concurrent GETs (5000)")
+    sizes.add_argument(
+        "--w3-events", type=int, default=10_000, help="W3: events in the site (10000)"
+    )
+    sizes.add_argument(
+        "--w3-rounds", type=int, default=10, help="W3: walks through it per measurement (10)"
+    )
+    sizes.add_argument("--w4", type=int, default=2000, help="W4: creates (2000)")
+    sizes.add_argument("--sites", type=int, default=50, help="small sites: W2's and W5's (50)")
+    sizes.add_argument(
+        "--events-per-site", type=int, default=500, help="events in each small site (500)"
+    )
+    sizes.add_argument(
+        "--w5-concurrency", type=int, default=16, help="W5: sites pulled at once (16)"
+    )
+    sizes.add_argument(
+        "--memory-events", type=int, default=100_000, help="MEM: events to page through"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes, one repeat, one process per client: checks that it all runs",
+    )
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="one process per client and repeat, playing every workload (faster, less clean)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=("lean", "fake"),
+        default="lean",
+        help="the benchmark's lean server, or fathom_events.testing.FakeFathom",
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=DEFAULT_JSON,
+        help=f"where to write the numbers ({DEFAULT_JSON.name})",
+    )
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per client process")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = 1
+        args.batch = True
+        args.w1, args.w2, args.w4 = 40, 128, 64
+        args.w3_events, args.w3_rounds = 300, 1
+        args.sites, args.events_per_site = 4, 150
+        args.w5_concurrency = 2
+        args.memory_events = 500
+    return args
+
+
+def _pick(names: str, known: list[str], what: str) -> list[str]:
+    if not names:
+        return known
+    chosen = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise SystemExit(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
+    return [name for name in known if name in chosen]
+
+
+@attrs.define
+class Server:
+    """The server process: its base URL and a reading of its CPU time."""
+
+    process: subprocess.Popen[str]
+    base_url: str
+
+    def cpu_seconds(self) -> float | None:
+        return cpu_seconds(self.process.pid)
+
+
+@contextmanager
+def serve(data: Dataset, kind: str, cpu: int | None) -> Iterator[Server]:
+    """Start the server in its own process; stop it on the way out."""
+    command = [sys.executable, "-m", "benchmarks.server", *data.as_args()]
+    if cpu is not None:
+        command.append(f"--cpu={cpu}")
+    if kind == "fake":
+        command.append("--fake")
+    process = subprocess.Popen(  # noqa: S603 - our own module, with our own arguments
+        command, cwd=HERE.parent, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        if os.name == "posix":
+            ready, _, _ = select.select([process.stdout], [], [], _SERVER_START_TIMEOUT)
+            if not ready:
+                raise RuntimeError("the benchmark server did not start in time")
+        line = process.stdout.readline()
+        if not line.startswith("listening "):
+            raise RuntimeError(f"the benchmark server did not start: {line!r}")
+        yield Server(process, line.split()[1])
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_client(
+    spec: ClientSpec,
+    workloads: list[Workload],
+    *,
+    server: Server,
+    data: Dataset,
+    cpu: int | None,
+    timeout: float,
+) -> list[dict[str, Any]]:
+    """One client process playing ``workloads``; its results, with the server's CPU time."""
+    job = {
+        "client": spec.key,
+        "speedups": spec.speedups,
+        "workloads": [workload.as_json() for workload in workloads],
+        "base_url": server.base_url,
+        "dataset": attrs.asdict(data),
+        "cpu": cpu,
+        "max_in_flight": MAX_IN_FLIGHT,
+    }
+    before = server.cpu_seconds()
+    finished = subprocess.run(  # noqa: S603 - our own module, with our own arguments
+        [sys.executable, "-m", "benchmarks.worker", json.dumps(job)],
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    after = server.cpu_seconds()
+    if finished.returncode != 0:
+        raise RuntimeError(
+            f"{spec.name} failed on {', '.join(w.name for w in workloads)}:\n{finished.stderr}"
+        )
+    results: list[dict[str, Any]] = json.loads(finished.stdout.strip().splitlines()[-1])
+    if len(workloads) == 1 and before is not None and after is not None:
+        # Requests the server answered for this process, warm-up included.
+        sent = workloads[0].requests() + workloads[0].warmup().requests()
+        results[0]["server_cpu_per_request"] = (after - before) / sent
+    return results
+
+
+def schedule(
+    workloads: list[Workload], clients: list[ClientSpec], repeats: int, *, batch: bool
+) -> Iterator[tuple[int, ClientSpec, list[Workload]]]:
+    """Every (repeat, client, workloads) to run, interleaved, the client order rotating."""
+    for repeat in range(repeats):
+        shift = repeat % len(clients)
+        order = clients[shift:] + clients[:shift]
+        todo = [w for w in workloads if repeat == 0 or not w.once]
+        if batch:
+            for spec in order:
+                yield repeat, spec, todo
+        else:
+            for workload in todo:
+                for spec in order:
+                    yield repeat, spec, [workload]
+
+
+def machine(pinned: tuple[int | None, int | None]) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    return report.machine_info(server_cpu=pinned[0], client_cpu=pinned[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    data = Dataset(args.sites, args.events_per_site, args.w3_events, args.memory_events)
+    every = standard(
+        data,
+        w1=args.w1,
+        w2=args.w2,
+        w3_rounds=args.w3_rounds,
+        w4=args.w4,
+        w5_concurrency=args.w5_concurrency,
+    )
+    names = _pick(args.workloads, [w.name for w in every], "workloads")
+    workloads = [w for w in every if w.name in names]
+    keys = _pick(args.clients, list(CLIENTS), "clients")
+    wanted = [CLIENTS[key] for key in keys]
+    missing = {spec.key: spec.missing() for spec in wanted if spec.missing()}
+    clients = [spec for spec in wanted if spec.key not in missing]
+    cpus = usable_cpus()
+    server_cpu, client_cpu = (None, None)
+    if not args.no_pin and len(cpus) >= 2:
+        server_cpu, client_cpu = cpus[0], cpus[1]
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    started = time.monotonic()
+    # The runner itself shares the client's CPU: it only waits while a client runs.
+    pin(client_cpu)
+    with serve(data, args.server, server_cpu) as server:
+        for repeat, spec, todo in schedule(workloads, clients, args.repeats, batch=args.batch):
+            print(
+                f"[{time.monotonic() - started:6.1f}s] repeat {repeat + 1}/{args.repeats}:"
+                f" {spec.name} - {', '.join(w.name for w in todo)}",
+                file=sys.stderr,
+                flush=True,
+            )
+            for result in run_client(
+                spec, todo, server=server, data=data, cpu=client_cpu, timeout=args.timeout
+            ):
+                result["repeat"] = repeat
+                results.setdefault((result["workload"], spec.key), []).append(result)
+    summary = report.summarise(
+        workloads=workloads,
+        clients=wanted,
+        missing=missing,
+        results=results,
+        settings={
+            "repeats": args.repeats,
+            "batch": args.batch,
+            "server": args.server,
+            "max_in_flight": MAX_IN_FLIGHT,
+            "seconds": round(time.monotonic() - started, 1),
+        },
+        machine=machine((server_cpu, client_cpu)),
+    )
+    print(report.markdown(summary))
+    args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\nNumbers written to {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
