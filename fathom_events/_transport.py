@@ -111,6 +111,11 @@ class Transport:
         self._default_timeouts = timeouts
         self._session = session
         self._owns_session = session is None
+        # Our session was made with our timeouts; a borrowed one has its own (aiohttp's
+        # default is 5 minutes), so every request on it carries ours explicitly.
+        self._default_options = (
+            _SESSION_TIMEOUTS if session is None else {"timeout": timeouts.for_aiohttp()}
+        )
         # What each request passes as its own headers. A borrowed session may carry
         # defaults of its own, so ours go with every request; the session we own is
         # created with ours as its defaults (aiohttp merges the two into the same
@@ -150,7 +155,7 @@ class Transport:
         target = self.base_url + request.target()
         session = self._session or self._get_session()
         body = request.body
-        options = _SESSION_TIMEOUTS
+        options = self._default_options
         if not (timeouts is None or timeouts is self._default_timeouts) and (
             timeouts != self._default_timeouts
         ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from datetime import datetime, timezone
@@ -421,3 +422,13 @@ async def test_close_during_a_retry_wait_is_client_closed(
     with pytest.raises(ClientClosedError):
         await client.events.list(SITE)
     assert len(fake.requests) == 1
+
+
+async def test_borrowed_session_gets_our_timeout(fake: FakeFathom, base_url: str) -> None:
+    """A session the user passes in still has each attempt bounded by the client's timeout."""
+    fake.inject(Fault.hang())
+    async with aiohttp.ClientSession() as session:  # aiohttp's own default is 5 minutes
+        client = AsyncClient(TOKEN, base_url, timeout=0.2, session=session, retry=NO_RETRY)
+        async with client:
+            with pytest.raises(APITimeoutError):  # not the guard's TimeoutError
+                await asyncio.wait_for(client.events.list(SITE), 5)
