@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib
 import json
 import os
 import re
@@ -18,21 +20,23 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from types import ModuleType
+from typing import IO, Protocol
 
 import aiohttp
 import attrs
 import pytest
 
-from fathom_events import RateLimit
-from fathom_events._cli import EXTRA_HINT, main
+from fathom_events import RateLimit, SyncReport
+from fathom_events._cli import EXTRA_HINT, _fakeserver, _syncfile, main
 from fathom_events._cli._fakeserver import run_fake_server
 from fathom_events._cli._output import Output, duration
-from fathom_events._cli._sync import estimate_seconds
+from fathom_events._cli._sync import estimate_seconds, report_json, show_report
 from fathom_events._cli._syncfile import SyncFileError, parse_sync_file
 from fathom_events.testing import FakeFathom, Fault
 
@@ -304,15 +308,23 @@ def test_malformed_sync_file_names_the_line_and_sends_nothing(
     assert fake.requests == []
 
 
+def read_lines_in_thread(stream: IO[str]) -> tuple[list[str], threading.Thread]:
+    """Collect the lines of ``stream`` from a thread, so they can be waited for with a deadline."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(stream), daemon=True)
+    reader.start()
+    return lines, reader
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_interrupted_sync_says_what_was_done_and_exits_130(
     fake: FakeFathom, url: str, tmp_path: Path
 ) -> None:
-    """Ctrl-C during a sync prints the partial report and exits 130."""
+    """Ctrl-C during a sync prints the partial report, names the change in flight, exits 130."""
     fake.inject(Fault.hang(), method="POST", path="/v1/sites/SITE1/events")
     path = tmp_path / "sync.toml"
     path.write_text(SYNC_FILE)
-    process = subprocess.Popen(  # noqa: S603 - our own entry point
+    with subprocess.Popen(  # noqa: S603 - our own entry point
         [
             sys.executable,
             "-m",
@@ -328,17 +340,36 @@ def test_interrupted_sync_says_what_was_done_and_exits_130(
         stderr=subprocess.PIPE,
         text=True,
         env=subprocess_env(),
-    )
-    deadline = time.monotonic() + 20
-    # SITE1's create hangs; SITE2's two creates go through.
-    while len(fake.events("SITE2")) < 6 or not fake.requests_for("POST", "*/SITE1/*"):
-        assert time.monotonic() < deadline, "the sync did not get going"
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=20)
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        err_lines, reader = read_lines_in_thread(process.stderr)
+        try:
+            deadline = time.monotonic() + 20
+            # SITE1's create hangs; SITE2's two creates go through, and the
+            # progress line says the command has their answers (not only that
+            # the fake stored them).
+            while not (
+                any(line.startswith("apply: 1/2 sites") for line in err_lines)
+                and fake.requests_for("POST", "*/SITE1/*")
+            ):
+                assert time.monotonic() < deadline, f"the sync did not get going: {err_lines}"
+                time.sleep(0.01)
+            process.send_signal(signal.SIGINT)
+            out = process.stdout.read()
+            process.wait(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            reader.join(timeout=20)
+    err = "".join(err_lines)
     assert process.returncode == 130, err
     assert "interrupted after 2 created, 0 updated, 0 deleted, 0 failed;" in out
-    assert err.endswith("fathom-events: interrupted\n")
+    assert err.endswith(
+        "fathom-events: sync SITE1: in flight when interrupted (may have taken effect):"
+        " create 'Booked a demo'\n"
+        "fathom-events: interrupted\n"
+    )
     assert "Traceback" not in err
 
 
@@ -419,16 +450,25 @@ def test_json_list_and_get(cli: Cli, fake: FakeFathom) -> None:
     assert json.loads(got.out)["name"] == NAMES[0]
 
 
-def test_quiet_pull_prints_no_progress(cli: Cli, tmp_path: Path) -> None:
-    """`--quiet` keeps stderr free of progress; the summary is one plain line."""
+def test_quiet_gives_plain_lines_on_a_terminal(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`--quiet` on a terminal gives plain progress lines and results, no bars or tables."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("COLUMNS", "160")
     out = tmp_path / "events.json"
     ran = cli("pull", "SITE1", "SITE2", "--quiet", "--out", str(out))
     assert ran.code == 0
-    assert ran.err == ""
+    assert (
+        ran.err
+        == "pull: 1/2 sites, 2 requests, 0 retries\npull: 2/2 sites, 2 requests, 0 retries\n"
+    )
     assert ran.out == f"pulled 8 events from 2 sites into {out}\n"
     document = json.loads(out.read_text())
     assert list(document["sites"]) == ["SITE1", "SITE2"]
     assert document["failed"] == {}
+    listed = cli("-q", "list", "SITE1")
+    assert listed.out.splitlines()[0].split("\t")[1] == NAMES[0]
 
 
 def test_pull_to_stdout_in_json(cli: Cli) -> None:
@@ -537,6 +577,15 @@ def test_dry_run_on_a_terminal_shows_a_table(
             ["list", "S", "--token", "t", "--base-url", "ftp://x"],
             "fathom-events: invalid input: base_url: must be an http(s) URL",
         ),
+        (
+            ["list", "S", "--token", "t", "--base-url", "http://fathom.example/v1"],
+            (
+                "fathom-events: --base-url http://fathom.example/v1: plain http:// would send"
+                " the API token unencrypted; use https://, a loopback host, or pass"
+                " --allow-insecure-http if you really mean it"
+            ),
+        ),
+        (["list", "S", "--token", ""], "fathom-events list: argument --token: must not be empty"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(
@@ -551,6 +600,38 @@ def test_usage_errors_are_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="0.0.0.0 reaches loopback on POSIX")
+def test_allow_insecure_http_sends_over_plain_http(
+    fake: FakeFathom, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--allow-insecure-http` lets a plain http:// URL to a host that is not loopback be used."""
+    # 0.0.0.0 is not a loopback address, yet a connection to it reaches this host.
+    insecure = url.replace("127.0.0.1", "0.0.0.0")  # noqa: S104 - a client, not a server
+    args = ["list", "SITE1", "--token", TOKEN, "--base-url", insecure]
+    assert main(args) == 2
+    assert "--allow-insecure-http" in capsys.readouterr().err
+    assert fake.requests == []
+    assert main([*args, "--allow-insecure-http"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split("\t")[1] == NAMES[0]
+    assert len(fake.requests) == 1
+
+
+def test_fake_server_refuses_an_empty_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`fake-server --token ""` is a usage error (exit 2), not a fake with the default token."""
+
+    def never(args: argparse.Namespace, out: Output) -> int:
+        pytest.fail(f"the fake server started with token {args.token!r}")
+
+    monkeypatch.setattr(_fakeserver, "fake_server", never)
+    assert main(["fake-server", "--token", ""]) == 2
+    assert capsys.readouterr().err == (
+        "fathom-events fake-server: argument --token: must not be empty"
+        " (leave --token out for the default) (see fathom-events fake-server --help)\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -613,6 +694,28 @@ def test_sync_with_a_failed_change_exits_1(cli: Cli, fake: FakeFathom, tmp_path:
     assert (report["created"], report["failed"], report["ok"]) == (2, 1, False)
     assert report["failures"][0]["site_id"] == "SITE2"
     assert "fathom-events: sync SITE2: create 'Booked a demo': 422: No." in ran.err
+
+
+def test_report_names_changes_in_flight_when_interrupted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Changes cut off by an interrupt are named on stderr and listed in the JSON report."""
+    report = SyncReport(cancelled=True)
+    report.site("SITE1").interrupted.append("create 'Booked'")
+    report.site("SITE2").interrupted.append("delete 'Old'")
+    show_report(Output("plain"), report)
+    captured = capsys.readouterr()
+    assert captured.out.startswith("interrupted after 0 created,")
+    assert captured.err == (
+        "fathom-events: sync SITE1: in flight when interrupted (may have taken effect):"
+        " create 'Booked'\n"
+        "fathom-events: sync SITE2: in flight when interrupted (may have taken effect):"
+        " delete 'Old'\n"
+    )
+    assert report_json(report)["interrupted"] == [
+        {"site_id": "SITE1", "change": "create 'Booked'"},
+        {"site_id": "SITE2", "change": "delete 'Old'"},
+    ]
 
 
 def test_sync_reports_a_site_it_cannot_list(cli: Cli, tmp_path: Path) -> None:
@@ -708,6 +811,19 @@ BAD_FILES = [
         "[site.A] events entry 2: the event 'x' is already in `events`",
     ),
     (
+        'sites = [\n  "A",\n  "B",\n]\n[site.A]\nevents = [{ name = "x" }]\n',
+        3,
+        (
+            "site 'B' gets no events (no [[events]] and no events in [site.B]); with --prune"
+            " every event of it would be deleted"
+        ),
+    ),
+    (
+        'sites = ["A", "B"]\n[site.A]\nevents = [{ name = "x" }]\n[site.B]\nevents = []\n',
+        1,
+        "site 'B' gets no events",
+    ),
+    (
         (
             'sites = ["a b"]\n[[events]]\nname = "x"\n[site."a b"]\nevents = [\n'
             '  { name = "y" },\n  { name = "z", currency = "quid" },\n]\n'
@@ -726,6 +842,36 @@ def test_bad_sync_file_names_line_and_problem(text: str, line: int | None, probl
     assert caught.value.line == line
     assert problem in caught.value.problem
     assert str(caught.value).startswith(f"s.toml:{line}: " if line else "s.toml: ")
+
+
+def toml_parsers() -> list[ModuleType]:
+    """The parser the reader uses, and tomli (what Python 3.10 uses) when it is installed."""
+    parsers = {_syncfile.tomllib.__name__: _syncfile.tomllib}
+    with contextlib.suppress(ImportError):
+        parsers["tomli"] = importlib.import_module("tomli")
+    return list(parsers.values())
+
+
+@pytest.mark.parametrize("parser", toml_parsers(), ids=lambda parser: parser.__name__)
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("sites = [\n", 1),
+        ("sites = [", 1),
+        ('sites = [\n  "A",\n\n\n', 2),
+        ('sites = ["A"]\nname = "x', 2),
+    ],
+)
+def test_end_of_file_error_is_on_the_last_line_with_content(
+    parser: ModuleType, text: str, line: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that ends too soon is refused at its last line with content, whatever the parser."""
+    monkeypatch.setattr(_syncfile, "tomllib", parser)
+    with pytest.raises(SyncFileError) as caught:
+        parse_sync_file(text, "s.toml")
+    assert caught.value.line == line
+    assert caught.value.problem.startswith("not valid TOML: ")
+    assert "column" not in caught.value.problem
 
 
 def test_sync_file_gives_each_site_common_events_then_its_own() -> None:

@@ -32,7 +32,11 @@ __all__ = ["build_parser", "run"]
 Handler = Callable[[argparse.Namespace, Output], int]
 DEFAULT_RATE_LIMIT = RateLimit(2000, 3600)  # Fathom's documented limit
 OUTPUT_OPTIONS = {"json": False, "quiet": False, "debug": False}
-CONNECTION_OPTIONS: dict[str, object] = {"token": None, "base_url": DEFAULT_BASE_URL}
+CONNECTION_OPTIONS: dict[str, object] = {
+    "token": None,
+    "base_url": DEFAULT_BASE_URL,
+    "allow_insecure_http": False,
+}
 LIMIT_OPTIONS: dict[str, object] = {"rate_limit": DEFAULT_RATE_LIMIT, "max_in_flight": 8}
 EXIT_INTERRUPTED = 130
 
@@ -72,6 +76,14 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _token(text: str) -> str:
+    # An empty --token (say, "$TOKEN" with TOKEN unset) must not fall back
+    # to a default token without a word.
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty (leave --token out for the default)")
+    return text
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -85,33 +97,45 @@ def _seconds(text: str) -> float:
 def _option_groups() -> tuple[_Parser, _Parser, _Parser]:
     # Defaults are SUPPRESS so that an option given before the command is not
     # overwritten by the command's own default; run() fills them in.
-    quiet = argparse.SUPPRESS
+    unset = argparse.SUPPRESS
     output = _Parser(add_help=False)
-    output.add_argument("--json", action="store_true", default=quiet, help="print JSON")
+    output.add_argument("--json", action="store_true", default=unset, help="print JSON")
     output.add_argument(
-        "-q", "--quiet", action="store_true", default=quiet, help="no progress, plain lines"
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=unset,
+        help="no bars or tables: plain lines, as when output is not a terminal",
     )
     output.add_argument(
-        "--debug", action="store_true", default=quiet, help="log retries; tracebacks on errors"
+        "--debug", action="store_true", default=unset, help="log retries; tracebacks on errors"
     )
     connection = _Parser(add_help=False)
-    connection.add_argument("--token", default=quiet, help=f"API token (default: ${TOKEN_ENV})")
     connection.add_argument(
-        "--base-url", metavar="URL", default=quiet, help=f"API URL (default: {DEFAULT_BASE_URL})"
+        "--token", type=_token, default=unset, help=f"API token (default: ${TOKEN_ENV})"
+    )
+    connection.add_argument(
+        "--base-url", metavar="URL", default=unset, help=f"API URL (default: {DEFAULT_BASE_URL})"
+    )
+    connection.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=unset,
+        help="allow an http:// URL to a host that is not loopback (the token travels in clear)",
     )
     limits = _Parser(add_help=False)
     limits.add_argument(
         "--rate-limit",
         metavar="N/SECONDS",
         type=_rate_limit,
-        default=quiet,
+        default=unset,
         help="at most N requests per SECONDS, or 'off' (default: 2000/3600, Fathom's limit)",
     )
     limits.add_argument(
         "--max-in-flight",
         metavar="N",
         type=_positive_int,
-        default=quiet,
+        default=unset,
         help="requests in flight at once (default: 8)",
     )
     return output, connection, limits
@@ -178,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--events-per-site", metavar="M", type=_count, default=20, help="events per site (20)"
     )
-    sub.add_argument("--token", metavar="T", default=argparse.SUPPRESS, help="the token it accepts")
+    sub.add_argument(
+        "--token", metavar="T", type=_token, default=argparse.SUPPRESS, help="the token it accepts"
+    )
     sub.add_argument("--latency", metavar="SECONDS", type=_seconds, default=0.0, help="delay (0)")
     sub.set_defaults(accepted={*OUTPUT_OPTIONS, "token"})
     command(

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fathom_events._bulk_types import PullResult
-from fathom_events._client import TOKEN_ENV, AsyncClient
+from fathom_events._client import TOKEN_ENV, AsyncClient, _check_base_url
+from fathom_events.exceptions import InvalidRequestError
 from fathom_events.types import Event
 
 from ._output import Counters, Output, event_json
@@ -41,18 +42,40 @@ class UsageError(Exception):
     """Arguments or input the command cannot use: exit code 2, nothing sent."""
 
 
+def _insecure_http(base_url: str) -> bool:
+    """True when ``base_url`` is refused only for being plain http to a host not on loopback."""
+    try:
+        _check_base_url(base_url, allow_insecure_http=True)
+    except InvalidRequestError:
+        return False
+    return True
+
+
 @contextlib.asynccontextmanager
 async def connect(args: argparse.Namespace) -> AsyncIterator[AsyncClient]:
     """An open client from ``--token`` (or the environment), ``--base-url`` and the limits."""
     token = args.token or os.environ.get(TOKEN_ENV)
     if not token:
         raise UsageError(f"no API token: pass --token or set {TOKEN_ENV}")
-    async with AsyncClient(
-        token,
-        args.base_url,
-        max_in_flight=args.max_in_flight,
-        rate_limit=args.rate_limit,
-    ) as client:
+    try:
+        client = AsyncClient(
+            token,
+            args.base_url,
+            max_in_flight=args.max_in_flight,
+            rate_limit=args.rate_limit,
+            allow_insecure_http=args.allow_insecure_http,
+        )
+    except InvalidRequestError as error:
+        # The library's advice (allow_insecure_http=True) is for callers of
+        # Python; here the same choice is an option.
+        if error.field == "base_url" and _insecure_http(args.base_url):
+            raise UsageError(
+                f"--base-url {args.base_url}: plain http:// would send the API token"
+                " unencrypted; use https://, a loopback host, or pass --allow-insecure-http"
+                " if you really mean it"
+            ) from None
+        raise
+    async with client:
         yield client
 
 

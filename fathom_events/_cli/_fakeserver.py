@@ -40,7 +40,7 @@ async def serve_on(fake: FakeFathom, host: str, port: int) -> AsyncIterator[str]
 
 async def run_fake_server(args: argparse.Namespace, out: Output, stop: asyncio.Event) -> int:
     """Seed a fake from the arguments and serve it until ``stop`` is set."""
-    token = args.token or FakeFathom.DEFAULT_TOKEN
+    token = FakeFathom.DEFAULT_TOKEN if args.token is None else args.token
     fake = FakeFathom({token: ["*"]}, latency=args.latency)
     site_ids = fake.seed(args.sites, args.events_per_site)
     async with serve_on(fake, args.host, args.port) as base_url:

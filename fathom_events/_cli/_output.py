@@ -2,9 +2,9 @@
 
 Results go to stdout, everything else (progress, notes, problems) to stderr,
 so that a result can be piped. On a terminal results are tables and long work
-shows progress bars; otherwise (a pipe, a file, ``--quiet``) results are plain
-tab-separated lines and progress is a plain line every tenth of the way
-(none with ``--quiet``). ``--json`` prints one JSON document on stdout.
+shows progress bars; otherwise (a pipe, a file, or ``--quiet`` on a terminal)
+results are plain tab-separated lines and progress is a plain line every tenth
+of the way. ``--json`` prints one JSON document on stdout.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from fathom_events.types import Event
 __all__ = ["Counters", "Output", "duration", "event_json", "tally"]
 
 Counters = Callable[[], tuple[int, int]]
-Mode = Literal["terminal", "plain", "quiet", "json"]
+Mode = Literal["terminal", "plain", "json"]
 PROG = "fathom-events"
 
 
@@ -97,15 +97,16 @@ class Output:
 
     @classmethod
     def choose(cls, *, json: bool, quiet: bool, bars: bool = True) -> Output:
-        """JSON, quiet, or by where the output goes: a terminal gets tables and bars.
+        """JSON, or by where the output goes: a terminal gets tables and bars.
 
         Results are tables when stdout is a terminal; progress is bars when
-        stderr is one (and ``bars`` is not turned off).
+        stderr is one (and ``bars`` is not turned off). ``quiet`` gives plain
+        lines, as when the output is not a terminal.
         """
         if json:
             return cls("json")
         if quiet:
-            return cls("quiet")
+            return cls("plain")
         mode: Mode = "terminal" if Console().is_terminal else "plain"
         return cls(mode, bars=bars and Console(stderr=True).is_terminal)
 
@@ -121,7 +122,7 @@ class Output:
             print(text, flush=True)  # noqa: T201 - the command's answer
 
     def note(self, text: str) -> None:
-        """Something worth knowing on the way, on stderr (not with --quiet or --json)."""
+        """Something worth knowing on the way, on stderr (not with --json)."""
         if self.mode in ("terminal", "plain"):
             print(text, file=sys.stderr, flush=True)  # noqa: T201 - progress is for people
 

@@ -68,8 +68,11 @@ def plan_json(plan: SyncPlan) -> dict[str, object]:
     }
 
 
+_IN_FLIGHT = "in flight when interrupted (may have taken effect)"
+
+
 def report_json(report: SyncReport) -> dict[str, object]:
-    """The report's totals, whether it is complete, and each failure."""
+    """The report's totals, whether it is complete, each failure, and each change cut off."""
     return {
         **report.totals(),
         "ok": report.ok,
@@ -78,6 +81,11 @@ def report_json(report: SyncReport) -> dict[str, object]:
             {"site_id": site, "action": f.action, "target": f.target, "error": str(f.error)}
             for site, site_report in report.sites.items()
             for f in site_report.failed
+        ],
+        "interrupted": [
+            {"site_id": site, "change": change}
+            for site, site_report in report.sites.items()
+            for change in site_report.interrupted
         ],
     }
 
@@ -111,7 +119,7 @@ def show_plan(out: Output, plan: SyncPlan, *, per_site: bool) -> None:
 
 
 def show_report(out: Output, report: SyncReport) -> None:
-    """What applying did, then (on stderr, in every mode) each failure."""
+    """What applying did, then (on stderr, in every mode) each failure and each change cut off."""
     t = report.totals()
     done = "interrupted after" if report.cancelled else "sync:"
     out.result(
@@ -122,6 +130,8 @@ def show_report(out: Output, report: SyncReport) -> None:
     for site, site_report in report.sites.items():
         for failure in site_report.failed:
             out.problem(f"sync {site}: {failure}")
+        for change in site_report.interrupted:
+            out.problem(f"sync {site}: {_IN_FLIGHT}: {change}")
 
 
 async def sync(args: argparse.Namespace, out: Output) -> int:

@@ -99,17 +99,30 @@ def parse_sync_file(text: str, filename: str = "<sync file>") -> SyncFile:
     return _Checker(document, _Locator(text), filename).check()
 
 
+def _last_line_with_content(text: str) -> int:
+    """The number of the last line that is not blank (1 for a blank file)."""
+    lines = text.splitlines()
+    return next((n for n in range(len(lines), 0, -1) if lines[n - 1].strip()), 1)
+
+
 def _decode_error(error: tomllib.TOMLDecodeError, text: str) -> tuple[int, str]:
-    """The line and message of a TOML syntax error (older tomllibs only say it in the text)."""
+    """The line and message of a TOML syntax error (older tomllibs only say it in the text).
+
+    An error at the end of the document is put on the last line with content,
+    where the unfinished thing is: parsers differ on where the end is (tomli
+    counts the line after a final newline; tomllib gives no line at all).
+    """
     message = str(error)
     found = _POSITION.search(message)
     line: int | None = getattr(error, "lineno", None)
     column: int | None = getattr(error, "colno", None)
     if found is not None:
         message = message[: found.start()]
-        if found[1] is not None:
+        if found[1] is None:  # at end of document
+            line, column = _last_line_with_content(text), None
+        else:
             line, column = line or int(found[1]), column or int(found[2])
-    line = line or max(text.count("\n") + (not text.endswith("\n")), 1)
+    line = line or _last_line_with_content(text)
     where = f" (column {column})" if column else ""
     return line, f"not valid TOML: {message[:1].lower()}{message[1:]}{where}"
 
@@ -234,6 +247,18 @@ class _Checker:
         extras = self._extras(sites, taken)
         if not events and not any(extras.values()):
             self._fail((), "names no events: add [[events]] tables (or events to a [site.ID])")
+        if not events:
+            for index, site_id in enumerate(sites):
+                if not extras.get(site_id):
+                    # Refused with or without --prune: a sync file is read the
+                    # same way whatever the command line says.
+                    self._fail(
+                        ("sites", index),
+                        f"site {site_id!r} gets no events (no [[events]] and no events in"
+                        f" [{_table_name(site_id)}]); with --prune every event of it would be"
+                        " deleted",
+                        _value_needle(site_id),
+                    )
         return SyncFile(sites, events, extras)
 
     def _sites(self) -> tuple[str, ...]:
