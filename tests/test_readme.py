@@ -36,9 +36,9 @@ def test_main_job_is_the_installed_demo() -> None:
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    """.ci/run runs the README's test command word for word."""
+    """.ci/run runs the README's test command word for word, and fails when it fails."""
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
-    assert setup_commands()[1] in ci
+    assert f"{setup_commands()[1]} || exit 1" in ci
 
 
 def test_main_job_pulls_syncs_and_converges() -> None:
