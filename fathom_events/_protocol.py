@@ -249,26 +249,18 @@ def decode(answer: Answer, into: type[T], *, method: str, url: str) -> T:
     try:
         data = json_loads(answer.body)
     except ValueError as exc:
-        raise ResponseDecodeError(
-            f"the answer is not valid JSON ({exc}): {excerpt(answer.body)!r}",
-            method=method,
-            url=url,
-            status=answer.status,
-            body=excerpt(answer.body),
-        ) from None
-    if not isinstance(data, dict):
-        problem = f"expected a JSON object, got {type(data).__name__}"
+        problem = f"the answer is not valid JSON ({exc}): {excerpt(answer.body)!r}"
     else:
-        try:
-            return converter.structure(data, into)
-        except (KeyError, TypeError, ValueError):
-            problem = locate_problem(data, into)
+        if not isinstance(data, dict):
+            problem = f"expected a JSON object, got {type(data).__name__}"
+        else:
+            try:
+                return converter.structure(data, into)
+            except (KeyError, TypeError, ValueError):
+                problem = locate_problem(data, into)
+        problem = f"the answer is not a valid {into.__name__}: {problem}"
     raise ResponseDecodeError(
-        f"the answer is not a valid {into.__name__}: {problem}",
-        method=method,
-        url=url,
-        status=answer.status,
-        body=excerpt(answer.body),
+        problem, method=method, url=url, status=answer.status, body=excerpt(answer.body)
     )
 
 
