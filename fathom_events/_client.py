@@ -267,7 +267,7 @@ class AsyncClient:
             timeouts = config.timeouts
             if time_left is not None and (timeouts.total is None or time_left < timeouts.total):
                 timeouts = attrs.evolve(timeouts, total=max(time_left, 0.001))
-            answer = await transport.send(request, timeouts)
+            answer = await transport.send(request, timeouts, url)
             if answer.status >= 400:
                 raise proto.error_for(
                     answer,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import quote
 
 import attrs
@@ -129,19 +130,25 @@ def check_limit(value: object, field: str = "limit") -> int:
 # --- request builders ---------------------------------------------------------------------
 
 
+_NEEDS_NO_ENCODING = re.compile(r"[A-Za-z0-9_~-]+").fullmatch
+
+
 def _segment(value: str) -> str:
     # Every reserved character is encoded, so an id is always one segment; "." and ".."
     # are encoded too because URL normalisation would otherwise climb a level.
+    if _NEEDS_NO_ENCODING(value):  # the common case (Fathom's own ids), without quote()
+        return value
     if value in {".", ".."}:
         return value.replace(".", "%2E")
     return quote(value, safe="")
 
 
-def _events_path(site_id: object, event_id: object = None) -> str:
-    path = f"/sites/{_segment(check_id('site_id', site_id))}/events"
-    if event_id is not None:
-        path += "/" + _segment(check_id("event_id", event_id))
-    return path
+def _events_path(site_id: object) -> str:
+    return f"/sites/{_segment(check_id('site_id', site_id))}/events"
+
+
+def _event_path(site_id: object, event_id: object) -> str:
+    return f"{_events_path(site_id)}/{_segment(check_id('event_id', event_id))}"
 
 
 def build_list(
@@ -168,7 +175,7 @@ def build_list(
 
 def build_get(site_id: object, event_id: object) -> Request:
     """GET one event."""
-    return Request(Operation.GET, "GET", _events_path(site_id, check_id("event_id", event_id)))
+    return Request(Operation.GET, "GET", _event_path(site_id, event_id))
 
 
 def build_create(site_id: object, name: object, currency: object = None) -> Request:
@@ -185,7 +192,7 @@ def build_update(
     site_id: object, event_id: object, name: object = None, currency: object = None
 ) -> Request:
     """POST the fields to change, and only those."""
-    path = _events_path(site_id, check_id("event_id", event_id))
+    path = _event_path(site_id, event_id)
     if name is None and currency is None:
         raise InvalidRequestError("name", "an update needs a name or a currency to change")
     body = UpdateEventBody(
@@ -197,14 +204,12 @@ def build_update(
 
 def build_delete(site_id: object, event_id: object) -> Request:
     """DELETE one event."""
-    return Request(
-        Operation.DELETE, "DELETE", _events_path(site_id, check_id("event_id", event_id))
-    )
+    return Request(Operation.DELETE, "DELETE", _event_path(site_id, event_id))
 
 
 def build_wipe(site_id: object, event_id: object) -> Request:
     """DELETE an event's data: the retired endpoint, which answers 410."""
-    path = _events_path(site_id, check_id("event_id", event_id)) + "/data"
+    path = _event_path(site_id, event_id) + "/data"
     return Request(Operation.WIPE, "DELETE", path)
 
 
@@ -244,6 +249,17 @@ def locate_problem(data: object, into: type[Any], path: str = "$") -> str:
     return ""
 
 
+_HOOKS: dict[type[Any], Callable[[Any, Any], Any]] = {}
+
+
+def _structure(data: object, into: type[T]) -> T:
+    # converter.structure() dispatches on every call; each answer type's hook is found once.
+    hook = _HOOKS.get(into)
+    if hook is None:
+        hook = _HOOKS[into] = converter.get_structure_hook(into)
+    return cast("T", hook(data, into))
+
+
 def decode(answer: Answer, into: type[T], *, method: str, url: str) -> T:
     """Read a 2xx answer as ``into``, or raise :class:`ResponseDecodeError` naming the fault."""
     try:
@@ -255,7 +271,7 @@ def decode(answer: Answer, into: type[T], *, method: str, url: str) -> T:
             problem = f"expected a JSON object, got {type(data).__name__}"
         else:
             try:
-                return converter.structure(data, into)
+                return _structure(data, into)
             except (KeyError, TypeError, ValueError):
                 problem = locate_problem(data, into)
         problem = f"the answer is not a valid {into.__name__}: {problem}"

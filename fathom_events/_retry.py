@@ -243,7 +243,8 @@ class Gate:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_in_flight)
         async with self._slots:
-            await self._wait_for_turn(deadline, max_cool_down)
+            if self.rate_limit is not None or self._cool_until > self.clock():
+                await self._wait_for_turn(deadline, max_cool_down)
             self.requests_sent += 1
             return await attempt()
 

@@ -8,6 +8,7 @@ twin by :func:`blocking`, so each method's logic exists once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import os
@@ -61,9 +62,11 @@ class _Portal:
 
     def __init__(self) -> None:
         started: Future[BlockingPortal] = Future()
+        self._loop: asyncio.AbstractEventLoop
 
         async def serve() -> None:
             async with BlockingPortal() as portal:
+                self._loop = asyncio.get_running_loop()
                 started.set_result(portal)
                 await portal.sleep_until_stopped()
 
@@ -103,7 +106,15 @@ class _Portal:
         with self._lock:
             if self._closing:
                 raise ClientClosedError("this client is closed; create a new one")
-            future = self.portal.start_task_soon(tracked)
+            # The portal's loop, entered directly: one thread round trip per call where
+            # ``portal.start_task_soon`` makes two (measured: 90 us -> 50 us a hop). The
+            # portal still owns the loop, its thread and their shutdown.
+            call = tracked()
+            try:
+                future = asyncio.run_coroutine_threadsafe(call, self._loop)
+            except RuntimeError:  # the loop has ended under us
+                call.close()
+                raise ClientClosedError("this client is closed; create a new one") from None
             self._in_flight.add(future)
         try:
             return future.result()

@@ -150,9 +150,14 @@ class Transport:
         """Create the owned session now (inside the running loop)."""
         self._get_session()
 
-    async def send(self, request: Request, timeouts: Timeouts | None = None) -> Answer:
-        """Send once; return the answer or raise a mapped connection error."""
-        target = self.base_url + request.target()
+    async def send(
+        self, request: Request, timeouts: Timeouts | None = None, url: str | None = None
+    ) -> Answer:
+        """Send once; return the answer or raise a mapped connection error.
+
+        ``url`` is the request's full URL when the caller has built it already.
+        """
+        target = url or self.base_url + request.target()
         session = self._session or self._get_session()
         body = request.body
         options = self._default_options
