@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
@@ -348,3 +349,35 @@ def test_decode_errors_name_the_field_path() -> None:
         read(200, body, EventPage)
     with pytest.raises(ResponseDecodeError, match=r"\$\.data\[0\]: expected an object"):
         read(200, {"data": [5], "has_more": False, "url": "/"}, EventPage)
+
+
+def test_page_reads_every_timestamp_form() -> None:
+    """Events of one page may mix the plain and the ISO created_at forms."""
+    plain = {"id": "A", "name": "n", "currency": "euro", "created_at": "2020-08-21 15:24:00"}
+    iso = {**plain, "id": "B", "currency": "doubloon", "created_at": "2023-11-07T05:31:56Z"}
+    offset = {**plain, "id": "C", "currency": None, "created_at": "2023-11-07T07:31:56+02:00"}
+    page = read(200, {"data": [plain, iso, offset], "has_more": False, "url": "/"}, EventPage)
+    assert isinstance(page, EventPage)
+    assert [e.created_at for e in page.data] == [
+        datetime(2020, 8, 21, 15, 24, tzinfo=UTC),
+        datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC),
+        datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC),
+    ]
+    assert [e.currency for e in page.data] == [Currency.EURO, "doubloon", None]
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"name": None}, "$.data[1].name"),
+        ({"currency": 7}, "$.data[1].currency"),
+        ({"created_at": "2020-13-45 99:99:99"}, "$.data[1].created_at"),
+        ({"created_at": 20200821}, "$.data[1].created_at"),
+    ],
+)
+def test_bad_field_inside_a_page_is_named(change: dict[str, object], path: str) -> None:
+    """A wrong field in the second event of a page is reported by its path."""
+    good = {"id": "A", "name": "n", "currency": None, "created_at": "2020-08-21 15:24:00"}
+    body = {"data": [good, {**good, **change}], "has_more": False, "url": "/"}
+    with pytest.raises(ResponseDecodeError, match=re.escape(path)):
+        read(200, body, EventPage)
