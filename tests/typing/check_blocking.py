@@ -17,8 +17,12 @@ from fathom_events import (
     DeletedEvent,
     Event,
     EventPage,
+    EventSpec,
     PageLike,
     Paginator,
+    PullResult,
+    SyncPlan,
+    SyncReport,
 )
 
 
@@ -67,3 +71,14 @@ async def async_methods_return_the_same_types(client: AsyncClient) -> None:
         assert_type(event, Event)
     async for page in paginator.pages():
         assert_type(page.data, list[Event])
+
+
+def blocking_bulk_methods_return_plain_types(client: Client) -> None:
+    """pull, plan and apply return their result types, not awaitables, on the blocking face."""
+    pulled = client.events.pull(["SITE"])
+    assert_type(pulled, PullResult)
+    assert_type(pulled["SITE"], list[Event])
+    plan = client.events.plan({"SITE": [EventSpec("Signed up")]}, prune=True)
+    assert_type(plan, SyncPlan)
+    assert_type(client.events.apply(plan), SyncReport)
+    assert_type(client.with_options(max_retries=0), Client)
