@@ -68,26 +68,13 @@ class HTTPStatusError(Exception):
     """A raw driver got an answer other than 200."""
 
 
-# --- the floor: raw aiohttp -----------------------------------------------------------------
+class _RawAsyncDriver:
+    """What the raw async drivers share: the workloads over one ``_json(method, url, body)``."""
 
-
-class RawAiohttp:
-    """aiohttp with one session and ``json.loads``: what the library must not fall far behind."""
-
-    def __init__(self, base_url: str, max_in_flight: int) -> None:
-        import aiohttp  # noqa: PLC0415
-
-        self._base_url = base_url
-        self._session = aiohttp.ClientSession(
-            headers=_auth(), connector=aiohttp.TCPConnector(limit=max_in_flight)
-        )
+    _base_url: str
 
     async def _json(self, method: str, url: str, body: bytes | None = None) -> Any:
-        headers = None if body is None else {"Content-Type": "application/json"}
-        async with self._session.request(method, url, data=body, headers=headers) as response:
-            if response.status != 200:
-                raise HTTPStatusError(response.status)
-            return json.loads(await response.read())
+        raise NotImplementedError
 
     async def get(self, site: str, event_id: str) -> object:
         return await self._json("GET", f"{self._base_url}/sites/{site}/events/{event_id}")
@@ -113,6 +100,28 @@ class RawAiohttp:
 
     async def pull(self, sites: list[str], concurrency: int) -> int:
         return await _async_pull(sites, concurrency, self._pages)
+
+
+# --- the floor: raw aiohttp -----------------------------------------------------------------
+
+
+class RawAiohttp(_RawAsyncDriver):
+    """aiohttp with one session and ``json.loads``: what the library must not fall far behind."""
+
+    def __init__(self, base_url: str, max_in_flight: int) -> None:
+        import aiohttp  # noqa: PLC0415
+
+        self._base_url = base_url
+        self._session = aiohttp.ClientSession(
+            headers=_auth(), connector=aiohttp.TCPConnector(limit=max_in_flight)
+        )
+
+    async def _json(self, method: str, url: str, body: bytes | None = None) -> Any:
+        headers = None if body is None else {"Content-Type": "application/json"}
+        async with self._session.request(method, url, data=body, headers=headers) as response:
+            if response.status != 200:
+                raise HTTPStatusError(response.status)
+            return json.loads(await response.read())
 
     async def aclose(self) -> None:
         await self._session.close()
@@ -135,7 +144,7 @@ async def _async_pull(
 # --- httpx ----------------------------------------------------------------------------------
 
 
-class HttpxAsync:
+class HttpxAsync(_RawAsyncDriver):
     """httpx.AsyncClient, its pool sized for the concurrency asked for."""
 
     def __init__(self, base_url: str, max_in_flight: int) -> None:
@@ -153,31 +162,6 @@ class HttpxAsync:
         if response.status_code != 200:
             raise HTTPStatusError(response.status_code)
         return json.loads(response.content)
-
-    async def get(self, site: str, event_id: str) -> object:
-        return await self._json("GET", f"{self._base_url}/sites/{site}/events/{event_id}")
-
-    async def create(self, site: str, name: str, currency: str) -> object:
-        body = json.dumps({"name": name, "currency": currency}).encode()
-        return await self._json("POST", f"{self._base_url}/sites/{site}/events", body)
-
-    async def _pages(self, site: str, into: list[Any] | None) -> int:
-        cursor: str | None = None
-        count = 0
-        while True:
-            page = await self._json("GET", _list_url(self._base_url, site, cursor))
-            if into is not None:
-                into.extend(page["data"])
-            seen, cursor = _next_cursor(page)
-            count += seen
-            if cursor is None:
-                return count
-
-    async def walk(self, site: str) -> int:
-        return await self._pages(site, None)
-
-    async def pull(self, sites: list[str], concurrency: int) -> int:
-        return await _async_pull(sites, concurrency, self._pages)
 
     async def aclose(self) -> None:
         await self._client.aclose()
