@@ -101,6 +101,30 @@ def expected_attempts(case: Case, endpoint: str) -> int:
     return 1
 
 
+def check_outcome(case: Case, endpoint: str, outcome: object, fake: FakeFathom) -> None:
+    """Assert the case's expected end: attempts sent, the result or typed error, no duplicate."""
+    attempts = expected_attempts(case, endpoint)
+    assert len(fake.requests) == attempts
+    fails = case.outcome == "error" or (case.outcome == "ambiguous" and endpoint == "create")
+    if endpoint == "wipe" and (not fails or case.name == "truncated-json"):
+        # Wipe's success is the retired endpoint's 410; a cut 410 body is still a 410.
+        assert isinstance(outcome, GoneError), outcome
+        assert outcome.attempts == attempts
+    elif fails:
+        assert isinstance(outcome, case.error or FathomError), outcome
+        assert outcome.attempts == attempts
+        if endpoint == "create":
+            # A 2xx we could not read did take effect, as far as the client can tell.
+            claimed = case.outcome == "ambiguous" or case.error is ResponseDecodeError
+            assert outcome.may_have_been_applied is claimed
+    else:
+        assert not isinstance(outcome, BaseException), outcome
+    created = [e for e in fake.events(SITE) if e["name"] == "New goal"]
+    assert len(created) <= 1, "an event was created twice"
+    if endpoint == "create" and not fails:
+        assert len(created) == 1
+
+
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 async def test_fault_matrix(endpoint: str, case: Case, fake_time: FakeTime) -> None:
@@ -131,25 +155,6 @@ async def test_fault_matrix(endpoint: str, case: Case, fake_time: FakeTime) -> N
         assert client._transport._session.closed
 
     assert time.monotonic() - started < CASE_BUDGET
-    attempts = expected_attempts(case, endpoint)
-    assert len(fake.requests) == attempts
-    fails = case.outcome == "error" or (case.outcome == "ambiguous" and endpoint == "create")
-    if endpoint == "wipe" and (not fails or case.name == "truncated-json"):
-        # Wipe's success is the retired endpoint's 410; a cut 410 body is still a 410.
-        assert isinstance(outcome, GoneError), outcome
-        assert outcome.attempts == attempts
-    elif fails:
-        assert isinstance(outcome, case.error or FathomError), outcome
-        assert outcome.attempts == attempts
-        if endpoint == "create":
-            # A 2xx we could not read did take effect, as far as the client can tell.
-            claimed = case.outcome == "ambiguous" or case.error is ResponseDecodeError
-            assert outcome.may_have_been_applied is claimed
-    else:
-        assert not isinstance(outcome, BaseException), outcome
-    created = [e for e in fake.events(SITE) if e["name"] == "New goal"]
-    assert len(created) <= 1, "an event was created twice"
-    if endpoint == "create" and not fails:
-        assert len(created) == 1
+    check_outcome(case, endpoint, outcome, fake)
     # Nothing of ours is left running once the client and the server are closed.
     assert asyncio.all_tasks() == {asyncio.current_task()}

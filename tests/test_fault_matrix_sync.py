@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from fathom_events import Client, FathomError, GoneError, ResponseDecodeError
+from fathom_events import Client, FathomError
 from fathom_events.testing import FakeFathom
 
 from .helpers import SITE, TOKEN, FakeTime
-from .test_fault_matrix import ATTEMPT_TIMEOUT, CASES, ENDPOINTS, METHODS, Case, expected_attempts
+from .test_fault_matrix import ATTEMPT_TIMEOUT, CASES, ENDPOINTS, METHODS, Case, check_outcome
 
 
 def blocking_call(client: Client, endpoint: str, event_id: str) -> Callable[[], object]:
@@ -52,17 +52,4 @@ def test_blocking_fault_matrix(endpoint: str, case: Case, fake_time: FakeTime) -
                 outcome = blocking_call(client, endpoint, stored["id"])()
         except FathomError as error:
             outcome = error
-    attempts = expected_attempts(case, endpoint)
-    assert len(fake.requests) == attempts
-    fails = case.outcome == "error" or (case.outcome == "ambiguous" and endpoint == "create")
-    if endpoint == "wipe" and (not fails or case.name == "truncated-json"):
-        assert isinstance(outcome, GoneError), outcome
-    elif fails:
-        assert isinstance(outcome, case.error or FathomError), outcome
-        assert outcome.attempts == attempts
-        if endpoint == "create":
-            claimed = case.outcome == "ambiguous" or case.error is ResponseDecodeError
-            assert outcome.may_have_been_applied is claimed
-    else:
-        assert not isinstance(outcome, BaseException), outcome
-    assert len([e for e in fake.events(SITE) if e["name"] == "New goal"]) <= 1
+    check_outcome(case, endpoint, outcome, fake)
