@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -30,6 +31,9 @@ DEFAULT_BASE_URL = "https://api.usefathom.com/v1"
 TOKEN_ENV = "FATHOM_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+# Characters a URL never holds raw: parsers disagree on a backslash (WHATWG reads it as
+# "/"), and whitespace is either stripped or sent, so either way the URL would change.
+_URL_FORBIDDEN = re.compile(r"[\s\\]").search
 
 
 def _read_token(token: str | None) -> Secret:
@@ -43,11 +47,29 @@ def _read_token(token: str | None) -> Secret:
         raise InvalidRequestError("token", f"must be a string, got {type(token).__name__}")
     if not token.strip():
         raise InvalidRequestError("token", "must not be empty")
-    if any(c in token for c in "\r\n\x00") or token != token.strip():
+    if not _PRINTABLE_ASCII(token):
+        # Never echo the token, not even a part of it: say only what kind of character.
         raise InvalidRequestError(
-            "token", "must not contain line breaks, NUL or surrounding whitespace"
+            "token",
+            "must be printable ASCII with no whitespace (Fathom's tokens are); it holds"
+            f" {_kind_of_bad_character(token)}",
         )
     return Secret(token)
+
+
+# A token goes into a header as it is: only printable ASCII can be sent unaltered.
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+").fullmatch
+
+
+def _kind_of_bad_character(text: str) -> str:
+    for char in text:
+        if char.isspace():
+            return "whitespace"
+        if not char.isascii():
+            return "a non-ASCII character"
+        if not char.isprintable():
+            return "a control character"
+    return "no bad character"  # pragma: no cover - only called once one was found
 
 
 def _is_loopback(host: str) -> bool:
@@ -62,10 +84,24 @@ def _is_loopback(host: str) -> bool:
 def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     if not isinstance(base_url, str):
         raise InvalidRequestError("base_url", f"must be a string, got {type(base_url).__name__}")
+    if not base_url.isascii() or not base_url.isprintable() or _URL_FORBIDDEN(base_url):
+        raise InvalidRequestError(
+            "base_url",
+            "must be printable ASCII with no whitespace or backslash (percent-encode anything"
+            f" else), got {base_url!r:.100}",
+        )
     parts = urlsplit(base_url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise InvalidRequestError(
             "base_url", f"must be an http(s) URL with a host, got {base_url!r}"
+        )
+    try:
+        port = parts.port  # urlsplit checks the port only when it is read
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise InvalidRequestError(
+            "base_url", f"must have a port from 1 to 65535 if any, got {base_url!r}"
         )
     if parts.query or parts.fragment or parts.username or parts.password:
         raise InvalidRequestError(

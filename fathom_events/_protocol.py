@@ -359,7 +359,9 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP date.
 
     ``now`` is the current Unix time, so the date form is testable. Unreadable,
-    negative or non-finite values give ``None``; a date in the past gives 0.
+    negative or non-finite values give ``None``; a date in the past gives 0. A
+    wait longer than :data:`MAX_RETRY_AFTER` is malformed too: it is logged and
+    gives ``None`` (the caller's normal backoff applies).
     """
     if value is None:
         return None
@@ -369,11 +371,18 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     except ValueError:
         try:
             when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             return None
-        return max(0.0, when.timestamp() - now)
+        seconds = max(0.0, when.timestamp() - now)
     if not math.isfinite(seconds) or seconds < 0:
+        return None
+    if seconds > MAX_RETRY_AFTER:
+        logger.warning(
+            "ignoring Retry-After %r: longer than %.0fs, which no honest limit asks for",
+            text[:40],
+            MAX_RETRY_AFTER,
+        )
         return None
     return seconds
