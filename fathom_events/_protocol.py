@@ -9,6 +9,7 @@ tables.
 from __future__ import annotations
 
 import enum
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -35,10 +36,15 @@ from .exceptions import (
 from .types import Currency
 
 T = TypeVar("T")
+logger = logging.getLogger("fathom_events")
 
 MAX_NAME_LENGTH: Final = 255
 MAX_PAGE_SIZE: Final = 100
 EXCERPT_CHARS: Final = 200
+#: The longest ``Retry-After`` taken at its word, in seconds. Fathom's limits are per
+#: hour, so an honest wait is never longer; a longer one (``1e308``, a date in 2099) is
+#: treated as malformed, so that no header can hold a client back for good.
+MAX_RETRY_AFTER: Final = 3600.0
 
 
 class Operation(enum.Enum):
@@ -81,19 +87,33 @@ class Answer:
 # --- input checks -------------------------------------------------------------------------
 
 
+def check_text(field: str, value: str) -> str:
+    """Text we send must be valid Unicode: a lone surrogate cannot be encoded as UTF-8."""
+    if not value.isascii():  # ASCII, the common case, is always valid
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidRequestError(
+                field,
+                f"must be valid Unicode text; it holds a lone surrogate at position {exc.start}",
+            ) from None
+    return value
+
+
 def check_id(field: str, value: object) -> str:
-    """An id must be a non-empty string; any character is allowed (it is encoded)."""
+    """An id is a non-empty string of valid Unicode; any character is allowed (it is encoded)."""
     if not isinstance(value, str):
         raise InvalidRequestError(field, f"must be a string, got {type(value).__name__}")
     if not value:
         raise InvalidRequestError(field, "must not be empty")
-    return value
+    return check_text(field, value)
 
 
 def check_name(field: str, value: object) -> str:
-    """A name is a string of 1 to 255 characters that is not only whitespace."""
+    """A name is valid Unicode text of 1 to 255 characters that is not only whitespace."""
     if not isinstance(value, str):
         raise InvalidRequestError(field, f"must be a string, got {type(value).__name__}")
+    check_text(field, value)
     if not value.strip():
         raise InvalidRequestError(field, "must not be empty or only whitespace")
     if len(value) > MAX_NAME_LENGTH:

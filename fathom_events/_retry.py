@@ -28,7 +28,7 @@ from typing import TypeVar
 
 import attrs
 
-from ._protocol import Operation
+from ._protocol import MAX_RETRY_AFTER, Operation
 from .exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -200,8 +200,12 @@ class Gate:
         self.retries = 0
 
     def cool_down(self, seconds: float) -> None:
-        """Hold every call of this client back for ``seconds`` from now."""
-        self._cool_until = max(self._cool_until, self.clock() + seconds)
+        """Hold every call of this client back for ``seconds`` from now (at most an hour).
+
+        The cap (:data:`~fathom_events._protocol.MAX_RETRY_AFTER`) is what keeps a
+        bad header from holding the client back for good.
+        """
+        self._cool_until = max(self._cool_until, self.clock() + min(seconds, MAX_RETRY_AFTER))
 
     async def _wait_for_turn(self, deadline: float | None, max_cool_down: float) -> None:
         while (wait := self._cool_until - self.clock()) > 0:
