@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import pickle
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from fathom_events import (
     SitePlan,
     SyncPlan,
     SyncReport,
+    TooManyEventsError,
     UnexpectedError,
 )
 from fathom_events.testing import FakeFathom, Fault
@@ -383,7 +385,7 @@ def assert_unexpected(error: FathomError, cause: type[BaseException]) -> None:
 async def test_pull_records_an_unexpected_error_as_that_sites_failure(
     client: AsyncClient, many: FakeFathom, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A non-Fathom error in one site's listing is that site's UnexpectedError; the rest are read."""
+    """A non-Fathom error listing one site is that site's UnexpectedError; the rest are read."""
     break_for(monkeypatch, client, "list", "S3", ZeroDivisionError("boom"))
     result = await client.events.pull(SITES)
     assert list(result) == ["S1", "S2", "S4", "S5"]
@@ -443,7 +445,7 @@ async def test_apply_looks_before_creating_again_after_an_unexpected_error(
 async def test_apply_records_a_site_that_breaks_outside_any_request(
     client: AsyncClient, fake: FakeFathom
 ) -> None:
-    """An error outside any request (here a hand-made plan holding a non-event) fails that site only."""
+    """An error outside any request (a hand-made plan holding a non-event) fails that site only."""
     fake.add_site("S2")
     bogus = SitePlan("S2", (), update=((object(), EventSpec("x", Currency.EURO)),))  # type: ignore[arg-type]
     good = SitePlan(SITE, (), create=(EventSpec("New"),))
@@ -461,7 +463,7 @@ class Interrupt(BaseException):
 async def test_bulk_work_does_not_swallow_base_exceptions(
     client: AsyncClient, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A BaseException in a site's work ends the job; apply's report marks the change interrupted."""
+    """A BaseException in a site's work ends the job; apply's report marks the change cut off."""
     plan = await client.events.plan({SITE: SPEC[:1]})
     break_for(monkeypatch, client, "create", SITE, Interrupt())
     report = SyncReport()
@@ -474,3 +476,17 @@ async def test_bulk_work_does_not_swallow_base_exceptions(
     with pytest.raises(BaseException) as info:  # noqa: PT011 - raised as is or in a group
         await client.events.pull([SITE])
     assert info.type is Interrupt or info.group_contains(Interrupt)
+
+
+def test_the_bulk_errors_survive_pickling() -> None:
+    """TooManyEventsError and UnexpectedError pickle with their class, fields and message."""
+    too_many = pickle.loads(pickle.dumps(TooManyEventsError("S1", 250)))  # noqa: S301 - our own
+    assert isinstance(too_many, TooManyEventsError)
+    assert (too_many.site_id, too_many.limit) == ("S1", 250)
+    assert str(too_many) == str(TooManyEventsError("S1", 250))
+    unexpected = UnexpectedError("unexpected OverflowError: date value out of range")
+    unexpected.may_have_been_applied = True
+    copy = pickle.loads(pickle.dumps(unexpected))  # noqa: S301 - our own bytes
+    assert isinstance(copy, UnexpectedError)
+    assert copy.may_have_been_applied
+    assert str(copy) == str(unexpected)

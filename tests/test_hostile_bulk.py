@@ -97,9 +97,7 @@ async def test_pull_stops_an_endless_site_at_the_cap(fake_time: FakeTime) -> Non
     """An endless site fails with TooManyEventsError once past the cap; the good sites are read."""
     server = RawServer(Hostile())
     async with server.serve() as url, async_client(url, fake_time) as client:
-        result = await client.events.pull(
-            [GOOD[0], ENDLESS, *GOOD[1:]], max_events_per_site=CAP
-        )
+        result = await client.events.pull([GOOD[0], ENDLESS, *GOOD[1:]], max_events_per_site=CAP)
     assert list(result) == GOOD
     assert all(len(result[site]) == 3 for site in GOOD)
     error = result.failed[ENDLESS]
@@ -113,7 +111,7 @@ async def test_pull_stops_an_endless_site_at_the_cap(fake_time: FakeTime) -> Non
 async def test_plan_stops_an_endless_site_at_the_cap(fake_time: FakeTime) -> None:
     """plan records an endless site as failed with TooManyEventsError and plans the others."""
     server = RawServer(Hostile())
-    desired = dict.fromkeys([ENDLESS, *GOOD], [EventSpec("Signed up")])
+    desired = {site: [EventSpec("Signed up")] for site in [ENDLESS, *GOOD]}
     async with server.serve() as url, async_client(url, fake_time) as client:
         plan = await client.events.plan(desired, max_events_per_site=CAP)
     assert [s.site_id for s in plan.sites] == GOOD
@@ -197,4 +195,3 @@ async def test_apply_accounts_for_a_create_whose_answer_breaks_the_reader(
     assert not report.ok
     posts = [r for r in server.requests if r.method == "POST"]
     assert len(posts) == 2  # nothing was created twice
-
