@@ -158,18 +158,20 @@ async def test_pull_keeps_other_sites_when_an_answer_breaks_the_reader(
     server = RawServer(Hostile())
     async with server.serve() as url, async_client(url, fake_time) as client:
         result = await client.events.pull([GOOD[0], BROKEN, GOOD[1]])
-    assert list(result) == GOOD[:2]
-    assert list(result.failed) == [BROKEN]
-    assert isinstance(result.failed[BROKEN], FathomError)
+    # Today the reader raises OverflowError here (UnexpectedError once recorded); a typed
+    # reader may raise ResponseDecodeError or read a value: each is accounted for.
+    assert [site for site in result if site != BROKEN] == GOOD[:2]
+    assert set(result) | set(result.failed) == {*GOOD[:2], BROKEN}
+    assert all(isinstance(error, FathomError) for error in result.failed.values())
 
 
 async def test_apply_accounts_for_a_create_whose_answer_breaks_the_reader(
     fake_time: FakeTime,
 ) -> None:
-    """A create that reached the server but whose answer cannot be read is reported.
+    """A create that reached the server but whose answer cannot be read is in the report.
 
-    It is a failure marked ``may_have_been_applied`` (the look before creating
-    again cannot read the site either), and the other site's create is done.
+    Today it is a failure marked ``may_have_been_applied`` (the look before
+    creating again cannot read the site either); the other site's create is done.
     """
 
     def created(request: RawRequest) -> bytes:
@@ -187,11 +189,10 @@ async def test_apply_accounts_for_a_create_whose_answer_breaks_the_reader(
         report = await client.events.apply(plan)
     assert [e.id for e in report.sites[GOOD[0]].created] == [f"{GOOD[0]}NEW"]
     broken = report.sites[BROKEN]
-    assert broken.created == []
-    [failure] = broken.failed
-    assert (failure.action, failure.target) == ("create", "New")
-    assert isinstance(failure.error, FathomError)
-    assert failure.error.may_have_been_applied
-    assert not report.ok
+    # Done, or failed and marked as possibly applied: never missing from the report.
+    maybe_done = [f for f in broken.failed if f.error.may_have_been_applied]
+    assert [e.name for e in broken.created] + [f.target for f in maybe_done] == ["New"]
+    assert all(isinstance(f.error, FathomError) for f in broken.failed)
+    assert [(f.action, f.target) for f in broken.failed] == [("create", "New")] * len(maybe_done)
     posts = [r for r in server.requests if r.method == "POST"]
     assert len(posts) == 2  # nothing was created twice
