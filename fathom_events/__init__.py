@@ -37,6 +37,8 @@ from .exceptions import (
     ResponseDecodeError,
     ResponseTooLargeError,
     ServerError,
+    TooManyEventsError,
+    UnexpectedError,
     UnprocessableEntityError,
 )
 from .types import Currency, DeletedEvent, Event, EventPage
@@ -80,6 +82,8 @@ __all__ = [
     "SiteReport",
     "SyncPlan",
     "SyncReport",
+    "TooManyEventsError",
+    "UnexpectedError",
     "UnprocessableEntityError",
     "__version__",
 ]

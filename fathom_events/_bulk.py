@@ -1,8 +1,10 @@
 """Work across many sites: pull every event, and plan and apply a declarative sync.
 
 Sites are handled concurrently (bounded), each one's changes in order. What
-one site suffers never loses another site's results: failures are recorded
-per site, next to what succeeded.
+one site suffers never loses another site's results: any error in one site's
+work (a :class:`FathomError`, or anything else, wrapped in
+:class:`UnexpectedError`) is recorded as that site's failure, next to what
+succeeded. Each site is listed up to a cap (:class:`TooManyEventsError` past it).
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from ._bulk_types import (
     SiteReport,
     SyncPlan,
     SyncReport,
+    check_max_events_per_site,
 )
 from ._pagination import PageWalker
 from ._protocol import check_id
-from .exceptions import FathomError, InvalidRequestError
+from .exceptions import FathomError, InvalidRequestError, TooManyEventsError, UnexpectedError
 from .types import Event, EventPage
 
 if TYPE_CHECKING:
@@ -83,8 +86,30 @@ def check_desired(desired: Mapping[str, Sequence[EventSpec]]) -> dict[str, tuple
     return checked
 
 
-async def list_site(events: AsyncEvents, site_id: str) -> tuple[builtins.list[Event], int]:
-    """Every event of a site, oldest first, and how many list requests that took."""
+def as_failure(error: Exception, *, sent: bool = False) -> FathomError:
+    """``error`` as a recorded failure: itself if ours, else an :class:`UnexpectedError`.
+
+    ``sent``: the error broke a change that may have reached the server, so an
+    error of another kind leaves its outcome unknown (``may_have_been_applied``).
+    """
+    if isinstance(error, FathomError):
+        return error
+    text = str(error)
+    text = text if len(text) <= 200 else text[:200] + "..."
+    wrapped = UnexpectedError(f"unexpected {type(error).__name__}: {text}")
+    wrapped.__cause__ = error
+    wrapped.may_have_been_applied = sent
+    return wrapped
+
+
+async def list_site(
+    events: AsyncEvents, site_id: str, limit: int
+) -> tuple[builtins.list[Event], int]:
+    """Every event of a site, oldest first, and how many list requests that took.
+
+    Raises :class:`TooManyEventsError` as soon as more than ``limit`` events
+    were read (so at most one page past the cap is ever held).
+    """
     found: builtins.list[Event] = []
     requests = 0
 
@@ -96,6 +121,8 @@ async def list_site(events: AsyncEvents, site_id: str) -> tuple[builtins.list[Ev
     walker = PageWalker(fetch, None)
     while (page := await walker.next_page()) is not None:
         found.extend(page.data)
+        if len(found) > limit:
+            raise TooManyEventsError(site_id, limit)
     return found, requests
 
 
@@ -150,11 +177,15 @@ async def for_each_site(
     work: Callable[[str], Awaitable[bool]],
     *,
     concurrency: int,
+    on_failure: Callable[[str, FathomError], object],
     on_progress: ProgressCallback | None,
     counters: Callable[[], tuple[int, int]],
 ) -> None:
     """Run ``await work(site)`` (True: the site failed) for every site, ``concurrency`` at once.
 
+    Any ``Exception`` out of ``work`` is that site's failure, passed to
+    ``on_failure`` (see :func:`as_failure`): it never stops the other sites.
+    A ``BaseException`` (cancellation, ``KeyboardInterrupt``) ends the job.
     If ``on_progress`` raises, the job stops and that exception is raised as it
     is (not once per site inside an exception group).
     """
@@ -165,7 +196,11 @@ async def for_each_site(
     async def one(site_id: str) -> None:
         nonlocal done
         async with limiter:
-            failed = await work(site_id)
+            try:
+                failed = await work(site_id)
+            except Exception as error:  # noqa: BLE001 - ours or not, it is this site's failure
+                on_failure(site_id, as_failure(error))
+                failed = True
         done += 1
         if on_progress is not None and not callback_error:
             sent, retries = counters()
@@ -199,24 +234,27 @@ async def pull(
     site_ids: Iterable[str],
     *,
     concurrency: int,
+    max_events_per_site: int,
     on_progress: ProgressCallback | None,
     counters: Callable[[], tuple[int, int]],
 ) -> PullResult:
     """Every event of every site; see :meth:`AsyncEvents.pull`."""
     ids = check_site_ids(site_ids)
+    limit = check_max_events_per_site(max_events_per_site)
     found: dict[str, builtins.list[Event]] = {}
     failed: dict[str, FathomError] = {}
 
     async def work(site_id: str) -> bool:
-        try:
-            found[site_id], _ = await list_site(events, site_id)
-        except FathomError as error:
-            failed[site_id] = error
-            return True
+        found[site_id], _ = await list_site(events, site_id, limit)
         return False
 
     await for_each_site(
-        ids, work, concurrency=concurrency, on_progress=on_progress, counters=_Counters(counters)
+        ids,
+        work,
+        concurrency=concurrency,
+        on_failure=failed.__setitem__,
+        on_progress=on_progress,
+        counters=_Counters(counters),
     )
     result = PullResult()
     result.update((site_id, found[site_id]) for site_id in ids if site_id in found)
@@ -231,20 +269,18 @@ async def plan(
     prune: bool,
     set_currency: bool,
     concurrency: int,
+    max_events_per_site: int,
     on_progress: ProgressCallback | None,
     counters: Callable[[], tuple[int, int]],
 ) -> SyncPlan:
     """List each site once and compare; see :meth:`AsyncEvents.plan`."""
     wanted = check_desired(desired)
+    limit = check_max_events_per_site(max_events_per_site)
     plans: dict[str, SitePlan] = {}
     failed: dict[str, FathomError] = {}
 
     async def work(site_id: str) -> bool:
-        try:
-            existing, pages = await list_site(events, site_id)
-        except FathomError as error:
-            failed[site_id] = error
-            return True
+        existing, pages = await list_site(events, site_id, limit)
         plans[site_id] = plan_site(
             site_id,
             existing,
@@ -259,42 +295,54 @@ async def plan(
         builtins.list(wanted),
         work,
         concurrency=concurrency,
+        on_failure=failed.__setitem__,
         on_progress=on_progress,
         counters=_Counters(counters),
     )
     ordered = tuple(plans[s] for s in wanted if s in plans)
-    return SyncPlan(ordered, prune=prune, set_currency=set_currency, failed=failed)
+    return SyncPlan(
+        ordered,
+        prune=prune,
+        set_currency=set_currency,
+        failed=failed,
+        max_events_per_site=limit,
+    )
 
 
 async def _recorded(
     report: SiteReport, action: str, target: str, call: Callable[[], Awaitable[T]]
 ) -> T | None:
-    """Run one change; a failure goes into the report and gives None."""
+    """Run one change; a failure (of any kind: see :func:`as_failure`) goes into the report."""
     try:
         return await call()
-    except FathomError as error:
-        report.failed.append(Failure(action, target, error))
+    except Exception as error:  # noqa: BLE001 - ours or not, the change's outcome is recorded
+        report.failed.append(Failure(action, target, as_failure(error, sent=True)))
         return None
 
 
-async def _create(events: AsyncEvents, site_id: str, spec: EventSpec, report: SiteReport) -> None:
+async def _create(
+    events: AsyncEvents, site_id: str, spec: EventSpec, report: SiteReport, limit: int
+) -> None:
+    create = functools.partial(events.create, site_id, spec.name, spec.currency)
     try:
-        report.created.append(await events.create(site_id, spec.name, spec.currency))
-    except FathomError as error:
-        if not error.may_have_been_applied:
-            report.failed.append(Failure("create", spec.name, error))
-            return
+        event = await create()
+    except Exception as error:  # noqa: BLE001 - ours or not, the create's outcome is recorded
+        failure = Failure("create", spec.name, as_failure(error, sent=True))
     else:
-        return
-
-    # The create may have taken effect: look before sending it again.
-    async def look_then_create() -> Event:
-        existing, _ = await list_site(events, site_id)
-        match = next((e for e in existing if e.name == spec.name), None)
-        return match or await events.create(site_id, spec.name, spec.currency)
-
-    if (event := await _recorded(report, "create", spec.name, look_then_create)) is not None:
         report.created.append(event)
+        return
+    if not failure.error.may_have_been_applied:
+        report.failed.append(failure)
+        return
+    # The create may have taken effect: look before sending it again.
+    try:
+        existing, _ = await list_site(events, site_id, limit)
+    except Exception:  # noqa: BLE001 - the outcome is still unknown, as the create's error says
+        report.failed.append(failure)
+        return
+    match = next((e for e in existing if e.name == spec.name), None)
+    if (found := match or await _recorded(report, "create", spec.name, create)) is not None:
+        report.created.append(found)
 
 
 @contextlib.contextmanager
@@ -308,11 +356,11 @@ def _in_flight(report: SiteReport, action: str, target: str) -> Iterator[None]:
         raise
 
 
-async def _apply_site(events: AsyncEvents, site: SitePlan, report: SiteReport) -> bool:
+async def _apply_site(events: AsyncEvents, site: SitePlan, report: SiteReport, limit: int) -> bool:
     site_id = site.site_id
     for spec in site.create:
         with _in_flight(report, "create", spec.name):
-            await _create(events, site_id, spec, report)
+            await _create(events, site_id, spec, report, limit)
     for event, spec in site.update:
         update = functools.partial(events.update, site_id, event.id, currency=spec.currency)
         with _in_flight(report, "update", event.name):
@@ -346,13 +394,19 @@ async def apply(
     count = _Counters(counters)
 
     async def work(site_id: str) -> bool:
-        return await _apply_site(events, by_site[site_id], report.site(site_id))
+        site = by_site[site_id]
+        return await _apply_site(events, site, report.site(site_id), sync_plan.max_events_per_site)
+
+    def on_failure(site_id: str, error: FathomError) -> None:
+        # Outside any one change (those are recorded as they happen): the site's work broke.
+        report.site(site_id).failed.append(Failure("apply", site_id, error))
 
     try:
         await for_each_site(
             builtins.list(by_site),
             work,
             concurrency=concurrency,
+            on_failure=on_failure,
             on_progress=on_progress,
             counters=count,
         )

@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from ._protocol import check_currency, check_name
-from .exceptions import FathomError
+from .exceptions import FathomError, InvalidRequestError
 from .types import Currency, Event
 
 __all__ = [
+    "DEFAULT_MAX_EVENTS_PER_SITE",
     "EventSpec",
     "Failure",
     "Progress",
@@ -26,7 +27,21 @@ __all__ = [
     "SiteReport",
     "SyncPlan",
     "SyncReport",
+    "check_max_events_per_site",
 ]
+
+#: The most events a bulk job lists from one site before it records the site as
+#: failed (:class:`~fathom_events.TooManyEventsError`): well above any real site,
+#: low enough that a server which never stops answering ``has_more`` cannot run a
+#: job (and its memory) without end.
+DEFAULT_MAX_EVENTS_PER_SITE = 100_000
+
+
+def check_max_events_per_site(value: object) -> int:
+    """The per-site cap of a bulk job: an int >= 1."""
+    if type(value) is not int or value < 1:
+        raise InvalidRequestError("max_events_per_site", f"must be an int >= 1, got {value!r:.60}")
+    return value
 
 
 def _spec_name(value: object) -> str:
@@ -118,12 +133,17 @@ class SyncPlan:
     ``requests`` is the exact number of requests :meth:`~AsyncEvents.apply`
     will send (one per change; more only for retries and the re-list after an
     ambiguous create failure). ``list_requests`` is what planning already sent.
+    ``max_events_per_site`` is the cap planning listed each site with; that
+    re-list keeps to it too.
     """
 
     sites: tuple[SitePlan, ...]
     prune: bool
     set_currency: bool
     failed: Mapping[str, FathomError] = attrs.field(factory=dict)
+    max_events_per_site: int = attrs.field(
+        default=DEFAULT_MAX_EVENTS_PER_SITE, kw_only=True, converter=check_max_events_per_site
+    )
 
     @property
     def requests(self) -> int:
@@ -162,6 +182,8 @@ class SiteReport:
     updated: builtins.list[Event] = attrs.field(factory=list)
     deleted: builtins.list[str] = attrs.field(factory=list)
     skipped: builtins.list[str] = attrs.field(factory=list)
+    #: Each change that failed (action ``create``, ``update`` or ``delete``), or
+    #: ``apply`` when the site's work broke outside any one change.
     failed: builtins.list[Failure] = attrs.field(factory=list)
     #: Changes in flight when the apply was cancelled: each may or may not have
     #: taken effect (plan again to see).

@@ -14,7 +14,14 @@ from typing import Protocol, TypeVar
 
 from . import _bulk
 from . import _protocol as proto
-from ._bulk_types import EventSpec, ProgressCallback, PullResult, SyncPlan, SyncReport
+from ._bulk_types import (
+    DEFAULT_MAX_EVENTS_PER_SITE,
+    EventSpec,
+    ProgressCallback,
+    PullResult,
+    SyncPlan,
+    SyncReport,
+)
 from ._pagination import AsyncPaginator
 from ._retry import Gate
 from .exceptions import NotFoundError
@@ -157,13 +164,19 @@ class AsyncEvents:
         site_ids: Iterable[str],
         concurrency: int | None = None,
         on_progress: ProgressCallback | None = None,
+        *,
+        max_events_per_site: int = DEFAULT_MAX_EVENTS_PER_SITE,
     ) -> PullResult:
         """Every event of every site, sites fetched concurrently, 100 events per page.
 
         ``concurrency`` bounds the sites in flight (default: the client's
         ``max_in_flight``). One site failing does not lose the others: the
         result maps each site read to its events, oldest first, and
-        ``result.failed`` maps each site that failed to its error.
+        ``result.failed`` maps each site that failed to its error (an error
+        that is not a :class:`FathomError` is wrapped in
+        :class:`UnexpectedError`). A site with more than
+        ``max_events_per_site`` events (default 100,000, well above any real
+        site) fails with :class:`TooManyEventsError`: listing stops there.
         ``on_progress`` is called with a :class:`Progress` as each site ends.
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
@@ -171,6 +184,7 @@ class AsyncEvents:
             self,
             site_ids,
             concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            max_events_per_site=max_events_per_site,
             on_progress=on_progress,
             counters=self._counters,
         )
@@ -182,6 +196,8 @@ class AsyncEvents:
         set_currency: bool = False,
         concurrency: int | None = None,
         on_progress: ProgressCallback | None = None,
+        *,
+        max_events_per_site: int = DEFAULT_MAX_EVENTS_PER_SITE,
     ) -> SyncPlan:
         """Plan a sync: list each site once and say what must change.
 
@@ -192,7 +208,10 @@ class AsyncEvents:
         existing event's currency, so it is rewritten only with
         ``set_currency=True``, one update per event whose spec names a
         currency (such a plan is never empty). Sites whose listing failed are
-        in ``plan.failed``. ``on_progress`` is called as each site is listed.
+        in ``plan.failed``, as with :meth:`pull`, including sites with more
+        than ``max_events_per_site`` events (default 100,000), which the plan
+        keeps for :meth:`apply`. ``on_progress`` is called as each site is
+        listed.
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
         return await _bulk.plan(
@@ -201,6 +220,7 @@ class AsyncEvents:
             prune=prune,
             set_currency=set_currency,
             concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            max_events_per_site=max_events_per_site,
             on_progress=on_progress,
             counters=self._counters,
         )
@@ -216,10 +236,14 @@ class AsyncEvents:
 
         Sends one request per change, nothing more except retries and, after
         a create that may have taken effect although it failed, one listing of
-        that site to look before creating again: a sync never makes a
-        duplicate. Failures are recorded in the report, not raised; running
-        ``plan`` and ``apply`` again converges. Pass ``report`` to keep what
-        was done if the apply is cancelled (its ``cancelled`` is then True).
+        that site (up to the plan's ``max_events_per_site``) to look before
+        creating again: a sync never makes a duplicate. Failures are recorded
+        in the report, not raised, whatever their kind (an error that is not a
+        :class:`FathomError` is wrapped in :class:`UnexpectedError`, marked
+        ``may_have_been_applied`` when it broke a change that was sent);
+        running ``plan`` and ``apply`` again converges. Pass ``report`` to keep
+        what was done if the apply is cancelled (its ``cancelled`` is then
+        True, and changes cut off in flight are in ``interrupted``).
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
         return await _bulk.apply(

@@ -6,6 +6,8 @@
     ├── InvalidRequestError        (also ValueError) rejected before anything was sent
     ├── ClientClosedError          the client was closed before the call
     ├── PaginationError            the API's cursor stopped advancing
+    ├── TooManyEventsError         a bulk job stopped listing a site at its cap
+    ├── UnexpectedError            a bulk job met an error of another kind (``__cause__``)
     ├── APIConnectionError         no HTTP answer: refused, reset, dropped, TLS failure
     │   └── APITimeoutError        an attempt or the overall deadline ran out
     ├── ResponseDecodeError        an answer we could not read (bad JSON, wrong shape)
@@ -48,6 +50,8 @@ __all__ = [
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "ServerError",
+    "TooManyEventsError",
+    "UnexpectedError",
     "UnprocessableEntityError",
 ]
 
@@ -207,3 +211,37 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     """5xx: the API or a gateway in front of it failed."""
+
+
+class TooManyEventsError(FathomError):
+    """A bulk job stopped listing site ``site_id`` past ``limit`` events (its per-site cap).
+
+    The cap keeps a server that never stops answering ``has_more`` from
+    running a job forever; a real site this large needs a larger
+    ``max_events_per_site``.
+    """
+
+    def __init__(self, site_id: str, limit: int) -> None:
+        self.site_id = site_id
+        self.limit = limit
+        super().__init__(site_id, limit)
+
+    def __str__(self) -> str:
+        return (
+            f"site {self.site_id!r} has more than {self.limit:,} events; listing stopped there"
+            " (pass a larger max_events_per_site to read it all)"
+        )
+
+
+class UnexpectedError(FathomError):
+    """An error other than a FathomError inside one site's bulk work, recorded as its failure.
+
+    ``__cause__`` is the original error. ``may_have_been_applied`` is True
+    when it broke a change that may have reached the server.
+    """
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.may_have_been_applied:
+            text += "; the change may have taken effect: plan again to see"
+        return text

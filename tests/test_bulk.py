@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
+import pickle
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
 from fathom_events import (
     AsyncClient,
+    AsyncEvents,
     BadRequestError,
     Client,
     ClientClosedError,
     Currency,
+    Events,
     EventSpec,
+    FathomError,
     InvalidRequestError,
     NotFoundError,
     Progress,
+    SitePlan,
     SyncPlan,
     SyncReport,
+    TooManyEventsError,
+    UnexpectedError,
 )
 from fathom_events.testing import FakeFathom, Fault
 
@@ -92,6 +102,11 @@ async def test_pull_reports_progress_per_site(client: AsyncClient, many: FakeFat
         (lambda e: e.pull("S1"), "site_ids"),
         (lambda e: e.pull(["S1", ""]), "site_ids"),
         (lambda e: e.pull(["S1"], concurrency=0), "concurrency"),
+        (lambda e: e.pull(["S1"], max_events_per_site=0), "max_events_per_site"),
+        (lambda e: e.pull(["S1"], max_events_per_site=True), "max_events_per_site"),
+        (lambda e: e.pull(["S1"], max_events_per_site=2.5), "max_events_per_site"),
+        (lambda e: e.plan({"S1": []}, max_events_per_site=-1), "max_events_per_site"),
+        (lambda e: e.plan({"S1": []}, max_events_per_site="9"), "max_events_per_site"),
         (lambda e: e.plan({"S1": [EventSpec("a"), EventSpec("a")]}), "desired['S1']"),
         (lambda e: e.plan({"S1": ["a"]}), "desired['S1']"),
         (lambda e: e.apply({"S1": []}), "plan"),
@@ -324,3 +339,154 @@ async def test_list_requests_count_a_final_empty_page(
     fake.inject(Fault.respond(200, json=page), method="GET")
     plan = await client.events.plan({SITE: [EventSpec("Only")]})
     assert plan.list_requests == len(fake.requests) == 2
+
+
+@pytest.mark.parametrize("face", [AsyncEvents, Events])
+@pytest.mark.parametrize("method", ["pull", "plan"])
+def test_the_per_site_cap_defaults_to_100_000(face: type, method: str) -> None:
+    """pull and plan, on both faces, cap each site at 100,000 events unless told otherwise."""
+    parameter = inspect.signature(getattr(face, method)).parameters["max_events_per_site"]
+    assert parameter.default == 100_000
+    assert SyncPlan((), prune=False, set_currency=False).max_events_per_site == 100_000
+
+
+def break_for(
+    monkeypatch: pytest.MonkeyPatch,
+    client: AsyncClient,
+    name: str,
+    site: str,
+    error: BaseException,
+    *,
+    after_sending: bool = False,
+) -> None:
+    """Make ``client.events.<name>`` raise ``error`` for one site (before or after the real call).
+
+    A monkeypatch stands in for a bug or a hostile answer that raises something other than a
+    FathomError: the other sites run the real method over real HTTP.
+    """
+    real: Callable[..., Awaitable[Any]] = getattr(client.events, name)
+
+    async def broken(site_id: str, *args: Any, **kwargs: Any) -> Any:
+        if site_id != site:
+            return await real(site_id, *args, **kwargs)
+        if after_sending:
+            await real(site_id, *args, **kwargs)
+        raise error
+
+    monkeypatch.setattr(client.events, name, broken)
+
+
+def assert_unexpected(error: FathomError, cause: type[BaseException]) -> None:
+    assert isinstance(error, UnexpectedError)
+    assert isinstance(error.__cause__, cause)
+    assert cause.__name__ in str(error)
+
+
+async def test_pull_records_an_unexpected_error_as_that_sites_failure(
+    client: AsyncClient, many: FakeFathom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-Fathom error listing one site is that site's UnexpectedError; the rest are read."""
+    break_for(monkeypatch, client, "list", "S3", ZeroDivisionError("boom"))
+    result = await client.events.pull(SITES)
+    assert list(result) == ["S1", "S2", "S4", "S5"]
+    assert list(result.failed) == ["S3"]
+    assert_unexpected(result.failed["S3"], ZeroDivisionError)
+    assert "boom" in str(result.failed["S3"])
+
+
+async def test_plan_records_an_unexpected_error_as_that_sites_failure(
+    client: AsyncClient, many: FakeFathom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-Fathom error in one site's listing is in plan.failed; the other sites are planned."""
+    break_for(monkeypatch, client, "list", "S2", RecursionError("deep"))
+    plan = await client.events.plan(dict.fromkeys(SITES, SPEC))
+    assert [s.site_id for s in plan.sites] == ["S1", "S3", "S4", "S5"]
+    assert_unexpected(plan.failed["S2"], RecursionError)
+
+
+@pytest.mark.parametrize("action", ["update", "delete"])
+async def test_apply_reports_a_write_broken_after_sending(
+    client: AsyncClient, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    """A write that was sent and then broke unexpectedly is a failure that may have been applied."""
+    fake.add_site("S2")
+    for site in (SITE, "S2"):
+        fake.add_event(site, "Purchased")
+        fake.add_event(site, "Stale")
+    plan = await client.events.plan(
+        dict.fromkeys([SITE, "S2"], SPEC[1:]), prune=True, set_currency=True
+    )
+    break_for(monkeypatch, client, action, "S2", OverflowError("out of range"), after_sending=True)
+    report = await client.events.apply(plan)
+    [failure] = report.sites["S2"].failed
+    assert failure.action == action
+    assert_unexpected(failure.error, OverflowError)
+    assert failure.error.may_have_been_applied
+    assert "may have" in str(failure)
+    assert report.sites[SITE].failed == []
+    assert len(report.sites[SITE].updated) == len(report.sites[SITE].deleted) == 1
+    # Each site's other change still went through.
+    assert len(report.sites["S2"].updated) + len(report.sites["S2"].deleted) == 1
+
+
+async def test_apply_looks_before_creating_again_after_an_unexpected_error(
+    client: AsyncClient, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create that landed and then broke unexpectedly is found by the look: done, not doubled."""
+    fake.add_site("S2")
+    plan = await client.events.plan(dict.fromkeys([SITE, "S2"], SPEC))
+    break_for(monkeypatch, client, "create", "S2", ZeroDivisionError("boom"), after_sending=True)
+    report = await client.events.apply(plan)
+    assert report.ok
+    assert sorted(e.name for e in report.sites["S2"].created) == ["Purchased", "Signed up"]
+    assert sorted(e["name"] for e in fake.events("S2")) == ["Purchased", "Signed up"]
+
+
+async def test_apply_records_a_site_that_breaks_outside_any_request(
+    client: AsyncClient, fake: FakeFathom
+) -> None:
+    """An error outside any request (a hand-made plan holding a non-event) fails that site only."""
+    fake.add_site("S2")
+    bogus = SitePlan("S2", (), update=((object(), EventSpec("x", Currency.EURO)),))  # type: ignore[arg-type]
+    good = SitePlan(SITE, (), create=(EventSpec("New"),))
+    report = await client.events.apply(SyncPlan((bogus, good), prune=False, set_currency=True))
+    [failure] = report.sites["S2"].failed
+    assert (failure.action, failure.target) == ("apply", "S2")
+    assert_unexpected(failure.error, AttributeError)
+    assert [e.name for e in report.sites[SITE].created] == ["New"]
+
+
+class Interrupt(BaseException):
+    """Stands in for KeyboardInterrupt: a BaseException bulk work must not swallow."""
+
+
+async def test_bulk_work_does_not_swallow_base_exceptions(
+    client: AsyncClient, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A BaseException in a site's work ends the job; apply's report marks the change cut off."""
+    plan = await client.events.plan({SITE: SPEC[:1]})
+    break_for(monkeypatch, client, "create", SITE, Interrupt())
+    report = SyncReport()
+    with pytest.raises(BaseException) as info:  # noqa: PT011 - raised as is or in a group
+        await client.events.apply(plan, report=report)
+    assert info.type is Interrupt or info.group_contains(Interrupt)
+    assert report.cancelled
+    assert report.sites[SITE].interrupted == ["create 'Signed up'"]
+    break_for(monkeypatch, client, "list", SITE, Interrupt())
+    with pytest.raises(BaseException) as info:  # noqa: PT011 - raised as is or in a group
+        await client.events.pull([SITE])
+    assert info.type is Interrupt or info.group_contains(Interrupt)
+
+
+def test_the_bulk_errors_survive_pickling() -> None:
+    """TooManyEventsError and UnexpectedError pickle with their class, fields and message."""
+    too_many = pickle.loads(pickle.dumps(TooManyEventsError("S1", 250)))  # noqa: S301 - our own
+    assert isinstance(too_many, TooManyEventsError)
+    assert (too_many.site_id, too_many.limit) == ("S1", 250)
+    assert str(too_many) == str(TooManyEventsError("S1", 250))
+    unexpected = UnexpectedError("unexpected OverflowError: date value out of range")
+    unexpected.may_have_been_applied = True
+    copy = pickle.loads(pickle.dumps(unexpected))  # noqa: S301 - our own bytes
+    assert isinstance(copy, UnexpectedError)
+    assert copy.may_have_been_applied
+    assert str(copy) == str(unexpected)

@@ -82,3 +82,11 @@ def blocking_bulk_methods_return_plain_types(client: Client) -> None:
     assert_type(plan, SyncPlan)
     assert_type(client.events.apply(plan), SyncReport)
     assert_type(client.with_options(max_retries=0), Client)
+
+
+def blocking_bulk_methods_take_the_per_site_cap(client: Client) -> None:
+    """max_events_per_site reaches the blocking pull and plan, keyword only, as an int."""
+    assert_type(client.events.pull(["SITE"], max_events_per_site=500), PullResult)
+    assert_type(client.events.plan({"SITE": []}, max_events_per_site=500), SyncPlan)
+    client.events.pull(["SITE"], max_events_per_site="500")  # type: ignore[arg-type]
+    client.events.pull(["SITE"], None, None, 500)  # type: ignore[call-arg]
