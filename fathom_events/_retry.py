@@ -37,7 +37,6 @@ from .exceptions import (
     InvalidRequestError,
     RateLimitError,
     ResponseDecodeError,
-    ResponseTooLargeError,
     ServerError,
 )
 
@@ -136,9 +135,11 @@ def retry_reason(error: FathomError, operation: Operation, policy: RetryPolicy) 
         if not error.request_sent:
             return Retry(f"request not sent: {error.message}", ambiguous=False)
         ambiguous = error.message
-    elif isinstance(error, ResponseDecodeError) and not isinstance(error, ResponseTooLargeError):
-        # A 2xx whose body we could not read: a create did take effect.
-        error.may_have_been_applied = operation is Operation.CREATE
+    elif isinstance(error, ResponseDecodeError):
+        # A 2xx whose body we could not (or would not, too large) read: a create did
+        # take effect. An error answer too large to read says nothing of the kind.
+        if 200 <= error.status < 300:
+            error.may_have_been_applied = operation is Operation.CREATE
         return None
     if ambiguous is None:
         return None
