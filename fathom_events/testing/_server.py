@@ -127,9 +127,7 @@ class FakeFathom:
         Sites are listed by `created_at`, ties in the order added. Adding an
         existing site again changes only the fields given.
         """
-        self._store.add_site(
-            site_id, name, sharing=sharing, timezone=timezone, created_at=created_at
-        )
+        self._store.add_site(site_id, name, sharing, timezone, created_at)
 
     def add_event(
         self,

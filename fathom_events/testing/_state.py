@@ -184,13 +184,12 @@ class Store:
     def add_site(
         self,
         site_id: str,
-        name: str | None = None,
-        *,
-        sharing: str | None = None,
-        timezone: str | None = None,
-        created_at: datetime | None = None,
+        name: str | None,
+        sharing: str | None,
+        timezone: str | None,
+        created_at: datetime | None,
     ) -> None:
-        """Create the site, or change the given fields of an existing one."""
+        """Create the site, or change the fields given (not None) of an existing one."""
         _check_text("site_id", site_id)
         for field, value in (("name", name), ("sharing", sharing), ("timezone", timezone)):
             if value is not None:
