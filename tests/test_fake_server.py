@@ -6,6 +6,7 @@ import ast
 import asyncio
 import io
 import json
+import random
 import re
 import subprocess
 import sys
@@ -23,7 +24,9 @@ import pytest
 from yarl import URL
 
 from fathom_events.testing import FakeFathom, Fault, RecordedRequest
+from fathom_events.testing._ordered import Ordered
 from fathom_events.testing._plugin import FakeFathomFixture, _fathom_fake  # noqa: F401
+from fathom_events.testing._state import EventRecord
 from fathom_events.testing._wire import huge_chunks
 
 if TYPE_CHECKING:
@@ -274,7 +277,7 @@ async def test_wipe_is_gone(api: Api, fake: FakeFathom) -> None:
         ("GET", event_path("NOPE")),
         ("POST", event_path("NOPE")),
         ("DELETE", event_path("NOPE")),
-        ("GET", "/sites"),
+        ("GET", "/sites/NOPE"),
         ("GET", "/sites/CDBUGS/goals"),
         ("GET", "/sites/CDBUGS/events/"),
     ],
@@ -842,6 +845,101 @@ def test_recorded_request_without_bearer_has_no_token() -> None:
     )
     assert request.token is None
     assert "abc" not in repr(request)
+
+
+# -- at scale ---------------------------------------------------------------------------
+
+
+class CountingId(str):
+    """An event id that counts how often the fake hashes or compares it."""
+
+    __slots__ = ()
+    uses = 0
+
+    def __hash__(self) -> int:
+        CountingId.uses += 1
+        return str.__hash__(self)
+
+    def __eq__(self, other: object) -> bool:
+        CountingId.uses += 1
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        CountingId.uses += 1
+        return str.__ne__(self, other)
+
+
+async def test_event_operations_touch_a_handful_of_stored_ids(api: Api, fake: FakeFathom) -> None:
+    """Create, get, update, delete and cursor pages among 2,000 events touch few stored ids."""
+    ids = [CountingId(f"E{n:04}") for n in range(2000)]
+    for n, event_id in enumerate(ids):
+        fake.add_event(SITE, "x", event_id=event_id, created_at=T0 + timedelta(seconds=n))
+    middle = ids[1000]
+    CountingId.uses = 0
+    fake.add_event(SITE, "fresh")  # a new random id, unlike every stored one
+    assert (await api.call("GET", event_path(middle))).status == 200
+    assert (await api.call("POST", event_path(middle), body={"name": "y"})).status == 200
+    after = (await api.call("GET", events_path(limit="3", starting_after=middle))).json()
+    before = (await api.call("GET", events_path(limit="3", ending_before=middle))).json()
+    assert (await api.call("DELETE", event_path(middle))).status == 200
+    assert [e["id"] for e in after["data"] + before["data"]] == ids[1001:1004] + ids[999:996:-1]
+    # About 20 (a dict lookup or two per step); one scan of the site takes 1,000 and more.
+    assert CountingId.uses < 50
+
+
+async def test_order_and_ids_hold_at_scale(api: Api) -> None:
+    """Thousands of events: ids unique across sites, pages and events() in created_at order."""
+    fake = FakeFathom(now=lambda: T0)
+    site_ids = fake.seed(30, 100)
+    stored = [event for site_id in site_ids for event in fake.events(site_id)]
+    assert len({event["id"] for event in stored}) == len(stored) == 3000
+    rng = random.Random(7)  # noqa: S311 - shuffling test data
+    offsets = [rng.randrange(200) for _ in range(600)]  # many ties, in no order
+    added = [
+        fake.add_event("MIXED", f"n{n}", created_at=T0 + timedelta(seconds=offset))["id"]
+        for n, offset in enumerate(offsets)
+    ]
+    expected = [added[n] for n in sorted(range(len(added)), key=lambda n: (offsets[n], n))]
+    assert [event["id"] for event in fake.events("MIXED")] == expected
+    async with fake.serve() as base_url:
+        mixed = Api(api.session, base_url)
+        forward: list[str] = []
+        query = {"limit": "100"}
+        while True:
+            page = (await mixed.call("GET", events_path("MIXED", **query))).json()
+            forward += [event["id"] for event in page["data"]]
+            if not page["has_more"]:
+                break
+            query = {"limit": "100", "starting_after": forward[-1]}
+    assert forward == expected
+
+
+def test_ordered_matches_a_sorted_list() -> None:
+    """Ordered's puts, removals and pages agree with a plainly sorted list, at random."""
+    rng = random.Random(11)  # noqa: S311 - random operations, reproducible
+    collection: Ordered[EventRecord] = Ordered()
+    model: dict[str, EventRecord] = {}
+    for seq in range(3000):
+        roll = rng.random()
+        if model and roll < 0.25:
+            victim = rng.choice(sorted(model))
+            assert collection.remove(victim) == model.pop(victim)
+            continue
+        # A new record, or a changed one (sometimes moved in time).
+        event_id = rng.choice(sorted(model)) if model and roll < 0.45 else f"E{seq}"
+        moment = T0 + timedelta(seconds=rng.randrange(50))
+        record = EventRecord(event_id, f"n{seq}", "dollar", moment, seq)
+        collection.put(record)
+        model[event_id] = record
+    ordered = sorted(model.values(), key=EventRecord.sort_key)
+    assert collection.records() == ordered
+    assert collection.remove("NOPE") is None
+    cursor = ordered[len(ordered) // 2].id
+    assert collection.page(7, cursor, None) == (ordered[len(ordered) // 2 + 1 :][:7], True)
+    assert (
+        collection.page(7, None, cursor)[0]
+        == ordered[len(ordered) // 2 - 7 : len(ordered) // 2][::-1]
+    )
 
 
 # -- seeding and inspection ------------------------------------------------------------

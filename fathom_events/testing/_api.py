@@ -1,31 +1,29 @@
-"""The Events API as the reference describes it, with no HTTP in sight.
+"""The Events API (and the sites and token endpoints) as documented, with no HTTP in sight.
 
 `handle` takes the parts of a request the API looks at (a `Call`) and returns
 an `Answer`: a status, a JSON-able body and extra headers. Checks run in the
-order a Laravel-style API runs them: route (404/405), token (401), site
-visibility (404), write permission (400), then the event itself (404) and the
-input (400).
+order a Laravel-style API runs them: route (404/405), token (401, also once
+it has expired), site visibility (404), permission (400: writes, and listing
+sites), then the event itself (404) and the input (400).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import attrs
 
-from fathom_events.testing._state import (
-    CURRENCIES,
-    EventRecord,
-    Store,
-    TokenRecord,
-    UnknownCursorError,
-)
+from fathom_events.testing._ordered import UnknownCursorError
+from fathom_events.testing._state import CURRENCIES, EventRecord, SiteRecord, Store, TokenRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from datetime import datetime
+
+R = TypeVar("R")
 
 CreatedAtFormat = Literal["plain", "iso"]
 
@@ -35,7 +33,6 @@ _LIMIT_MIN: Final = 1
 _LIMIT_MAX: Final = 100
 _LIMIT_DEFAULT: Final = 10
 _INTEGER: Final = re.compile(r"[+-]?[0-9]+")
-_READ_ALL: Final = frozenset({"*", "all-sites-readonly"})
 
 RETIRED_MESSAGE: Final = (
     "This endpoint has been retired and now returns 410 Gone. It is no longer "
@@ -114,9 +111,18 @@ class _Handler:
         if segments == ("v1", "token"):
             self._allow("GET")
             return self._token()
-        if len(segments) < 4 or segments[:2] != ("v1", "sites"):
+        if segments == ("v1", "sites"):
+            self._allow("GET")
+            return self._list_sites()
+        if segments[:2] != ("v1", "sites"):
             raise _error(404, "Not found.")
-        site_id, rest = segments[2], segments[3:]
+        return self._dispatch_site(segments[2], segments[3:])
+
+    def _dispatch_site(self, site_id: str, rest: tuple[str, ...]) -> Answer:
+        """Route /v1/sites/{site_id}/... by what follows the site id."""
+        if not rest:
+            self._allow("GET")
+            return self._get_site(site_id)
         if rest == ("events",):
             if self._allow("GET", "POST") == "GET":
                 return self._list(site_id)
@@ -145,57 +151,81 @@ class _Handler:
     def _token_record(self) -> TokenRecord:
         token = bearer_token(self.call.authorization)
         record = None if token is None else self.store.token(token)
-        if record is None:
+        if record is None or record.expired(self.store.now):
             raise _error(401, "Unauthenticated.")
         return record
 
     def _site(self, site_id: str, *, write: bool) -> None:
         """Check the token may see (and, if `write`, manage) the site."""
-        abilities = set(self._token_record().abilities)
-        if not abilities & (_READ_ALL | {f"read:{site_id}", f"manage:{site_id}"}):
+        token = self._token_record()
+        if not token.can_read(site_id) or not self.store.has_site(site_id):
             raise _error(404, "Site not found.")
-        if not self.store.has_site(site_id):
-            raise _error(404, "Site not found.")
-        if write and not abilities & {"*", f"manage:{site_id}"}:
+        if write and not token.can_manage(site_id):
             raise _error(400, "This token does not have permission to manage this site.")
 
     # -- endpoints ------------------------------------------------------------
 
     def _token(self) -> Answer:
         record = self._token_record()
-        created = format_time(record.created_at, "plain")
+        expires = record.expires_at
         return Answer(
             200,
             {
-                "name": "Fake Fathom token",
-                "version": "1",
+                "name": record.name,
+                "version": record.version,
                 "abilities": list(record.abilities),
-                "last_used_at": format_time(self.store.now(), "plain"),
-                "expires_at": None,
-                "created_at": created,
-                "updated_at": created,
+                "last_used_at": format_time(self.store.now(), "plain"),  # this very request
+                "expires_at": None if expires is None else format_time(expires, "plain"),
+                "created_at": format_time(record.created_at, "plain"),
+                "updated_at": format_time(record.updated_at, "plain"),
             },
         )
 
+    def _list_sites(self) -> Answer:
+        if not self._token_record().can_list_sites:
+            raise _error(400, "This token does not have permission to list sites.")
+        return self._page("/v1/sites", self.store.site_page, "a site", self._site_object)
+
+    def _get_site(self, site_id: str) -> Answer:
+        self._site(site_id, write=False)
+        record = self.store.site(site_id)
+        if record is None:  # pragma: no cover - sites are never removed
+            raise _error(404, "Site not found.")
+        return Answer(200, self._site_object(record))
+
     def _list(self, site_id: str) -> Answer:
         self._site(site_id, write=False)
+        return self._page(
+            f"/v1/sites/{site_id}/events",
+            functools.partial(self.store.page, site_id),
+            "an event of this site",
+            functools.partial(self._event, with_currency=False),
+        )
+
+    def _page(
+        self,
+        url: str,
+        fetch: Callable[[int, str | None, str | None], tuple[list[R], bool]],
+        noun: str,
+        render: Callable[[R], dict[str, Any]],
+    ) -> Answer:
+        """A list answer: `fetch(limit, starting_after, ending_before)` read from the query."""
         limit = self._limit()
         after = self.call.query.get("starting_after") or None
         before = self.call.query.get("ending_before") or None
         if after is not None and before is not None:
             raise _error(400, "Send either starting_after or ending_before, not both.")
         try:
-            records, has_more = self.store.page(site_id, limit, after, before)
+            records, has_more = fetch(limit, after, before)
         except UnknownCursorError as exc:
-            message = f"The {exc.args[0]} cursor does not match an event of this site."
-            raise _error(400, message) from None
+            raise _error(400, f"The {exc.args[0]} cursor does not match {noun}.") from None
         return Answer(
             200,
             {
                 "object": "list",
-                "url": f"/v1/sites/{site_id}/events",
+                "url": url,
                 "has_more": has_more,
-                "data": [self._event(record, with_currency=False) for record in records],
+                "data": [render(record) for record in records],
             },
         )
 
@@ -273,6 +303,16 @@ class _Handler:
             "name": record.name,
             "currency": record.currency if with_currency else None,
             "created_at": format_time(record.created_at, self.created_at_format),
+        }
+
+    def _site_object(self, record: SiteRecord) -> dict[str, Any]:
+        return {
+            "id": record.id,
+            "object": "site",
+            "name": record.name,
+            "sharing": record.sharing,
+            "created_at": format_time(record.created_at, self.created_at_format),
+            "timezone": record.timezone,
         }
 
 

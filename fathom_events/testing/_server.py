@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 _STOPPING: Final = web.AppKey("fathom_fake_stopping", asyncio.Event)
 _SHUTDOWN_TIMEOUT: Final = 5.0
 _THREAD_START_TIMEOUT: Final = 30.0
+_TOKEN_NAME: Final = "Fake Fathom token"  # noqa: S105 - a name, not a secret
 _SEED_NAMES: Final = (
     "Signed up to newsletter",
     "Purchased product",
@@ -81,13 +82,52 @@ class FakeFathom:
 
     # -- state --------------------------------------------------------------
 
-    def add_token(self, token: str, abilities: Sequence[str]) -> None:
-        """Accept `token` with `abilities` ("*", "all-sites-readonly", "read:S", "manage:S")."""
-        self._store.add_token(token, abilities)
+    def add_token(
+        self,
+        token: str,
+        abilities: Sequence[str],
+        *,
+        name: str = _TOKEN_NAME,
+        version: int = 1,
+        created_at: datetime | None = None,
+        updated_at: datetime | None = None,
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Accept `token` with `abilities` ("*", "all-sites-readonly", "read:S", "manage:S").
 
-    def add_site(self, site_id: str, name: str | None = None) -> None:
-        """Create the site (idempotent); requests for unknown sites answer 404."""
-        self._store.add_site(site_id, name)
+        The keywords are what `GET /v1/token` shows besides the abilities.
+        `created_at` defaults to the clock's now, `updated_at` to `created_at`;
+        from `expires_at` on (by the fake's clock) the token answers 401.
+        Naive datetimes are taken as UTC. Adding a token again replaces it.
+        """
+        self._store.add_token(
+            token,
+            abilities,
+            name=name,
+            version=version,
+            created_at=created_at,
+            updated_at=updated_at,
+            expires_at=expires_at,
+        )
+
+    def add_site(
+        self,
+        site_id: str,
+        name: str | None = None,
+        *,
+        sharing: str | None = None,
+        timezone: str | None = None,
+        created_at: datetime | None = None,
+    ) -> None:
+        """Create the site; requests for unknown sites answer 404.
+
+        A new site's `name` defaults to its id, `sharing` to "none" (the
+        reference lists none, private and public; any other string is served
+        as given), `timezone` to "UTC" and `created_at` to the clock's now.
+        Sites are listed by `created_at`, ties in the order added. Adding an
+        existing site again changes only the fields given.
+        """
+        self._store.add_site(site_id, name, sharing, timezone, created_at)
 
     def add_event(
         self,
@@ -98,7 +138,7 @@ class FakeFathom:
         event_id: str | None = None,
         created_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """Store an event (creating the site if needed) and return its record.
+        """Store an event (creating the site, dated as the event, if needed); return its record.
 
         `event_id` defaults to 8 random capital letters; `created_at` to the
         clock's now (a naive datetime is taken as UTC).

@@ -7,15 +7,17 @@ Records are frozen, so what a reader is handed can never change under it.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import secrets
 import string
 import threading
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
+
+from fathom_events.testing._ordered import Ordered
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +40,9 @@ CURRENCIES: Final = (
 )
 
 _ID_LENGTH: Final = 8
+_ID_ALPHABET: Final = string.ascii_uppercase
+_ID_SPACE: Final = len(_ID_ALPHABET) ** _ID_LENGTH
+_READ_ALL: Final = frozenset({"*", "all-sites-readonly"})
 
 
 def utc_now() -> datetime:
@@ -75,35 +80,66 @@ class EventRecord:
 
 
 @attrs.frozen
-class TokenRecord:
-    abilities: tuple[str, ...]
-    created_at: datetime
+class SiteRecord:
+    """One stored site. `seq` breaks ties between equal `created_at` values."""
 
-
-@attrs.define
-class _Site:
+    id: str
     name: str
-    events: list[EventRecord] = attrs.Factory(list)
+    sharing: str
+    timezone: str
+    created_at: datetime
+    seq: int
 
-    def index_of(self, event_id: str) -> int | None:
-        for index, record in enumerate(self.events):
-            if record.id == event_id:
-                return index
-        return None
+    def sort_key(self) -> tuple[datetime, int]:
+        return (self.created_at, self.seq)
 
 
-class UnknownCursorError(LookupError):
-    """A pagination cursor names no event of the site."""
+@attrs.frozen
+class TokenRecord:
+    """One accepted token: its abilities (as given, in order) and its metadata."""
+
+    abilities: tuple[str, ...]
+    name: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    granted: frozenset[str] = attrs.field(init=False)
+
+    @granted.default
+    def _granted(self) -> frozenset[str]:
+        return frozenset(self.abilities)
+
+    @property
+    def can_list_sites(self) -> bool:
+        return not self.granted.isdisjoint(_READ_ALL)
+
+    def can_read(self, site_id: str) -> bool:
+        return self.can_list_sites or self.can_manage(site_id) or f"read:{site_id}" in self.granted
+
+    def can_manage(self, site_id: str) -> bool:
+        return "*" in self.granted or f"manage:{site_id}" in self.granted
+
+    def expired(self, now: Callable[[], datetime]) -> bool:
+        """Whether the token has expired; reads the clock only if it can expire."""
+        return self.expires_at is not None and self.expires_at <= now()
 
 
 class Store:
-    """Tokens, sites and events, guarded by one lock."""
+    """Tokens, sites and events, guarded by one lock.
+
+    Events are kept per site in an `Ordered` (by id, and in created_at order);
+    `_event_ids` counts every stored id over all sites, so a fresh id is
+    picked without looking at any event.
+    """
 
     def __init__(self, now: Callable[[], datetime]) -> None:
         self._lock = threading.Lock()
         self._now = now
         self._tokens: dict[str, TokenRecord] = {}
-        self._sites: dict[str, _Site] = {}
+        self._sites: Ordered[SiteRecord] = Ordered()
+        self._events: dict[str, Ordered[EventRecord]] = {}
+        self._event_ids: Counter[str] = Counter()
         self._seq = itertools.count()
 
     def now(self) -> datetime:
@@ -111,12 +147,33 @@ class Store:
 
     # -- tokens and sites -------------------------------------------------
 
-    def add_token(self, token: str, abilities: Iterable[str]) -> None:
+    def add_token(
+        self,
+        token: str,
+        abilities: Iterable[str],
+        *,
+        name: str,
+        version: int,
+        created_at: datetime | None,
+        updated_at: datetime | None,
+        expires_at: datetime | None,
+    ) -> None:
         if not isinstance(token, str) or not token:
             raise ValueError("token must be a non-empty string")
         if isinstance(abilities, str):
             raise TypeError("abilities must be a sequence of strings, not one string")
-        record = TokenRecord(tuple(abilities), self.now())
+        _check_text("name", name)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise ValueError(f"version must be an integer >= 0; got {version!r}")
+        created = as_utc(created_at) if created_at is not None else self.now()
+        record = TokenRecord(
+            abilities=tuple(abilities),
+            name=name,
+            version=version,
+            created_at=created,
+            updated_at=as_utc(updated_at) if updated_at is not None else created,
+            expires_at=as_utc(expires_at) if expires_at is not None else None,
+        )
         with self._lock:
             self._tokens[token] = record
 
@@ -124,23 +181,59 @@ class Store:
         with self._lock:
             return self._tokens.get(token)
 
-    def add_site(self, site_id: str, name: str | None = None) -> None:
-        if not isinstance(site_id, str) or not site_id:
-            raise ValueError("site_id must be a non-empty string")
+    def add_site(
+        self,
+        site_id: str,
+        name: str | None,
+        sharing: str | None,
+        timezone: str | None,
+        created_at: datetime | None,
+    ) -> None:
+        """Create the site, or change the fields given (not None) of an existing one."""
+        _check_text("site_id", site_id)
+        for field, value in (("name", name), ("sharing", sharing), ("timezone", timezone)):
+            if value is not None:
+                _check_text(field, value)
+        moment = None if created_at is None else as_utc(created_at)
         with self._lock:
-            self._ensure_site(site_id, name)
+            site = self._sites.get(site_id)
+            if site is None:
+                site = self._new_site(site_id, moment)
+            site = attrs.evolve(
+                site,
+                name=site.name if name is None else name,
+                sharing=site.sharing if sharing is None else sharing,
+                timezone=site.timezone if timezone is None else timezone,
+                created_at=site.created_at if moment is None else moment,
+            )
+            self._sites.put(site)
 
     def has_site(self, site_id: str) -> bool:
         with self._lock:
             return site_id in self._sites
 
-    def _ensure_site(self, site_id: str, name: str | None) -> _Site:
-        site = self._sites.get(site_id)
-        if site is None:
-            site = self._sites[site_id] = _Site(name or site_id)
-        elif name is not None:
-            site.name = name
-        return site
+    def site(self, site_id: str) -> SiteRecord | None:
+        with self._lock:
+            return self._sites.get(site_id)
+
+    def site_page(
+        self, limit: int, starting_after: str | None, ending_before: str | None
+    ) -> tuple[list[SiteRecord], bool]:
+        """One page of sites; see `Ordered.page`."""
+        with self._lock:
+            return self._sites.page(limit, starting_after, ending_before)
+
+    def _new_site(self, site_id: str, created_at: datetime | None) -> SiteRecord:
+        """A site with default fields, its events' collection made (call with the lock held)."""
+        self._events[site_id] = Ordered()
+        return SiteRecord(
+            id=site_id,
+            name=site_id,
+            sharing="none",
+            timezone="UTC",
+            created_at=self.now() if created_at is None else created_at,
+            seq=next(self._seq),
+        )
 
     # -- seeding and inspection -------------------------------------------
 
@@ -152,27 +245,27 @@ class Store:
         event_id: str | None,
         created_at: datetime | None,
     ) -> EventRecord:
-        if not isinstance(site_id, str) or not site_id:
-            raise ValueError("site_id must be a non-empty string")
+        _check_text("site_id", site_id)
         if not isinstance(name, str):
             raise TypeError("name must be a string")
         if currency not in CURRENCIES:
             raise ValueError(f"currency must be one of {', '.join(CURRENCIES)}; got {currency!r}")
-        if event_id is not None and (not isinstance(event_id, str) or not event_id):
-            raise ValueError("event_id must be a non-empty string")
+        if event_id is not None:
+            _check_text("event_id", event_id)
         moment = as_utc(created_at) if created_at is not None else self.now()
         with self._lock:
-            site = self._ensure_site(site_id, None)
-            if event_id is not None and site.index_of(event_id) is not None:
+            if site_id not in self._sites:  # a site made for its first event dates from it
+                self._sites.put(self._new_site(site_id, moment))
+            if event_id is not None and event_id in self._events[site_id]:
                 raise ValueError(f"site {site_id!r} already has an event with id {event_id!r}")
-            return self._insert(site, event_id or self._new_id(), name, currency, moment)
+            return self._insert(site_id, event_id or self._new_id(), name, currency, moment)
 
     def events(self, site_id: str) -> list[EventRecord]:
         with self._lock:
-            site = self._sites.get(site_id)
-            if site is None:
+            events = self._events.get(site_id)
+            if events is None:
                 raise KeyError(f"no site {site_id!r}; add it with add_site() first")
-            return list(site.events)
+            return events.records()
 
     # -- the API's actions --------------------------------------------------
 
@@ -183,81 +276,72 @@ class Store:
         starting_after: str | None,
         ending_before: str | None,
     ) -> tuple[list[EventRecord], bool]:
-        """Return one page and whether more exist in the direction of travel.
-
-        Forward pages (no cursor, or `starting_after`) come oldest first;
-        backward pages (`ending_before`) walk back from the cursor, newest first.
-        """
+        """One page of the site's events; see `Ordered.page`."""
         with self._lock:
-            events = self._sites[site_id].events
-            if ending_before is not None:
-                end = self._cursor(site_id, ending_before, "ending_before")
-                start = max(0, end - limit)
-                return events[start:end][::-1], start > 0
-            start = 0
-            if starting_after is not None:
-                start = self._cursor(site_id, starting_after, "starting_after") + 1
-            return events[start : start + limit], start + limit < len(events)
-
-    def _cursor(self, site_id: str, event_id: str, name: str) -> int:
-        index = self._sites[site_id].index_of(event_id)
-        if index is None:
-            raise UnknownCursorError(name)
-        return index
+            return self._events[site_id].page(limit, starting_after, ending_before)
 
     def get(self, site_id: str, event_id: str) -> EventRecord | None:
         with self._lock:
-            site = self._sites[site_id]
-            index = site.index_of(event_id)
-            return None if index is None else site.events[index]
+            return self._events[site_id].get(event_id)
 
     def create(self, site_id: str, name: str, currency: str) -> EventRecord:
         moment = self.now()
         with self._lock:
-            return self._insert(self._sites[site_id], self._new_id(), name, currency, moment)
+            return self._insert(site_id, self._new_id(), name, currency, moment)
 
     def update(
         self, site_id: str, event_id: str, name: str | None, currency: str | None
     ) -> EventRecord | None:
         with self._lock:
-            site = self._sites[site_id]
-            index = site.index_of(event_id)
-            if index is None:
+            events = self._events[site_id]
+            record = events.get(event_id)
+            if record is None:
                 return None
-            record = site.events[index]
             record = attrs.evolve(
                 record,
                 name=record.name if name is None else name,
                 currency=record.currency if currency is None else currency,
             )
             # created_at and seq are unchanged, so the record keeps its place.
-            site.events[index] = record
+            events.put(record)
             return record
 
     def delete(self, site_id: str, event_id: str) -> bool:
         with self._lock:
-            site = self._sites[site_id]
-            index = site.index_of(event_id)
-            if index is None:
+            if self._events[site_id].remove(event_id) is None:
                 return False
-            del site.events[index]
+            self._event_ids[event_id] -= 1
+            if not self._event_ids[event_id]:
+                del self._event_ids[event_id]
             return True
 
     # -- helpers (call with the lock held) ------------------------------------
 
     def _insert(
-        self, site: _Site, event_id: str, name: str, currency: str, moment: datetime
+        self, site_id: str, event_id: str, name: str, currency: str, moment: datetime
     ) -> EventRecord:
         record = EventRecord(event_id, name, currency, moment, next(self._seq))
-        bisect.insort(site.events, record, key=EventRecord.sort_key)
+        self._events[site_id].put(record)
+        self._event_ids[event_id] += 1
         return record
 
     def _new_id(self) -> str:
-        taken = {record.id for site in self._sites.values() for record in site.events}
+        """An id of 8 random capital letters that no site's event has."""
         while True:
-            candidate = "".join(secrets.choice(string.ascii_uppercase) for _ in range(_ID_LENGTH))
-            if candidate not in taken:
+            # One draw for all 8 letters: as uniform as 8 draws, and 5x faster.
+            number = secrets.randbelow(_ID_SPACE)
+            letters = []
+            for _ in range(_ID_LENGTH):
+                number, digit = divmod(number, len(_ID_ALPHABET))
+                letters.append(_ID_ALPHABET[digit])
+            candidate = "".join(letters)
+            if candidate not in self._event_ids:
                 return candidate
+
+
+def _check_text(field: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{field} must be a non-empty string; got {value!r}")
 
 
 def spread(count: int, start: datetime, names: Sequence[str]) -> list[tuple[str, str, datetime]]:
