@@ -138,8 +138,8 @@ def retry_reason(error: FathomError, operation: Operation, policy: RetryPolicy) 
     elif isinstance(error, ResponseDecodeError):
         # A 2xx whose body we could not (or would not, too large) read: a create did
         # take effect. An error answer too large to read says nothing of the kind.
-        if 200 <= error.status < 300:
-            error.may_have_been_applied = operation is Operation.CREATE
+        created = operation is Operation.CREATE and 200 <= error.status < 300
+        error.may_have_been_applied = error.may_have_been_applied or created
         return None
     if ambiguous is None:
         return None
