@@ -6,13 +6,15 @@ Memory is measured with tracemalloc (the bytes the process holds), never by time
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import importlib
 import json
 import tracemalloc
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import cache
+from typing import Any
 
 import aiohttp
 import pytest
@@ -177,7 +179,7 @@ async def test_session_without_decompression_still_decodes_within_the_cap(encodi
     answers = iter(
         [
             framed(encode(encoding, PAGE), encoding, "content-length"),
-            framed(bomb(encoding, 64 * CAP), encoding, "content-length"),
+            framed(bomb(encoding, BOMB_SIZE), encoding, "content-length"),
         ]
     )
     server = RawServer(lambda _: next(answers))
@@ -306,15 +308,24 @@ def lose_first_answer(then: bytes) -> Callable[[RawRequest], Reply]:
 NOT_FOUND = http(404, b'{"error": "not found"}')
 
 
+@contextlib.asynccontextmanager
+async def client_on(
+    server: RawServer, session_kind: str, **options: Any
+) -> AsyncIterator[AsyncClient]:
+    """A client of ``server`` on a session of ``session_kind`` (see the fault matrix)."""
+    async with (
+        server.serve() as url,
+        session_of(session_kind) as session,
+        AsyncClient(TOKEN, url, session=session, **options) as client,
+    ):
+        yield client
+
+
 @pytest.mark.parametrize("session_kind", SESSION_KINDS)
 async def test_lost_delete_answer_is_not_resent_unseen(session_kind: str) -> None:
     """With retries off, a DELETE whose answer was lost is sent once, on any session."""
     server = RawServer(lose_first_answer(then=NOT_FOUND))
-    async with (
-        server.serve() as url,
-        session_of(session_kind) as session,
-        AsyncClient(TOKEN, url, session=session, retry=NO_RETRY) as client,
-    ):
+    async with client_on(server, session_kind, retry=NO_RETRY) as client:
         with pytest.raises(APIConnectionError) as info:
             await client.events.delete(SITE, "EVENT1")
     assert len(server.requests) == 1
@@ -328,13 +339,9 @@ async def test_lost_delete_answer_is_retried_in_the_open(
 ) -> None:
     """A DELETE whose answer was lost is resent by our retry loop, which knows it may have acted."""
     server = RawServer(lose_first_answer(then=NOT_FOUND))
-    async with (
-        server.serve() as url,
-        session_of(session_kind) as session,
-        AsyncClient(
-            TOKEN, url, session=session, clock=fake_time.clock, sleep=fake_time.sleep
-        ) as client,
-    ):
+    async with client_on(
+        server, session_kind, clock=fake_time.clock, sleep=fake_time.sleep
+    ) as client:
         outcome = await client.events.delete(SITE, "EVENT1")
         assert client.requests_sent == 2
     assert outcome == DeletedEvent("EVENT1", deleted=True)
@@ -350,11 +357,7 @@ async def test_status_mapping_ignores_the_sessions_raise_for_status(
 ) -> None:
     """A 4xx or 3xx maps to our typed error, sent once, whatever the session's raise_for_status."""
     server = RawServer(always(http(status, b'{"error": "no"}', {"Location": "/v1/x"})))
-    async with (
-        server.serve() as url,
-        session_of(session_kind) as session,
-        AsyncClient(TOKEN, url, session=session) as client,
-    ):
+    async with client_on(server, session_kind) as client:
         with pytest.raises(error):
             await client.events.get(SITE, "EVENT1")
     assert len(server.requests) == 1
@@ -367,13 +370,9 @@ async def test_retry_after_is_honoured_on_any_session(
     """A 429's Retry-After is waited out and the call then succeeds, whoever owns the session."""
     answers = iter([http(429, b'{"error": "slow down"}', {"Retry-After": "7"}), http(200, PAGE)])
     server = RawServer(lambda _: next(answers))
-    async with (
-        server.serve() as url,
-        session_of(session_kind) as session,
-        AsyncClient(
-            TOKEN, url, session=session, clock=fake_time.clock, sleep=fake_time.sleep
-        ) as client,
-    ):
+    async with client_on(
+        server, session_kind, clock=fake_time.clock, sleep=fake_time.sleep
+    ) as client:
         assert isinstance(await client.events.list(SITE), EventPage)
     assert fake_time.sleeps == [7.0]
 
@@ -398,8 +397,7 @@ async def test_borrowed_session_keeps_its_own_middlewares() -> None:
 
 
 async def test_aiohttp_still_has_the_private_attributes_we_rely_on() -> None:
-    """aiohttp keeps a session's middlewares in _middlewares and its hidden resend switch in
-    _retry_connection: if this fails, aiohttp changed and the transport must follow."""
+    """aiohttp still keeps _middlewares and _retry_connection (else: the transport must follow)."""
 
     async def noop(
         request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
