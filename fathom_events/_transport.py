@@ -140,7 +140,7 @@ def connection_error(exc: BaseException, *, method: str, url: str) -> APIConnect
     elif isinstance(exc, aiohttp.ServerDisconnectedError):
         what = "the server closed the connection without answering"
     elif isinstance(exc, aiohttp.ClientPayloadError):
-        what = "the connection broke while the answer was being read"
+        what = "the answer's body broke off or could not be decoded"
     elif isinstance(exc, aiohttp.ClientResponseError):
         what = "the answer is not valid HTTP"
     else:

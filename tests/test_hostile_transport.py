@@ -193,6 +193,15 @@ async def test_session_without_decompression_still_decodes_within_the_cap(encodi
             await client.events.list(SITE)
 
 
+@pytest.mark.parametrize("encoding", COMPRESSED)
+async def test_body_that_cannot_be_decoded_is_a_typed_error(encoding: str) -> None:
+    """A body that is not valid in its Content-Encoding ends in APIConnectionError saying so."""
+    server = RawServer(always(http(200, b"not compressed at all", {"Content-Encoding": encoding})))
+    async with server.serve() as url, AsyncClient(TOKEN, url, retry=NO_RETRY) as client:
+        with pytest.raises(APIConnectionError, match="could not be decoded"):
+            await client.events.list(SITE)
+
+
 # --- protocol errors keep the token secret ------------------------------------------------
 
 
