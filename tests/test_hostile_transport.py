@@ -14,7 +14,7 @@ import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Callable
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -32,6 +32,7 @@ from fathom_events import (
     ResponseTooLargeError,
     RetryPolicy,
 )
+from fathom_events._transport import _refuse_hidden_resend
 
 from .helpers import SITE, TOKEN, FakeTime
 from .hostile import RawRequest, RawServer, Reply, deflate_bomb, gzip_bomb, http
@@ -416,3 +417,9 @@ async def test_aiohttp_still_has_the_private_attributes_we_rely_on() -> None:
     async with aiohttp.ClientSession(middlewares=(noop,)) as session:
         assert tuple(session._middlewares) == (noop,)
         assert session._retry_connection is True
+
+
+def test_unknown_session_layout_keeps_the_sessions_own_chain() -> None:
+    """Were aiohttp to drop _middlewares, we would pass no chain (never replace theirs unread)."""
+    stand_in = cast("aiohttp.ClientSession", object())
+    assert _refuse_hidden_resend(stand_in) == {}
