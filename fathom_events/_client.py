@@ -18,7 +18,7 @@ import attrs
 from . import _protocol as proto
 from ._events import AsyncEvents
 from ._retry import Gate, RateLimit, RetryPolicy, call_with_retries
-from ._transport import Secret, Timeouts, Transport
+from ._transport import Secret, Timeouts, Transport, refuse_to_travel
 from .exceptions import ClientClosedError, InvalidRequestError
 
 if TYPE_CHECKING:
@@ -147,8 +147,11 @@ class AsyncClient:
       the part of it spent connecting. ``None`` disables that limit.
     * ``retry``: the :class:`RetryPolicy` (retries are on by default).
     * ``session``: an ``aiohttp.ClientSession`` to use instead of our own; it
-      is never closed by us.
-    * ``max_response_bytes``: a bigger answer is refused, not read (4 MiB).
+      is never closed by us, and every call ends on it as on our own (its
+      ``raise_for_status`` and ``auto_decompress`` do not apply to our
+      requests, and aiohttp's hidden resend of a GET or DELETE is refused).
+    * ``max_response_bytes``: an answer bigger than this once decoded (gzip,
+      deflate, br, zstd) is refused, not read (4 MiB).
     * ``allow_insecure_http``: permit ``http://`` to a host that is not
       loopback (the token would travel unencrypted).
     * ``clock`` / ``sleep``: a monotonic clock and an async sleep, injectable
@@ -238,6 +241,8 @@ class AsyncClient:
     def __repr__(self) -> str:
         return f"AsyncClient(base_url={self.base_url!r}, closed={self.closed})"
 
+    __reduce_ex__ = refuse_to_travel("an aiohttp session bound to its event loop")
+
     def with_options(
         self,
         *,
@@ -304,7 +309,7 @@ class AsyncClient:
             if time_left is not None and (timeouts.total is None or time_left < timeouts.total):
                 timeouts = attrs.evolve(timeouts, total=max(time_left, 0.001))
             answer = await transport.send(request, timeouts, url)
-            if answer.status >= 400:
+            if not 200 <= answer.status < 300:  # a 3xx is never success (nor followed)
                 raise proto.error_for(
                     answer,
                     method=request.method,

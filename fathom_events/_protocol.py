@@ -29,6 +29,7 @@ from .exceptions import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
     ResponseDecodeError,
     ServerError,
     UnprocessableEntityError,
@@ -362,7 +363,21 @@ def error_for(
     }
     if cls is BadRequestError:
         return BadRequestError(message, errors=errors, **common)
+    if 300 <= answer.status < 400:
+        return _redirect_error(answer, common)
     return cls(message, **common)
+
+
+def _redirect_error(answer: Answer, common: dict[str, Any]) -> RedirectError:
+    # Never followed: the token would go wherever the Location points, and a create
+    # could run twice. Fathom does not redirect, so base_url is most likely wrong.
+    location = _header(answer.headers, "location")
+    shown = "no Location" if location is None else f"Location: {location[:EXCERPT_CHARS]}"
+    message = (
+        f"the API answered with a redirect ({shown}), which is not followed:"
+        " check that base_url points at the API itself"
+    )
+    return RedirectError(message, location=location, **common)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -28,6 +28,7 @@ from ._client import DEFAULT_BASE_URL, AsyncClient
 from ._events import AsyncEvents
 from ._pagination import AsyncPaginator, PageLike, T
 from ._retry import RateLimit, RetryPolicy
+from ._transport import refuse_to_travel
 from .exceptions import ClientClosedError
 from .types import Event
 
@@ -349,6 +350,8 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, closed={self.closed})"
+
+    __reduce_ex__ = refuse_to_travel("an event loop thread, an aiohttp session")
 
     def with_options(
         self,

@@ -4,6 +4,36 @@ A :class:`Transport` owns (or borrows) one long-lived ``aiohttp.ClientSession``
 and turns every failure below HTTP into :class:`APIConnectionError` or
 :class:`APITimeoutError`, saying whether the request may have reached the
 server (the retry rules for create depend on it).
+
+Three promises hold whatever the server sends:
+
+* ``max_response_bytes`` bounds the *decoded* body. Only an answer with no
+  ``Content-Encoding`` and a ``Content-Length`` within the cap is read in one
+  go; every other answer is read a piece at a time, counting decoded bytes.
+  aiohttp (3.14) inflates gzip, deflate, br (with Brotli installed) and zstd
+  (with ``backports.zstd`` before Python 3.14) incrementally, at most about
+  one read's worth ahead of the reader, so refusing a bomb costs the cap plus
+  a few hundred KiB, never the bomb's size.
+* The token stays out of every error: aiohttp's exceptions can hold the
+  request's headers (``request_info``), so the mapped error is raised outside
+  the ``except`` block (neither its ``__cause__`` nor its ``__context__``) and
+  keeps only the aiohttp exception's class name and its own message, with the
+  token blotted out should a server have echoed it.
+* A borrowed session ends every request as our own session would. Each
+  request on it passes ``raise_for_status=False`` (our status mapping applies,
+  ``Retry-After`` included) and ``auto_decompress=True`` (so the cap above
+  counts decoded bytes). aiohttp also resends a GET or DELETE once, unseen,
+  when the connection drops before the answer; we switch that off on the
+  session we own, but must not change a borrowed one. aiohttp runs the
+  request's middleware chain once per send inside that resend loop, so each
+  request on a borrowed session carries, outermost, a middleware that lets
+  one send through and answers a second by raising the first send's failure
+  again: the hidden resend never reaches the wire, and our retry loop sees
+  (counts, bounds, and marks as possibly applied) the failure exactly as on
+  our own session. A per-request chain replaces the session's, so the
+  session's own middlewares (aiohttp keeps them in the private
+  ``_middlewares``, pinned by a test) run inside ours. Were that attribute
+  ever gone, the session's chain is left alone and the resend stays possible.
 """
 
 from __future__ import annotations
@@ -11,9 +41,12 @@ from __future__ import annotations
 import asyncio
 import platform
 import ssl
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, SupportsIndex
 
 import aiohttp
 import attrs
+from aiohttp import hdrs
 from yarl import URL
 
 from ._protocol import Answer, Request
@@ -24,7 +57,11 @@ _PYTHON = platform.python_version()
 USER_AGENT = f"fathom-events/{__version__} (Python {_PYTHON}; aiohttp {aiohttp.__version__})"
 _READ_CHUNK = 256 * 1024
 # The options of a request that uses the session's timeouts: none (never mutated).
-_SESSION_TIMEOUTS: dict[str, aiohttp.ClientTimeout] = {}
+_SESSION_TIMEOUTS: dict[str, Any] = {}
+# What every request on a borrowed session carries, whatever the session was made with.
+_BORROWED_OPTIONS: dict[str, Any] = {"raise_for_status": False, "auto_decompress": True}
+_REDACTED = "********"
+_DETAIL_CHARS = 300
 
 
 class Secret:
@@ -48,6 +85,19 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+def refuse_to_travel(holds: str) -> Callable[[object, SupportsIndex], NoReturn]:
+    """A ``__reduce_ex__`` refusing pickle, copy and deepcopy for an object that ``holds`` ..."""
+
+    def refuse(self: object, _protocol: SupportsIndex, /) -> NoReturn:
+        name = type(self).__name__
+        raise TypeError(
+            f"{name} cannot be pickled or copied: it holds {holds} and the API token."
+            f" Create a new {name} where you need one (in the other process), or share this one."
+        )
+
+    return refuse
+
+
 @attrs.frozen
 class Timeouts:
     """Per-attempt limits in seconds: the whole attempt, and the connect phase within it."""
@@ -60,33 +110,69 @@ class Timeouts:
         return aiohttp.ClientTimeout(total=self.total, connect=self.connect)
 
 
+def _detail(exc: BaseException) -> str:
+    # The exception's class and its own words, on one line. A ClientResponseError's str
+    # is safe but names its request; its request_info (the headers, the token among
+    # them) is never read here.
+    text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
+    text = " ".join(str(text).split())
+    if len(text) > _DETAIL_CHARS:
+        text = text[:_DETAIL_CHARS] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def connection_error(exc: BaseException, *, method: str, url: str) -> APIConnectionError:
-    """Map an aiohttp or socket failure to our error, noting if the request went out."""
+    """Map an aiohttp or socket failure to our error, noting if the request went out.
+
+    The message keeps the failure's class and its words; the failure itself is not
+    kept (it may hold the request's headers, and so the token).
+    """
+    cls: type[APIConnectionError] = APIConnectionError
+    sent, tls = True, False
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        err: APIConnectionError = APITimeoutError(
-            "timed out while connecting", method=method, url=url
-        )
-        err.request_sent = False
+        cls, what, sent = APITimeoutError, "timed out while connecting", False
     elif isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        err = APITimeoutError("timed out waiting for the answer", method=method, url=url)
+        cls, what = APITimeoutError, "timed out waiting for the answer"
     elif isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)):
-        err = APIConnectionError(f"TLS failure: {exc}", method=method, url=url)
-        err.request_sent = False
-        err.tls_failure = True
+        what, sent, tls = "TLS failure", False, True
     elif isinstance(exc, aiohttp.ClientConnectorError):
-        err = APIConnectionError(f"could not connect: {exc.os_error}", method=method, url=url)
-        err.request_sent = False
+        what, sent = "could not connect", False
     elif isinstance(exc, aiohttp.ServerDisconnectedError):
-        err = APIConnectionError(
-            "the server closed the connection without answering", method=method, url=url
-        )
+        what = "the server closed the connection without answering"
     elif isinstance(exc, aiohttp.ClientPayloadError):
-        err = APIConnectionError(
-            "the connection broke while the answer was being read", method=method, url=url
-        )
+        what = "the answer's body broke off or could not be decoded"
+    elif isinstance(exc, aiohttp.ClientResponseError):
+        what = "the answer is not valid HTTP"
     else:
-        err = APIConnectionError(f"connection failed: {exc}", method=method, url=url)
+        what = "connection failed"
+    err = cls(f"{what} ({_detail(exc)})", method=method, url=url)
+    err.request_sent = sent
+    err.tls_failure = tls
     return err
+
+
+def _refuse_hidden_resend(session: aiohttp.ClientSession) -> dict[str, Any]:
+    """The ``middlewares`` option that stops aiohttp resending a request unseen (see above)."""
+    theirs: Sequence[aiohttp.ClientMiddlewareType] | None = getattr(session, "_middlewares", None)
+    if theirs is None:  # not the aiohttp we know: leave the session's chain as it is
+        return {}
+    failure: BaseException | None = None
+
+    async def one_send(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        nonlocal failure
+        if failure is not None:
+            # aiohttp's own resend: end it as the first send ended, which aiohttp then
+            # raises as it would on a session with the resend switched off.
+            raise failure
+        try:
+            return await handler(request)
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+            failure = exc
+            raise
+
+    return {"middlewares": (one_send, *theirs)}
 
 
 class Transport:
@@ -108,13 +194,16 @@ class Transport:
             "User-Agent": USER_AGENT,
         }
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        self._token = token
         self._default_timeouts = timeouts
         self._session = session
         self._owns_session = session is None
         # Our session was made with our timeouts; a borrowed one has its own (aiohttp's
         # default is 5 minutes), so every request on it carries ours explicitly.
         self._default_options = (
-            _SESSION_TIMEOUTS if session is None else {"timeout": timeouts.for_aiohttp()}
+            _SESSION_TIMEOUTS
+            if session is None
+            else {**_BORROWED_OPTIONS, "timeout": timeouts.for_aiohttp()}
         )
         # What each request passes as its own headers. A borrowed session may carry
         # defaults of its own, so ours go with every request; the session we own is
@@ -164,7 +253,9 @@ class Transport:
         if not (timeouts is None or timeouts is self._default_timeouts) and (
             timeouts != self._default_timeouts
         ):
-            options = {"timeout": timeouts.for_aiohttp()}
+            options = {**options, "timeout": timeouts.for_aiohttp()}
+        if not self._owns_session:
+            options = {**options, **_refuse_hidden_resend(session)}
         try:
             # Awaited rather than entered: the context manager's extra layers cost about 2%
             # of a request, and ``release`` below is all its exit would do that matters
@@ -179,7 +270,11 @@ class Transport:
             )
             try:
                 length = response.content_length
-                if length is not None and length <= self._max_response_bytes:
+                if (
+                    length is not None
+                    and length <= self._max_response_bytes
+                    and hdrs.CONTENT_ENCODING not in response.headers
+                ):
                     content = await response.read()
                 else:
                     content = await self._read_capped(response, request.method, target)
@@ -187,12 +282,27 @@ class Transport:
             finally:
                 response.release()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise connection_error(exc, method=request.method, url=target) from exc
+            failure = exc
+        # Raised out here, not in the except block: aiohttp's exception (whose request_info
+        # holds the token) is then neither the __cause__ nor the __context__ of ours.
+        raise self._secret_free(connection_error(failure, method=request.method, url=target))
+
+    def _secret_free(self, error: APIConnectionError) -> APIConnectionError:
+        # A server may echo what it was sent (the token too) into a status line or header
+        # that aiohttp then quotes in its message.
+        token = self._token.reveal()
+        if token in error.message:
+            error.message = error.message.replace(token, _REDACTED)
+            error.args = (error.message,)
+        return error
 
     async def _read_capped(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
-        # The answer has no length, or one over the cap: read in chunks up to the cap.
+        # Read a piece at a time, counting decoded bytes, up to the cap. aiohttp inflates
+        # no further ahead than the piece being read (and its buffer's high-water mark),
+        # so this holds at most the cap and a few pieces, whatever the answer inflates to.
+        # Only an identity answer with a length over the cap is refused without reading.
         cap = self._max_response_bytes
-        if response.content_length is None:
+        if response.content_length is None or hdrs.CONTENT_ENCODING in response.headers:
             parts: list[bytes] = []
             size = 0
             async for chunk in response.content.iter_chunked(_READ_CHUNK):
@@ -204,7 +314,7 @@ class Transport:
                 return b"".join(parts)
         response.close()
         raise ResponseTooLargeError(
-            f"the answer is larger than max_response_bytes={cap}; it was not read",
+            f"the answer is larger than max_response_bytes={cap} once decoded; it was not read",
             method=method,
             url=url,
             status=response.status,

@@ -20,12 +20,15 @@
         ├── GoneError                 410 (a retired endpoint, such as wipe)
         ├── UnprocessableEntityError  422
         ├── RateLimitError            429 (``.retry_after`` in seconds)
-        └── ServerError               5xx
+        ├── ServerError               5xx
+        └── RedirectError             3xx (``.location``), never followed
 
 Branch on the class (the status code), never on the message: Fathom's messages
 are written for people and may change. Every error raised after a request went
 out names the request's method and URL (never the token) and, in ``.attempts``,
-how many times it was sent.
+how many times it was sent. Every error pickles and copies whole (for a
+process pool or a task queue), and none holds the token: not in its message,
+its attributes, nor its ``__cause__`` or ``__context__``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "ServerError",
@@ -63,6 +67,13 @@ class FathomError(Exception):
     attempts: int = 0
     #: True when a create may have taken effect although it reported failure.
     may_have_been_applied: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt without calling __init__ (whose keyword-only signature differs per
+        # class), from the args and the attributes: every class of the tree, and any
+        # subclass, pickles and copies whole. The cause and context are not carried, as
+        # for any exception: what the error says is in its message and attributes.
+        return (type(self).__new__, (type(self), *self.args), self.__dict__)
 
 
 class InvalidRequestError(FathomError, ValueError):
@@ -139,7 +150,7 @@ class ResponseTooLargeError(ResponseDecodeError):
 
 
 class APIStatusError(_RequestError):
-    """The API answered with a 4xx or 5xx status.
+    """The API answered with a status other than 2xx (a 4xx, a 5xx, or a 3xx).
 
     ``status`` is the HTTP status, ``message`` the API's own words (or an
     excerpt of a non-JSON page), ``body`` the decoded JSON body (or the raw
@@ -245,3 +256,16 @@ class UnexpectedError(FathomError):
         if self.may_have_been_applied:
             text += "; the change may have taken effect: plan again to see"
         return text
+
+
+class RedirectError(APIStatusError):
+    """3xx: the API answered with a redirect, which is never followed.
+
+    ``location`` is the answer's ``Location`` header, or ``None``. The Fathom
+    API does not redirect; a 3xx means ``base_url`` points somewhere else (a
+    proxy, an old host). The token is not sent on to another host.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.location = location

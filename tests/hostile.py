@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import threading
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -59,14 +58,24 @@ def http(
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
+def _spaces_compressed(decoded_size: int, wbits: int) -> bytes:
+    # Compressed a piece at a time, so a bomb of GiBs never exists decoded here either.
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    piece = b" " * (1 << 20)
+    parts = [compressor.compress(piece) for _ in range(decoded_size // len(piece))]
+    parts.append(compressor.compress(piece[: decoded_size % len(piece)]))
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
 def gzip_bomb(decoded_size: int) -> bytes:
     """A gzip member that inflates to ``decoded_size`` bytes of spaces (JSON whitespace)."""
-    return gzip.compress(b" " * decoded_size, compresslevel=9)
+    return _spaces_compressed(decoded_size, 16 + zlib.MAX_WBITS)
 
 
 def deflate_bomb(decoded_size: int) -> bytes:
     """A zlib stream (``Content-Encoding: deflate``) inflating to ``decoded_size`` spaces."""
-    return zlib.compress(b" " * decoded_size, 9)
+    return _spaces_compressed(decoded_size, zlib.MAX_WBITS)
 
 
 class RawServer:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 import attrs
 import pytest
 
@@ -16,6 +18,7 @@ from fathom_events import (
     AsyncClient,
     FathomError,
     GoneError,
+    RedirectError,
     ResponseDecodeError,
     ResponseTooLargeError,
     ServerError,
@@ -23,6 +26,8 @@ from fathom_events import (
 from fathom_events.testing import FakeFathom, Fault
 
 from .helpers import SITE, TOKEN, FakeTime
+from .hostile import deflate_bomb, gzip_bomb
+from .secrecy import assert_token_free
 
 ENDPOINTS = ("list", "get", "create", "update", "delete", "wipe")
 METHODS = {
@@ -37,6 +42,46 @@ METHODS = {
 # two attempt timeouts of 0.25 s; a case still running after this is stuck.
 CASE_BUDGET = 5.0
 ATTEMPT_TIMEOUT = 0.25
+# Who owns the aiohttp session: the client, or the caller (``session=``), whose session may
+# raise for 4xx and 5xx itself, or leave bodies compressed. Every kind must end alike.
+SESSION_KINDS = ("owned", "borrowed", "borrowed-raise-for-status", "borrowed-no-decompress")
+
+
+@contextlib.asynccontextmanager
+async def session_of(kind: str) -> AsyncIterator[aiohttp.ClientSession | None]:
+    """The session to pass as ``session=`` for ``kind`` (None: the client makes its own)."""
+    if kind == "owned":
+        yield None
+        return
+    options = {
+        "borrowed": {},
+        "borrowed-raise-for-status": {"raise_for_status": True},
+        "borrowed-no-decompress": {"auto_decompress": False},
+    }[kind]
+    async with aiohttp.ClientSession(**options) as session:  # type: ignore[arg-type]
+        yield session
+    assert session.closed
+
+
+# A body every endpoint could read as its answer (unknown keys are ignored), sent with a
+# redirect: it must not be taken for one.
+ANY_ANSWER = {
+    "id": "ELSEWHERE",
+    "object": "event",
+    "name": "Redirected",
+    "created_at": "2024-01-01 00:00:00",
+    "deleted": True,
+    "data": [],
+    "has_more": False,
+    "url": "/v1/elsewhere",
+}
+ELSEWHERE = {"Location": "https://elsewhere.example/v1/sites"}
+
+
+def compressed_bomb(encoding: str, bomb: Callable[[int], bytes]) -> Fault:
+    """A 200 with a Content-Length: 16 MiB of JSON whitespace compressed to a few KiB."""
+    headers = (("Content-Type", "application/json"), ("Content-Encoding", encoding))
+    return Fault(kind="respond", status=200, headers=headers, body=bomb(16 * 2**20))
 
 
 @attrs.frozen
@@ -77,6 +122,14 @@ CASES = [
     Case("truncated-json", Fault.truncated_json(), "error", ResponseDecodeError, effect=True),
     Case("malformed-json", Fault.malformed_json(), "error", ResponseDecodeError),
     Case("huge-body", Fault.huge_body(2_000_000), "error", ResponseTooLargeError),
+    Case("gzip-bomb", compressed_bomb("gzip", gzip_bomb), "error", ResponseTooLargeError),
+    Case("deflate-bomb", compressed_bomb("deflate", deflate_bomb), "error", ResponseTooLargeError),
+    Case(
+        "301-answer", Fault.respond(301, json=ANY_ANSWER, headers=ELSEWHERE), "error", RedirectError
+    ),
+    Case(
+        "307-answer", Fault.respond(307, json=ANY_ANSWER, headers=ELSEWHERE), "error", RedirectError
+    ),
 ]
 
 
@@ -101,10 +154,17 @@ def expected_attempts(case: Case, endpoint: str) -> int:
     return 1
 
 
-def check_outcome(case: Case, endpoint: str, outcome: object, fake: FakeFathom) -> None:
+def check_outcome(
+    case: Case, endpoint: str, outcome: object, fake: FakeFathom, requests_sent: int
+) -> None:
     """Assert the case's expected end: attempts sent, the result or typed error, no duplicate."""
     attempts = expected_attempts(case, endpoint)
     assert len(fake.requests) == attempts
+    # Every request that reached the server was one the client sent and counted: nothing
+    # (aiohttp's hidden resend, say) sends behind the retry loop's back.
+    assert requests_sent == attempts
+    if isinstance(outcome, BaseException):
+        assert_token_free(outcome, TOKEN)
     fails = case.outcome == "error" or (case.outcome == "ambiguous" and endpoint == "create")
     if endpoint == "wipe" and (not fails or case.name == "truncated-json"):
         # Wipe's success is the retired endpoint's 410; a cut 410 body is still a 410.
@@ -128,21 +188,25 @@ def check_outcome(case: Case, endpoint: str, outcome: object, fake: FakeFathom) 
         assert len(created) == 1
 
 
+@pytest.mark.parametrize("session_kind", SESSION_KINDS)
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-async def test_fault_matrix(endpoint: str, case: Case, fake_time: FakeTime) -> None:
-    """Each endpoint under each fault succeeds after retries or raises the right typed error."""
+async def test_fault_matrix(
+    endpoint: str, case: Case, session_kind: str, fake_time: FakeTime
+) -> None:
+    """Each endpoint under each fault, on any session, ends in the same success or typed error."""
     fake = FakeFathom()
     stored = fake.add_event(SITE, "Existing")
     fake.inject(case.fault, method=METHODS[endpoint], path=f"/v1/sites/{SITE}/events*")
     outcome: object = None
     started = time.monotonic()
-    async with fake.serve() as url:
+    async with fake.serve() as url, session_of(session_kind) as session:
         client = AsyncClient(
             TOKEN,
             url,
             timeout=ATTEMPT_TIMEOUT,
             max_response_bytes=1_000_000,
+            session=session,
             clock=fake_time.clock,
             sleep=fake_time.sleep,
         )
@@ -154,10 +218,13 @@ async def test_fault_matrix(endpoint: str, case: Case, fake_time: FakeTime) -> N
                     outcome = await asyncio.wait_for(call(), CASE_BUDGET)
             except FathomError as error:
                 outcome = error
-        assert client._transport._session is not None
-        assert client._transport._session.closed
+        if session is None:
+            assert client._transport._session is not None
+            assert client._transport._session.closed
+        else:
+            assert not session.closed  # a borrowed session is the caller's to close
 
     assert time.monotonic() - started < CASE_BUDGET
-    check_outcome(case, endpoint, outcome, fake)
+    check_outcome(case, endpoint, outcome, fake, client.requests_sent)
     # Nothing of ours is left running once the client and the server are closed.
     assert asyncio.all_tasks() == {asyncio.current_task()}

@@ -52,4 +52,4 @@ def test_blocking_fault_matrix(endpoint: str, case: Case, fake_time: FakeTime) -
                 outcome = blocking_call(client, endpoint, stored["id"])()
         except FathomError as error:
             outcome = error
-    check_outcome(case, endpoint, outcome, fake)
+    check_outcome(case, endpoint, outcome, fake, client.requests_sent)
