@@ -119,7 +119,7 @@ def describe(value: object) -> str:
         return f"{kind} {value[:_SHOWN_CHARS]!r}"
     if isinstance(value, (list, dict)):
         return f"{kind} of length {len(value)}"
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+    if isinstance(value, int) and value.bit_length() > 64:  # its digits could be thousands
         return f"{kind} of {value.bit_length()} bits"
     if isinstance(value, (int, float)):
         return f"{kind} {value!r}"

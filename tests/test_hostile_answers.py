@@ -2,8 +2,8 @@
 
 One :class:`RawServer` serves each test; its reply function sends whatever the
 current example put in :data:`CURRENT`. Every example gets a fresh client with
-retries off and fake time, so nothing sleeps and no example's ``Retry-After``
-cools down the next one.
+retries off and fake time (see ``tests/endpoints.py``), so nothing sleeps and
+no example's ``Retry-After`` cools down the next one.
 
 Statuses cover 200..599. 1xx is left out: aiohttp reads a 1xx as an interim
 answer and waits for the final one, and when a large body follows (an unknown
@@ -17,44 +17,22 @@ attempt timeout here is only a safety net.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fathom_events import (
-    APIStatusError,
-    AsyncClient,
-    Client,
-    DeletedEvent,
-    Event,
-    EventPage,
-    FathomError,
-    ResponseDecodeError,
-    RetryPolicy,
-)
+from fathom_events import APIStatusError, FathomError, ResponseDecodeError
 
-from .helpers import SITE, TOKEN, FakeTime
+from .endpoints import CALLS, outcome_async, outcome_blocking
 from .hostile import RawServer, http
 
 #: The reply the server sends for the example being run.
 CURRENT: dict[str, bytes] = {"reply": http(200, b"{}")}
-NO_RETRY = RetryPolicy(max_retries=0)
 SAFETY_TIMEOUT = 10.0
-
-#: Each endpoint, called the same way on both faces, and the type of value it returns.
-CALLS: dict[str, tuple[Callable[[Any], Any], type[Any] | None]] = {
-    "list": (lambda events: events.list(SITE, limit=10, starting_after="7E2TJKBV"), EventPage),
-    "get": (lambda events: events.get(SITE, "7E2TJKBV"), Event),
-    "create": (lambda events: events.create(SITE, "Signed up", "euro"), Event),
-    "update": (lambda events: events.update(SITE, "7E2TJKBV", name="Renamed"), Event),
-    "delete": (lambda events: events.delete(SITE, "7E2TJKBV"), DeletedEvent),
-    "wipe": (lambda events: events.wipe(SITE, "7E2TJKBV"), type(None)),
-}
 
 SETTINGS = settings(
     max_examples=300,
@@ -280,21 +258,13 @@ def _served_url() -> Iterator[str]:
         yield url
 
 
-def warned_if_wipe(call: str) -> contextlib.AbstractContextManager[object]:
-    if call == "wipe":
-        return pytest.warns(DeprecationWarning, match="wipe")
-    return contextlib.nullcontext()
-
-
 def accept(call: str, outcome: object) -> None:
     """A value of the endpoint's type, or a FathomError (the reader's on one line)."""
     event(f"{call}: {type(outcome).__name__}")  # --hypothesis-show-statistics shows the mix
     if isinstance(outcome, (ResponseDecodeError, APIStatusError)):
         assert len(str(outcome).splitlines()) == 1, str(outcome)
-    if isinstance(outcome, FathomError):
-        return
-    expected = CALLS[call][1]
-    assert isinstance(outcome, expected or type(None)), f"{call} gave {outcome!r:.200}"
+    if not isinstance(outcome, FathomError):
+        assert isinstance(outcome, CALLS[call][1]), f"{call} gave {outcome!r:.200}"
 
 
 @SETTINGS
@@ -304,26 +274,7 @@ def test_async_face_gives_only_values_or_fathom_errors(
 ) -> None:
     """Whatever the server answers, AsyncClient returns a value or raises a FathomError."""
     call, CURRENT["reply"] = answer
-    fake_time = FakeTime()
-
-    async def run() -> object:
-        async with AsyncClient(
-            TOKEN,
-            served_url,
-            timeout=SAFETY_TIMEOUT,
-            retry=NO_RETRY,
-            clock=fake_time.clock,
-            sleep=fake_time.sleep,
-        ) as client:
-            try:
-                result: object = await CALLS[call][0](client.events)
-            except FathomError as error:
-                return error
-            return result
-
-    with warned_if_wipe(call):
-        outcome = asyncio.run(run())
-    accept(call, outcome)
+    accept(call, asyncio.run(outcome_async(served_url, call, timeout=SAFETY_TIMEOUT)))
 
 
 @SETTINGS
@@ -333,20 +284,4 @@ def test_blocking_face_gives_only_values_or_fathom_errors(
 ) -> None:
     """Whatever the server answers, Client returns a value or raises a FathomError."""
     call, CURRENT["reply"] = answer
-    fake_time = FakeTime()
-    with (
-        Client(
-            TOKEN,
-            served_url,
-            timeout=SAFETY_TIMEOUT,
-            retry=NO_RETRY,
-            clock=fake_time.clock,
-            sleep=fake_time.sleep,
-        ) as client,
-        warned_if_wipe(call),
-    ):
-        try:
-            outcome: object = CALLS[call][0](client.events)
-        except FathomError as error:
-            outcome = error
-    accept(call, outcome)
+    accept(call, outcome_blocking(served_url, call, timeout=SAFETY_TIMEOUT))

@@ -8,9 +8,7 @@ gathered in the shared ``fathom-api-facts.md``), and its errors page.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,33 +16,13 @@ from typing import Any
 import pytest
 
 import fathom_events
-from fathom_events import (
-    APIStatusError,
-    AsyncClient,
-    Client,
-    DeletedEvent,
-    Event,
-    EventPage,
-    FathomError,
-    RetryPolicy,
-)
+from fathom_events import APIStatusError, DeletedEvent, Event, EventPage
 
-from .helpers import SITE, TOKEN, FakeTime
+from .endpoints import CALLS, outcome_async, outcome_blocking
+from .helpers import SITE
 from .hostile import RawRequest, RawServer, http
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "published").glob("*.json"))
-EVENT_ID = "ABCDEFGH"
-NO_RETRY = RetryPolicy(max_retries=0)
-
-#: Each endpoint called the same way on either face (the async one returns an awaitable).
-CALLS: dict[str, Callable[[Any], Any]] = {
-    "list": lambda events: events.list(SITE),
-    "get": lambda events: events.get(SITE, EVENT_ID),
-    "create": lambda events: events.create(SITE, "Purchase early access"),
-    "update": lambda events: events.update(SITE, EVENT_ID, name="Purchase early access (live)"),
-    "delete": lambda events: events.delete(SITE, EVENT_ID),
-    "wipe": lambda events: events.wipe(SITE, EVENT_ID),
-}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -60,12 +38,6 @@ def answer(fixture: dict[str, Any]) -> bytes:
     else:
         body = json.dumps(fixture["body"], indent=4).encode()
     return http(fixture["status"], body, fixture.get("headers"))
-
-
-def warned_if_wipe(call: str) -> contextlib.AbstractContextManager[object]:
-    if call == "wipe":
-        return pytest.warns(DeprecationWarning, match="wipe")
-    return contextlib.nullcontext()
 
 
 def check(fixture: dict[str, Any], outcome: object) -> None:
@@ -105,19 +77,8 @@ async def test_published_example_reads_on_the_async_face(path: Path) -> None:
     """Each published answer reads as its documented value or error through AsyncClient."""
     fixture = load(path)
     server = RawServer(lambda _: answer(fixture))
-    fake_time = FakeTime()
-    async with (
-        server.serve() as url,
-        AsyncClient(
-            TOKEN, url, retry=NO_RETRY, clock=fake_time.clock, sleep=fake_time.sleep
-        ) as client,
-    ):
-        with warned_if_wipe(fixture["call"]):
-            try:
-                outcome: object = await CALLS[fixture["call"]](client.events)
-            except FathomError as error:
-                outcome = error
-    check(fixture, outcome)
+    async with server.serve() as url:
+        check(fixture, await outcome_async(url, fixture["call"]))
     assert_sent_to_the_site(server.requests)
 
 
@@ -126,17 +87,8 @@ def test_published_example_reads_on_the_blocking_face(path: Path) -> None:
     """Each published answer reads as its documented value or error through Client."""
     fixture = load(path)
     server = RawServer(lambda _: answer(fixture))
-    fake_time = FakeTime()
-    with (
-        server.serve_in_thread() as url,
-        Client(TOKEN, url, retry=NO_RETRY, clock=fake_time.clock, sleep=fake_time.sleep) as client,
-        warned_if_wipe(fixture["call"]),
-    ):
-        try:
-            outcome: object = CALLS[fixture["call"]](client.events)
-        except FathomError as error:
-            outcome = error
-    check(fixture, outcome)
+    with server.serve_in_thread() as url:
+        check(fixture, outcome_blocking(url, fixture["call"]))
     assert_sent_to_the_site(server.requests)
 
 
