@@ -92,6 +92,7 @@ def test_a_page_whose_url_is_not_a_string_keeps_its_events(url: object) -> None:
     listed = read(page(GOOD, {**GOOD, "id": "B"}, url=url), EventPage)
     assert [e.id for e in listed.data] == ["A", "B"]
     assert listed.url == "/v1/sites/CDBUGS/events"
+    assert proto.locate_problem(page(GOOD, url=url), EventPage) == ""
 
 
 def test_a_page_without_url_gets_the_request_path() -> None:
@@ -120,6 +121,7 @@ def test_a_string_url_is_kept_as_given() -> None:
         ({"created_at": "2023-11-06T23:31:56-06:00"}, datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)),
         ({"created_at": "2023-11-07T05:31:56+00:00"}, datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)),
         ({"created_at": "2023-11-07 05:31:56"}, datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)),
+        ({"created_at": "2023-11-07T05:31:56"}, datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)),
         ({"id": "signed-up-to-newsletter"}, datetime(2020, 8, 21, 15, 24, tzinfo=UTC)),
         ({"id": "7E2TJKBV", "site_id": "CDBUGS"}, datetime(2020, 8, 21, 15, 24, tzinfo=UTC)),
         ({"object": "event", "site_id": 42, "extra": [1, {"x": None}]},
