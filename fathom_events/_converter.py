@@ -7,17 +7,24 @@ read Fathom's answers, and ours must not leak into theirs.
 
 * ``str`` and ``bool``: strict structure hooks. cattrs would turn ``null``
   into ``"None"`` and ``"false"`` into ``True``; an answer of the wrong shape
-  must fail instead.
+  must fail instead. A string holding a lone surrogate (``"\\ud800"``) is
+  refused: it is not text, and an id holding one could never be sent back.
 * ``datetime``: parses ``"YYYY-MM-DD HH:MM:SS"`` (the current reference) and
   ISO 8601 with ``Z`` or an offset (the older reference); a naive value is UTC,
-  an aware one is converted to UTC.
+  an aware one is converted to UTC (a value that leaves the calendar once
+  converted, such as year 1 with a positive offset, is refused).
 * ``Currency | str | None``: a known value becomes the enum member, an unknown
-  string is kept as it is, ``null`` is ``None``.
+  string is kept as it is, ``null`` (or no ``currency`` key at all, as in the
+  older reference) is ``None``.
 * ``list[Event]``: requires a JSON array.
 * :class:`~fathom_events.types.Event` and ``EventPage``: hand-written hooks
   that apply the field hooks above inline, in field order (a page of 100
   events is the hot path of every listing: one call per event instead of
   five). Unknown keys are ignored; the first bad field raises, unwrapped.
+  A page's ``url`` may be missing or not a string (one published example has
+  an array): the page is kept and ``url`` is the request's own path.
+  :data:`OPTIONAL_FIELDS` and :data:`UNCHECKED_FIELDS` say the same for the
+  error path, which names the first bad field.
 * ``DeletedEvent``: a generated dict hook without detailed validation (we
   wrap the first error ourselves) that ignores unknown keys.
 * The private request bodies: unstructured with fields left at ``None``
@@ -32,7 +39,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
@@ -58,7 +66,16 @@ except ImportError:  # pragma: no cover
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-__all__ = ["CreateEventBody", "UpdateEventBody", "configure_converter", "converter", "json_loads"]
+__all__ = [
+    "OPTIONAL_FIELDS",
+    "UNCHECKED_FIELDS",
+    "CreateEventBody",
+    "UpdateEventBody",
+    "configure_converter",
+    "converter",
+    "describe",
+    "json_loads",
+]
 
 
 @attrs.frozen
@@ -80,17 +97,58 @@ class UpdateEventBody:
 _CURRENCY_FIELD = Currency | str | None
 _UTC = timezone.utc
 
+#: Fields an answer may leave out: the older reference shows events without ``currency``
+#: (read as None), and a page without a usable ``url`` keeps the request's path.
+OPTIONAL_FIELDS: Final = frozenset({(Event, "currency"), (EventPage, "url")})
+#: Fields whose value never makes an answer unreadable (a page's ``url`` was once an array).
+UNCHECKED_FIELDS: Final = frozenset({(EventPage, "url")})
 
-def _structure_str(value: object, _: object) -> str:
+_SHOWN_CHARS = 60
+
+
+def describe(value: object) -> str:
+    """A short description of a JSON value for an error message; it never raises.
+
+    Only the start of a string is shown, and no container is ever printed: a
+    value nested 100,000 deep or ten megabytes long costs nothing to describe.
+    """
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    kind = type(value).__name__
+    if isinstance(value, str):
+        return f"{kind} {value[:_SHOWN_CHARS]!r}"
+    if isinstance(value, (list, dict)):
+        return f"{kind} of length {len(value)}"
+    if isinstance(value, int) and value.bit_length() > 64:  # its digits could be thousands
+        return f"{kind} of {value.bit_length()} bits"
+    if isinstance(value, (int, float)):
+        return f"{kind} {value!r}"
+    return kind
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` is valid Unicode text (no lone surrogate), cheaply when ASCII."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _structure_str(value: object, _: object = None) -> str:
     if type(value) is str:
-        return value
-    raise TypeError(f"expected a string, got {type(value).__name__} {value!r:.60}")
+        if _is_text(value):
+            return value
+        raise ValueError(f"holds a lone surrogate, which is not text: {describe(value)}")
+    raise TypeError(f"expected a string, got {describe(value)}")
 
 
 def _structure_bool(value: object, _: object) -> bool:
     if type(value) is bool:
         return value
-    raise TypeError(f"expected true or false, got {type(value).__name__} {value!r:.60}")
+    raise TypeError(f"expected true or false, got {describe(value)}")
 
 
 _fromisoformat = datetime.fromisoformat
@@ -101,7 +159,7 @@ _PLAIN_LENGTH = len("2020-08-21 15:24:00")
 def parse_timestamp(value: object, _: object = None) -> datetime:
     """Read ``created_at`` in either documented form, always as aware UTC."""
     if type(value) is not str:
-        raise TypeError(f"expected a timestamp string, got {type(value).__name__} {value!r:.60}")
+        raise TypeError(f"expected a timestamp string, got {describe(value)}")
     if len(value) == _PLAIN_LENGTH and value[10] == " ":
         # The current reference's "YYYY-MM-DD HH:MM:SS", read as UTC in one C call:
         # appending the offset is several times cheaper than ``.replace(tzinfo=...)``
@@ -118,10 +176,13 @@ def parse_timestamp(value: object, _: object = None) -> datetime:
     try:
         parsed = _fromisoformat(text)
     except ValueError:
-        raise ValueError(f"not a timestamp: {value!r:.60}") from None
+        raise ValueError(f"not a timestamp: {value[:_SHOWN_CHARS]!r}") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=_UTC)
-    return parsed.astimezone(_UTC)
+    try:
+        return parsed.astimezone(_UTC)
+    except OverflowError:  # year 1 or 9999 with an offset: no such time in UTC
+        raise ValueError(f"out of range once in UTC: {value[:_SHOWN_CHARS]!r}") from None
 
 
 _CURRENCIES = {member.value: member for member in Currency}
@@ -131,8 +192,9 @@ def _structure_currency(value: object, _: object) -> Currency | str | None:
     if value is None:
         return None
     if type(value) is not str:
-        raise TypeError(f"expected a currency string or null, got {value!r:.60}")
-    return _CURRENCIES.get(value, value)
+        raise TypeError(f"expected a currency string or null, got {describe(value)}")
+    known = _CURRENCIES.get(value)
+    return known if known is not None else _structure_str(value)
 
 
 def _can_skip_init(cls: type) -> bool:
@@ -183,12 +245,12 @@ _build_event = _event_builder()
 def _read_event(item: Any) -> Event:
     # The field hooks of str, str, Currency | str | None and datetime, inlined.
     event_id = item["id"]
-    if type(event_id) is not str:
-        _structure_str(event_id, str)
+    if type(event_id) is not str or not event_id.isascii():
+        _structure_str(event_id)
     name = item["name"]
-    if type(name) is not str:
-        _structure_str(name, str)
-    currency = item["currency"]
+    if type(name) is not str or not name.isascii():
+        _structure_str(name)
+    currency = item.get("currency")  # the older reference leaves it out
     if currency is not None:
         currency = _structure_currency(currency, _CURRENCY_FIELD)
     return _build_event(event_id, name, currency, parse_timestamp(item["created_at"]))
@@ -199,62 +261,76 @@ def structure_event(value: Any, _: object = None) -> Event:
     return _read_event(value)
 
 
-def structure_event_list(value: object, _: object = None) -> list[Event]:  # noqa: C901
+def structure_event_list(value: object, _: object = None) -> list[Event]:
     """Read a JSON array of events: ``_read_event`` for each, unrolled into one loop.
 
     A page of 100 is what every listing reads, so the per-event calls (to read
-    the event, parse its timestamp and build it) are written out here; a
-    timestamp not in the plain form, and every error, go through the same
-    functions as one event does, so the values and messages are the same.
+    the event, parse its timestamp and build it) are written out here, for the
+    common case only: any surprise (a wrong type, a missing key, a non-ASCII
+    id or name, an unusual timestamp that fails the quick parse) leaves the
+    loop, and the whole list is read again by ``_read_event``, which applies
+    every rule and raises the precise error. Checks therefore cost nothing
+    per field unless they fail.
     """
     if type(value) is not list:
-        raise TypeError(f"expected a list of events, got {type(value).__name__}")
+        raise TypeError(f"expected a list of events, got {describe(value)}")
     if not _EVENT_SLOTS:  # pragma: no cover - see _event_builder
         return [_read_event(item) for item in value]
     new, fromisoformat, suffix = object.__new__, _fromisoformat, _UTC_SUFFIX
     set_id, set_name, set_currency, set_created_at = _EVENT_SLOTS
     events: list[Event] = []
     append = events.append
-    for item in value:
-        event_id = item["id"]
-        if type(event_id) is not str:
-            _structure_str(event_id, str)
-        name = item["name"]
-        if type(name) is not str:
-            _structure_str(name, str)
-        currency = item["currency"]
-        if currency is not None:
-            currency = _structure_currency(currency, _CURRENCY_FIELD)
-        stamp = item["created_at"]
-        created_at = None
-        if type(stamp) is str and len(stamp) == _PLAIN_LENGTH and stamp[10] == " ":
-            try:
+    try:
+        for item in value:
+            # ``.isascii()`` is the type check too: only a str has it among JSON's values.
+            event_id = item["id"]
+            if not event_id.isascii():
+                event_id.encode()  # a lone surrogate raises here
+            name = item["name"]
+            if not name.isascii():
+                name.encode()
+            currency = item.get("currency")
+            if currency is not None:
+                currency = _structure_currency(currency, _CURRENCY_FIELD)
+            stamp = item["created_at"]
+            if len(stamp) == _PLAIN_LENGTH and stamp[10] == " ":
                 created_at = fromisoformat(stamp + suffix)
-            except ValueError:
-                pass
             else:
-                if created_at.tzinfo is None:
-                    created_at = None
-        if created_at is None:
-            created_at = parse_timestamp(stamp)
-        event = new(Event)
-        set_id(event, event_id)
-        set_name(event, name)
-        set_currency(event, currency)
-        set_created_at(event, created_at)
-        append(event)
+                created_at = parse_timestamp(stamp)
+            event = new(Event)
+            set_id(event, event_id)
+            set_name(event, name)
+            set_currency(event, currency)
+            set_created_at(event, created_at)
+            append(event)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        # Off the common path: the careful reader gives the same events or the precise error.
+        return [_read_event(item) for item in value]
     return events
 
 
-def structure_event_page(value: Any, _: object = None) -> EventPage:
-    """Read a list answer: ``data``, ``has_more`` and ``url``, in that order."""
+def _request_path(url: str) -> str:
+    """The path of the request's URL (base URL path plus request path), without the query."""
+    try:
+        return urlsplit(url).path
+    except ValueError:  # pragma: no cover - our own URLs always split
+        return ""
+
+
+def structure_event_page(value: Any, _: object = None, request_url: str = "") -> EventPage:
+    """Read a list answer: ``data``, ``has_more`` and ``url``, in that order.
+
+    ``url`` is the answer's own when it is a string, otherwise the path of
+    ``request_url`` (the URL the page was asked for): the events are never
+    lost for it.
+    """
     data = structure_event_list(value["data"])
     has_more = value["has_more"]
     if type(has_more) is not bool:
         _structure_bool(has_more, bool)
-    url = value["url"]
+    url = value.get("url")
     if type(url) is not str:
-        _structure_str(url, str)
+        url = _request_path(request_url)
     return EventPage(data, has_more, url)
 
 

@@ -19,7 +19,17 @@ from urllib.parse import quote
 
 import attrs
 
-from ._converter import CreateEventBody, UpdateEventBody, converter, json_dumps, json_loads
+from ._converter import (
+    OPTIONAL_FIELDS,
+    UNCHECKED_FIELDS,
+    CreateEventBody,
+    UpdateEventBody,
+    converter,
+    describe,
+    json_dumps,
+    json_loads,
+    structure_event_page,
+)
 from .exceptions import (
     APIStatusError,
     AuthenticationError,
@@ -34,7 +44,7 @@ from .exceptions import (
     ServerError,
     UnprocessableEntityError,
 )
-from .types import Currency
+from .types import Currency, EventPage
 
 T = TypeVar("T")
 logger = logging.getLogger("fathom_events")
@@ -46,6 +56,7 @@ EXCERPT_CHARS: Final = 200
 #: hour, so an honest wait is never longer; a longer one (``1e308``, a date in 2099) is
 #: treated as malformed, so that no header can hold a client back for good.
 MAX_RETRY_AFTER: Final = 3600.0
+MESSAGE_CHARS: Final = 500
 
 
 class Operation(enum.Enum):
@@ -237,23 +248,46 @@ def build_wipe(site_id: object, event_id: object) -> Request:
 # --- reading answers ----------------------------------------------------------------------
 
 
+def one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` as one printable line of at most ``limit`` characters (and an ellipsis).
+
+    Runs of whitespace (newlines included) become one space; any other
+    character that cannot be shown as it is (a control character, a lone
+    surrogate) is written as its escape, so a message can always be printed,
+    logged and encoded.
+    """
+    text = " ".join(text[: limit * 4].split())
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def excerpt(body: bytes) -> str:
     """A short, printable piece of a body for an error message."""
-    text = body[: EXCERPT_CHARS * 4].decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."
+    return one_line(body[: EXCERPT_CHARS * 4].decode("utf-8", "replace"), EXCERPT_CHARS)
+
+
+#: What reading a parsed answer may raise: a wrong type, key or value. RecursionError and
+#: OverflowError are here so that no answer, however built, escapes as anything but a
+#: ResponseDecodeError.
+_READ_ERRORS = (AttributeError, KeyError, TypeError, ValueError, OverflowError, RecursionError)
 
 
 def locate_problem(data: object, into: type[Any], path: str = "$") -> str:
     """Name the first field of ``data`` that is not the documented shape, with its path.
 
-    Only called once decoding has failed, so it may take its time.
+    Only called once decoding has failed, so it may take its time. It never
+    raises, whatever ``data`` holds; it returns ``""`` if it finds no fault.
     """
     if not isinstance(data, dict):
-        return f"{path}: expected an object, got {type(data).__name__}"
+        return f"{path}: expected an object, got {describe(data)}"
     for field in attrs.fields(into):
+        if (into, field.name) in UNCHECKED_FIELDS:
+            continue
         where = f"{path}.{field.name}"
         if field.name not in data:
+            if (into, field.name) in OPTIONAL_FIELDS:
+                continue
             return f"{where}: missing"
         value = data[field.name]
         item_type: Any = getattr(field.type, "__args__", (None,))[0]
@@ -265,7 +299,7 @@ def locate_problem(data: object, into: type[Any], path: str = "$") -> str:
             continue
         try:
             converter.structure(value, field.type)
-        except (KeyError, TypeError, ValueError) as exc:
+        except _READ_ERRORS as exc:
             return f"{where}: {exc}"
     return ""
 
@@ -273,8 +307,10 @@ def locate_problem(data: object, into: type[Any], path: str = "$") -> str:
 _HOOKS: dict[type[Any], Callable[[Any, Any], Any]] = {}
 
 
-def _structure(data: object, into: type[T]) -> T:
+def _structure(data: object, into: type[T], url: str) -> T:
     # converter.structure() dispatches on every call; each answer type's hook is found once.
+    if into is EventPage:  # a page without a usable url keeps the request's path
+        return cast("T", structure_event_page(data, into, url))
     hook = _HOOKS.get(into)
     if hook is None:
         hook = _HOOKS[into] = converter.get_structure_hook(into)
@@ -282,23 +318,33 @@ def _structure(data: object, into: type[T]) -> T:
 
 
 def decode(answer: Answer, into: type[T], *, method: str, url: str) -> T:
-    """Read a 2xx answer as ``into``, or raise :class:`ResponseDecodeError` naming the fault."""
+    """Read a 2xx answer as ``into``, or raise :class:`ResponseDecodeError` naming the fault.
+
+    ``url`` is the request's URL: a list answer without a usable ``url`` of
+    its own takes that URL's path. Nothing but a value or that error comes out.
+    """
     try:
         data = json_loads(answer.body)
+    except RecursionError:
+        problem = f"the answer is nested too deeply to read: {excerpt(answer.body)!r}"
     except ValueError as exc:
-        problem = f"the answer is not valid JSON ({exc}): {excerpt(answer.body)!r}"
+        problem = f"the answer is not valid JSON ({one_line(str(exc))}): {excerpt(answer.body)!r}"
     else:
         if not isinstance(data, dict):
-            problem = f"expected a JSON object, got {type(data).__name__}"
+            problem = f"expected a JSON object, got {describe(data)}"
         else:
             try:
-                return _structure(data, into)
-            except (KeyError, TypeError, ValueError):
-                problem = locate_problem(data, into)
-        problem = f"the answer is not a valid {into.__name__}: {problem}"
+                return _structure(data, into, url)
+            except _READ_ERRORS as exc:
+                problem = locate_problem(data, into) or f"{type(exc).__name__}: {exc}"
+        problem = f"the answer is not a valid {into.__name__}: {one_line(problem)}"
     raise ResponseDecodeError(
         problem, method=method, url=url, status=answer.status, body=excerpt(answer.body)
     )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else describe(value)
 
 
 def _field_errors(value: object) -> dict[str, list[str]]:
@@ -307,9 +353,9 @@ def _field_errors(value: object) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for key, messages in value.items():
         if isinstance(messages, list):
-            errors[str(key)] = [str(m) for m in messages]
+            errors[str(key)] = [_text(m) for m in messages]
         else:
-            errors[str(key)] = [str(messages)]
+            errors[str(key)] = [_text(messages)]
     return errors
 
 
@@ -332,19 +378,23 @@ _WIPE_RETIRED = (
 def error_for(
     answer: Answer, *, method: str, url: str, operation: Operation, now: float
 ) -> APIStatusError:
-    """Turn an error answer into its typed exception, reading the message from the body."""
+    """Turn an error answer into its typed exception, reading the message from the body.
+
+    It never raises, whatever the body; the message is one printable line.
+    """
     body: Any
     errors: dict[str, list[str]] = {}
     try:
         body = json_loads(answer.body) if answer.body else None
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and ("error" in body or "errors" in body):
         errors = _field_errors(body.get("errors"))
         if isinstance(body.get("error"), str):
-            message = body["error"]
+            message = one_line(body["error"])
         else:
-            message = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()) or "error"
+            message = one_line("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+            message = message or "error"
     else:
         body = answer.body.decode("utf-8", "replace") if body is None else body
         message = f"HTTP {answer.status}: {excerpt(answer.body) or '(empty body)'}"

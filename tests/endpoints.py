@@ -1,0 +1,81 @@
+"""Every endpoint, called the same way on either face, against a server that answers as told.
+
+For tests that serve chosen answers (``RawServer``) and judge what comes out:
+each call uses a fresh client with retries off and fake time, so one answer's
+``Retry-After`` never reaches the next call and nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from fathom_events import (
+    AsyncClient,
+    Client,
+    DeletedEvent,
+    Event,
+    EventPage,
+    FathomError,
+    RetryPolicy,
+)
+
+from .helpers import SITE, TOKEN, FakeTime
+
+EVENT_ID = "ABCDEFGH"
+NO_RETRY = RetryPolicy(max_retries=0)
+
+#: Each endpoint's call (the async face's returns an awaitable) and the type it returns.
+CALLS: dict[str, tuple[Callable[[Any], Any], type[Any]]] = {
+    "list": (lambda events: events.list(SITE, limit=10, starting_after="7E2TJKBV"), EventPage),
+    "get": (lambda events: events.get(SITE, EVENT_ID), Event),
+    "create": (lambda events: events.create(SITE, "Purchase early access", "dollar"), Event),
+    "update": (lambda events: events.update(SITE, EVENT_ID, name="Purchase (live)"), Event),
+    "delete": (lambda events: events.delete(SITE, EVENT_ID), DeletedEvent),
+    "wipe": (lambda events: events.wipe(SITE, EVENT_ID), type(None)),
+}
+
+
+def warned_if_wipe(call: str) -> contextlib.AbstractContextManager[object]:
+    """wipe() is deprecated: expect its warning, and only there."""
+    if call == "wipe":
+        return pytest.warns(DeprecationWarning, match="wipe")
+    return contextlib.nullcontext()
+
+
+async def outcome_async(url: str, call: str, *, timeout: float = 5.0) -> object:
+    """What ``call`` gives through a fresh AsyncClient: its value or the FathomError raised."""
+    fake_time = FakeTime()
+    async with AsyncClient(
+        TOKEN, url, timeout=timeout, retry=NO_RETRY, clock=fake_time.clock, sleep=fake_time.sleep
+    ) as client:
+        with warned_if_wipe(call):
+            try:
+                result: object = await CALLS[call][0](client.events)
+            except FathomError as error:
+                result = error
+    return result
+
+
+def outcome_blocking(url: str, call: str, *, timeout: float = 5.0) -> object:
+    """What ``call`` gives through a fresh Client: its value or the FathomError raised."""
+    fake_time = FakeTime()
+    with (
+        Client(
+            TOKEN,
+            url,
+            timeout=timeout,
+            retry=NO_RETRY,
+            clock=fake_time.clock,
+            sleep=fake_time.sleep,
+        ) as client,
+        warned_if_wipe(call),
+    ):
+        try:
+            result: object = CALLS[call][0](client.events)
+        except FathomError as error:
+            result = error
+    return result
