@@ -57,6 +57,9 @@ EXCERPT_CHARS: Final = 200
 #: treated as malformed, so that no header can hold a client back for good.
 MAX_RETRY_AFTER: Final = 3600.0
 MESSAGE_CHARS: Final = 500
+#: An error body nested deeper than this is kept as text in ``.body``: Fathom's own are
+#: three deep, and one near the parser's limit could not be printed or pickled.
+MAX_BODY_DEPTH: Final = 32
 
 
 class Operation(enum.Enum):
@@ -388,6 +391,8 @@ def error_for(
         body = json_loads(answer.body) if answer.body else None
     except (ValueError, RecursionError):
         body = None
+    if _nested_deeper_than(body, MAX_BODY_DEPTH):
+        body = None  # kept as text below: too deep to print or pickle safely
     if isinstance(body, dict) and ("error" in body or "errors" in body):
         errors = _field_errors(body.get("errors"))
         if isinstance(body.get("error"), str):
@@ -418,11 +423,26 @@ def error_for(
     return cls(message, **common)
 
 
+def _nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether a parsed JSON value nests lists and objects more than ``limit`` deep."""
+    level: list[object] = [value]
+    for _ in range(limit + 1):
+        level = [
+            child
+            for item in level
+            if isinstance(item, (list, dict))
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return True
+
+
 def _redirect_error(answer: Answer, common: dict[str, Any]) -> RedirectError:
     # Never followed: the token would go wherever the Location points, and a create
     # could run twice. Fathom does not redirect, so base_url is most likely wrong.
     location = _header(answer.headers, "location")
-    shown = "no Location" if location is None else f"Location: {location[:EXCERPT_CHARS]}"
+    shown = "no Location" if location is None else f"Location: {one_line(location, EXCERPT_CHARS)}"
     message = (
         f"the API answered with a redirect ({shown}), which is not followed:"
         " check that base_url points at the API itself"

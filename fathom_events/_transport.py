@@ -41,15 +41,16 @@ from __future__ import annotations
 import asyncio
 import platform
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn, SupportsIndex
 
 import aiohttp
 import attrs
 from aiohttp import hdrs
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._protocol import Answer, Request
+from ._protocol import Answer, Request, one_line
 from ._version import __version__
 from .exceptions import APIConnectionError, APITimeoutError, ResponseTooLargeError
 
@@ -115,9 +116,7 @@ def _detail(exc: BaseException) -> str:
     # is safe but names its request; its request_info (the headers, the token among
     # them) is never read here.
     text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
-    text = " ".join(str(text).split())
-    if len(text) > _DETAIL_CHARS:
-        text = text[:_DETAIL_CHARS] + "..."
+    text = one_line(str(text), _DETAIL_CHARS)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -195,6 +194,7 @@ class Transport:
         }
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._token = token
+        self._token_bytes = token.reveal().encode("ascii")
         self._default_timeouts = timeouts
         self._session = session
         self._owns_session = session is None
@@ -278,7 +278,10 @@ class Transport:
                     content = await response.read()
                 else:
                     content = await self._read_capped(response, request.method, target)
-                return Answer(response.status, response.headers, content)
+                headers: Mapping[str, str] = response.headers
+                if self._token_bytes in content or self._echoes_token(headers):
+                    content, headers = self._blot_out_token(content, headers)
+                return Answer(response.status, headers, content)
             finally:
                 response.release()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
@@ -286,6 +289,22 @@ class Transport:
         # Raised out here, not in the except block: aiohttp's exception (whose request_info
         # holds the token) is then neither the __cause__ nor the __context__ of ours.
         raise self._secret_free(connection_error(failure, method=request.method, url=target))
+
+    def _echoes_token(self, headers: Mapping[str, str]) -> bool:
+        token = self._token.reveal()
+        return any(token in value for value in headers.values())
+
+    def _blot_out_token(
+        self, content: bytes, headers: Mapping[str, str]
+    ) -> tuple[bytes, Mapping[str, str]]:
+        # A server that quotes the request back (a debugging proxy, a hostile host) would
+        # put the token in an error's message, body or headers, or in an event's name.
+        token = self._token.reveal()
+        content = content.replace(self._token_bytes, _REDACTED.encode())
+        blotted = CIMultiDict(
+            (key, value.replace(token, _REDACTED)) for key, value in headers.items()
+        )
+        return content, CIMultiDictProxy(blotted)
 
     def _secret_free(self, error: APIConnectionError) -> APIConnectionError:
         # A server may echo what it was sent (the token too) into a status line or header

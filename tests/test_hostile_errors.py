@@ -1,0 +1,111 @@
+"""Error answers from a hostile server: echoed tokens, odd Locations, deep bodies, raw bytes."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+
+import pytest
+
+from fathom_events import (
+    APIConnectionError,
+    APIStatusError,
+    AsyncClient,
+    BadRequestError,
+    FathomError,
+    RedirectError,
+    RetryPolicy,
+)
+
+from .helpers import SITE, TOKEN
+from .hostile import RawRequest, RawServer, Reply, http
+from .secrecy import assert_token_free
+
+NO_RETRY = RetryPolicy(max_retries=0)
+
+
+async def failure(reply: Callable[[RawRequest], Reply]) -> FathomError:
+    """The error one list call ends in against a server answering with ``reply``."""
+    async with RawServer(reply).serve() as url, AsyncClient(TOKEN, url, retry=NO_RETRY) as client:
+        with pytest.raises(FathomError) as info:
+            await client.events.list(SITE)
+    return info.value
+
+
+def echo_in_body(request: RawRequest) -> bytes:
+    """A 400 whose message, body and a header quote the Authorization header back."""
+    sent = request.header("authorization") or ""
+    body = f'{{"error": "token {sent} may not do that", "seen": ["{sent}"]}}'.encode()
+    return http(400, body, {"X-Echo": sent})
+
+
+async def test_a_token_echoed_in_an_error_answer_is_blotted_out() -> None:
+    """A server quoting the token in an error's body or headers does not put it in the error."""
+    error = await failure(echo_in_body)
+    assert isinstance(error, BadRequestError)
+    assert "********" in error.message
+    assert_token_free(error, TOKEN)
+    assert TOKEN not in repr(error.body)
+    assert TOKEN not in repr(error.headers)
+    assert TOKEN not in pickle.dumps(error).decode("latin-1")
+
+
+def echo_in_page(request: RawRequest) -> bytes:
+    """A 200 page whose event name is the Authorization header."""
+    sent = request.header("authorization") or ""
+    page = (
+        f'{{"object": "list", "url": "/v1/sites/{SITE}/events", "has_more": false,'
+        f' "data": [{{"id": "E1", "object": "event", "name": "{sent}",'
+        ' "currency": null, "created_at": "2024-01-01 00:00:00"}]}'
+    )
+    return http(200, page.encode())
+
+
+async def test_a_token_echoed_in_a_page_never_reaches_the_caller() -> None:
+    """An answer holding the token is read with the token blotted out."""
+    async with (
+        RawServer(echo_in_page).serve() as url,
+        AsyncClient(TOKEN, url, retry=NO_RETRY) as client,
+    ):
+        page = await client.events.list(SITE)
+    assert TOKEN not in page.data[0].name
+    assert "********" in page.data[0].name
+
+
+async def test_a_redirect_location_is_shown_escaped() -> None:
+    """Control characters in a Location never reach the error's message raw."""
+    error = await failure(lambda _: http(302, b"", {"Location": "https://e.example/\x1b[2Jx"}))
+    assert isinstance(error, (RedirectError, APIConnectionError))
+    assert "\x1b" not in str(error)
+    if isinstance(error, RedirectError):  # aiohttp may refuse the header before we see it
+        assert error.location == "https://e.example/\x1b[2Jx"
+
+
+@pytest.mark.parametrize("key", ["error", "errors"])
+async def test_a_deeply_nested_error_body_still_prints_and_pickles(key: str) -> None:
+    """An error body nested near the parser's limit still gives an error that prints and pickles."""
+    for depth in (400, 800, 950, 5000):
+        deep = "[" * depth + "]" * depth
+        error = await failure(lambda _, deep=deep: http(400, f'{{"{key}": {deep}}}'.encode()))
+        assert isinstance(error, APIStatusError)
+        assert str(error).isprintable()
+        repr(error)
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+        assert copy.status == 400
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert copy.status == 400
+
+
+async def test_a_shallow_error_body_is_kept_parsed() -> None:
+    """Fathom's own error shapes stay parsed JSON in .body."""
+    error = await failure(lambda _: http(400, b'{"errors": {"name": ["is required"]}}'))
+    assert isinstance(error, BadRequestError)
+    assert error.body == {"errors": {"name": ["is required"]}}
+    assert error.errors == {"name": ["is required"]}
+
+
+async def test_a_connection_error_message_is_one_printable_line() -> None:
+    """A malformed answer's raw bytes are escaped in the APIConnectionError's message."""
+    error = await failure(lambda _: b"HTTP/1.1 200 \x1b[2J\r\nX\x01: y\r\n\r\n")
+    assert isinstance(error, APIConnectionError)
+    assert str(error).isprintable()
