@@ -575,7 +575,7 @@ def test_dry_run_on_a_terminal_shows_a_table(
         (["list", "S"], "fathom-events: no API token: pass --token or set FATHOM_API_TOKEN"),
         (
             ["list", "S", "--token", "t", "--base-url", "ftp://x"],
-            "fathom-events: invalid input: base_url: must be an http(s) URL",
+            "fathom-events: --base-url: must be an http(s) URL",
         ),
         (
             ["list", "S", "--token", "t", "--base-url", "http://fathom.example/v1"],
