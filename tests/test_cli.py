@@ -88,9 +88,8 @@ class Cli(Protocol):
     def __call__(self, *args: str) -> Ran: ...
 
 
-@pytest.fixture(name="cli")
-def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
-    """`main()` in this process, pointed at the fake with its token."""
+def in_process_cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
+    """`main()` in this process, pointed at ``url`` with the token."""
 
     def run(*args: str) -> Ran:
         code = main([*args, "--base-url", url, "--token", TOKEN])
@@ -99,6 +98,12 @@ def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
         return Ran(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(name="cli")
+def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
+    """`main()` in this process, pointed at the fake with its token."""
+    return in_process_cli(capsys, url)
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

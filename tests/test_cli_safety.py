@@ -26,7 +26,7 @@ from fathom_events._cli._syncfile import SyncFileError, parse_sync_file
 from fathom_events.testing import FakeFathom, Fault
 
 from .hostile import RawRequest, RawServer, http
-from .test_cli import ANSI, TOKEN, Cli, Ran, run_cli, subprocess_env
+from .test_cli import ANSI, TOKEN, Cli, in_process_cli, run_cli, subprocess_env
 
 # Names a hostile (or careless) account can hold: an escape sequence that clears the
 # screen, a line break and a tab that would forge rows, rich markup, a carriage return
@@ -74,13 +74,7 @@ def _url(fake: FakeFathom) -> Iterator[str]:
 
 @pytest.fixture(name="cli")
 def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
-    def run(*args: str) -> Ran:
-        code = main([*args, "--base-url", url, "--token", TOKEN])
-        captured = capsys.readouterr()
-        assert TOKEN not in captured.out + captured.err
-        return Ran(code, captured.out, captured.err)
-
-    return run
+    return in_process_cli(capsys, url)
 
 
 @pytest.fixture(name="terminal")

@@ -1,9 +1,12 @@
 """Arguments, dispatch, errors and exit codes of ``fathom-events``.
 
 Exit codes: 0 success; 1 partial failure (a site or a change failed, or the
-API refused a single command); 2 usage or input error (bad arguments, no
-token, input the API would reject, a malformed sync file), nothing sent;
-130 interrupted (Ctrl-C), after saying what was done.
+API refused a single command; also a pull or sync that could read no site at
+all); 2 usage or input error (bad arguments, no token or a bad one, a bad base
+URL, input the API would reject, a malformed or hostile sync file), nothing
+sent; 130 interrupted (Ctrl-C), after saying what was done.
+
+Every line shown goes through ``_output.escape_controls``, errors included.
 """
 
 from __future__ import annotations
@@ -206,7 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--format", choices=PULL_FORMATS, help="json (default) or csv (default for *.csv)"
     )
-    sub = command("sync", _api(_sync.sync), "give sites the events a sync file names", api)
+    sub = command(
+        "sync",
+        _api(_sync.sync),
+        "give sites the events a sync file names",
+        api,
+        "Give sites the events a sync file names. Exit 0 when everything was done; exit 1 when"
+        " a site could not be listed or a change failed (each is named on stderr); exit 2 for"
+        " a bad sync file, nothing sent; 130 on Ctrl-C, after saying what was done.",
+    )
     sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
     sub.add_argument("--prune", action="store_true", help="delete events the file does not name")
     sub.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
