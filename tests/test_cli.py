@@ -88,9 +88,8 @@ class Cli(Protocol):
     def __call__(self, *args: str) -> Ran: ...
 
 
-@pytest.fixture(name="cli")
-def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
-    """`main()` in this process, pointed at the fake with its token."""
+def in_process_cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
+    """`main()` in this process, pointed at ``url`` with the token."""
 
     def run(*args: str) -> Ran:
         code = main([*args, "--base-url", url, "--token", TOKEN])
@@ -99,6 +98,12 @@ def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
         return Ran(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(name="cli")
+def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
+    """`main()` in this process, pointed at the fake with its token."""
+    return in_process_cli(capsys, url)
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
@@ -575,7 +580,7 @@ def test_dry_run_on_a_terminal_shows_a_table(
         (["list", "S"], "fathom-events: no API token: pass --token or set FATHOM_API_TOKEN"),
         (
             ["list", "S", "--token", "t", "--base-url", "ftp://x"],
-            "fathom-events: invalid input: base_url: must be an http(s) URL",
+            "fathom-events: --base-url: must be an http(s) URL",
         ),
         (
             ["list", "S", "--token", "t", "--base-url", "http://fathom.example/v1"],

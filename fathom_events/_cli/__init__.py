@@ -7,7 +7,7 @@ the rooms behind this door:
 * ``_app``: arguments, dispatch, errors and exit codes;
 * ``_commands``: the API commands (list, get, create, update, delete, pull, sync);
 * ``_syncfile``: reading and checking a sync file, with line numbers;
-* ``_output``: progress bars or plain lines, tables, JSON;
+* ``_output``: progress bars or plain lines, tables, JSON, escaping, output files;
 * ``_fakeserver`` and ``_demo``: the commands that run a ``FakeFathom``.
 """
 

@@ -1,9 +1,12 @@
 """Arguments, dispatch, errors and exit codes of ``fathom-events``.
 
 Exit codes: 0 success; 1 partial failure (a site or a change failed, or the
-API refused a single command); 2 usage or input error (bad arguments, no
-token, input the API would reject, a malformed sync file), nothing sent;
-130 interrupted (Ctrl-C), after saying what was done.
+API refused a single command; also a pull or sync that could read no site at
+all); 2 usage or input error (bad arguments, no token or a bad one, a bad base
+URL, input the API would reject, a malformed or hostile sync file), nothing
+sent; 130 interrupted (Ctrl-C), after saying what was done.
+
+Every line shown goes through ``_output.escape_controls``, errors included.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from fathom_events.exceptions import FathomError, InvalidRequestError
 
 from . import _commands, _demo, _fakeserver, _sync
 from ._commands import PULL_FORMATS, UsageError
-from ._output import PROG, Output
+from ._output import PROG, Output, escape_controls
 from ._syncfile import SyncFileError
 
 __all__ = ["build_parser", "run"]
@@ -157,8 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, handler: Handler, text: str, parents: list[_Parser]) -> _Parser:
-        sub: _Parser = commands.add_parser(name, parents=parents, help=text, description=text)
+    def command(
+        name: str, handler: Handler, text: str, parents: list[_Parser], description: str = ""
+    ) -> _Parser:
+        sub: _Parser = commands.add_parser(
+            name, parents=parents, help=text, description=description or text
+        )
         accepted = {action.dest for p in parents for action in p._actions}  # noqa: SLF001
         sub.set_defaults(handler=handler, accepted=accepted)
         return sub
@@ -180,13 +187,37 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("delete", _api(_commands.delete), "delete an event", api)
     sub.add_argument("site", metavar="SITE")
     sub.add_argument("event", metavar="EVENT")
-    sub = command("pull", _api(_commands.pull), "every event of every site named", api)
+    sub = command(
+        "pull",
+        _api(_commands.pull),
+        "every event of every site named",
+        api,
+        "Every event of every site named, as JSON or CSV. Exit 0 when every site was read;"
+        " exit 1 when some failed (each is named on stderr; the others are still written, and"
+        " the JSON lists the failures under 'failed'); exit 2 for bad input; 130 on Ctrl-C.",
+    )
     sub.add_argument("sites", metavar="SITE", nargs="+")
-    sub.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    sub.add_argument(
+        "--out",
+        metavar="FILE",
+        help=(
+            "write to FILE instead of stdout. FILE is replaced in one step once the pull has"
+            " run to its end and read at least one site; when every site failed, or on an"
+            " error or Ctrl-C, FILE is left as it was"
+        ),
+    )
     sub.add_argument(
         "--format", choices=PULL_FORMATS, help="json (default) or csv (default for *.csv)"
     )
-    sub = command("sync", _api(_sync.sync), "give sites the events a sync file names", api)
+    sub = command(
+        "sync",
+        _api(_sync.sync),
+        "give sites the events a sync file names",
+        api,
+        "Give sites the events a sync file names. Exit 0 when everything was done; exit 1 when"
+        " a site could not be listed or a change failed (each is named on stderr); exit 2 for"
+        " a bad sync file, nothing sent; 130 on Ctrl-C, after saying what was done.",
+    )
     sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
     sub.add_argument("--prune", action="store_true", help="delete events the file does not name")
     sub.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
@@ -229,6 +260,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+class _EscapingFormatter(logging.Formatter):
+    """Log lines hold URLs and the server's messages: shown escaped, like all output."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().format(record), keep="\n")
+
+
 @contextlib.contextmanager
 def _retry_log(debug: bool) -> Iterator[None]:
     """With --debug, the library's retry warnings go to stderr; otherwise nowhere."""
@@ -236,7 +274,7 @@ def _retry_log(debug: bool) -> Iterator[None]:
     handler: logging.Handler = logging.NullHandler()
     if debug:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+        handler.setFormatter(_EscapingFormatter(f"{PROG}: %(message)s"))
     level = logger.level
     logger.addHandler(handler)
     if debug:
@@ -250,7 +288,8 @@ def _retry_log(debug: bool) -> Iterator[None]:
 
 def _fail(error: BaseException, code: int, *, debug: bool) -> int:
     if debug:
-        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+        shown = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        print(escape_controls(shown, keep="\n"), end="", file=sys.stderr)  # noqa: T201
     if isinstance(error, (UsageError, SyncFileError)):
         text = str(error)
     elif isinstance(error, InvalidRequestError):
@@ -261,7 +300,8 @@ def _fail(error: BaseException, code: int, *, debug: bool) -> int:
         text = f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
     else:
         text = f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)"
-    print(text if text.startswith(PROG) else f"{PROG}: {text}", file=sys.stderr, flush=True)  # noqa: T201
+    line = escape_controls(text if text.startswith(PROG) else f"{PROG}: {text}")
+    print(line, file=sys.stderr, flush=True)  # noqa: T201
     return code
 
 

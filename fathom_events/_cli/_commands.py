@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import csv
 import io
-import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from fathom_events._client import TOKEN_ENV, AsyncClient, _check_base_url
 from fathom_events.exceptions import InvalidRequestError
 from fathom_events.types import Event
 
-from ._output import Counters, Output, event_json
+from ._output import Counters, Output, event_json, json_text, replace_file
 
 __all__ = [
     "UsageError",
@@ -74,7 +73,11 @@ async def connect(args: argparse.Namespace) -> AsyncIterator[AsyncClient]:
                 " unencrypted; use https://, a loopback host, or pass --allow-insecure-http"
                 " if you really mean it"
             ) from None
-        raise
+        # Say where the bad setting came from, in the command line's words.
+        sources = {"token": "--token" if args.token else f"${TOKEN_ENV}", "base_url": "--base-url"}
+        if error.field not in sources:
+            raise
+        raise UsageError(f"{sources[error.field]}: {error.rule}") from None
     async with client:
         yield client
 
@@ -152,43 +155,58 @@ def _pull_target(args: argparse.Namespace) -> tuple[Path | None, str]:
 
 
 def render_pull(result: PullResult, fmt: str) -> str:
-    """Pulled events as a JSON document, or CSV rows site_id,id,name,currency,created_at."""
+    """Pulled events as a JSON document, or CSV rows site_id,id,name,currency,created_at.
+
+    CSV is data for programs: values are kept as they are (a field holding a
+    line break is quoted, so no value can forge a row); only a lone surrogate,
+    which no UTF-8 file can hold, is written as its ``\\udXXX`` escape.
+    """
     if fmt == "json":
         document = {
             "sites": {site: [event_json(e) for e in events] for site, events in result.items()},
             "failed": {site: str(error) for site, error in result.failed.items()},
         }
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        return json_text(document) + "\n"
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["site_id", "id", "name", "currency", "created_at"])
+    plain = csv.writer(buffer, lineterminator="\n")
+    # The csv module quotes a field holding "\n" but not one holding a lone "\r",
+    # where csv readers end the row too: such a row is written fully quoted.
+    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    plain.writerow(["site_id", "id", "name", "currency", "created_at"])
     for site, events in result.items():
         for event in events:
             shown = event_json(event)
-            writer.writerow(
-                [site, shown["id"], shown["name"], shown["currency"] or "", shown["created_at"]]
-            )
-    return buffer.getvalue()
+            row = [site, shown["id"], shown["name"], shown["currency"] or "", shown["created_at"]]
+            (quoted if any("\r" in str(field) for field in row) else plain).writerow(row)
+    return buffer.getvalue().encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def pull(args: argparse.Namespace, out: Output) -> int:
-    """Every event of every site named, to stdout or ``--out``, as JSON or CSV."""
+    """Every event of every site named, to stdout or ``--out``, as JSON or CSV.
+
+    ``--out FILE`` is replaced only when the pull has run to its end and read
+    at least one site; when every site failed (or on an error or Ctrl-C) it is
+    left as it was. Exit 0 when every site was read, else 1.
+    """
     target, fmt = _pull_target(args)
     sites = list(dict.fromkeys(args.sites))
     async with connect(args) as client:
         with out.progress("pull", len(sites), counters(client)) as on_progress:
             result = await client.events.pull(sites, on_progress=on_progress)
     text = render_pull(result, fmt)
+    written = target is not None and bool(result)
     if target is None:
         print(text, end="", flush=True)  # noqa: T201 - the pulled events are the answer
-    else:
-        target.write_text(text, encoding="utf-8")
+    elif written:
+        replace_file(target, [text.encode("utf-8")])
     for site, error in result.failed.items():
         out.problem(f"pull {site}: {error}")
     events = sum(len(found) for found in result.values())
     summary = f"pulled {events:,} events from {len(result):,} sites"
     if result.failed:
         summary += f"; {len(result.failed):,} failed"
+    if target is not None and not written:
+        out.problem(f"pull: no site could be read; {target} was left as it was")
     if target is None:
         out.note(summary)
     elif out.json_mode:
@@ -196,12 +214,13 @@ async def pull(args: argparse.Namespace, out: Output) -> int:
         out.json(
             {
                 "out": str(target),
+                "written": written,
                 "format": fmt,
                 "sites": len(result),
                 "events": events,
                 "failed": failed,
             }
         )
-    else:
+    elif written:
         out.result(f"{summary} into {target}")
     return 1 if result.failed else 0

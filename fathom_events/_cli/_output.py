@@ -5,14 +5,26 @@ so that a result can be piped. On a terminal results are tables and long work
 shows progress bars; otherwise (a pipe, a file, or ``--quiet`` on a terminal)
 results are plain tab-separated lines and progress is a plain line every tenth
 of the way. ``--json`` prints one JSON document on stdout.
+
+Names and messages come from the API and the user, so nothing is printed as
+it came: :func:`escape_controls` shows every character that could move the
+cursor, retitle the window, reorder the text or start a new line as a visible
+escape (``\x1b``, ``\n``, ``\u202e``), in tables, plain lines and on
+stderr alike; :func:`json_text` escapes the same characters the JSON way.
+Files are written by :func:`replace_file`: whole, or not at all.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
+import secrets
+import stat
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Literal
 
 from rich.console import Console
@@ -32,11 +44,117 @@ from rich.text import Text
 from fathom_events._bulk_types import Progress
 from fathom_events.types import Event
 
-__all__ = ["Counters", "Output", "duration", "event_json", "tally"]
+__all__ = [
+    "Counters",
+    "Output",
+    "duration",
+    "escape_controls",
+    "event_json",
+    "json_text",
+    "replace_file",
+    "tally",
+]
 
 Counters = Callable[[], tuple[int, int]]
 Mode = Literal["terminal", "plain", "json"]
 PROG = "fathom-events"
+
+# What no name or message may print raw. C0 controls (ESC starts escape sequences;
+# \n \r \v \f and \x1c-\x1e end a line for someone), DEL, C1 controls (\x9b is an
+# 8-bit CSI to some terminals), the line and paragraph separators (str.splitlines
+# ends lines there), the bidi embeddings, overrides and isolates that reorder what is
+# shown ("Trojan Source"; the set Rust's text_direction_codepoint lints refuse), and
+# lone surrogates (no UTF-8 stream can carry them).
+_BEYOND_C0 = "\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE = re.compile(f"[\x00-\x1f{_BEYOND_C0}]")
+# JSON's encoder escapes C0 itself; a raw \n left in its text is its own indentation.
+_UNSAFE_IN_JSON = re.compile(f"[{_BEYOND_C0}]")
+_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return _SHORT_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def escape_controls(text: str, *, keep: str = "") -> str:
+    """``text`` safe for a terminal and for a line reader: each unsafe character escaped.
+
+    Control characters become ``\\t``, ``\\n``, ``\\r`` or ``\\xHH``; bidi controls,
+    line separators and lone surrogates ``\\uHHHH``. Everything else (accents, CJK,
+    emoji, a backslash, rich markup) is kept as it is, so the escapes are for people
+    to read, not to decode. ``keep`` names characters to leave (a traceback's ``\\n``).
+    """
+    return _UNSAFE.sub(lambda found: found[0] if found[0] in keep else _escape(found[0]), text)
+
+
+def json_text(document: object, *, compact: bool = False) -> str:
+    """``document`` as JSON text that is safe on a terminal and in any UTF-8 file.
+
+    Non-ASCII text stays readable; what :func:`escape_controls` escapes is
+    written as a JSON ``\\uXXXX`` escape, so a decoder gets every value back
+    exactly, a lone surrogate included.
+    """
+    text = json.dumps(document, indent=None if compact else 2, ensure_ascii=False)
+    return _UNSAFE_IN_JSON.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
+
+
+def replace_file(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``path`` whole or not at all.
+
+    They go to a new file beside the target, which is renamed over it only
+    once every chunk is written and flushed to disk; on any error or Ctrl-C
+    the new file is removed and the old one is left byte for byte. A new
+    file gets the mode the umask gives (0666 less the umask), a replaced one
+    keeps its mode (and, where allowed, its owner). A symlink is followed, so
+    the file it points to is replaced and the link stays. A target that is not
+    a regular file (``/dev/null``, ``/dev/stdout``, a FIFO) holds nothing to
+    keep, and is written to directly.
+    """
+    try:
+        _replace_file(Path(os.path.realpath(path)), chunks)
+    except OSError as error:
+        # Name the file the user gave, not the temporary one beside it.
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+
+
+def _replace_file(target: Path, chunks: Iterable[bytes]) -> None:
+    try:
+        old: os.stat_result | None = target.stat()
+    except FileNotFoundError:
+        old = None
+    if old is not None and not stat.S_ISREG(old.st_mode):
+        with target.open("wb") as file:
+            file.writelines(chunks)
+        return
+    temporary, descriptor = _new_file_beside(target)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.writelines(chunks)
+            file.flush()
+            if old is not None:
+                temporary.chmod(stat.S_IMODE(old.st_mode))
+                if sys.platform != "win32":
+                    with contextlib.suppress(OSError):  # only root may give a file away
+                        os.chown(temporary, old.st_uid, old.st_gid)
+            os.fsync(file.fileno())
+        temporary.replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+
+
+def _new_file_beside(target: Path) -> tuple[Path, int]:
+    """A new, empty file in ``target``'s directory, created with the umask's mode."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        candidate = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return candidate, os.open(candidate, flags, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")  # pragma: no cover
 
 
 def event_json(event: Event) -> dict[str, str | None]:
@@ -115,38 +233,44 @@ class Output:
         return self.mode == "json"
 
     def result(self, text: str) -> None:
-        """A line of the answer, on stdout (not in JSON mode)."""
+        """A line of the answer, on stdout (not in JSON mode), escaped."""
+        self._line(escape_controls(text))
+
+    def _line(self, text: str) -> None:
         if self.mode == "terminal":
-            self._out.print(Text(text))
+            self._out.print(Text(text))  # Text: square brackets are not markup
         elif self.mode != "json":
             print(text, flush=True)  # noqa: T201 - the command's answer
 
     def note(self, text: str) -> None:
-        """Something worth knowing on the way, on stderr (not with --json)."""
+        """Something worth knowing on the way, on stderr (not with --json), escaped."""
         if self.mode in ("terminal", "plain"):
-            print(text, file=sys.stderr, flush=True)  # noqa: T201 - progress is for people
+            print(escape_controls(text), file=sys.stderr, flush=True)  # noqa: T201 - for people
 
     @staticmethod
     def problem(text: str) -> None:
-        """A failure, on stderr, always."""
-        print(f"{PROG}: {text}", file=sys.stderr, flush=True)  # noqa: T201
+        """A failure, on stderr, always, escaped."""
+        print(f"{PROG}: {escape_controls(text)}", file=sys.stderr, flush=True)  # noqa: T201
 
     @staticmethod
     def json(document: object, *, compact: bool = False) -> None:
         """The JSON answer, on stdout (``compact``: on one line)."""
-        text = json.dumps(document, indent=None if compact else 2, ensure_ascii=False)
-        print(text, flush=True)  # noqa: T201
+        print(json_text(document, compact=compact), flush=True)  # noqa: T201
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        """A table on a terminal; tab-separated lines (no header) otherwise."""
+        """A table on a terminal; tab-separated lines (no header) otherwise; cells escaped.
+
+        A tab or a line break inside a cell is escaped too, so a row stays one line.
+        """
+        shown = [[escape_controls(cell) for cell in row] for row in rows]
         if self.mode == "terminal":
             table = Table(*headers)
-            for row in rows:
+            for row in shown:
                 table.add_row(*(Text(cell) for cell in row))
             self._out.print(table)
         else:
-            for row in rows:
-                self.result("\t".join(cell.replace("\t", " ") for cell in row))
+            for row in shown:
+                self._line("\t".join(row))
 
     def events(self, events: Sequence[Event], *, currency: bool = False) -> None:
         """Events as a table (the currency column only when the API gave it)."""

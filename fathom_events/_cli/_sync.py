@@ -110,9 +110,10 @@ def show_plan(out: Output, plan: SyncPlan, *, per_site: bool) -> None:
         if rows:
             out.table(["site", "create", "update (currency)", "delete"], rows)
     s = plan.summary()
+    unlisted = f"; {tally(len(plan.failed), 'site')} could not be listed" if plan.failed else ""
     out.result(
         f"plan: {s['sites']:,} sites: {s['create']:,} to create, {s['update']:,} to update,"
-        f" {s['delete']:,} to delete, {s['unchanged']:,} unchanged"
+        f" {s['delete']:,} to delete, {s['unchanged']:,} unchanged{unlisted}"
     )
     for site, error in plan.failed.items():
         out.problem(f"plan {site}: could not list its events: {error}")
@@ -168,10 +169,24 @@ def _show_without_applying(
             "seconds": estimate_seconds(limit, already_sent, plan.requests),
             "rate_limit": None if limit is None else [limit.requests, limit.per_seconds],
         }
-        out.json({"dry_run": args.dry_run, "plan": plan_json(plan), "estimate": estimate})
+        out.json(
+            {
+                "dry_run": args.dry_run,
+                "ok": not plan.failed,
+                "plan": plan_json(plan),
+                "estimate": estimate,
+            }
+        )
         return
     show_plan(out, plan, per_site=args.dry_run)
-    if plan.empty:
+    if plan.empty and not plan.sites:
+        out.result(f"nothing done: none of the {tally(len(plan.failed), 'site')} could be listed")
+    elif plan.empty and plan.failed:
+        out.result(
+            f"nothing to change on the {tally(len(plan.sites), 'site')} that could be listed;"
+            f" {tally(len(plan.failed), 'site')} could not be listed"
+        )
+    elif plan.empty:
         out.result("nothing to change: every site has the file's events")
     else:
         estimate_text = describe_estimate(limit, already_sent, plan.requests)

@@ -17,6 +17,12 @@
 Everything is checked before anything is sent, and a problem is reported as
 ``FILE:LINE: what is wrong``. tomllib does not say where a value came from,
 so a small line scanner maps a key path back to the line that wrote it.
+
+A hostile file is an input error like any other: one larger than
+:data:`MAX_FILE_BYTES` is not read whole, and nesting deeper than
+:data:`MAX_NESTING` (arrays, inline tables, dotted keys; a sync file needs a
+handful) is refused at its line before tomllib, which recurses on nesting and
+takes quadratic time over long dotted keys, ever sees it.
 """
 
 from __future__ import annotations
@@ -38,9 +44,21 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-__all__ = ["SyncFile", "SyncFileError", "parse_sync_file", "read_sync_file"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_NESTING",
+    "SyncFile",
+    "SyncFileError",
+    "parse_sync_file",
+    "read_sync_file",
+]
 
 KeyPath = tuple[str | int, ...]
+
+#: A sync file names sites and events: 16 MiB is room for a million sites.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+#: Arrays, inline tables and dotted-key parts open at once; a sync file needs about 6.
+MAX_NESTING = 32
 
 _BARE = r"[A-Za-z0-9_-]+"
 _KEY_PART = rf"(?:{_BARE}|\"(?:[^\"\\]|\\.)*\"|'[^']*')"
@@ -50,6 +68,18 @@ _KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
 _PART = re.compile(_KEY_PART)
 _POSITION = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
 _EVENT_KEYS = ("name", "currency")
+# What the nesting scan must tell apart: strings and comments (whose brackets and dots
+# are text; an unclosed one ends at its line's end) and the characters that nest.
+_NESTING_TOKENS = re.compile(
+    r'"""(?:[^\\]|\\.)*?"""'  # a multi-line basic string
+    r"|'{3}.*?'{3}"  # a multi-line literal string
+    r'|"(?:[^"\\\n]|\\.)*"?'  # a basic string
+    r"|'[^'\n]*'?"  # a literal string
+    r"|#[^\n]*"  # a comment
+    r"|[\[\]{}=,.\n]",
+    re.DOTALL,
+)
+_DIGITS = re.compile(r"[0-9A-Fa-f_]+")
 
 
 class SyncFileError(Exception):
@@ -78,9 +108,14 @@ class SyncFile:
 def read_sync_file(path: str) -> SyncFile:
     """Read and check the sync file at ``path``; raise :class:`SyncFileError`."""
     try:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise SyncFileError(path, None, f"cannot read it: {error.strerror or error}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SyncFileError(
+            path, None, f"is larger than {MAX_FILE_BYTES:,} bytes, too large for a sync file"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -91,12 +126,53 @@ def read_sync_file(path: str) -> SyncFile:
 
 def parse_sync_file(text: str, filename: str = "<sync file>") -> SyncFile:
     """Check the text of a sync file; raise :class:`SyncFileError` naming the line."""
+    too_deep = _nesting_beyond(text, MAX_NESTING)
+    if too_deep is not None:
+        raise SyncFileError(filename, too_deep, _TOO_DEEP)
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         line, problem = _decode_error(error, text)
         raise SyncFileError(filename, line, problem) from None
+    except RecursionError:
+        raise SyncFileError(filename, None, _TOO_DEEP) from None
+    except ValueError:
+        # tomllib lets int()'s limit on digits through (a ValueError of its own)
+        longest = max(_DIGITS.finditer(text), key=lambda found: len(found[0]), default=None)
+        where = None if longest is None else text.count("\n", 0, longest.start()) + 1
+        raise SyncFileError(filename, where, "not valid TOML: a number too long to read") from None
     return _Checker(document, _Locator(text), filename).check()
+
+
+_TOO_DEEP = (
+    f"nested too deeply: more than {MAX_NESTING} arrays, inline tables or dotted key parts"
+    " inside each other (a sync file needs a handful)"
+)
+
+
+def _nesting_beyond(text: str, limit: int) -> int | None:
+    """The first line where brackets, braces and key dots open more than ``limit`` deep.
+
+    A rough count (a float's dot counts too) that never looks inside strings
+    or comments; a sync file is far below any limit it could trip.
+    """
+    line, depth, dots = 1, 0, 0
+    for found in _NESTING_TOKENS.finditer(text):
+        piece = found[0]
+        if piece == ".":
+            dots += 1
+        elif piece in ("[", "{"):
+            depth, dots = depth + 1, 0
+        elif piece in ("]", "}"):
+            depth, dots = max(0, depth - 1), 0
+        else:
+            if piece in ("=", ",", "\n"):
+                dots = 0
+            line += piece.count("\n")
+            continue
+        if depth + dots > limit:
+            return line
+    return None
 
 
 def _last_line_with_content(text: str) -> int:
@@ -198,12 +274,20 @@ class _Locator:
         return best_line
 
 
+def _shown(value: object, width: int = 40) -> str:
+    """``repr(value)`` cut to ``width``; an integer of thousands of digits is not shown."""
+    try:
+        return repr(value)[:width]
+    except ValueError:  # int's limit on the digits it turns into text
+        return f"an {type(value).__name__} too long to show"
+
+
 def _value_needle(value: object) -> str | None:
     if isinstance(value, str):
         escaped = re.escape(value)
         return rf"\"{escaped}\"|'{escaped}'"
     if isinstance(value, (bool, int, float)):
-        text = str(value).lower() if isinstance(value, bool) else str(value)
+        text = _shown(value, width=sys.maxsize).lower()
         return rf"(?<![\w.]){re.escape(text)}(?![\w.])"
     return None
 
@@ -267,18 +351,22 @@ class _Checker:
         value = self._document["sites"]
         if not isinstance(value, list) or not value:
             self._fail(("sites",), "`sites` must be a non-empty list of site ids")
-        seen: list[str] = []
+        seen: dict[str, None] = {}  # a dict: ordered, and a million sites are checked at once
         for index, site_id in enumerate(value):
-            needle = _value_needle(site_id)
             if not isinstance(site_id, str) or not site_id:
                 self._fail(
                     ("sites", index),
-                    f"`sites` entry {index + 1} must be a non-empty string, got {site_id!r:.40}",
-                    needle,
+                    f"`sites` entry {index + 1} must be a non-empty string, got {_shown(site_id)}",
+                    _value_needle(site_id),
                 )
             if site_id in seen:
-                self._fail(("sites", index), f"site {site_id!r} is listed twice", needle, nth=2)
-            seen.append(site_id)
+                self._fail(
+                    ("sites", index),
+                    f"site {site_id!r} is listed twice",
+                    _value_needle(site_id),
+                    nth=2,
+                )
+            seen[site_id] = None
         return tuple(seen)
 
     def _events(
@@ -302,7 +390,6 @@ class _Checker:
                     )
             if "name" not in item:
                 self._fail(where, f"{entry} has no `name`")
-            before = value[:index]
             try:
                 spec = EventSpec(item["name"], item.get("currency"))
             except InvalidRequestError as error:
@@ -311,14 +398,16 @@ class _Checker:
                     (*where, field),
                     f"{entry}: {error}",
                     _value_needle(item.get(field)),
-                    nth=_count_equal(before, field, item.get(field)) + 1,
+                    nth=_count_equal(value[:index], field, item.get(field)) + 1,
                 )
+            except ValueError:  # the currency rule's message could not show so long an integer
+                self._fail((*where, "currency"), f"{entry}: currency: an integer too long to show")
             if spec.name in taken:
                 self._fail(
                     (*where, "name"),
                     f"{entry}: the event {spec.name!r} is already in {taken[spec.name]}",
                     _value_needle(spec.name),
-                    nth=_count_equal(before, "name", spec.name) + 1,
+                    nth=_count_equal(value[:index], "name", spec.name) + 1,
                 )
             taken[spec.name] = label
             specs.append(spec)
