@@ -30,7 +30,7 @@ from ._bulk_types import (
     check_max_events_per_site,
 )
 from ._pagination import PageWalker
-from ._protocol import check_id
+from ._protocol import check_id, shown
 from .exceptions import FathomError, InvalidRequestError, TooManyEventsError, UnexpectedError
 from .types import Event, EventPage
 
@@ -55,7 +55,7 @@ def check_concurrency(value: int | None, default: int) -> int:
     if value is None:
         return default
     if type(value) is not int or value < 1:
-        raise InvalidRequestError("concurrency", f"must be an int >= 1, got {value!r}")
+        raise InvalidRequestError("concurrency", f"must be an int >= 1, got {shown(value)}")
     return value
 
 
@@ -68,14 +68,14 @@ def check_desired(desired: Mapping[str, Sequence[EventSpec]]) -> dict[str, tuple
         check_id("desired", site_id)
         if isinstance(given, (str, Mapping)) or not isinstance(given, Iterable):
             raise InvalidRequestError(
-                f"desired[{site_id!r}]", f"must be a list of EventSpec, got {given!r:.60}"
+                f"desired[{site_id!r}]", f"must be a list of EventSpec, got {shown(given)}"
             )
         specs = tuple(given)  # read once: a generator must not be emptied by the checks
         names: set[str] = set()
         for spec in specs:
             if not isinstance(spec, EventSpec):
                 raise InvalidRequestError(
-                    f"desired[{site_id!r}]", f"must hold EventSpec objects, got {spec!r:.60}"
+                    f"desired[{site_id!r}]", f"must hold EventSpec objects, got {shown(spec)}"
                 )
             if spec.name in names:
                 raise InvalidRequestError(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from ._protocol import check_currency, check_name
+from ._protocol import check_currency, check_name, shown
 from .exceptions import FathomError, InvalidRequestError
 from .types import Currency, Event
 
@@ -40,7 +40,7 @@ DEFAULT_MAX_EVENTS_PER_SITE = 100_000
 def check_max_events_per_site(value: object) -> int:
     """The per-site cap of a bulk job: an int >= 1."""
     if type(value) is not int or value < 1:
-        raise InvalidRequestError("max_events_per_site", f"must be an int >= 1, got {value!r:.60}")
+        raise InvalidRequestError("max_events_per_site", f"must be an int >= 1, got {shown(value)}")
     return value
 
 

@@ -120,9 +120,12 @@ def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
 def _check_timeout(field: str, value: float | None) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InvalidRequestError(field, f"must be a number of seconds > 0 or None, got {value!r}")
-    return float(value)
+    seconds = proto.finite_number(value)
+    if seconds is None or seconds <= 0:
+        raise InvalidRequestError(
+            field, f"must be a finite number of seconds > 0 or None, got {proto.shown(value)}"
+        )
+    return seconds
 
 
 @attrs.frozen
@@ -178,18 +181,18 @@ class AsyncClient:
         url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         if type(max_response_bytes) is not int or max_response_bytes < 1:
             raise InvalidRequestError(
-                "max_response_bytes", f"must be an int >= 1, got {max_response_bytes!r}"
+                "max_response_bytes", f"must be an int >= 1, got {proto.shown(max_response_bytes)}"
             )
         if retry is not None and not isinstance(retry, RetryPolicy):
-            raise InvalidRequestError("retry", f"must be a RetryPolicy, got {retry!r:.60}")
+            raise InvalidRequestError("retry", f"must be a RetryPolicy, got {proto.shown(retry)}")
         if rate_limit is not None and not isinstance(rate_limit, RateLimit):
             raise InvalidRequestError(
                 "rate_limit",
-                f"must be a RateLimit such as RateLimit(2000, 3600), got {rate_limit!r:.60}",
+                f"must be a RateLimit such as RateLimit(2000, 3600), got {proto.shown(rate_limit)}",
             )
         for field, value in (("clock", clock), ("sleep", sleep)):
             if value is not None and not callable(value):
-                raise InvalidRequestError(field, f"must be callable, got {value!r:.60}")
+                raise InvalidRequestError(field, f"must be callable, got {proto.shown(value)}")
         self._config = _Config(
             Timeouts(
                 _check_timeout("timeout", timeout),

@@ -57,6 +57,7 @@ EXCERPT_CHARS: Final = 200
 #: treated as malformed, so that no header can hold a client back for good.
 MAX_RETRY_AFTER: Final = 3600.0
 MESSAGE_CHARS: Final = 500
+SHOWN_CHARS: Final = 60
 #: An error body nested deeper than this is kept as text in ``.body``: Fathom's own are
 #: three deep, and one near the parser's limit could not be printed or pickled.
 MAX_BODY_DEPTH: Final = 32
@@ -100,6 +101,32 @@ class Answer:
 
 
 # --- input checks -------------------------------------------------------------------------
+
+
+def finite_number(value: object) -> float | None:
+    """``value`` as a finite float if it is an int or float (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def shown(value: object) -> str:
+    """A caller's value in an error message: its repr, cut short; it never raises.
+
+    An int of thousands of digits (whose repr raises), or an object whose repr
+    fails, is described instead of shown.
+    """
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an int of {value.bit_length()} bits"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a caller's object: its repr may do anything
+        return f"a {type(value).__name__} that cannot be shown"
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
 
 
 def check_text(field: str, value: str) -> str:
@@ -150,7 +177,7 @@ def check_currency(field: str, value: object) -> Currency:
             return Currency(value)
         except ValueError:
             pass
-    raise InvalidRequestError(field, f"must be one of {_CURRENCY_VALUES}; got {value!r:.60}")
+    raise InvalidRequestError(field, f"must be one of {_CURRENCY_VALUES}; got {shown(value)}")
 
 
 def check_limit(value: object, field: str = "limit") -> int:

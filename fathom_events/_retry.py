@@ -28,7 +28,7 @@ from typing import TypeVar
 
 import attrs
 
-from ._protocol import MAX_RETRY_AFTER, Operation
+from ._protocol import MAX_RETRY_AFTER, Operation, finite_number, shown
 from .exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -52,32 +52,37 @@ Sleep = Callable[[float], Awaitable[None]]
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float | None) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-        raise InvalidRequestError(attribute.name, f"must be a finite number >= 0, got {value!r}")
+    number = finite_number(value)
+    if number is None or number < 0:
+        raise InvalidRequestError(
+            attribute.name, f"must be a finite number >= 0, got {shown(value)}"
+        )
 
 
 def _positive_or_none(_: object, attribute: attrs.Attribute[float], value: float | None) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+    number = finite_number(value)
+    if number is None or number <= 0:
         raise InvalidRequestError(
-            attribute.name, f"must be a finite number of seconds > 0, or None; got {value!r}"
+            attribute.name, f"must be a finite number of seconds > 0, or None; got {shown(value)}"
         )
 
 
 def _strict_bool(_: object, attribute: attrs.Attribute[bool], value: bool) -> None:
     if type(value) is not bool:
-        raise InvalidRequestError(attribute.name, f"must be True or False, got {value!r}")
+        raise InvalidRequestError(attribute.name, f"must be True or False, got {shown(value)}")
 
 
 def _max_retries(_: object, attribute: attrs.Attribute[int], value: int) -> None:
     if type(value) is not int or value < 0:
-        raise InvalidRequestError(attribute.name, f"must be an int >= 0, got {value!r}")
+        raise InvalidRequestError(attribute.name, f"must be an int >= 0, got {shown(value)}")
 
 
 def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0 <= value <= 1:
-        raise InvalidRequestError(attribute.name, f"must be between 0 and 1, got {value!r}")
+    number = finite_number(value)
+    if number is None or not 0 <= number <= 1:
+        raise InvalidRequestError(attribute.name, f"must be between 0 and 1, got {shown(value)}")
 
 
 @attrs.frozen
@@ -159,7 +164,7 @@ class RateLimit:
     @requests.validator
     def _check_requests(self, attribute: attrs.Attribute[int], value: int) -> None:
         if type(value) is not int or value < 1:
-            raise InvalidRequestError(attribute.name, f"must be an int >= 1, got {value!r}")
+            raise InvalidRequestError(attribute.name, f"must be an int >= 1, got {shown(value)}")
 
     @per_seconds.validator
     def _check_period(self, attribute: attrs.Attribute[float], value: float) -> None:
@@ -188,7 +193,7 @@ class Gate:
     ) -> None:
         if type(max_in_flight) is not int or max_in_flight < 1:
             raise InvalidRequestError(
-                "max_in_flight", f"must be an int >= 1, got {max_in_flight!r}"
+                "max_in_flight", f"must be an int >= 1, got {shown(max_in_flight)}"
             )
         self.max_in_flight = max_in_flight
         self.rate_limit = rate_limit

@@ -453,7 +453,11 @@ def test_nesting_in_strings_and_comments_is_not_counted() -> None:
         (b'sites = ["A"]\n[[events]]\nname = "x"\nn = ' + b"1" * 5000 + b"\n", 4, "number"),
         (b"sites = [0x" + b"f" * 5000 + b"]\n", 1, "got an int too long to show"),
         (b'sites = ["A"]\n[[events]]\nname = 0x' + b"f" * 5000 + b"\n", 3, "got int"),
-        (b'sites = ["A"]\n[[events]]\nname = "x"\ncurrency = 0o' + b"7" * 5000, 4, "too long"),
+        (
+            b'sites = ["A"]\n[[events]]\nname = "x"\ncurrency = 0o' + b"7" * 5000,
+            4,
+            "an int of 15000 bits",
+        ),
         (b'sites = ["A\x00"]\n', 1, "not valid TOML: illegal character '\\x00'"),
         (b'sites = ["A"]\n[[events]]\nname = "x\\u0000\x1b"\n', 3, "not valid TOML"),
         (b'sites = ["A"]\n\xff\xfe\n', 2, "is not UTF-8 text"),

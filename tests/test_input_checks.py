@@ -6,7 +6,14 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from fathom_events import AsyncClient, Client, EventSpec, InvalidRequestError
+from fathom_events import (
+    AsyncClient,
+    Client,
+    EventSpec,
+    InvalidRequestError,
+    RateLimit,
+    RetryPolicy,
+)
 from fathom_events.testing import FakeFathom
 
 from .helpers import SITE, TOKEN
@@ -125,3 +132,61 @@ def test_event_spec_refuses_a_lone_surrogate() -> None:
 def test_valid_non_ascii_text_is_accepted() -> None:
     """Any valid Unicode (accents, CJK, emoji) is a fine name; only broken text is refused."""
     assert EventSpec("Café 注册 🎉").name == "Café 注册 🎉"
+
+
+HUGE = 10**5000  # its repr raises ValueError (more than 4,300 digits)
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: AsyncClient(TOKEN, "http://127.0.0.1:1/v1", timeout=HUGE), "timeout"),
+        (lambda: AsyncClient(TOKEN, "http://127.0.0.1:1/v1", max_in_flight=-HUGE), "max_in_flight"),
+        (
+            lambda: AsyncClient(TOKEN, "http://127.0.0.1:1/v1", max_response_bytes=-HUGE),
+            "max_response_bytes",
+        ),
+        (lambda: RetryPolicy(max_retries=-HUGE), "max_retries"),
+        (lambda: RetryPolicy(backoff_base=-HUGE), "backoff_base"),
+        (lambda: RateLimit(-HUGE), "requests"),
+        (lambda: EventSpec("x", currency=HUGE), "currency"),
+    ],
+)
+def test_a_value_too_big_to_print_is_still_a_clear_error(
+    make: Callable[[], object], field: str
+) -> None:
+    """An argument whose repr would raise (a 5,000-digit int) still gets InvalidRequestError."""
+    with pytest.raises(InvalidRequestError) as info:
+        make()
+    assert info.value.field == field
+    assert "bits" in info.value.rule
+
+
+async def test_bulk_arguments_too_big_to_print(client: AsyncClient) -> None:
+    """Bulk work's own checks describe unprintable values too."""
+    with pytest.raises(InvalidRequestError, match="concurrency"):
+        await client.events.pull([SITE], concurrency=-HUGE)
+    with pytest.raises(InvalidRequestError, match="max_events_per_site"):
+        await client.events.pull([SITE], max_events_per_site=-HUGE)
+    with pytest.raises(InvalidRequestError, match="desired"):
+        await client.events.plan({SITE: [HUGE]})  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: RetryPolicy(jitter="half"), "jitter"),
+        (lambda: RetryPolicy(deadline=float("inf")), "deadline"),
+        (lambda: RetryPolicy(deadline=10**400), "deadline"),
+        (lambda: AsyncClient(TOKEN, "http://127.0.0.1:1/v1", timeout=float("inf")), "timeout"),
+        (
+            lambda: AsyncClient(TOKEN, "http://127.0.0.1:1/v1", connect_timeout=10**400),
+            "connect_timeout",
+        ),
+    ],
+)
+def test_numbers_must_be_finite_numbers(make: Callable[[], object], field: str) -> None:
+    """A setting that is not a number, or not a finite one, is refused naming the field."""
+    with pytest.raises(InvalidRequestError) as info:
+        make()
+    assert info.value.field == field
