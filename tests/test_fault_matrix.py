@@ -16,6 +16,7 @@ from fathom_events import (
     APIConnectionError,
     APITimeoutError,
     AsyncClient,
+    BadRequestError,
     FathomError,
     GoneError,
     RedirectError,
@@ -84,6 +85,26 @@ def compressed_bomb(encoding: str, bomb: Callable[[int], bytes]) -> Fault:
     return Fault(kind="respond", status=200, headers=headers, body=bomb(16 * 2**20))
 
 
+def raw(status: int, body: bytes, **headers: str) -> Fault:
+    """An answer of exactly these bytes, whatever they hold."""
+    fields = (("Content-Type", "application/json"), *headers.items())
+    return Fault(kind="respond", status=status, headers=fields, body=body)
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+# Every field an endpoint reads, with an id no cursor could carry back.
+SURROGATE_ID = (
+    b'{"id": "\\ud800", "object": "event", "name": "x", "created_at": "2024-01-01 00:00:00",'
+    b' "deleted": true, "data": [{"id": "\\ud800", "name": "x", "currency": null,'
+    b' "created_at": "2024-01-01 00:00:00"}], "has_more": true, "url": "/v1"}'
+)
+OUT_OF_RANGE = (
+    b'{"id": "E", "object": "event", "name": "x", "created_at": "9999-12-31T23:59:59-01:00",'
+    b' "deleted": "yes", "data": [{"id": "E", "name": "x", "currency": null,'
+    b' "created_at": "0001-01-01T00:00:00+01:00"}], "has_more": false, "url": "/v1"}'
+)
+
+
 @attrs.frozen
 class Case:
     """One fault; ``ambiguous`` faults are retried except on create, ``effect`` means it acted."""
@@ -130,6 +151,11 @@ CASES = [
     Case(
         "307-answer", Fault.respond(307, json=ANY_ANSWER, headers=ELSEWHERE), "error", RedirectError
     ),
+    Case("deep-json", raw(200, DEEP), "error", ResponseDecodeError),
+    Case("surrogate-id", raw(200, SURROGATE_ID), "error", ResponseDecodeError),
+    Case("out-of-range-time", raw(200, OUT_OF_RANGE), "error", ResponseDecodeError),
+    Case("deep-400", raw(400, b'{"error": ' + DEEP + b"}"), "error", BadRequestError),
+    Case("429-absurd-retry-after", raw(429, b"{}", **{"Retry-After": "1e308"}), "retry"),
 ]
 
 
