@@ -34,19 +34,10 @@ def _folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("bench")
 
 
-@pytest.fixture(scope="module", name="finished")
-def _finished(folder: Path) -> subprocess.CompletedProcess[str]:
+def run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ARGS`` from the repository's root; it must succeed."""
     finished = subprocess.run(  # noqa: S603 - our own module, with our own arguments
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "--quick",
-            "--json",
-            str(folder / "results.json"),
-            "--chart",
-            str(folder / "chart.png"),
-        ],
+        [sys.executable, "-m", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -55,6 +46,18 @@ def _finished(folder: Path) -> subprocess.CompletedProcess[str]:
     )
     assert finished.returncode == 0, finished.stderr
     return finished
+
+
+@pytest.fixture(scope="module", name="finished")
+def _finished(folder: Path) -> subprocess.CompletedProcess[str]:
+    return run_module(
+        "benchmarks",
+        "--quick",
+        "--json",
+        str(folder / "results.json"),
+        "--chart",
+        str(folder / "chart.png"),
+    )
 
 
 @pytest.fixture(scope="module", name="run")
@@ -126,22 +129,5 @@ def test_chart_is_drawn_or_its_absence_explained(
 def test_chart_redraws_from_the_json(folder: Path, run: tuple[str, dict[str, Any]]) -> None:
     """`python -m benchmarks.chart RESULTS.json -o PNG` draws a chart from a run's JSON."""
     out = folder / "again.png"
-    finished = subprocess.run(  # noqa: S603 - our own module, with our own arguments
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.chart",
-            str(folder / "results.json"),
-            "-o",
-            str(out),
-            "--label",
-            "a test",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stderr
+    run_module("benchmarks.chart", str(folder / "results.json"), "-o", str(out), "--label", "x")
     assert out.read_bytes().startswith(PNG_SIGNATURE)
