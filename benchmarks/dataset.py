@@ -26,18 +26,25 @@ _START = datetime(2024, 1, 1, 9, 0, 0)  # noqa: DTZ001 - the API's timestamps ar
 
 @attrs.frozen
 class Dataset:
-    """``sites`` small sites of ``events_per_site`` events, and two big ones.
+    """``sites`` small sites of ``events_per_site`` events, two big ones, and remote ones.
 
     The small sites are ``SITE1``..``SITEn`` (W1, W2 and W5 read them); the
     big site ``BIG`` holds ``big_site_events`` events (W3 pages through it),
     ``HUGE`` holds ``huge_site_events`` (the memory check pages through it).
     Creates (W4) go to the empty site ``NEW``, which nothing reads.
+
+    The ``net_sites`` remote sites ``NET1``..``NETn`` (W6's) hold one to three
+    pages of events each (:func:`net_site_events`), and the server answers
+    every request about them ``net_delay`` seconds late, as a real network
+    and a real API would.
     """
 
     sites: int
     events_per_site: int
     big_site_events: int
     huge_site_events: int
+    net_sites: int = 0
+    net_delay: float = 0.0
 
     def sizes(self) -> dict[str, int]:
         """Every site and its number of events."""
@@ -45,7 +52,12 @@ class Dataset:
         sizes[BIG_SITE] = self.big_site_events
         sizes[HUGE_SITE] = self.huge_site_events
         sizes[CREATE_SITE] = 0
+        sizes.update((site, net_site_events(site)) for site in self.net_site_ids())
         return sizes
+
+    def net_site_ids(self) -> list[str]:
+        """The remote sites, in order."""
+        return [net_site_id(number) for number in range(1, self.net_sites + 1)]
 
     def site_ids(self) -> list[str]:
         """The small sites, in order."""
@@ -58,6 +70,8 @@ class Dataset:
             f"--events-per-site={self.events_per_site}",
             f"--big-site-events={self.big_site_events}",
             f"--huge-site-events={self.huge_site_events}",
+            f"--net-sites={self.net_sites}",
+            f"--net-delay={self.net_delay!r}",
         ]
 
 
@@ -69,6 +83,27 @@ CREATE_SITE = "NEW"
 def site_id(number: int) -> str:
     """The id of small site ``number`` (1-based)."""
     return f"SITE{number}"
+
+
+NET_PREFIX = "NET"
+PAGE_SIZE = 100  # every client lists 100 events a page
+
+
+def net_site_id(number: int) -> str:
+    """The id of remote site ``number`` (1-based)."""
+    return f"{NET_PREFIX}{number}"
+
+
+def net_site_events(site: str) -> int:
+    """How many events remote site ``site`` holds: one, two or three pages' worth, in turn."""
+    number = int(site.removeprefix(NET_PREFIX))
+    pages = 1 + number % 3
+    return PAGE_SIZE * (pages - 1) + 40 + (number * 37) % 60
+
+
+def list_pages(events: int) -> int:
+    """List requests a walk through ``events`` events takes (an empty site takes one)."""
+    return max(1, -(-events // PAGE_SIZE))
 
 
 def event_id(site: str, index: int) -> str:
@@ -119,3 +154,31 @@ def create_name(index: int) -> str:
 def create_currency(index: int) -> str:
     """The currency W4 gives its ``index``-th create."""
     return _CURRENCIES[index % len(_CURRENCIES)]
+
+
+# --- W6: what a sync of a remote site changes --------------------------------------------
+
+NET_CREATES = ("Net launch signup", "Net annual upgrade")
+NET_CREATE_CURRENCY = "pound"
+NET_UPDATE_INDEX = 1  # this event's currency is set
+NET_UPDATE_CURRENCY = "euro"
+NET_DELETE_INDEX = 0  # this event is left out of the desired state, so pruned
+
+
+def net_desired(site: str) -> list[tuple[str, str | None]]:
+    """What W6's sync wants ``site`` to hold: (name, currency) pairs.
+
+    Every event it has but one (deleted by the prune), one of them with a
+    currency (updated, as the sync sets currencies), and two new ones
+    (created): four changes, whatever the site's size.
+    """
+    wanted: list[tuple[str, str | None]] = [
+        (event_name(index), NET_UPDATE_CURRENCY if index == NET_UPDATE_INDEX else None)
+        for index in range(net_site_events(site))
+        if index != NET_DELETE_INDEX
+    ]
+    wanted.extend((name, NET_CREATE_CURRENCY) for name in NET_CREATES)
+    return wanted
+
+
+NET_CHANGES_PER_SITE = len(NET_CREATES) + 2  # the creates, one update, one delete

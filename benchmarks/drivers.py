@@ -1,11 +1,14 @@
 """One driver per client under test, each doing the workloads' four operations.
 
 Every driver can ``get`` one event, ``create`` one, ``walk`` a site (page
-through it, holding one page at a time, and return how many events it saw)
-and ``pull`` many sites (every event of every site held in memory at the end,
-as ``events.pull`` returns them). The drivers are written the way a person
+through it, holding one page at a time, and return how many events it saw),
+``pull`` many sites (every event of every site held in memory at the end,
+as ``events.pull`` returns them) and run a ``bulk`` job (W6: pull sites, then
+sync them to a desired state). The drivers are written the way a person
 would use each library; the raw ones are the floor: one shared session,
-``json.loads``, no types, no checks beyond the status.
+``json.loads``, no types, no checks beyond the status. The raw async bulk job
+is the hand-written script a user would write instead of the library's: every
+site started at once, an ``asyncio.Semaphore`` around each request.
 
 Imports of the clients happen inside each driver, so that a worker process
 loads only the library it measures.
@@ -20,11 +23,15 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import dataset
+from .dataset import PAGE_SIZE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
-PAGE_SIZE = 100
+    from fathom_events import EventSpec, PullResult, SyncPlan, SyncReport
+
+#: A bulk job's desired state, as the workload hands it out: (name, currency) per site.
+Desired = dict[str, list[tuple[str, str | None]]]
 
 
 class AsyncDriver(Protocol):
@@ -34,6 +41,8 @@ class AsyncDriver(Protocol):
     async def create(self, site: str, name: str, currency: str) -> object: ...
     async def walk(self, site: str) -> int: ...
     async def pull(self, sites: list[str], concurrency: int) -> int: ...
+    def desired_state(self, desired: Desired) -> Any: ...
+    async def bulk(self, desired: Any, in_flight: int, sites_at_once: int) -> int: ...
     async def aclose(self) -> None: ...
 
 
@@ -44,6 +53,8 @@ class BlockingDriver(Protocol):
     def create(self, site: str, name: str, currency: str) -> object: ...
     def walk(self, site: str) -> int: ...
     def pull(self, sites: list[str], concurrency: int) -> int: ...
+    def desired_state(self, desired: Desired) -> Any: ...
+    def bulk(self, desired: Any, in_flight: int, sites_at_once: int) -> int: ...
     def close(self) -> None: ...
 
 
@@ -62,6 +73,37 @@ def _next_cursor(page: dict[str, Any]) -> tuple[int, str | None]:
     if not data or not page["has_more"]:
         return len(data), None
     return len(data), data[-1]["id"]
+
+
+def raw_changes(
+    base_url: str, site: str, existing: list[Any], wanted: list[tuple[str, str | None]]
+) -> list[tuple[str, str, bytes | None]]:
+    """The requests a hand-written sync sends to bring ``site`` to ``wanted``.
+
+    Matched by name as the library's plan matches: creates first, then the
+    currency updates, then deletes of events not wanted (the library's order).
+    """
+    by_name: dict[str, Any] = {}
+    for event in existing:
+        by_name.setdefault(event["name"], event)
+    names = {name for name, _ in wanted}
+    url = f"{base_url}/sites/{site}/events"
+    changes: list[tuple[str, str, bytes | None]] = [
+        ("POST", url, _body({"name": name, "currency": currency}))
+        for name, currency in wanted
+        if name not in by_name
+    ]
+    changes += [
+        ("POST", f"{url}/{by_name[name]['id']}", _body({"currency": currency}))
+        for name, currency in wanted
+        if currency is not None and name in by_name
+    ]
+    changes += [("DELETE", f"{url}/{e['id']}", None) for e in existing if e["name"] not in names]
+    return changes
+
+
+def _body(fields: dict[str, str | None]) -> bytes:
+    return json.dumps({key: value for key, value in fields.items() if value is not None}).encode()
 
 
 class HTTPStatusError(Exception):
@@ -83,11 +125,17 @@ class _RawAsyncDriver:
         body = json.dumps({"name": name, "currency": currency}).encode()
         return await self._json("POST", f"{self._base_url}/sites/{site}/events", body)
 
-    async def _pages(self, site: str, into: list[Any] | None) -> int:
+    async def _pages(
+        self,
+        site: str,
+        into: list[Any] | None,
+        send: Callable[[str, str], Awaitable[Any]] | None = None,
+    ) -> int:
+        send = self._json if send is None else send
         cursor: str | None = None
         count = 0
         while True:
-            page = await self._json("GET", _list_url(self._base_url, site, cursor))
+            page = await send("GET", _list_url(self._base_url, site, cursor))
             if into is not None:
                 into.extend(page["data"])
             seen, cursor = _next_cursor(page)
@@ -100,6 +148,37 @@ class _RawAsyncDriver:
 
     async def pull(self, sites: list[str], concurrency: int) -> int:
         return await _async_pull(sites, concurrency, self._pages)
+
+    def desired_state(self, desired: Desired) -> Desired:
+        return desired
+
+    async def bulk(self, desired: Desired, in_flight: int, sites_at_once: int) -> int:
+        """Pull every site, then list each again and send its changes.
+
+        Written as a user would: every site's task started at once, a
+        semaphore bounding the requests in flight (``sites_at_once`` is the
+        library's knob, not this script's).
+        """
+        del sites_at_once
+        slots = asyncio.Semaphore(in_flight)
+
+        async def send(method: str, url: str, body: bytes | None = None) -> Any:
+            async with slots:
+                return await self._json(method, url, body)
+
+        pulled: dict[str, list[Any]] = {site: [] for site in desired}
+        await asyncio.gather(*(self._pages(site, pulled[site], send) for site in desired))
+
+        async def sync(site: str) -> int:
+            existing: list[Any] = []
+            await self._pages(site, existing, send)
+            changes = raw_changes(self._base_url, site, existing, desired[site])
+            for method, url, body in changes:
+                await send(method, url, body)
+            return len(changes)
+
+        changed = await asyncio.gather(*(sync(site) for site in desired))
+        return sum(len(events) for events in pulled.values()) + sum(changed)
 
 
 # --- the floor: raw aiohttp -----------------------------------------------------------------
@@ -227,6 +306,26 @@ class Requests:
         run_in_threads(sites, concurrency, lambda site: self._pages(site, found[site]))
         return sum(len(events) for events in found.values())
 
+    def desired_state(self, desired: Desired) -> Desired:
+        return desired
+
+    def bulk(self, desired: Desired, in_flight: int, sites_at_once: int) -> int:
+        """Pull every site, then sync each: ``in_flight`` threads, a site at a time each."""
+        del sites_at_once
+        pulled = self.pull(list(desired), in_flight)
+        changed: dict[str, int] = {}
+
+        def sync(site: str) -> None:
+            existing: list[Any] = []
+            self._pages(site, existing)
+            changes = raw_changes(self._base_url, site, existing, desired[site])
+            for method, url, body in changes:
+                self._json(method, url, body)
+            changed[site] = len(changes)
+
+        run_in_threads(desired, in_flight, sync)
+        return pulled + sum(changed.values())
+
     def close(self) -> None:
         for session in self._sessions:
             session.close()
@@ -264,6 +363,26 @@ _DONE = object()
 # --- fathom_events --------------------------------------------------------------------------
 
 
+def event_specs(desired: Desired) -> dict[str, list[EventSpec]]:
+    """The desired state as ``events.plan`` takes it."""
+    from fathom_events import EventSpec  # noqa: PLC0415
+
+    return {
+        site: [EventSpec(name, currency) for name, currency in wanted]
+        for site, wanted in desired.items()
+    }
+
+
+def bulk_outcome(pulled: PullResult, plan: SyncPlan, report: SyncReport) -> int:
+    """Events pulled plus changes made, once nothing failed."""
+    assert not pulled.failed, pulled.failed
+    assert not plan.failed, plan.failed
+    assert report.ok, [str(f) for site in report.sites.values() for f in site.failed]
+    totals = report.totals()
+    changes = totals["created"] + totals["updated"] + totals["deleted"]
+    return sum(len(events) for events in pulled.values()) + changes
+
+
 class FathomAsync:
     """fathom_events.AsyncClient, typed answers and all."""
 
@@ -288,6 +407,21 @@ class FathomAsync:
         result = await self._client.events.pull(sites, concurrency=concurrency)
         assert not result.failed, result.failed
         return sum(len(events) for events in result.values())
+
+    def desired_state(self, desired: Desired) -> dict[str, list[EventSpec]]:
+        return event_specs(desired)
+
+    async def bulk(
+        self, desired: dict[str, list[EventSpec]], in_flight: int, sites_at_once: int
+    ) -> int:
+        """``events.pull``, then ``events.plan`` and ``events.apply``, as a user would."""
+        del in_flight  # the client was built with it as its max_in_flight
+        at_once = sites_at_once or None  # None: the library's default
+        events = self._client.events
+        pulled = await events.pull(list(desired), concurrency=at_once)
+        plan = await events.plan(desired, prune=True, set_currency=True, concurrency=at_once)
+        report = await events.apply(plan, concurrency=at_once)
+        return bulk_outcome(pulled, plan, report)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -317,6 +451,19 @@ class FathomBlocking:
         result = self._client.events.pull(sites, concurrency=concurrency)
         assert not result.failed, result.failed
         return sum(len(events) for events in result.values())
+
+    def desired_state(self, desired: Desired) -> dict[str, list[EventSpec]]:
+        return event_specs(desired)
+
+    def bulk(self, desired: dict[str, list[EventSpec]], in_flight: int, sites_at_once: int) -> int:
+        """The same as :meth:`FathomAsync.bulk`, through the blocking client."""
+        del in_flight
+        at_once = sites_at_once or None
+        events = self._client.events
+        pulled = events.pull(list(desired), concurrency=at_once)
+        plan = events.plan(desired, prune=True, set_currency=True, concurrency=at_once)
+        report = events.apply(plan, concurrency=at_once)
+        return bulk_outcome(pulled, plan, report)
 
     def close(self) -> None:
         self._client.close()

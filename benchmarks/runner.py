@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from . import report
+from . import chart, report
 from .affinity import cpu_seconds, pin, usable_cpus
 from .dataset import Dataset
 from .registry import CLIENTS, ClientSpec
@@ -31,6 +31,7 @@ from .workloads import Workload, standard
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_JSON = HERE / "results.json"
+DEFAULT_CHART = HERE / "results.png"
 MAX_IN_FLIGHT = 64  # every client may have all of W2@64 in flight
 _SERVER_START_TIMEOUT = 120.0
 
@@ -44,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         default="",
-        help="comma-separated subset of W1,W2@32,W2@64,W3,W4,W5,MEM (default: all)",
+        help="comma-separated subset of W1,W2@32,W2@64,W3,W4,W5,MEM,W6 (default: all)",
     )
     parser.add_argument(
         "--clients",
@@ -71,6 +72,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sizes.add_argument(
         "--memory-events", type=int, default=100_000, help="MEM: events to page through"
     )
+    sizes.add_argument(
+        "--w6-sites", type=int, default=200, help="W6: remote sites pulled and synced (200)"
+    )
+    sizes.add_argument(
+        "--w6-delay",
+        type=float,
+        default=40.0,
+        help="W6: milliseconds the server holds each remote site's answer back (40)",
+    )
+    sizes.add_argument(
+        "--w6-sites-at-once",
+        type=int,
+        default=0,
+        help="W6: the concurrency= the fathom clients pass to pull/plan/apply"
+        " (default: the library's, max_in_flight)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -94,6 +111,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_JSON,
         help=f"where to write the numbers ({DEFAULT_JSON.name})",
     )
+    parser.add_argument(
+        "--chart",
+        type=Path,
+        default=DEFAULT_CHART,
+        help=f"where to draw the chart, if matplotlib is installed ({DEFAULT_CHART.name})",
+    )
+    parser.add_argument("--no-chart", action="store_true", help="draw no chart")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per client process")
     args = parser.parse_args(argv)
     if args.quick:
@@ -104,6 +128,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sites, args.events_per_site = 4, 150
         args.w5_concurrency = 2
         args.memory_events = 500
+        args.w6_sites, args.w6_delay = 6, 1.0
     return args
 
 
@@ -223,7 +248,14 @@ def machine(pinned: tuple[int | None, int | None]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    data = Dataset(args.sites, args.events_per_site, args.w3_events, args.memory_events)
+    data = Dataset(
+        args.sites,
+        args.events_per_site,
+        args.w3_events,
+        args.memory_events,
+        net_sites=args.w6_sites,
+        net_delay=args.w6_delay / 1000,
+    )
     every = standard(
         data,
         w1=args.w1,
@@ -231,8 +263,16 @@ def main(argv: list[str] | None = None) -> int:
         w3_rounds=args.w3_rounds,
         w4=args.w4,
         w5_concurrency=args.w5_concurrency,
+        w6_in_flight=MAX_IN_FLIGHT,
+        w6_sites_at_once=args.w6_sites_at_once,
     )
     names = _pick(args.workloads, [w.name for w in every], "workloads")
+    if args.server == "fake" and "W6" in names:
+        # FakeFathom keeps what a sync changes (so a repeat would find less to do) and
+        # has no delay of its own: W6 needs the lean server.
+        if args.workloads:
+            raise SystemExit("W6 runs on the lean server only (drop --server fake)")
+        names.remove("W6")
     workloads = [w for w in every if w.name in names]
     keys = _pick(args.clients, list(CLIENTS), "clients")
     wanted = [CLIENTS[key] for key in keys]
@@ -276,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.markdown(summary))
     args.json.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nNumbers written to {args.json}", file=sys.stderr)
+    if not args.no_chart:
+        print(chart.draw_if_possible(summary, args.chart), file=sys.stderr)
     return 0
 
 

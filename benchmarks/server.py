@@ -1,11 +1,18 @@
 """A lean stand-in for the Events API, fast enough never to be what is measured.
 
 It speaks the JSON that FakeFathom speaks for the calls the workloads make
-(get, list with ``limit``/``starting_after``/``ending_before``, create) over
-plain HTTP/1.1 keep-alive, on a bare :class:`asyncio.Protocol` (on uvloop when
-it is installed). Every GET answer is rendered once and then served from a
-cache, creates are answered but not stored (so repeats see the same data),
-and nothing is logged. A wrong token gets 401, an unknown path 404.
+(get, list with ``limit``/``starting_after``/``ending_before``, create,
+update, delete) over plain HTTP/1.1 keep-alive, on a bare
+:class:`asyncio.Protocol` (on uvloop when it is installed). Every GET answer
+is rendered once and then served from a cache; creates, updates and deletes
+are answered but not stored (so repeats see the same data), and nothing is
+logged. A wrong token gets 401, an unknown path 404.
+
+Requests about the remote sites (``NET1``.., W6's) are answered
+``--net-delay`` seconds late: the answer is ready at once and written by a
+timer of the event loop, so a waiting answer costs no CPU, as a slow network
+costs a real server none. (No client under test pipelines requests, so the
+answers on one connection cannot overtake each other.)
 
 Run it alone with ``python -m benchmarks.server --port 8000``; the runner
 starts it with ``--port 0`` and reads the ``listening`` line for the URL.
@@ -34,6 +41,7 @@ _REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Fo
 _AUTH = b"\r\nauthorization: bearer " + dataset.TOKEN.encode() + b"\r\n"
 _CLOSE = b"\r\nconnection: close"
 _HEAD_END = b"\r\n\r\n"
+_NET_TARGET = f"/v1/sites/{dataset.NET_PREFIX}".encode()
 _LENGTH = b"\r\ncontent-length:"
 
 
@@ -60,6 +68,11 @@ class Api:
         self._cache: dict[bytes, bytes] = {}
         self._created = 0
         self.requests = 0
+        self.net_delay = data.net_delay
+
+    def delay(self, target: bytes) -> float:
+        """Seconds to hold the answer to ``target`` back: the remote sites' delay, else 0."""
+        return self.net_delay if target.startswith(_NET_TARGET) else 0.0
 
     def prerender(self, page_size: int = MAX_PAGE) -> None:
         """Render the answers the workloads ask for before any client does.
@@ -68,7 +81,9 @@ class Api:
         small site's events, and every page of every site at ``page_size``
         (under the target the clients send: ``limit`` first, then the cursor).
         """
+        # Single events are fetched from the small sites only (W1, W2).
         small = self._sizes.keys() - {dataset.BIG_SITE, dataset.HUGE_SITE}
+        small -= {site for site in small if site.startswith(dataset.NET_PREFIX)}
         for site, size in self._sizes.items():
             path = f"/v1/sites/{site}/events"
             cursors = [
@@ -108,11 +123,17 @@ class Api:
             return self._list(site, size, dict(parse_qsl(raw_query)))
         if len(parts) == 5 and method == b"POST":
             return self._create(site, body)
-        if len(parts) == 6 and method == b"GET":
-            index = self._index(site, size, parts[5])
-            if index is None:
-                return response(404, {"error": "Event not found."})
+        if len(parts) != 6:
+            return _NOT_FOUND
+        index = self._index(site, size, parts[5])
+        if index is None:
+            return response(404, {"error": "Event not found."})
+        if method == b"GET":
             return response(200, dataset.event_json(site, index))
+        if method == b"POST":
+            return self._update(site, index, body)
+        if method == b"DELETE":
+            return response(200, {"id": parts[5], "object": "event", "deleted": True})
         return _NOT_FOUND
 
     @staticmethod
@@ -156,18 +177,40 @@ class Api:
             },
         )
 
-    def _create(self, site: str, body: bytes) -> bytes:
+    @staticmethod
+    def _fields(body: bytes) -> dict[str, object] | None:
         try:
             fields = json.loads(body)
         except ValueError:
-            return response(400, {"error": "The request body is not valid JSON."})
-        name = fields.get("name") if isinstance(fields, dict) else None
+            return None
+        return fields if isinstance(fields, dict) else None
+
+    def _create(self, site: str, body: bytes) -> bytes:
+        fields = self._fields(body)
+        if fields is None:
+            return response(400, {"error": "The request body is not a JSON object."})
+        name = fields.get("name")
         if not isinstance(name, str) or not name:
             return response(400, {"errors": {"name": ["The name field is required."]}})
+        currency = fields.get("currency")
         self._created += 1
         return response(
-            200, dataset.created_json(site, self._created, name, fields.get("currency"))
+            200,
+            dataset.created_json(
+                site, self._created, name, currency if isinstance(currency, str) else None
+            ),
         )
+
+    def _update(self, site: str, index: int, body: bytes) -> bytes:
+        fields = self._fields(body)
+        if fields is None:
+            return response(400, {"error": "The request body is not a JSON object."})
+        event = dataset.event_json(site, index)
+        name, currency = fields.get("name"), fields.get("currency")
+        if isinstance(name, str) and name:
+            event["name"] = name
+        event["currency"] = currency if isinstance(currency, str) else "dollar"
+        return response(200, event)
 
 
 class Connection(asyncio.Protocol):
@@ -177,6 +220,7 @@ class Connection(asyncio.Protocol):
         self._api = api
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
@@ -200,14 +244,29 @@ class Connection(asyncio.Protocol):
             request_line = buffer[: buffer.find(b"\r\n")]
             method, target, _ = request_line.split(b" ", 2)
             buffer = buffer[body_start + length :]
+            close = _CLOSE in head
             if _AUTH not in head + b"\r\n":
-                transport.write(_UNAUTHORIZED)
+                answer = _UNAUTHORIZED
             else:
-                transport.write(self._api.answer(method, target, body))
-            if _CLOSE in head:
-                transport.close()
+                answer = self._api.answer(method, target, body)
+                delay = self._api.delay(target)
+                if delay > 0:
+                    self._loop.call_later(delay, self._write, answer, close)
+                    if close:
+                        return
+                    continue
+            self._write(answer, close)
+            if close:
                 return
         self._buffer = buffer
+
+    def _write(self, answer: bytes, close: bool) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():  # the client went away meanwhile
+            return
+        transport.write(answer)
+        if close:
+            transport.close()
 
 
 async def serve(data: Dataset, host: str, port: int) -> None:
@@ -263,13 +322,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-per-site", type=int, default=500)
     parser.add_argument("--big-site-events", type=int, default=10_000)
     parser.add_argument("--huge-site-events", type=int, default=100_000)
+    parser.add_argument("--net-sites", type=int, default=0, help="remote sites (W6's)")
+    parser.add_argument(
+        "--net-delay", type=float, default=0.0, help="seconds each remote site's answer waits"
+    )
     parser.add_argument("--no-uvloop", action="store_true", help="serve on the asyncio loop")
     parser.add_argument(
         "--fake", action="store_true", help="serve fathom_events.testing.FakeFathom instead"
     )
     args = parser.parse_args(argv)
     pin(args.cpu)
-    data = Dataset(args.sites, args.events_per_site, args.big_site_events, args.huge_site_events)
+    data = Dataset(
+        args.sites,
+        args.events_per_site,
+        args.big_site_events,
+        args.huge_site_events,
+        args.net_sites,
+        args.net_delay,
+    )
     coroutine = serve_fake(data) if args.fake else serve(data, args.host, args.port)
     try:
         import uvloop  # noqa: PLC0415 - optional

@@ -63,7 +63,13 @@ def run(job: dict[str, Any]) -> list[dict[str, Any]]:
     """Play each of the job's workloads (warm-up, then timed) and measure it."""
     from .dataset import Dataset  # noqa: PLC0415 - after the speedups are hidden
     from .registry import CLIENTS  # noqa: PLC0415
-    from .workloads import Workload, items_for, play_async, play_blocking  # noqa: PLC0415
+    from .workloads import (  # noqa: PLC0415
+        Workload,
+        items_for,
+        play_async,
+        play_blocking,
+        prepared,
+    )
 
     client = CLIENTS[job["client"]]
     data = Dataset(**job["dataset"])
@@ -95,8 +101,8 @@ def run(job: dict[str, Any]) -> list[dict[str, Any]]:
                     if len(workloads) > 1:
                         reset_peak_rss()
                     warm = workload.warmup()
-                    await play_async(driver, warm, items_for(warm, data))
-                    items = items_for(workload, data)
+                    await play_async(driver, warm, prepared(driver, warm, items_for(warm, data)))
+                    items = prepared(driver, workload, items_for(workload, data))
                     cpu, start = _cpu(), time.perf_counter()
                     seen = await play_async(driver, workload, items)
                     measured(workload, time.perf_counter() - start, _cpu() - cpu, seen)
@@ -111,8 +117,8 @@ def run(job: dict[str, Any]) -> list[dict[str, Any]]:
                 if len(workloads) > 1:
                     reset_peak_rss()
                 warm = workload.warmup()
-                play_blocking(driver, warm, items_for(warm, data))
-                items = items_for(workload, data)
+                play_blocking(driver, warm, prepared(driver, warm, items_for(warm, data)))
+                items = prepared(driver, workload, items_for(workload, data))
                 cpu, start = _cpu(), time.perf_counter()
                 seen = play_blocking(driver, workload, items)
                 measured(workload, time.perf_counter() - start, _cpu() - cpu, seen)

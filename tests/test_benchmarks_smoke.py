@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -20,15 +21,23 @@ CLIENTS = (
     "httpx async",
     "requests",
 )
-WORKLOADS = ("W1", "W2@32", "W2@64", "W3", "W4", "W5", "MEM")
+WORKLOADS = ("W1", "W2@32", "W2@64", "W3", "W4", "W5", "MEM", "W6")
 ALWAYS_INSTALLED = {"aiohttp", "fathom-async", "fathom-blocking"}
 
 
-@pytest.fixture(scope="module", name="run")
-def _run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
-    output = tmp_path_factory.mktemp("bench") / "results.json"
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module", name="folder")
+def _folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench")
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ARGS`` from the repository's root; it must succeed."""
     finished = subprocess.run(  # noqa: S603 - our own module, with our own arguments
-        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(output)],
+        [sys.executable, "-m", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -36,7 +45,24 @@ def _run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]
         check=False,
     )
     assert finished.returncode == 0, finished.stderr
-    return finished.stdout, json.loads(output.read_text())
+    return finished
+
+
+@pytest.fixture(scope="module", name="finished")
+def _finished(folder: Path) -> subprocess.CompletedProcess[str]:
+    return run_module(
+        "benchmarks",
+        "--quick",
+        "--json",
+        str(folder / "results.json"),
+        "--chart",
+        str(folder / "chart.png"),
+    )
+
+
+@pytest.fixture(scope="module", name="run")
+def _run(folder: Path, finished: subprocess.CompletedProcess[str]) -> tuple[str, dict[str, Any]]:
+    return finished.stdout, json.loads((folder / "results.json").read_text())
 
 
 def test_table_names_every_client_and_workload(run: tuple[str, dict[str, Any]]) -> None:
@@ -66,3 +92,42 @@ def test_json_has_numbers_for_every_installed_client(run: tuple[str, dict[str, A
             assert row["peak_rss_mib"] > 0
     assert summary["targets"]
     assert summary["machine"]["python"]
+
+
+def test_w6_is_shown_against_its_bound(run: tuple[str, dict[str, Any]]) -> None:
+    """W6 has a bound, each client's wall time over it, and its own table and targets."""
+    table, summary = run
+    bulk = next(w for w in summary["workloads"] if w["name"] == "W6")
+    assert bulk["bound_seconds"] > 0
+    assert bulk["bound_seconds"] == pytest.approx(
+        bulk["requests"] * bulk["delay"] / bulk["in_flight"]
+    )
+    for row in summary["results"]:
+        if row["workload"] == "W6" and row["runs"]:
+            assert row["times_bound"] == pytest.approx(row["seconds"] / bulk["bound_seconds"])
+    assert "The raw aiohttp row is the hand-written script" in table
+    assert {t["target"] for t in summary["targets"]} >= {
+        "W6: AsyncClient wall time / bound",
+        "W6: AsyncClient / hand-written aiohttp script",
+    }
+
+
+def test_chart_is_drawn_or_its_absence_explained(
+    folder: Path, finished: subprocess.CompletedProcess[str]
+) -> None:
+    """With matplotlib the run leaves a PNG; without it, a note says why there is none."""
+    chart = folder / "chart.png"
+    if HAS_MATPLOTLIB:
+        assert chart.read_bytes().startswith(PNG_SIGNATURE)
+        assert f"Chart drawn at {chart}" in finished.stderr
+    else:
+        assert not chart.exists()
+        assert "No chart drawn: matplotlib is not installed" in finished.stderr
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is in the bench extra only")
+def test_chart_redraws_from_the_json(folder: Path, run: tuple[str, dict[str, Any]]) -> None:
+    """`python -m benchmarks.chart RESULTS.json -o PNG` draws a chart from a run's JSON."""
+    out = folder / "again.png"
+    run_module("benchmarks.chart", str(folder / "results.json"), "-o", str(out), "--label", "x")
+    assert out.read_bytes().startswith(PNG_SIGNATURE)
