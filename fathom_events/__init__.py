@@ -38,6 +38,7 @@ from .exceptions import (
     ResponseTooLargeError,
     ServerError,
     UnprocessableEntityError,
+    UnsupportedEventLoopError,
 )
 from .types import Currency, DeletedEvent, Event, EventPage
 
@@ -81,5 +82,6 @@ __all__ = [
     "SyncPlan",
     "SyncReport",
     "UnprocessableEntityError",
+    "UnsupportedEventLoopError",
     "__version__",
 ]

@@ -18,7 +18,12 @@ from . import _protocol as proto
 from ._events import AsyncEvents
 from ._retry import Gate, RateLimit, RetryPolicy, call_with_retries
 from ._transport import Secret, Timeouts, Transport
-from .exceptions import ClientClosedError, InvalidRequestError
+from .exceptions import (
+    ClientClosedError,
+    FathomError,
+    InvalidRequestError,
+    UnsupportedEventLoopError,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -102,16 +107,18 @@ class AsyncClient:
 
     Use it as ``async with AsyncClient() as client:`` so its session is closed,
     or call :meth:`aclose`. One client is meant to live long and be shared by
-    every task: it holds one aiohttp session, and one cap on requests in flight
-    (``max_in_flight``), an optional ``rate_limit`` and the cool-down after a
-    429, all shared across its calls.
+    every task, whichever asyncio event loop awaits it: it holds one aiohttp
+    session per loop (made on first use there, closed when that loop ends),
+    and one cap on requests in flight (``max_in_flight``), an optional
+    ``rate_limit`` and the cool-down after a 429, shared by all its calls in
+    every loop and thread.
 
     * ``token``: the API token; ``None`` reads ``FATHOM_API_TOKEN``.
     * ``timeout``: seconds one attempt may take in all; ``connect_timeout``
       the part of it spent connecting. ``None`` disables that limit.
     * ``retry``: the :class:`RetryPolicy` (retries are on by default).
     * ``session``: an ``aiohttp.ClientSession`` to use instead of our own; it
-      is never closed by us.
+      is never closed by us, and the client then works only in its event loop.
     * ``max_response_bytes``: a bigger answer is refused, not read (4 MiB).
     * ``allow_insecure_http``: permit ``http://`` to a host that is not
       loopback (the token would travel unencrypted).
@@ -247,13 +254,19 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session we own. Idempotent; a twin from ``with_options`` does nothing."""
+        """Close the sessions we own, from any event loop.
+
+        The running loop's session is closed here, another running loop's in
+        that loop, and a finished loop's is released. Idempotent; a twin from
+        ``with_options`` does nothing.
+        """
         if self._owns_transport:
             await self._transport.aclose()
 
     def _ensure_open(self) -> None:
         if self._transport.closed:
             raise ClientClosedError("this client is closed; create a new one")
+        self._transport.open()  # this loop's session, or why this loop cannot have one
 
     async def _call(self, request: proto.Request, into: type[T]) -> T:
         self._ensure_open()
@@ -267,7 +280,12 @@ class AsyncClient:
             timeouts = config.timeouts
             if time_left is not None and (timeouts.total is None or time_left < timeouts.total):
                 timeouts = attrs.evolve(timeouts, total=max(time_left, 0.001))
-            answer = await transport.send(request, timeouts, url)
+            try:
+                answer = await transport.send(request, timeouts, url)
+            except RuntimeError as exc:
+                if isinstance(exc, FathomError):
+                    raise
+                raise _cut_by(exc, request, url, closed=transport.closed) from exc
             if answer.status >= 400:
                 raise proto.error_for(
                     answer,
@@ -286,3 +304,26 @@ class AsyncClient:
             policy=config.retry,
             gate=self._gate,
         )
+
+
+def _cut_by(exc: RuntimeError, request: proto.Request, url: str, *, closed: bool) -> FathomError:
+    """The error for a send that aiohttp or asyncio broke off with a bare ``RuntimeError``.
+
+    That comes from asyncio objects of one event loop used in another (a lent
+    session, a trace hook or lock made elsewhere) or from a session closed
+    under the call. The request may have gone out, so a write says it may
+    have taken effect.
+    """
+    where = f"({request.method} {url})"
+    error: FathomError
+    if closed:
+        error = ClientClosedError(f"the client was closed while this call was running {where}")
+    else:
+        error = UnsupportedEventLoopError(
+            f"the request was broken off by {exc!r} {where}: asyncio objects made in one event"
+            " loop were used in another. Keep everything the client is given (session=, trace"
+            " hooks, locks) in the loop that awaits it, or let the client make its own session"
+        )
+    if request.operation not in {proto.Operation.LIST, proto.Operation.GET}:
+        error.may_have_been_applied = True
+    return error

@@ -5,6 +5,7 @@
     FathomError
     ├── InvalidRequestError        (also ValueError) rejected before anything was sent
     ├── ClientClosedError          the client was closed before the call
+    ├── UnsupportedEventLoopError  (also RuntimeError) awaited where it cannot work
     ├── PaginationError            the API's cursor stopped advancing
     ├── APIConnectionError         no HTTP answer: refused, reset, dropped, TLS failure
     │   └── APITimeoutError        an attempt or the overall deadline ran out
@@ -49,6 +50,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ServerError",
     "UnprocessableEntityError",
+    "UnsupportedEventLoopError",
 ]
 
 
@@ -75,6 +77,17 @@ class InvalidRequestError(FathomError, ValueError):
 
 class ClientClosedError(FathomError, RuntimeError):
     """A method was called on a client that has been closed."""
+
+
+class UnsupportedEventLoopError(FathomError, RuntimeError):
+    """The client was awaited where it cannot work; the message says what works instead.
+
+    ``AsyncClient`` runs on asyncio: it is raised under trio (or anyio's trio
+    backend), for a borrowed ``session=`` awaited outside the event loop it
+    belongs to, and when a request was cut by asyncio objects of one loop used
+    in another (then ``may_have_been_applied`` tells whether a write may have
+    taken effect).
+    """
 
 
 class PaginationError(FathomError):

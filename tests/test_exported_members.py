@@ -54,6 +54,7 @@ EXPECTED = {
         "SyncPlan",
         "SyncReport",
         "UnprocessableEntityError",
+        "UnsupportedEventLoopError",
         "__version__",
     ],
     "fathom_events.exceptions": [
@@ -74,6 +75,7 @@ EXPECTED = {
         "ResponseTooLargeError",
         "ServerError",
         "UnprocessableEntityError",
+        "UnsupportedEventLoopError",
     ],
     "fathom_events.testing": ["FakeFathom", "FakeFathomFixture", "Fault", "RecordedRequest"],
 }
