@@ -6,11 +6,29 @@ cool-down and the counters stay shared by every loop and thread.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import gc
 import json
 import subprocess
 import sys
+import threading
+import warnings
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
+import aiohttp
+import pytest
+
+from fathom_events import AsyncClient, ClientClosedError
+
+from .helpers import SITE, TOKEN
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 
 # A module-level client, as a web app, a worker or a notebook holds one: made at import,
@@ -144,3 +162,133 @@ def test_one_client_serves_every_loop_and_thread_and_ends_clean() -> None:
     # One shared limit: 15 requests in bursts of 4 then one per 10 s take 110 s at least.
     assert result["elapsed"] >= 110
     assert result["closed"] is True
+
+
+# -- in process: each way a loop can come and go ----------------------------------------
+
+
+class LoopThread:
+    """A long-lived event loop in a thread of its own (a notebook's, a server's)."""
+
+    def __init__(self) -> None:
+        self._ready: concurrent.futures.Future[asyncio.AbstractEventLoop] = (
+            concurrent.futures.Future()
+        )
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),))
+        self._stop: asyncio.Event | None = None
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        self._ready.set_result(asyncio.get_running_loop())
+        await self._stop.wait()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        self.loop = self._ready.result()
+        return self
+
+    def run(self, coroutine: Coroutine[object, object, T]) -> T:
+        """Run ``coroutine`` in the thread's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._stop is not None
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join()
+
+
+def open_fds() -> int:
+    return sum(1 for _ in Path("/proc/self/fd").iterdir())
+
+
+def collect_warnings() -> list[str]:
+    """Collect garbage and report every warning it raised (unclosed sessions, sockets)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    return [str(warning.message) for warning in caught]
+
+
+def test_aclose_from_one_loop_closes_a_session_in_another_running_loop(thread_url: str) -> None:
+    """aclose() awaited in one loop closes the session a still-running loop in a thread holds."""
+    client = AsyncClient(TOKEN, thread_url)
+    with LoopThread() as notebook:
+        notebook.run(client.events.list(SITE))
+        session = client._transport._session
+        assert session is not None
+        assert not session.closed
+        asyncio.run(client.aclose())
+        assert session.closed
+        with pytest.raises(ClientClosedError):
+            notebook.run(client.events.list(SITE))
+    assert collect_warnings() == []
+
+
+def test_each_loop_gets_its_own_session_and_it_ends_with_the_loop(thread_url: str) -> None:
+    """Two asyncio.run calls get two sessions; each is closed when its loop ends, quietly."""
+    client = AsyncClient(TOKEN, thread_url)
+    sessions = []
+
+    async def call() -> None:
+        await client.events.list(SITE)
+        await client.events.list(SITE)
+        sessions.append(client._transport._session)
+
+    asyncio.run(call())
+    asyncio.run(call())
+    first, second = sessions
+    assert first is not second
+    assert first is not None
+    assert first.closed
+    assert second is not None
+    assert second.closed
+    assert client._transport._sessions._items == {}
+    asyncio.run(client.aclose())
+    assert collect_warnings() == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts open files in /proc")
+@pytest.mark.parametrize("noticed_by", ["another loop", "aclose", "collection"])
+def test_a_loop_closed_by_hand_has_its_session_released_quietly(
+    thread_url: str, noticed_by: str
+) -> None:
+    """A loop closed without shutting down its generators loses its session and socket quietly."""
+    client = AsyncClient(TOKEN, thread_url)
+    before = open_fds()
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(client.events.list(SITE))
+    loop.close()  # no loop.shutdown_asyncgens(): the session is still open
+    session = client._transport._session
+    assert session is not None
+    assert not session.closed
+    assert open_fds() > before  # the pooled connection
+    if noticed_by == "another loop":
+        asyncio.run(client.events.list(SITE))
+    if noticed_by == "collection":
+        del client
+    else:
+        asyncio.run(client.aclose())
+    del loop
+    assert collect_warnings() == []
+    assert session.closed
+    assert open_fds() == before
+
+
+def test_a_client_dropped_unclosed_closes_its_session_in_its_loop(thread_url: str) -> None:
+    """A client collected without aclose() has its session closed in its loop, without a warning."""
+
+    async def drop_a_client() -> aiohttp.ClientSession | None:
+        client = AsyncClient(TOKEN, thread_url)
+        await client.events.list(SITE)
+        session = client._transport._session
+        del client
+        gc.collect()
+        for _ in range(5):  # the close runs as a task of this loop
+            await asyncio.sleep(0)
+        return session
+
+    with LoopThread() as long_lived:
+        session = long_lived.run(drop_a_client())
+    assert session is not None
+    assert session.closed
+    assert collect_warnings() == []
