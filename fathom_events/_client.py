@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 import time
@@ -16,6 +15,7 @@ import attrs
 
 from . import _protocol as proto
 from ._events import AsyncEvents
+from ._loops import asyncio_sleep
 from ._retry import Gate, RateLimit, RetryPolicy, call_with_retries
 from ._transport import Secret, Timeouts, Transport
 from .exceptions import (
@@ -169,7 +169,7 @@ class AsyncClient:
             max_in_flight=max_in_flight,
             rate_limit=rate_limit,
             clock=clock or time.monotonic,
-            sleep=sleep or asyncio.sleep,
+            sleep=sleep or asyncio_sleep,
         )
         self._transport = Transport(
             base_url=url,
@@ -242,7 +242,6 @@ class AsyncClient:
 
     async def __aenter__(self) -> Self:
         self._ensure_open()
-        self._transport.open()
         return self
 
     async def __aexit__(
@@ -264,12 +263,18 @@ class AsyncClient:
             await self._transport.aclose()
 
     def _ensure_open(self) -> None:
+        """Refuse now if closed, or if this event loop cannot have a session."""
+        self._refuse_if_closed()
+        self._transport.open()
+
+    def _refuse_if_closed(self) -> None:
         if self._transport.closed:
             raise ClientClosedError("this client is closed; create a new one")
-        self._transport.open()  # this loop's session, or why this loop cannot have one
 
     async def _call(self, request: proto.Request, into: type[T]) -> T:
-        self._ensure_open()
+        # The loop is checked where asyncio is first needed (the send, or a wait in the
+        # gate), not here: on Python 3.11 each look at the running loop costs a getpid().
+        self._refuse_if_closed()
         config = self._config
         transport = self._transport
         url = transport.base_url + request.target()

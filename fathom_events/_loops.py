@@ -33,7 +33,7 @@ from typing import Generic, TypeVar, cast
 
 from .exceptions import ClientClosedError, UnsupportedEventLoopError
 
-__all__ = ["PerLoop", "Pinned", "running_loop"]
+__all__ = ["PerLoop", "Pinned", "asyncio_sleep", "running_loop"]
 
 T = TypeVar("T")
 Loop = asyncio.AbstractEventLoop
@@ -63,6 +63,12 @@ def running_loop() -> Loop:
         return asyncio.get_running_loop()
     except RuntimeError:
         raise UnsupportedEventLoopError(NO_ASYNCIO) from None
+
+
+async def asyncio_sleep(seconds: float) -> None:
+    """``asyncio.sleep``, refusing with what works instead where no asyncio loop runs."""
+    running_loop()
+    await asyncio.sleep(seconds)
 
 
 class _Held(Generic[T]):

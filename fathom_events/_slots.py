@@ -14,6 +14,8 @@ import asyncio
 import collections
 import threading
 
+from ._loops import running_loop
+
 __all__ = ["Slots"]
 
 
@@ -54,7 +56,7 @@ class Slots:
 
     async def take(self) -> None:
         """Wait for a slot in the running loop; a cancelled wait leaves no slot taken."""
-        waiter = _Waiter(asyncio.get_running_loop())
+        waiter = _Waiter(running_loop())
         with self._lock:
             if self._free and not self._waiters:
                 self._free -= 1

@@ -14,6 +14,7 @@ from fathom_events import (
     AsyncClient,
     Client,
     FathomError,
+    RateLimit,
     RetryPolicy,
     UnsupportedEventLoopError,
 )
@@ -26,12 +27,15 @@ def test_under_trio_every_entry_point_says_to_use_asyncio_or_a_thread(
     fake: FakeFathom, thread_url: str
 ) -> None:
     """Under trio the async client raises UnsupportedEventLoopError, and what it names works."""
-    client = AsyncClient(TOKEN, thread_url)
+    # A rate limit of one request: the second call has to wait in the client's gate.
+    client = AsyncClient(TOKEN, thread_url, rate_limit=RateLimit(1, 60))
     errors: list[UnsupportedEventLoopError] = []
 
     async def main() -> list[str]:
         with pytest.raises(UnsupportedEventLoopError) as listing:
             await client.events.list(SITE)
+        with pytest.raises(UnsupportedEventLoopError) as waiting:
+            await client.events.get(SITE, "ABC")
         with pytest.raises(UnsupportedEventLoopError) as entering:
             async with AsyncClient(TOKEN, thread_url):
                 pass
@@ -40,7 +44,7 @@ def test_under_trio_every_entry_point_says_to_use_asyncio_or_a_thread(
         with pytest.raises(UnsupportedEventLoopError) as walking:
             async for _ in client.events.paginate(SITE):
                 pass
-        errors.extend([listing.value, entering.value, pulling.value, walking.value])
+        errors.extend([listing.value, waiting.value, entering.value, pulling.value, walking.value])
         await client.aclose()
         # What the message recommends: the blocking client, from a worker thread.
         with Client(TOKEN, thread_url) as blocking:
