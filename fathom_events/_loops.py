@@ -10,10 +10,12 @@ The end of a loop is noticed through asyncio's own shutdown of async
 generators: ``asyncio.run``, ``asyncio.Runner``, ``anyio.run`` and asgiref run
 ``loop.shutdown_asyncgens()`` before they close a loop. Each resource has a
 small watcher, an async generator registered with its loop, whose ``finally``
-closes the resource there while the loop still runs. A loop closed without
-that step (one managed by hand) is noticed later, when another loop first
-uses the client, at ``aclose()``, or when the client is collected, and its
-resource is then released without touching the dead loop.
+closes the resource there while the loop still runs; the watchers are kept
+alive here (a loop refers to them only weakly), so a client dropped unclosed
+still has its sessions closed by their loops' ends. A loop closed without
+that step (one managed by hand) is noticed later, when any loop opens a
+session, at ``aclose()``, or when the client is collected, and its resource
+is then released without touching the dead loop.
 
 :class:`Pinned` is the other kind of source: a resource lent to us (a borrowed
 ``session=``), bound to its own loop and never closed by us.
@@ -27,9 +29,10 @@ import contextlib
 import functools
 import sys
 import threading
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from types import AsyncGeneratorType
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from .exceptions import ClientClosedError, UnsupportedEventLoopError
 
@@ -75,11 +78,18 @@ class _Held(Generic[T]):
     """One loop's resource and the watcher that ends it with the loop."""
 
     __slots__ = ("item", "loop", "watcher")
+    watcher: Watcher
 
     def __init__(self, loop: Loop, item: T) -> None:
         self.loop = loop
         self.item = item
-        self.watcher: Watcher | None = None
+
+
+# Every watcher not yet ended, whichever client made it. A loop refers to the generators it
+# will shut down only weakly, and a watcher must outlive a client dropped unclosed so that
+# its idle loop's shutdown still finds it. A watcher leaves this set when it ends.
+_LIVE: set[_Held[Any]] = set()
+_LIVE_LOCK = threading.Lock()
 
 
 def _finish_now(watcher: Watcher) -> None:
@@ -93,7 +103,7 @@ def _finish_now(watcher: Watcher) -> None:
 
 
 def _collected(loop: Loop, watcher: Watcher) -> None:
-    # The finalizer of a watcher collected unfinished (its client was dropped unclosed).
+    # The finalizer of a watcher collected unfinished (at interpreter exit, when _LIVE goes).
     # asyncio's own would schedule the close on the loop, and raise if the loop is closed.
     if not loop.is_closed():
         with contextlib.suppress(RuntimeError):  # closed in the meantime
@@ -124,6 +134,8 @@ class PerLoop(Generic[T]):
         self._held: dict[Loop, _Held[T]] = {}
         self._closed = False
         self.newest: T | None = None  # for inspection: the item made last
+        # Dropped unclosed: end what can be ended now; an idle loop's shutdown ends the rest.
+        weakref.finalize(self, _dropped, self._held)
 
     def get(self) -> T:
         """The running loop's item, made now if this loop has none yet."""
@@ -140,50 +152,24 @@ class PerLoop(Generic[T]):
             item = self._items.get(loop)
             if item is not None:
                 return item
-            dead = [held for held in self._held.values() if held.loop.is_closed()]
             held = _Held(loop, self._make())
-            held.watcher = self._start_watcher(held)
+            held.watcher = _start_watcher(
+                _watch(held, weakref.ref(self), self._close, self._release), loop
+            )
             self._held[loop] = held
             self._items[loop] = self.newest = held.item
+        with _LIVE_LOCK:
+            _LIVE.add(held)
+            dead = [other for other in _LIVE if other.loop.is_closed()]
         for gone in dead:  # loops closed by hand, without shutting their generators down
-            if gone.watcher is not None:
-                _finish_now(gone.watcher)
+            _finish_now(gone.watcher)
         return held.item
 
-    def _start_watcher(self, held: _Held[T]) -> Watcher:
-        watcher = cast("Watcher", self._watch(held))
-        hooks = sys.get_asyncgen_hooks()
-        # The loop's own first-iteration hook registers the watcher, so the loop's shutdown
-        # ends it; ours replaces asyncio's finalizer, which fails on a closed loop.
-        sys.set_asyncgen_hooks(
-            firstiter=hooks.firstiter, finalizer=functools.partial(_collected, held.loop)
-        )
-        try:
-            first_step = watcher.asend(None)
-        finally:
-            sys.set_asyncgen_hooks(*hooks)
-        with contextlib.suppress(StopIteration):  # it runs to its yield without waiting
-            first_step.send(None)
-        return watcher
-
-    async def _watch(self, held: _Held[T]) -> AsyncGenerator[None, None]:
-        try:
-            yield
-        finally:
-            if self._claim(held):
-                if held.loop.is_closed():
-                    self._release(held.item)
-                else:
-                    await self._close(held.item)
-
-    def _claim(self, held: _Held[T]) -> bool:
-        # Only the watcher ends its item, and only once.
+    def _forget(self, held: _Held[T]) -> None:
         with self._lock:
-            if self._held.get(held.loop) is not held:
-                return False
-            del self._held[held.loop]
-            del self._items[held.loop]
-            return True
+            if self._held.get(held.loop) is held:
+                del self._held[held.loop]
+                del self._items[held.loop]
 
     async def aclose(self) -> None:
         """End every item that can be ended now; no loop may make a new one after this.
@@ -198,20 +184,74 @@ class PerLoop(Generic[T]):
             everything = list(self._held.values())
         elsewhere: list[concurrent.futures.Future[None]] = []
         for held in everything:
-            watcher = held.watcher
-            if watcher is None or watcher.ag_running:  # being ended already
+            if held.watcher.ag_running:  # being ended already
                 continue
-            if held.loop.is_closed():
-                _finish_now(watcher)
-            elif held.loop is current:
-                await watcher.aclose()
-            elif held.loop.is_running():
-                elsewhere.append(_end_in_its_loop(held.loop, watcher))
+            if held.loop is current:
+                await held.watcher.aclose()
+            elif (ended := _end_from_elsewhere(held)) is not None:
+                elsewhere.append(ended)
         if elsewhere and current is not None:
             await asyncio.wait(
                 [asyncio.wrap_future(ended) for ended in elsewhere],
                 timeout=_CLOSE_ELSEWHERE_WAIT,
             )
+
+
+def _start_watcher(watcher: AsyncGenerator[None, None], loop: Loop) -> Watcher:
+    """Step ``watcher`` to its ``yield``, registering it with the running ``loop``."""
+    hooks = sys.get_asyncgen_hooks()
+    # The loop's own first-iteration hook registers the watcher, so that the loop's
+    # shutdown ends it; ours replaces asyncio's finalizer, which fails on a closed loop.
+    sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=functools.partial(_collected, loop))
+    try:
+        first_step = watcher.asend(None)
+    finally:
+        sys.set_asyncgen_hooks(*hooks)
+    with contextlib.suppress(StopIteration):  # it runs to its yield without waiting
+        first_step.send(None)
+    return cast("Watcher", watcher)
+
+
+async def _watch(
+    held: _Held[T],
+    owner: weakref.ref[PerLoop[T]],
+    close: Callable[[T], Awaitable[None]],
+    release: Callable[[T], None],
+) -> AsyncGenerator[None, None]:
+    # The one place an item is ended, so it is ended once. It refers to its client only
+    # weakly: a client dropped unclosed must not be kept alive by its loops.
+    try:
+        yield
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(held)
+        client = owner()
+        if client is not None:
+            client._forget(held)  # noqa: SLF001
+        if held.loop.is_closed():
+            release(held.item)
+        else:
+            await close(held.item)
+
+
+def _dropped(held: dict[Loop, _Held[Any]]) -> None:
+    for one in list(held.values()):
+        if not one.watcher.ag_running:
+            _end_from_elsewhere(one)
+
+
+def _end_from_elsewhere(held: _Held[Any]) -> concurrent.futures.Future[None] | None:
+    """Start ending ``held`` from outside its loop; a future if that loop runs it now.
+
+    A closed loop's item is released here; a running loop is asked to end it; an
+    idle loop (not running, not closed) ends it when it shuts down.
+    """
+    if held.loop.is_closed():
+        _finish_now(held.watcher)
+        return None
+    if held.loop.is_running():
+        return _end_in_its_loop(held.loop, held.watcher)
+    return None
 
 
 def _end_in_its_loop(loop: Loop, watcher: Watcher) -> concurrent.futures.Future[None]:
