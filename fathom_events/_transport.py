@@ -237,8 +237,10 @@ def _let_go(session: aiohttp.ClientSession) -> None:
     session.detach()  # from now on the session counts as closed
     if connector is None:
         return
-    pooled = [protocol for pool in connector._conns.values() for protocol, _ in pool]  # noqa: SLF001
-    pooled += connector._acquired  # noqa: SLF001
+    # aiohttp keeps no public list of its connections: read its pool, tolerating a change.
+    pools = getattr(connector, "_conns", {})
+    pooled = [protocol for pool in pools.values() for protocol, _ in pool]
+    pooled += getattr(connector, "_acquired", ())
     # On a closed loop the connector closes nothing and waits for nothing; driving its
     # close once marks it closed, so it does not warn when collected.
     with contextlib.suppress(StopIteration):

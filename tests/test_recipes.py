@@ -207,12 +207,18 @@ def _kernel() -> Iterator[Kernel]:
     kernel.shut_down()
 
 
+def notebook_cells() -> list[str]:
+    """The notebook recipe, cell by cell."""
+    (notebook,) = recipe("Jupyter")
+    cells = re.split(r"^# In \[\d+\]:\n", notebook, flags=re.MULTILINE)
+    return [cell for cell in cells if cell]
+
+
 def test_jupyter_cells_await_the_client_in_the_kernels_loop(
     kernel: Kernel, fake: FakeFathom
 ) -> None:
     """The notebook recipe's cells run one after another in one loop, with top-level await."""
-    (notebook,) = recipe("Jupyter")
-    cells = [cell for cell in re.split(r"^# In \[\d+\]:\n", notebook, flags=re.MULTILINE) if cell]
+    cells = notebook_cells()
     assert len(cells) == 3
     assert kernel.run_cell(cells[0]) is None
     assert kernel.run_cell(cells[1]) == ["Signed up"]
@@ -222,16 +228,15 @@ def test_jupyter_cells_await_the_client_in_the_kernels_loop(
     assert len(fake.requests) == 2
 
 
-def test_jupyter_client_left_open_ends_with_the_kernel(kernel: Kernel) -> None:
-    """A notebook client never closed has its session closed when the kernel shuts down."""
-    cells = [
-        c for c in re.split(r"^# In \[\d+\]:\n", recipe("Jupyter")[0], flags=re.MULTILINE) if c
-    ]
+def test_jupyter_client_left_open_ends_with_the_kernels_loop() -> None:
+    """A notebook client never closed has its session closed when the kernel's loop ends."""
+    kernel = Kernel()
+    cells = notebook_cells()
     kernel.run_cell(cells[0])
     kernel.run_cell(cells[1])
     session = kernel.names["client"]._transport._session
+    assert not session.closed
     kernel.shut_down()
-    kernel.shut_down = lambda: None  # type: ignore[method-assign]
     assert session.closed
     no_warnings_left()
 
