@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
+
 from fathom_events._slots import Slots
 
 
@@ -60,34 +62,23 @@ def test_one_cap_holds_across_threads_each_running_a_loop() -> None:
     assert slots.in_use == 0
 
 
-async def test_a_waiter_cancelled_before_its_turn_takes_no_slot() -> None:
-    """Cancelling a waiting call removes it; the next waiter gets the freed slot."""
+@pytest.mark.parametrize("handed_a_slot", [False, True])
+async def test_a_cancelled_waiter_leaves_its_slot_to_the_next(handed_a_slot: bool) -> None:
+    """A waiter cancelled before its turn, or once handed a slot but before running, keeps none."""
     slots = Slots(1)
     assert slots.try_take()
     cancelled = asyncio.create_task(slots.take())
-    later = asyncio.create_task(slots.take())
-    await asyncio.sleep(0)
-    cancelled.cancel()
-    await asyncio.sleep(0)
-    slots.give_back()
-    await asyncio.wait_for(later, 5)
-    assert cancelled.cancelled()
-    assert slots.in_use == 1
-    slots.give_back()
-    assert slots.in_use == 0
-
-
-async def test_a_waiter_cancelled_after_being_handed_a_slot_passes_it_on() -> None:
-    """A call cancelled between being handed a slot and running gives the slot to the next."""
-    slots = Slots(1)
-    assert slots.try_take()
-    handed = asyncio.create_task(slots.take())
     next_in_line = asyncio.create_task(slots.take())
     await asyncio.sleep(0)
-    slots.give_back()  # handed over to the first waiter, which has not run yet
-    handed.cancel()
+    if handed_a_slot:
+        slots.give_back()  # handed to the first waiter, which has not run yet
+        cancelled.cancel()
+    else:
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        slots.give_back()
     await asyncio.wait_for(next_in_line, 5)
-    assert handed.cancelled()
+    assert cancelled.cancelled()
     assert slots.in_use == 1
     slots.give_back()
     assert slots.in_use == 0
