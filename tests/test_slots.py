@@ -99,3 +99,26 @@ def test_a_waiter_whose_loop_has_closed_is_skipped() -> None:
     waiting.get_coro().close()
     waiting._log_destroy_pending = False  # type: ignore[attr-defined]
     assert slots.in_use == 1
+
+
+def test_a_slot_freed_in_one_thread_wakes_a_waiter_in_another_threads_loop() -> None:
+    """A slot given back where no loop runs is handed to the waiter in another thread's loop."""
+    slots = Slots(1)
+    assert slots.try_take()
+    queued = threading.Event()
+
+    async def wait_for_the_slot() -> None:
+        waiting = asyncio.ensure_future(slots.take())
+        await asyncio.sleep(0)  # the waiter is queued by now
+        queued.set()
+        await asyncio.wait_for(waiting, 5)
+
+    other = threading.Thread(target=asyncio.run, args=(wait_for_the_slot(),))
+    other.start()
+    assert queued.wait(5)
+    slots.give_back()
+    other.join(5)
+    assert not other.is_alive()
+    assert slots.in_use == 1  # the other thread holds it now
+    slots.give_back()
+    assert slots.in_use == 0
