@@ -41,6 +41,7 @@ from .exceptions import (
     TooManyEventsError,
     UnexpectedError,
     UnprocessableEntityError,
+    UnsupportedEventLoopError,
 )
 from .types import Currency, DeletedEvent, Event, EventPage
 
@@ -87,5 +88,6 @@ __all__ = [
     "TooManyEventsError",
     "UnexpectedError",
     "UnprocessableEntityError",
+    "UnsupportedEventLoopError",
     "__version__",
 ]

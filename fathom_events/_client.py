@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 import re
@@ -17,9 +16,15 @@ import attrs
 
 from . import _protocol as proto
 from ._events import AsyncEvents
+from ._loops import asyncio_sleep
 from ._retry import Gate, RateLimit, RetryPolicy, call_with_retries
 from ._transport import Secret, Timeouts, Transport, refuse_to_travel
-from .exceptions import ClientClosedError, InvalidRequestError
+from .exceptions import (
+    ClientClosedError,
+    FathomError,
+    InvalidRequestError,
+    UnsupportedEventLoopError,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -141,9 +146,11 @@ class AsyncClient:
 
     Use it as ``async with AsyncClient() as client:`` so its session is closed,
     or call :meth:`aclose`. One client is meant to live long and be shared by
-    every task: it holds one aiohttp session, and one cap on requests in flight
-    (``max_in_flight``), an optional ``rate_limit`` and the cool-down after a
-    429, all shared across its calls.
+    every task, whichever asyncio event loop awaits it: it holds one aiohttp
+    session per loop (made on first use there, closed when that loop ends),
+    and one cap on requests in flight (``max_in_flight``), an optional
+    ``rate_limit`` and the cool-down after a 429, shared by all its calls in
+    every loop and thread.
 
     * ``token``: the API token; ``None`` reads ``FATHOM_API_TOKEN``.
     * ``timeout``: seconds one attempt may take in all; ``connect_timeout``
@@ -152,7 +159,8 @@ class AsyncClient:
     * ``session``: an ``aiohttp.ClientSession`` to use instead of our own; it
       is never closed by us, and every call ends on it as on our own (its
       ``raise_for_status`` and ``auto_decompress`` do not apply to our
-      requests, and aiohttp's hidden resend of a GET or DELETE is refused).
+      requests, and aiohttp's hidden resend of a GET or DELETE is refused);
+      the client then works only in that session's event loop.
     * ``max_response_bytes``: an answer bigger than this once decoded (gzip,
       deflate, br, zstd) is refused, not read (4 MiB).
     * ``allow_insecure_http``: permit ``http://`` to a host that is not
@@ -204,7 +212,7 @@ class AsyncClient:
             max_in_flight=max_in_flight,
             rate_limit=rate_limit,
             clock=clock or time.monotonic,
-            sleep=sleep or asyncio.sleep,
+            sleep=sleep or asyncio_sleep,
         )
         self._transport = Transport(
             base_url=url,
@@ -279,7 +287,6 @@ class AsyncClient:
 
     async def __aenter__(self) -> Self:
         self._ensure_open()
-        self._transport.open()
         return self
 
     async def __aexit__(
@@ -291,16 +298,28 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session we own. Idempotent; a twin from ``with_options`` does nothing."""
+        """Close the sessions we own, from any event loop.
+
+        The running loop's session is closed here, another running loop's in
+        that loop, and a finished loop's is released. Idempotent; a twin from
+        ``with_options`` does nothing.
+        """
         if self._owns_transport:
             await self._transport.aclose()
 
     def _ensure_open(self) -> None:
+        """Refuse now if closed, or if this event loop cannot have a session."""
+        self._refuse_if_closed()
+        self._transport.open()
+
+    def _refuse_if_closed(self) -> None:
         if self._transport.closed:
             raise ClientClosedError("this client is closed; create a new one")
 
     async def _call(self, request: proto.Request, into: type[T]) -> T:
-        self._ensure_open()
+        # The loop is checked where asyncio is first needed (the send, or a wait in the
+        # gate), not here: on Python 3.11 each look at the running loop costs a getpid().
+        self._refuse_if_closed()
         config = self._config
         transport = self._transport
         url = transport.base_url + request.target()
@@ -311,7 +330,12 @@ class AsyncClient:
             timeouts = config.timeouts
             if time_left is not None and (timeouts.total is None or time_left < timeouts.total):
                 timeouts = attrs.evolve(timeouts, total=max(time_left, 0.001))
-            answer = await transport.send(request, timeouts, url)
+            try:
+                answer = await transport.send(request, timeouts, url)
+            except RuntimeError as exc:
+                if isinstance(exc, FathomError):
+                    raise
+                raise _cut_by(exc, request, url, closed=transport.closed) from exc
             if not 200 <= answer.status < 300:  # a 3xx is never success (nor followed)
                 raise proto.error_for(
                     answer,
@@ -330,3 +354,26 @@ class AsyncClient:
             policy=config.retry,
             gate=self._gate,
         )
+
+
+def _cut_by(exc: RuntimeError, request: proto.Request, url: str, *, closed: bool) -> FathomError:
+    """The error for a send that aiohttp or asyncio broke off with a bare ``RuntimeError``.
+
+    That comes from asyncio objects of one event loop used in another (a lent
+    session, a trace hook or lock made elsewhere) or from a session closed
+    under the call. The request may have gone out, so a write says it may
+    have taken effect.
+    """
+    where = f"({request.method} {url})"
+    error: FathomError
+    if closed:
+        error = ClientClosedError(f"the client was closed while this call was running {where}")
+    else:
+        error = UnsupportedEventLoopError(
+            f"the request was broken off by {exc!r} {where}: asyncio objects made in one event"
+            " loop were used in another. Keep everything the client is given (session=, trace"
+            " hooks, locks) in the loop that awaits it, or let the client make its own session"
+        )
+    if request.operation not in {proto.Operation.LIST, proto.Operation.GET}:
+        error.may_have_been_applied = True
+    return error

@@ -14,21 +14,22 @@ Fathom has no idempotency keys, so the rules depend on what a request does:
 
 One :class:`Gate` per client holds what all its calls share: the cap on
 requests in flight, the optional rate limit and the cool-down that a 429's
-``Retry-After`` starts for everybody.
+``Retry-After`` starts for everybody, whichever event loop or thread they run in.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import random
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import attrs
 
 from ._protocol import MAX_RETRY_AFTER, Operation, finite_number, shown
+from ._slots import Slots
 from .exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -199,7 +200,9 @@ class Gate:
         self.rate_limit = rate_limit
         self.clock = clock
         self.sleep = sleep
-        self._slots: asyncio.Semaphore | None = None
+        self._slots = Slots(max_in_flight)
+        # Guards the rate limit's schedule and the counters: calls may run in several threads.
+        self._lock = threading.Lock()
         self._cool_until = 0.0
         self._theoretical_arrival = 0.0
         self.requests_sent = 0
@@ -211,7 +214,9 @@ class Gate:
         The cap (:data:`~fathom_events._protocol.MAX_RETRY_AFTER`) is what keeps a
         bad header from holding the client back for good.
         """
-        self._cool_until = max(self._cool_until, self.clock() + min(seconds, MAX_RETRY_AFTER))
+        until = self.clock() + min(seconds, MAX_RETRY_AFTER)
+        with self._lock:  # calls in other threads' loops may cool down at the same moment
+            self._cool_until = max(self._cool_until, until)
 
     async def _wait_for_turn(self, deadline: float | None, max_cool_down: float) -> None:
         while (wait := self._cool_until - self.clock()) > 0:
@@ -222,16 +227,18 @@ class Gate:
         if self.rate_limit is not None:
             interval = self.rate_limit.per_seconds / self.rate_limit.requests
             burst = self.rate_limit.per_seconds - interval
-            now = self.clock()
-            arrival = max(self._theoretical_arrival, now)
-            wait = arrival - burst - now
-            self._check_deadline(wait, deadline, "the rate limit")
-            self._theoretical_arrival = arrival + interval
+            with self._lock:
+                now = self.clock()
+                arrival = max(self._theoretical_arrival, now)
+                wait = arrival - burst - now
+                self._check_deadline(wait, deadline, "the rate limit")
+                self._theoretical_arrival = arrival + interval
             if wait > 0:
                 try:
                     await self.sleep(wait)
                 except BaseException:
-                    self._theoretical_arrival -= interval  # give the unused turn back
+                    with self._lock:
+                        self._theoretical_arrival -= interval  # give the unused turn back
                     raise
 
     def _check_deadline(self, wait: float, deadline: float | None, what: str) -> None:
@@ -250,13 +257,22 @@ class Gate:
         Raises :class:`WaitTooLong` instead of waiting past ``deadline`` (on
         the gate's clock) or a cool-down longer than ``max_cool_down``.
         """
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_in_flight)
-        async with self._slots:
+        slots = self._slots
+        if not slots.try_take():
+            await slots.take()
+        try:
             if self.rate_limit is not None or self._cool_until > self.clock():
                 await self._wait_for_turn(deadline, max_cool_down)
-            self.requests_sent += 1
+            with self._lock:
+                self.requests_sent += 1
             return await attempt()
+        finally:
+            slots.give_back()
+
+    def count_retry(self) -> None:
+        """Count one more retry (calls in several threads may count at once)."""
+        with self._lock:
+            self.retries += 1
 
 
 class WaitTooLong(Exception):  # noqa: N818 - internal signal, turned into a FathomError
@@ -326,7 +342,7 @@ async def call_with_retries(
                 retry.reason,
             )
             landed = landed or retry.ambiguous
-            gate.retries += 1
+            gate.count_retry()
             await gate.sleep(wait)
 
 

@@ -1,9 +1,10 @@
 """Sending requests: the one room that imports aiohttp at run time.
 
-A :class:`Transport` owns (or borrows) one long-lived ``aiohttp.ClientSession``
-and turns every failure below HTTP into :class:`APIConnectionError` or
-:class:`APITimeoutError`, saying whether the request may have reached the
-server (the retry rules for create depend on it).
+A :class:`Transport` owns one long-lived ``aiohttp.ClientSession`` per event
+loop that uses it (see ``_loops``), or borrows one, and turns every failure
+below HTTP into :class:`APIConnectionError` or :class:`APITimeoutError`, saying
+whether the request may have reached the server (the retry rules for create
+depend on it).
 
 Three promises hold whatever the server sends:
 
@@ -39,7 +40,9 @@ Three promises hold whatever the server sends:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import platform
+import socket
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn, SupportsIndex
@@ -50,6 +53,7 @@ from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from ._loops import PerLoop, Pinned
 from ._protocol import Answer, Request, one_line
 from ._version import __version__
 from .exceptions import APIConnectionError, APITimeoutError, ResponseTooLargeError
@@ -196,8 +200,13 @@ class Transport:
         self._token = token
         self._token_bytes = token.reveal().encode("ascii")
         self._default_timeouts = timeouts
-        self._session = session
-        self._owns_session = session is None
+        self._borrowed = session is not None
+        self._sessions: PerLoop[aiohttp.ClientSession] | Pinned[aiohttp.ClientSession] = (
+            PerLoop(make=self._make_session, close=aiohttp.ClientSession.close, release=_let_go)
+            if session is None
+            # aiohttp keeps the loop a session belongs to; unknown, the first user's is taken.
+            else Pinned(session, getattr(session, "_loop", None))
+        )
         # Our session was made with our timeouts; a borrowed one has its own (aiohttp's
         # default is 5 minutes), so every request on it carries ours explicitly.
         self._default_options = (
@@ -217,26 +226,32 @@ class Transport:
     def __repr__(self) -> str:
         return f"Transport(base_url={self.base_url!r})"
 
+    @property
+    def _session(self) -> aiohttp.ClientSession | None:
+        """The session made last (or the borrowed one), for inspection; None before any."""
+        return self._sessions.newest
+
     def _get_session(self) -> aiohttp.ClientSession:
-        # Created lazily so it binds to the loop that actually runs the requests.
-        if self._session is None:
-            session = aiohttp.ClientSession(
-                headers=self._headers,
-                timeout=self._default_timeouts.for_aiohttp(),
-                connector=aiohttp.TCPConnector(limit=0),
-            )
-            # aiohttp silently resends a GET or DELETE once when the connection drops
-            # before the answer. Our retry loop must see (count, log, limit and bound)
-            # every send, so that hidden resend is turned off on the session we own.
-            if hasattr(session, "_retry_connection"):
-                session._retry_connection = False  # noqa: SLF001
-            self._request_headers = None
-            self._request_json_headers = {"Content-Type": "application/json"}
-            self._session = session
-        return self._session
+        """The running loop's session; ours are made on first use in each loop."""
+        return self._sessions.get()
+
+    def _make_session(self) -> aiohttp.ClientSession:
+        session = aiohttp.ClientSession(
+            headers=self._headers,
+            timeout=self._default_timeouts.for_aiohttp(),
+            connector=aiohttp.TCPConnector(limit=0),
+        )
+        # aiohttp silently resends a GET or DELETE once when the connection drops
+        # before the answer. Our retry loop must see (count, log, limit and bound)
+        # every send, so that hidden resend is turned off on the session we own.
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False  # noqa: SLF001
+        self._request_headers = None
+        self._request_json_headers = {"Content-Type": "application/json"}
+        return session
 
     def open(self) -> None:
-        """Create the owned session now (inside the running loop)."""
+        """Make the running loop's session now, or say why this loop cannot have one."""
         self._get_session()
 
     async def send(
@@ -247,14 +262,14 @@ class Transport:
         ``url`` is the request's full URL when the caller has built it already.
         """
         target = url or self.base_url + request.target()
-        session = self._session or self._get_session()
+        session = self._get_session()
         body = request.body
         options = self._default_options
         if not (timeouts is None or timeouts is self._default_timeouts) and (
             timeouts != self._default_timeouts
         ):
             options = {**options, "timeout": timeouts.for_aiohttp()}
-        if not self._owns_session:
+        if self._borrowed:
             options = {**options, **_refuse_hidden_resend(session)}
         try:
             # Awaited rather than entered: the context manager's extra layers cost about 2%
@@ -341,7 +356,35 @@ class Transport:
         )
 
     async def aclose(self) -> None:
-        """Close the session if we created it; a borrowed session is left open."""
+        """Close the sessions we made (in every loop); a borrowed session is left open."""
         self.closed = True
-        if self._owns_session and self._session is not None:
-            await self._session.close()
+        await self._sessions.aclose()
+
+
+def _let_go(session: aiohttp.ClientSession) -> None:
+    """Release a session whose event loop is closed, without that loop and without a warning."""
+    connector = session.connector
+    session.detach()  # from now on the session counts as closed
+    if connector is None:
+        return
+    # aiohttp keeps no public list of its connections: read its pool, tolerating a change.
+    pools = getattr(connector, "_conns", {})
+    pooled = [protocol for pool in pools.values() for protocol, _ in pool]
+    pooled += getattr(connector, "_acquired", ())
+    # On a closed loop the connector closes nothing and waits for nothing; driving its
+    # close once marks it closed, so it does not warn when collected.
+    with contextlib.suppress(StopIteration):
+        connector.close().__await__().send(None)
+    for protocol in pooled:
+        _close_socket(protocol.transport)
+
+
+def _close_socket(transport: asyncio.BaseTransport | None) -> None:
+    # asyncio cannot close a transport once its loop is closed (close() schedules the end
+    # on the loop), and would report the socket when the transport is collected. Close
+    # the socket as the loop would have, for asyncio's own transports (uvloop's end with
+    # their loop).
+    sock = getattr(transport, "_sock", None)
+    if isinstance(sock, socket.socket):
+        sock.close()
+        transport._sock = None  # type: ignore[union-attr]  # noqa: SLF001

@@ -5,6 +5,7 @@
     FathomError
     ├── InvalidRequestError        (also ValueError) rejected before anything was sent
     ├── ClientClosedError          the client was closed before the call
+    ├── UnsupportedEventLoopError  (also RuntimeError) awaited where it cannot work
     ├── PaginationError            the API's cursor stopped advancing
     ├── TooManyEventsError         a bulk job stopped listing a site at its cap
     ├── UnexpectedError            a bulk job met an error of another kind (``__cause__``)
@@ -57,6 +58,7 @@ __all__ = [
     "TooManyEventsError",
     "UnexpectedError",
     "UnprocessableEntityError",
+    "UnsupportedEventLoopError",
 ]
 
 
@@ -90,6 +92,17 @@ class InvalidRequestError(FathomError, ValueError):
 
 class ClientClosedError(FathomError, RuntimeError):
     """A method was called on a client that has been closed."""
+
+
+class UnsupportedEventLoopError(FathomError, RuntimeError):
+    """The client was awaited where it cannot work; the message says what works instead.
+
+    ``AsyncClient`` runs on asyncio: it is raised under trio (or anyio's trio
+    backend), for a borrowed ``session=`` awaited outside the event loop it
+    belongs to, and when a request was cut by asyncio objects of one loop used
+    in another (then ``may_have_been_applied`` tells whether a write may have
+    taken effect).
+    """
 
 
 class PaginationError(FathomError):

@@ -57,6 +57,7 @@ EXPECTED = {
         "TooManyEventsError",
         "UnexpectedError",
         "UnprocessableEntityError",
+        "UnsupportedEventLoopError",
         "__version__",
     ],
     "fathom_events.exceptions": [
@@ -80,6 +81,7 @@ EXPECTED = {
         "TooManyEventsError",
         "UnexpectedError",
         "UnprocessableEntityError",
+        "UnsupportedEventLoopError",
     ],
     "fathom_events.testing": ["FakeFathom", "FakeFathomFixture", "Fault", "RecordedRequest"],
 }

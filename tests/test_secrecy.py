@@ -36,6 +36,7 @@ from fathom_events import (
     TooManyEventsError,
     UnexpectedError,
     UnprocessableEntityError,
+    UnsupportedEventLoopError,
 )
 
 from .helpers import SITE, TOKEN
@@ -77,6 +78,7 @@ def sample_errors() -> list[FathomError]:
         RedirectError("moved", status=301, location="https://elsewhere.example/", **ANSWER),
         TooManyEventsError(SITE, 250),
         UnexpectedError("unexpected ZeroDivisionError: division by zero"),
+        UnsupportedEventLoopError("fathom-events needs asyncio; this is trio"),
     ]
     for number, error in enumerate(samples, start=2):
         error.attempts = number
