@@ -56,7 +56,13 @@ from yarl import URL
 from ._loops import PerLoop, Pinned
 from ._protocol import Answer, Request, one_line
 from ._version import __version__
-from .exceptions import APIConnectionError, APITimeoutError, ResponseTooLargeError
+from .exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientClosedError,
+    InvalidRequestError,
+    ResponseTooLargeError,
+)
 
 _PYTHON = platform.python_version()
 USER_AGENT = f"fathom-events/{__version__} (Python {_PYTHON}; aiohttp {aiohttp.__version__})"
@@ -178,6 +184,25 @@ def _refuse_hidden_resend(session: aiohttp.ClientSession) -> dict[str, Any]:
     return {"middlewares": (one_send, *theirs)}
 
 
+def check_borrowed_session(session: object) -> aiohttp.ClientSession:
+    """A lent session must be an open ``aiohttp.ClientSession`` without an ``auth=`` of its own."""
+    if not isinstance(session, aiohttp.ClientSession):
+        raise InvalidRequestError(
+            "session", f"must be an aiohttp.ClientSession, got {type(session).__name__}"
+        )
+    if session.closed:
+        raise InvalidRequestError(
+            "session", "is closed: lend an open session, or let the client make its own"
+        )
+    if session.auth is not None:
+        raise InvalidRequestError(
+            "session",
+            "carries auth= of its own, which aiohttp refuses to combine with the API token the"
+            " client sends in Authorization: lend a session without auth",
+        )
+    return session
+
+
 class Transport:
     """One session, the standard headers, the size cap, and failure mapping."""
 
@@ -201,6 +226,8 @@ class Transport:
         self._token_bytes = token.reveal().encode("ascii")
         self._default_timeouts = timeouts
         self._borrowed = session is not None
+        if session is not None:
+            check_borrowed_session(session)
         self._sessions: PerLoop[aiohttp.ClientSession] | Pinned[aiohttp.ClientSession] = (
             PerLoop(make=self._make_session, close=aiohttp.ClientSession.close, release=_let_go)
             if session is None
@@ -270,6 +297,11 @@ class Transport:
         ):
             options = {**options, "timeout": timeouts.for_aiohttp()}
         if self._borrowed:
+            if session.closed:
+                raise ClientClosedError(
+                    "the session= this client was lent has been closed by its owner;"
+                    " lend an open one, or let the client make its own"
+                )
             options = {**options, **_refuse_hidden_resend(session)}
         try:
             # Awaited rather than entered: the context manager's extra layers cost about 2%
@@ -301,6 +333,14 @@ class Transport:
                 response.release()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             failure = exc
+        except ValueError as exc:
+            # aiohttp refused to build the request (nothing went out): on a lent session,
+            # a login of its own (auth=, a .netrc entry found through trust_env) that it
+            # will not combine with our Authorization header.
+            refusal = InvalidRequestError(
+                "session", f"aiohttp would not send the request: {one_line(str(exc))}"
+            )
+            raise refusal from None
         # Raised out here, not in the except block: aiohttp's exception (whose request_info
         # holds the token) is then neither the __cause__ nor the __context__ of ours.
         raise self._secret_free(connection_error(failure, method=request.method, url=target))
