@@ -2,48 +2,60 @@
 
 The front door: everything public is re-exported here and listed in
 ``__all__``; the modules behind it are private.
+
+Each name is imported the first time it is used (PEP 562), not by
+``import fathom_events``: a script that needs one error class, or
+``fathom-events --help``, does not pay for aiohttp, anyio, attrs and cattrs.
+``_LOCATIONS`` says where each name lives; type checkers read the imports
+under ``TYPE_CHECKING`` instead.
 """
 
-from ._bulk_types import (
-    EventSpec,
-    Failure,
-    Progress,
-    PullResult,
-    SitePlan,
-    SiteReport,
-    SyncPlan,
-    SyncReport,
-)
-from ._client import DEFAULT_BASE_URL, AsyncClient
-from ._events import AsyncEvents
-from ._pagination import AsyncPaginator, PageLike
-from ._retry import RateLimit, RetryPolicy
-from ._sync import Client, Events, Paginator
+import importlib
+import typing
+
 from ._version import __version__
-from .exceptions import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ClientClosedError,
-    FathomError,
-    GoneError,
-    InvalidRequestError,
-    NotFoundError,
-    PaginationError,
-    PermissionDeniedError,
-    RateLimitError,
-    RedirectError,
-    ResponseDecodeError,
-    ResponseTooLargeError,
-    ServerError,
-    TooManyEventsError,
-    UnexpectedError,
-    UnprocessableEntityError,
-    UnsupportedEventLoopError,
-)
-from .types import Currency, DeletedEvent, Event, EventPage
+
+if typing.TYPE_CHECKING:
+    from ._bulk_types import (
+        EventSpec,
+        Failure,
+        Progress,
+        PullResult,
+        SitePlan,
+        SiteReport,
+        SyncPlan,
+        SyncReport,
+    )
+    from ._client import AsyncClient
+    from ._defaults import DEFAULT_BASE_URL
+    from ._events import AsyncEvents
+    from ._pagination import AsyncPaginator, PageLike
+    from ._retry import RateLimit, RetryPolicy
+    from ._sync import Client, Events, Paginator
+    from .exceptions import (
+        APIConnectionError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ClientClosedError,
+        FathomError,
+        GoneError,
+        InvalidRequestError,
+        NotFoundError,
+        PaginationError,
+        PermissionDeniedError,
+        RateLimitError,
+        RedirectError,
+        ResponseDecodeError,
+        ResponseTooLargeError,
+        ServerError,
+        TooManyEventsError,
+        UnexpectedError,
+        UnprocessableEntityError,
+        UnsupportedEventLoopError,
+    )
+    from .types import Currency, DeletedEvent, Event, EventPage
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -91,3 +103,68 @@ __all__ = [
     "UnsupportedEventLoopError",
     "__version__",
 ]
+
+# Where each public name lives: its module is imported when the name is first used.
+_LOCATIONS: dict[str, str] = {
+    name: module
+    for module, names in {
+        "._bulk_types": (
+            "EventSpec",
+            "Failure",
+            "Progress",
+            "PullResult",
+            "SitePlan",
+            "SiteReport",
+            "SyncPlan",
+            "SyncReport",
+        ),
+        "._client": ("AsyncClient",),
+        "._defaults": ("DEFAULT_BASE_URL",),
+        "._events": ("AsyncEvents",),
+        "._pagination": ("AsyncPaginator", "PageLike"),
+        "._retry": ("RateLimit", "RetryPolicy"),
+        "._sync": ("Client", "Events", "Paginator"),
+        ".exceptions": (
+            "APIConnectionError",
+            "APIStatusError",
+            "APITimeoutError",
+            "AuthenticationError",
+            "BadRequestError",
+            "ClientClosedError",
+            "FathomError",
+            "GoneError",
+            "InvalidRequestError",
+            "NotFoundError",
+            "PaginationError",
+            "PermissionDeniedError",
+            "RateLimitError",
+            "RedirectError",
+            "ResponseDecodeError",
+            "ResponseTooLargeError",
+            "ServerError",
+            "TooManyEventsError",
+            "UnexpectedError",
+            "UnprocessableEntityError",
+            "UnsupportedEventLoopError",
+        ),
+        ".types": ("Currency", "DeletedEvent", "Event", "EventPage"),
+    }.items()
+    for name in names
+}
+
+
+# Hidden from type checkers, which would otherwise take any misspelt name for a
+# lazy one: they see the imports above.
+if not typing.TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        """Import a public name's module on first use, and keep the name here for next time."""
+        module = _LOCATIONS.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

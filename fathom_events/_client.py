@@ -15,6 +15,7 @@ import aiohttp
 import attrs
 
 from . import _protocol as proto
+from ._defaults import DEFAULT_BASE_URL
 from ._events import AsyncEvents
 from ._loops import asyncio_sleep
 from ._retry import Gate, RateLimit, RetryPolicy, call_with_retries
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
 
 T = TypeVar("T")
-DEFAULT_BASE_URL = "https://api.usefathom.com/v1"
 TOKEN_ENV = "FATHOM_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}

@@ -5,10 +5,16 @@ line instead of failing on an import deep inside. Everything else lives in
 the rooms behind this door:
 
 * ``_app``: arguments, dispatch, errors and exit codes;
-* ``_commands``: the API commands (list, get, create, update, delete, pull, sync);
-* ``_syncfile``: reading and checking a sync file, with line numbers;
-* ``_output``: progress bars or plain lines, tables, JSON, escaping, output files;
+* ``_text``: the words and the escaping that parsing and errors need (nothing heavy);
+* ``_commands``: the API commands (list, get, create, update, delete, pull);
+* ``_sync`` and ``_syncfile``: the sync command, and reading and checking a sync file;
+* ``_output``: progress bars or plain lines, tables, JSON, output files;
 * ``_fakeserver`` and ``_demo``: the commands that run a ``FakeFathom``.
+
+It is written on the public names of ``fathom_events`` (and ``fathom_events.testing``
+in ``demo`` and ``fake-server`` only). A command's module is imported when the
+command runs, so ``--help``, ``--version`` and a usage error load neither the
+client nor aiohttp nor the fake.
 """
 
 from __future__ import annotations

@@ -6,41 +6,37 @@ all); 2 usage or input error (bad arguments, no token or a bad one, a bad base
 URL, input the API would reject, a malformed or hostile sync file), nothing
 sent; 130 interrupted (Ctrl-C), after saying what was done.
 
-Every line shown goes through ``_output.escape_controls``, errors included.
+Every line shown goes through ``_text.escape_controls``, errors included.
+
+Parsing needs only argparse and ``_text``: each command's module (and with it
+the client, aiohttp and rich, or the test fake) is imported once that command
+runs, so ``--help``, ``--version`` and a usage error answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import logging
+import importlib
 import sys
-import traceback
-from collections.abc import Callable, Coroutine, Iterator, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn, cast
 
-from fathom_events._client import DEFAULT_BASE_URL, TOKEN_ENV
-from fathom_events._retry import RateLimit
-from fathom_events._version import __version__
-from fathom_events.exceptions import FathomError, InvalidRequestError
+from fathom_events import DEFAULT_BASE_URL, FathomError, InvalidRequestError, __version__
 
-from . import _commands, _demo, _fakeserver, _sync
-from ._commands import PULL_FORMATS, UsageError
-from ._output import PROG, Output, escape_controls
-from ._syncfile import SyncFileError
+from ._text import PROG, TOKEN_ENV, UsageError, escape_controls
+
+if TYPE_CHECKING:
+    from fathom_events import RateLimit
+
+    from ._output import Output
 
 __all__ = ["build_parser", "run"]
 
-Handler = Callable[[argparse.Namespace, Output], int]
-DEFAULT_RATE_LIMIT = RateLimit(2000, 3600)  # Fathom's documented limit
-OUTPUT_OPTIONS = {"json": False, "quiet": False, "debug": False}
-CONNECTION_OPTIONS: dict[str, object] = {
-    "token": None,
-    "base_url": DEFAULT_BASE_URL,
-    "allow_insecure_http": False,
-}
-LIMIT_OPTIONS: dict[str, object] = {"rate_limit": DEFAULT_RATE_LIMIT, "max_in_flight": 8}
+Handler = Callable[[argparse.Namespace, "Output"], int]
+OUTPUT_OPTIONS = ("json", "quiet", "debug")
+CONNECTION_OPTIONS = ("token", "base_url", "allow_insecure_http")
+LIMIT_OPTIONS = ("rate_limit", "max_in_flight")
+PULL_FORMATS = ("json", "csv")
 EXIT_INTERRUPTED = 130
 
 
@@ -51,9 +47,27 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+def _option_defaults() -> dict[str, object]:
+    """Every shared option's default, for the commands that take it or not."""
+    from fathom_events import RateLimit  # noqa: PLC0415 - not needed to parse, nor for --help
+
+    return {
+        "json": False,
+        "quiet": False,
+        "debug": False,
+        "token": None,  # the client reads $FATHOM_API_TOKEN
+        "base_url": DEFAULT_BASE_URL,
+        "allow_insecure_http": False,
+        "rate_limit": RateLimit(2000, 3600),  # Fathom's documented limit
+        "max_in_flight": 8,
+    }
+
+
 def _rate_limit(text: str) -> RateLimit | None:
     if text.lower() in ("off", "none"):
         return None
+    from fathom_events import RateLimit  # noqa: PLC0415 - only when the option is given
+
     requests, _, seconds = text.partition("/")
     try:
         return RateLimit(int(requests), float(seconds or 3600))
@@ -144,8 +158,21 @@ def _option_groups() -> tuple[_Parser, _Parser, _Parser]:
     return output, connection, limits
 
 
-def _api(command: Callable[[argparse.Namespace, Output], Coroutine[Any, Any, int]]) -> Handler:
-    return lambda args, out: asyncio.run(command(args, out))
+def _command(module: str, name: str, *, run_in_asyncio: bool = True) -> Handler:
+    """The handler ``module.name``, imported only when its command runs.
+
+    ``run_in_asyncio``: the handler is a coroutine function, run by ``asyncio.run``.
+    """
+
+    def handler(args: argparse.Namespace, out: Output) -> int:
+        function = getattr(importlib.import_module(module, __package__), name)
+        if not run_in_asyncio:
+            return cast("int", function(args, out))
+        import asyncio  # noqa: PLC0415 - not needed to parse, nor for --help
+
+        return cast("int", asyncio.run(function(args, out)))
+
+    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,26 +197,31 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler, accepted=accepted)
         return sub
 
-    sub = command("list", _api(_commands.list_), "list every event of a site", api)
+    sub = command("list", _command("._commands", "list_"), "list every event of a site", api)
     sub.add_argument("site", metavar="SITE")
-    sub = command("get", _api(_commands.get), "show one event", api)
+    sub = command("get", _command("._commands", "get"), "show one event", api)
     sub.add_argument("site", metavar="SITE")
     sub.add_argument("event", metavar="EVENT")
-    sub = command("create", _api(_commands.create), "create an event", api)
+    sub = command("create", _command("._commands", "create"), "create an event", api)
     sub.add_argument("site", metavar="SITE")
     sub.add_argument("name", metavar="NAME")
     sub.add_argument("--currency", metavar="C", help="dollar (default), euro, pound, ...")
-    sub = command("update", _api(_commands.update), "rename an event or change its currency", api)
+    sub = command(
+        "update",
+        _command("._commands", "update"),
+        "rename an event or change its currency",
+        api,
+    )
     sub.add_argument("site", metavar="SITE")
     sub.add_argument("event", metavar="EVENT")
     sub.add_argument("--name", metavar="N", help="the new name")
     sub.add_argument("--currency", metavar="C", help="the new currency")
-    sub = command("delete", _api(_commands.delete), "delete an event", api)
+    sub = command("delete", _command("._commands", "delete"), "delete an event", api)
     sub.add_argument("site", metavar="SITE")
     sub.add_argument("event", metavar="EVENT")
     sub = command(
         "pull",
-        _api(_commands.pull),
+        _command("._commands", "pull"),
         "every event of every site named",
         api,
         "Every event of every site named, as JSON or CSV. Exit 0 when every site was read;"
@@ -211,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = command(
         "sync",
-        _api(_sync.sync),
+        _command("._sync", "sync"),
         "give sites the events a sync file names",
         api,
         "Give sites the events a sync file names. Exit 0 when everything was done; exit 1 when"
@@ -225,7 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--set-currency", action="store_true", help="rewrite the currency of existing events"
     )
     sub = command(
-        "fake-server", _fakeserver.fake_server, "run a fake Fathom API until interrupted", [output]
+        "fake-server",
+        _command("._fakeserver", "fake_server", run_in_asyncio=False),
+        "run a fake Fathom API until interrupted",
+        [output],
     )
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     sub.add_argument("--port", type=_count, default=0, help="port (default: a free one)")
@@ -240,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(accepted={*OUTPUT_OPTIONS, "token"})
     command(
         "demo",
-        _api(_demo.demo),
+        _command("._demo", "demo"),
         "bulk pull and sync against an in-process fake Fathom",
         [output, limits],
     )
@@ -254,43 +289,19 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     for dest in sorted(given - args.accepted):
         option = "--" + dest.replace("_", "-")
         raise UsageError(f"{PROG} {args.command}: {option} does not apply to {args.command}")
-    for dest, default in {**OUTPUT_OPTIONS, **CONNECTION_OPTIONS, **LIMIT_OPTIONS}.items():
+    for dest, default in _option_defaults().items():
         if not hasattr(args, dest):
             setattr(args, dest, default)
     return args
 
 
-class _EscapingFormatter(logging.Formatter):
-    """Log lines hold URLs and the server's messages: shown escaped, like all output."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return escape_controls(super().format(record), keep="\n")
-
-
-@contextlib.contextmanager
-def _retry_log(debug: bool) -> Iterator[None]:
-    """With --debug, the library's retry warnings go to stderr; otherwise nowhere."""
-    logger = logging.getLogger("fathom_events")
-    handler: logging.Handler = logging.NullHandler()
-    if debug:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_EscapingFormatter(f"{PROG}: %(message)s"))
-    level = logger.level
-    logger.addHandler(handler)
-    if debug:
-        logger.setLevel(logging.DEBUG)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 def _fail(error: BaseException, code: int, *, debug: bool) -> int:
     if debug:
+        import traceback  # noqa: PLC0415 - only with --debug
+
         shown = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         print(escape_controls(shown, keep="\n"), end="", file=sys.stderr)  # noqa: T201
-    if isinstance(error, (UsageError, SyncFileError)):
+    if isinstance(error, UsageError):  # a bad sync file too
         text = str(error)
     elif isinstance(error, InvalidRequestError):
         text = f"invalid input: {error}"
@@ -313,14 +324,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail(error, 2, debug=False)
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else 0
+    from ._output import Output, retry_log  # noqa: PLC0415 - rich: only once a command runs
+
     out = Output.choose(json=args.json, quiet=args.quiet, bars=not args.debug)
-    with _retry_log(args.debug):
+    with retry_log(args.debug):
         try:
             return args.handler(args, out)  # type: ignore[no-any-return]
         except KeyboardInterrupt:
             out.problem("interrupted")
             return EXIT_INTERRUPTED
-        except (UsageError, SyncFileError, InvalidRequestError) as error:
+        except (UsageError, InvalidRequestError) as error:
             return _fail(error, 2, debug=args.debug)
         except Exception as error:  # noqa: BLE001 - every failure becomes one line and a code
             return _fail(error, 1, debug=args.debug)

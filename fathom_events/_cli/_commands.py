@@ -15,15 +15,12 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fathom_events._bulk_types import PullResult
-from fathom_events._client import TOKEN_ENV, AsyncClient, _check_base_url
-from fathom_events.exceptions import InvalidRequestError
-from fathom_events.types import Event
+from fathom_events import AsyncClient, Event, InvalidRequestError, PullResult
 
 from ._output import Counters, Output, event_json, json_text, replace_file
+from ._text import TOKEN_ENV, UsageError
 
 __all__ = [
-    "UsageError",
     "connect",
     "counters",
     "create",
@@ -34,52 +31,64 @@ __all__ = [
     "update",
 ]
 
-PULL_FORMATS = ("json", "csv")
 
+async def _insecure_http(args: argparse.Namespace) -> bool:
+    """True when ``--base-url`` is refused only for being plain http to a host not on loopback.
 
-class UsageError(Exception):
-    """Arguments or input the command cannot use: exit code 2, nothing sent."""
-
-
-def _insecure_http(base_url: str) -> bool:
-    """True when ``base_url`` is refused only for being plain http to a host not on loopback."""
+    The client checks a base URL when it is made (and sends nothing then): one
+    made with ``allow_insecure_http=True`` tells.
+    """
     try:
-        _check_base_url(base_url, allow_insecure_http=True)
+        client = AsyncClient(args.token, args.base_url, allow_insecure_http=True)
     except InvalidRequestError:
         return False
+    await client.aclose()
     return True
 
 
 @contextlib.asynccontextmanager
 async def connect(args: argparse.Namespace) -> AsyncIterator[AsyncClient]:
-    """An open client from ``--token`` (or the environment), ``--base-url`` and the limits."""
-    token = args.token or os.environ.get(TOKEN_ENV)
-    if not token:
-        raise UsageError(f"no API token: pass --token or set {TOKEN_ENV}")
+    """An open client from ``--token`` (or the environment), ``--base-url`` and the limits.
+
+    The client itself looks the token up (``None``: ``$FATHOM_API_TOKEN``) and
+    checks every setting; a setting it refuses becomes a usage error in the
+    command line's words.
+    """
     try:
         client = AsyncClient(
-            token,
+            args.token,
             args.base_url,
             max_in_flight=args.max_in_flight,
             rate_limit=args.rate_limit,
             allow_insecure_http=args.allow_insecure_http,
         )
     except InvalidRequestError as error:
-        # The library's advice (allow_insecure_http=True) is for callers of
-        # Python; here the same choice is an option.
-        if error.field == "base_url" and _insecure_http(args.base_url):
-            raise UsageError(
-                f"--base-url {args.base_url}: plain http:// would send the API token"
-                " unencrypted; use https://, a loopback host, or pass --allow-insecure-http"
-                " if you really mean it"
-            ) from None
-        # Say where the bad setting came from, in the command line's words.
-        sources = {"token": "--token" if args.token else f"${TOKEN_ENV}", "base_url": "--base-url"}
-        if error.field not in sources:
+        usage = await _usage_error(error, args)
+        if usage is None:
             raise
-        raise UsageError(f"{sources[error.field]}: {error.rule}") from None
+        raise usage from None
     async with client:
         yield client
+
+
+async def _usage_error(error: InvalidRequestError, args: argparse.Namespace) -> UsageError | None:
+    """The client's refusal of a setting in the command line's words; None: show it as it is."""
+    if error.field == "token" and args.token is None and not os.environ.get(TOKEN_ENV):
+        # Unset or empty: either way, no token was given.
+        return UsageError(f"no API token: pass --token or set {TOKEN_ENV}")
+    # The library's advice (allow_insecure_http=True) is for callers of
+    # Python; here the same choice is an option.
+    if error.field == "base_url" and await _insecure_http(args):
+        return UsageError(
+            f"--base-url {args.base_url}: plain http:// would send the API token"
+            " unencrypted; use https://, a loopback host, or pass --allow-insecure-http"
+            " if you really mean it"
+        )
+    # Say where the bad setting came from.
+    sources = {"token": "--token" if args.token else f"${TOKEN_ENV}", "base_url": "--base-url"}
+    if error.field not in sources:
+        return None
+    return UsageError(f"{sources[error.field]}: {error.rule}")
 
 
 def counters(client: AsyncClient) -> Counters:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from fathom_events._bulk_types import EventSpec
-from fathom_events._client import AsyncClient
+from fathom_events import AsyncClient, Currency, EventSpec
 from fathom_events.testing import FakeFathom, Fault
-from fathom_events.types import Currency
 
 from ._commands import counters
 from ._output import Output, duration

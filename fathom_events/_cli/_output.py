@@ -7,19 +7,16 @@ results are plain tab-separated lines and progress is a plain line every tenth
 of the way. ``--json`` prints one JSON document on stdout.
 
 Names and messages come from the API and the user, so nothing is printed as
-it came: :func:`escape_controls` shows every character that could move the
-cursor, retitle the window, reorder the text or start a new line as a visible
-escape (``\x1b``, ``\n``, ``\u202e``), in tables, plain lines and on
-stderr alike; :func:`json_text` escapes the same characters the JSON way.
-Files are written by :func:`replace_file`: whole, or not at all.
+it came: everything goes through ``_text.escape_controls`` (or ``json_text``),
+in tables, plain lines and on stderr alike. Files are written by
+:func:`replace_file`: whole, or not at all.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 import os
-import re
 import secrets
 import stat
 import sys
@@ -41,8 +38,9 @@ from rich.progress import Progress as Bars
 from rich.table import Table
 from rich.text import Text
 
-from fathom_events._bulk_types import Progress
-from fathom_events.types import Event
+from fathom_events import Event, Progress
+
+from ._text import PROG, escape_controls, json_text
 
 __all__ = [
     "Counters",
@@ -52,51 +50,12 @@ __all__ = [
     "event_json",
     "json_text",
     "replace_file",
+    "retry_log",
     "tally",
 ]
 
 Counters = Callable[[], tuple[int, int]]
 Mode = Literal["terminal", "plain", "json"]
-PROG = "fathom-events"
-
-# What no name or message may print raw. C0 controls (ESC starts escape sequences;
-# \n \r \v \f and \x1c-\x1e end a line for someone), DEL, C1 controls (\x9b is an
-# 8-bit CSI to some terminals), the line and paragraph separators (str.splitlines
-# ends lines there), the bidi embeddings, overrides and isolates that reorder what is
-# shown ("Trojan Source"; the set Rust's text_direction_codepoint lints refuse), and
-# lone surrogates (no UTF-8 stream can carry them).
-_BEYOND_C0 = "\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
-_UNSAFE = re.compile(f"[\x00-\x1f{_BEYOND_C0}]")
-# JSON's encoder escapes C0 itself; a raw \n left in its text is its own indentation.
-_UNSAFE_IN_JSON = re.compile(f"[{_BEYOND_C0}]")
-_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    return _SHORT_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-
-
-def escape_controls(text: str, *, keep: str = "") -> str:
-    """``text`` safe for a terminal and for a line reader: each unsafe character escaped.
-
-    Control characters become ``\\t``, ``\\n``, ``\\r`` or ``\\xHH``; bidi controls,
-    line separators and lone surrogates ``\\uHHHH``. Everything else (accents, CJK,
-    emoji, a backslash, rich markup) is kept as it is, so the escapes are for people
-    to read, not to decode. ``keep`` names characters to leave (a traceback's ``\\n``).
-    """
-    return _UNSAFE.sub(lambda found: found[0] if found[0] in keep else _escape(found[0]), text)
-
-
-def json_text(document: object, *, compact: bool = False) -> str:
-    """``document`` as JSON text that is safe on a terminal and in any UTF-8 file.
-
-    Non-ASCII text stays readable; what :func:`escape_controls` escapes is
-    written as a JSON ``\\uXXXX`` escape, so a decoder gets every value back
-    exactly, a lone surrogate included.
-    """
-    text = json.dumps(document, indent=None if compact else 2, ensure_ascii=False)
-    return _UNSAFE_IN_JSON.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
 
 
 def replace_file(path: Path, chunks: Iterable[bytes]) -> None:
@@ -189,6 +148,32 @@ def duration(seconds: float) -> str:
     if minutes:
         return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     return f"{secs} s"
+
+
+class _EscapingFormatter(logging.Formatter):
+    """Log lines hold URLs and the server's messages: shown escaped, like all output."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().format(record), keep="\n")
+
+
+@contextlib.contextmanager
+def retry_log(debug: bool) -> Iterator[None]:
+    """With --debug, the library's retry warnings go to stderr; otherwise nowhere."""
+    logger = logging.getLogger("fathom_events")
+    handler: logging.Handler = logging.NullHandler()
+    if debug:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_EscapingFormatter(f"{PROG}: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    if debug:
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 class _Counts(ProgressColumn):

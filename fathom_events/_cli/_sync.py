@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from fathom_events._bulk_types import SyncPlan, SyncReport
-from fathom_events._retry import RateLimit
+from fathom_events import RateLimit, SyncPlan, SyncReport
 
 from ._commands import connect, counters
 from ._output import Output, duration, tally

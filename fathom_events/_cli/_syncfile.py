@@ -36,8 +36,9 @@ from typing import NoReturn
 
 import attrs
 
-from fathom_events._bulk_types import EventSpec
-from fathom_events.exceptions import InvalidRequestError
+from fathom_events import EventSpec, InvalidRequestError
+
+from ._text import UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,7 +83,7 @@ _NESTING_TOKENS = re.compile(
 _DIGITS = re.compile(r"[0-9A-Fa-f_]+")
 
 
-class SyncFileError(Exception):
+class SyncFileError(UsageError):
     """A sync file that cannot be used: where (``line`` may be None) and what is wrong."""
 
     def __init__(self, filename: str, line: int | None, problem: str) -> None:
