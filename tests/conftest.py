@@ -6,10 +6,17 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+import fathom_events
 from fathom_events import AsyncClient, Client, RetryPolicy
 from fathom_events.testing import FakeFathom
 
 from .helpers import SITE, TOKEN, FakeTime
+
+# The front door binds each public name when it is first used. Use them all now, as
+# `from fathom_events import *` does, so that a test of its namespace sees every name
+# whichever test runs first (test_exported_members, run one test at a time).
+for _name in fathom_events.__all__:
+    getattr(fathom_events, _name)
 
 
 @pytest.fixture(name="fake_time")
