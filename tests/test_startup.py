@@ -175,6 +175,7 @@ def test_dir_lists_every_public_name_before_it_is_loaded(tmp_path: Path) -> None
     _, modules = loaded_by(code, folder=tmp_path)
     assert {m for m in modules if m.startswith("fathom_events.")} == {"fathom_events._version"}
     assert modules & set(fathom_events.__all__) == set()
+    assert set(fathom_events.__all__) <= set(dir(fathom_events))
 
 
 def test_the_startup_benchmark_runs() -> None:
