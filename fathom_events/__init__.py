@@ -4,6 +4,7 @@ The front door: everything public is re-exported here and listed in
 ``__all__``; the modules behind it are private.
 """
 
+from ._blocking import Client, Events, Paginator
 from ._bulk_types import (
     EventSpec,
     Failure,
@@ -18,7 +19,6 @@ from ._client import DEFAULT_BASE_URL, AsyncClient
 from ._events import AsyncEvents
 from ._pagination import AsyncPaginator, PageLike
 from ._retry import RateLimit, RetryPolicy
-from ._sync import Client, Events, Paginator
 from ._version import __version__
 from .exceptions import (
     APIConnectionError,
