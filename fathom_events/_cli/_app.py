@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, NoReturn
 
-from fathom_events._client import DEFAULT_BASE_URL, TOKEN_ENV
+from fathom_events._options import DEFAULT_BASE_URL, TOKEN_ENV
 from fathom_events._retry import RateLimit
 from fathom_events._version import __version__
 from fathom_events.exceptions import FathomError, InvalidRequestError

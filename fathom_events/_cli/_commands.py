@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fathom_events._bulk_types import PullResult
-from fathom_events._client import TOKEN_ENV, AsyncClient, _check_base_url
+from fathom_events._client import AsyncClient
+from fathom_events._options import TOKEN_ENV, _check_base_url
 from fathom_events.exceptions import InvalidRequestError
 from fathom_events.types import Event
 
