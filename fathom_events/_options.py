@@ -208,7 +208,7 @@ class ClientOptions:
     The fields hold them checked and resolved: ``token`` read (from
     ``FATHOM_API_TOKEN`` if not given) into a :class:`Secret`, ``base_url``
     without its trailing slash, ``retry`` a policy, timeouts as floats.
-    ``attrs.evolve`` checks again whatever it changes. Like the clients, an
+    ``attrs.evolve`` runs every check again. Like the clients, an
     options object never shows the token and refuses pickle and copies.
     """
 
