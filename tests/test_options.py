@@ -23,7 +23,7 @@ COPIERS: dict[str, Callable[[Any], object]] = {
     "deepcopy": copy.deepcopy,
 }
 # One bad value for each setting that has a rule, and the field the error must name.
-BAD_SETTINGS: list[tuple[str, object]] = [
+BAD_SETTINGS: list[tuple[str, Any]] = [
     ("token", ""),
     ("token", "has space"),
     ("base_url", "ftp://x/v1"),
@@ -70,7 +70,7 @@ def test_with_options_has_one_signature_on_both_faces() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_SETTINGS)
-def test_evolve_checks_as_the_constructor_does(field: str, value: object) -> None:
+def test_evolve_checks_as_the_constructor_does(field: str, value: Any) -> None:
     """A bad setting is refused naming its field, whether made new or changed by evolve."""
     with pytest.raises(InvalidRequestError) as made:
         ClientOptions(**{"token": TOKEN, "base_url": URL, field: value})
