@@ -16,6 +16,7 @@ import typing
 from ._version import __version__
 
 if typing.TYPE_CHECKING:
+    from ._blocking import Client, Events, Paginator
     from ._bulk_types import (
         EventSpec,
         Failure,
@@ -31,7 +32,6 @@ if typing.TYPE_CHECKING:
     from ._events import AsyncEvents
     from ._pagination import AsyncPaginator, PageLike
     from ._retry import RateLimit, RetryPolicy
-    from ._sync import Client, Events, Paginator
     from .exceptions import (
         APIConnectionError,
         APIStatusError,
@@ -123,7 +123,7 @@ _LOCATIONS: dict[str, str] = {
         "._events": ("AsyncEvents",),
         "._pagination": ("AsyncPaginator", "PageLike"),
         "._retry": ("RateLimit", "RetryPolicy"),
-        "._sync": ("Client", "Events", "Paginator"),
+        "._blocking": ("Client", "Events", "Paginator"),
         ".exceptions": (
             "APIConnectionError",
             "APIStatusError",

@@ -2,146 +2,93 @@
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import re
 import time
-from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 import attrs
 
 from . import _protocol as proto
 from ._defaults import DEFAULT_BASE_URL
 from ._events import AsyncEvents
 from ._loops import asyncio_sleep
-from ._retry import Gate, RateLimit, RetryPolicy, call_with_retries
-from ._transport import Secret, Timeouts, Transport, refuse_to_travel
-from .exceptions import (
-    ClientClosedError,
-    FathomError,
-    InvalidRequestError,
-    UnsupportedEventLoopError,
+from ._options import (
+    AsyncClientOptions,
+    ClientOptions,
+    same_parameters_as,
 )
+from ._retry import Gate, RetryPolicy, call_with_retries
+from ._transport import Transport, refuse_to_travel
+from .exceptions import ClientClosedError, FathomError, UnsupportedEventLoopError
 
 if TYPE_CHECKING:
+    import aiohttp
     from typing_extensions import Self
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
+__all__ = ["DEFAULT_BASE_URL", "AsyncClient", "ClientFace"]
 
 T = TypeVar("T")
-TOKEN_ENV = "FATHOM_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
-DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-# Characters a URL never holds raw: parsers disagree on a backslash (WHATWG reads it as
-# "/"), and whitespace is either stripped or sent, so either way the URL would change.
-_URL_FORBIDDEN = re.compile(r"[\s\\]").search
 
 
-def _read_token(token: str | None) -> Secret:
-    if token is None:
-        token = os.environ.get(TOKEN_ENV)
-        if token is None:
-            raise InvalidRequestError(
-                "token", f"no API token: pass token=... or set the {TOKEN_ENV} environment variable"
-            )
-    if not isinstance(token, str):
-        raise InvalidRequestError("token", f"must be a string, got {type(token).__name__}")
-    if not token.strip():
-        raise InvalidRequestError("token", "must not be empty")
-    if not _PRINTABLE_ASCII(token):
-        # Never echo the token, not even a part of it: say only what kind of character.
-        raise InvalidRequestError(
-            "token",
-            "must be printable ASCII with no whitespace (Fathom's tokens are); it holds"
-            f" {_kind_of_bad_character(token)}",
-        )
-    return Secret(token)
-
-
-# A token goes into a header as it is: only printable ASCII can be sent unaltered.
-_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+").fullmatch
-
-
-def _kind_of_bad_character(text: str) -> str:
-    for char in text:
-        if char.isspace():
-            return "whitespace"
-        if not char.isascii():
-            return "a non-ASCII character"
-        if not char.isprintable():
-            return "a control character"
-    return "no bad character"  # pragma: no cover - only called once one was found
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
-    if not isinstance(base_url, str):
-        raise InvalidRequestError("base_url", f"must be a string, got {type(base_url).__name__}")
-    if not base_url.isascii() or not base_url.isprintable() or _URL_FORBIDDEN(base_url):
-        raise InvalidRequestError(
-            "base_url",
-            "must be printable ASCII with no whitespace or backslash (percent-encode anything"
-            f" else), got {base_url!r:.100}",
-        )
-    parts = urlsplit(base_url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InvalidRequestError(
-            "base_url", f"must be an http(s) URL with a host, got {base_url!r}"
-        )
-    try:
-        port = parts.port  # urlsplit checks the port only when it is read
-    except ValueError:
-        port = 0
-    if port == 0:
-        raise InvalidRequestError(
-            "base_url", f"must have a port from 1 to 65535 if any, got {base_url!r}"
-        )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise InvalidRequestError(
-            "base_url",
-            "must not carry a query, a fragment or credentials: the token goes in a header",
-        )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
-        raise InvalidRequestError(
-            "base_url",
-            "plain http:// would send the API token unencrypted; use https://, a loopback host,"
-            " or pass allow_insecure_http=True if you really mean it",
-        )
-    return base_url.rstrip("/")
-
-
-def _check_timeout(field: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    seconds = proto.finite_number(value)
-    if seconds is None or seconds <= 0:
-        raise InvalidRequestError(
-            field, f"must be a finite number of seconds > 0 or None, got {proto.shown(value)}"
-        )
-    return seconds
+def _given(**changes: Any) -> dict[str, Any]:
+    """The changes a caller made: ``None`` means "keep", as in ``with_options``."""
+    return {name: value for name, value in changes.items() if value is not None}
 
 
 @attrs.frozen
-class _Config:
-    """What a call needs besides the shared transport and gate; ``with_options`` varies it."""
+class _Shared:
+    """What a client shares with its ``with_options`` twins: its gate and its transport."""
 
-    timeouts: Timeouts
-    retry: RetryPolicy
+    gate: Gate
+    transport: Transport
+
+    @classmethod
+    def new(cls, options: ClientOptions, session: aiohttp.ClientSession | None = None) -> _Shared:
+        """A gate and a transport made to ``options``, on ``session`` if one is lent."""
+        gate = Gate(
+            max_in_flight=options.max_in_flight,
+            rate_limit=options.rate_limit,
+            clock=options.clock or time.monotonic,
+            sleep=options.sleep or asyncio_sleep,
+        )
+        transport = Transport(
+            base_url=options.base_url,
+            token=options.token,
+            timeouts=options.timeouts,
+            session=session,
+            max_response_bytes=options.max_response_bytes,
+        )
+        return cls(gate, transport)
 
 
-class AsyncClient:
+class ClientFace:
+    """What both faces show of their options and of the counters they share with twins."""
+
+    _options: ClientOptions
+    _gate: Gate
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, without a trailing slash."""
+        return self._options.base_url
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy this client's calls use."""
+        return self._options.retry
+
+    @property
+    def requests_sent(self) -> int:
+        """How many HTTP requests this client (and its ``with_options`` twins) sent."""
+        return self._gate.requests_sent
+
+    @property
+    def retries(self) -> int:
+        """How many of those requests were retries."""
+        return self._gate.retries
+
+
+class AsyncClient(ClientFace):
     """An asynchronous client for the Fathom Events API.
 
     Use it as ``async with AsyncClient() as client:`` so its session is closed,
@@ -169,80 +116,25 @@ class AsyncClient:
       so tests can run retries and rate limits without real waiting.
     """
 
-    def __init__(
-        self,
-        token: str | None = None,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float | None = 30.0,
-        *,
-        connect_timeout: float | None = 10.0,
-        retry: RetryPolicy | None = None,
-        max_in_flight: int = 8,
-        rate_limit: RateLimit | None = None,
-        session: aiohttp.ClientSession | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        allow_insecure_http: bool = False,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-    ) -> None:
-        secret = _read_token(token)
-        url = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        if type(max_response_bytes) is not int or max_response_bytes < 1:
-            raise InvalidRequestError(
-                "max_response_bytes", f"must be an int >= 1, got {proto.shown(max_response_bytes)}"
-            )
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise InvalidRequestError("retry", f"must be a RetryPolicy, got {proto.shown(retry)}")
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise InvalidRequestError(
-                "rate_limit",
-                f"must be a RateLimit such as RateLimit(2000, 3600), got {proto.shown(rate_limit)}",
-            )
-        for field, value in (("clock", clock), ("sleep", sleep)):
-            if value is not None and not callable(value):
-                raise InvalidRequestError(field, f"must be callable, got {proto.shown(value)}")
-        self._config = _Config(
-            Timeouts(
-                _check_timeout("timeout", timeout),
-                _check_timeout("connect_timeout", connect_timeout),
-            ),
-            retry or RetryPolicy(),
-        )
-        self._gate = Gate(
-            max_in_flight=max_in_flight,
-            rate_limit=rate_limit,
-            clock=clock or time.monotonic,
-            sleep=sleep or asyncio_sleep,
-        )
-        self._transport = Transport(
-            base_url=url,
-            token=secret,
-            timeouts=self._config.timeouts,
-            session=session,
-            max_response_bytes=max_response_bytes,
-        )
-        self._owns_transport = True
+    @same_parameters_as(AsyncClientOptions.__init__)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        options = AsyncClientOptions(*args, **kwargs)
+        self._setup(options, _Shared.new(options, options.session), owner=True)
+
+    @classmethod
+    def _of(cls, options: ClientOptions, shared: _Shared | None = None) -> AsyncClient:
+        """A client of checked ``options``: over ``shared`` (then it closes nothing), or its own."""
+        client = cls.__new__(cls)
+        client._setup(options, shared or _Shared.new(options), owner=shared is None)  # noqa: SLF001
+        return client
+
+    def _setup(self, options: ClientOptions, shared: _Shared, *, owner: bool) -> None:
+        self._options = options
+        self._shared = shared
+        self._gate = shared.gate
+        self._transport = shared.transport
+        self._owns_transport = owner
         self.events = AsyncEvents(self._call, self._gate, self._ensure_open)
-
-    @property
-    def base_url(self) -> str:
-        """The API's base URL, without a trailing slash."""
-        return self._transport.base_url
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """The retry policy this client's calls use."""
-        return self._config.retry
-
-    @property
-    def requests_sent(self) -> int:
-        """How many HTTP requests this client (and its ``with_options`` twins) sent."""
-        return self._gate.requests_sent
-
-    @property
-    def retries(self) -> int:
-        """How many of those requests were retries."""
-        return self._gate.retries
 
     @property
     def closed(self) -> bool:
@@ -269,21 +161,12 @@ class AsyncClient:
         ``timeout`` is the per-attempt total. Closing the twin does nothing:
         close the original.
         """
-        policy = retry if retry is not None else self._config.retry
-        if max_retries is not None:
-            policy = attrs.evolve(policy, max_retries=max_retries)
-        if retry_ambiguous_creates is not None:
-            policy = attrs.evolve(policy, retry_ambiguous_creates=retry_ambiguous_creates)
-        timeouts = self._config.timeouts
-        if timeout is not None:
-            timeouts = attrs.evolve(timeouts, total=_check_timeout("timeout", timeout))
-        twin = object.__new__(AsyncClient)
-        twin._config = _Config(timeouts, policy)
-        twin._gate = self._gate
-        twin._transport = self._transport
-        twin._owns_transport = False
-        twin.events = AsyncEvents(twin._call, twin._gate, twin._ensure_open)
-        return twin
+        policy = self._options.retry if retry is None else retry
+        tuning = _given(max_retries=max_retries, retry_ambiguous_creates=retry_ambiguous_creates)
+        if tuning and isinstance(policy, RetryPolicy):  # anything else: refused just below
+            policy = attrs.evolve(policy, **tuning)
+        options = attrs.evolve(self._options, retry=policy, **_given(timeout=timeout))
+        return AsyncClient._of(options, self._shared)
 
     async def __aenter__(self) -> Self:
         self._ensure_open()
@@ -320,14 +203,14 @@ class AsyncClient:
         # The loop is checked where asyncio is first needed (the send, or a wait in the
         # gate), not here: on Python 3.11 each look at the running loop costs a getpid().
         self._refuse_if_closed()
-        config = self._config
+        options = self._options
         transport = self._transport
         url = transport.base_url + request.target()
 
         async def attempt(time_left: float | None) -> T:
             if transport.closed:  # closed by another task while this call waited to retry
                 raise ClientClosedError("this client was closed while the call was running")
-            timeouts = config.timeouts
+            timeouts = options.timeouts
             if time_left is not None and (timeouts.total is None or time_left < timeouts.total):
                 timeouts = attrs.evolve(timeouts, total=max(time_left, 0.001))
             try:
@@ -351,7 +234,7 @@ class AsyncClient:
             operation=request.operation,
             method=request.method,
             url=url,
-            policy=config.retry,
+            policy=options.retry,
             gate=self._gate,
         )
 

@@ -182,6 +182,7 @@ class Gate:
     ``per_seconds / requests`` apart, with bursts of up to ``requests``.
     aiolimiter would do the same but reads the event loop's clock and sleeps
     on its timers, which would make the limit untestable without real waits.
+    Its settings come checked, from the client's ``ClientOptions``.
     """
 
     def __init__(
@@ -192,10 +193,6 @@ class Gate:
         clock: Clock,
         sleep: Sleep,
     ) -> None:
-        if type(max_in_flight) is not int or max_in_flight < 1:
-            raise InvalidRequestError(
-                "max_in_flight", f"must be an int >= 1, got {shown(max_in_flight)}"
-            )
         self.max_in_flight = max_in_flight
         self.rate_limit = rate_limit
         self.clock = clock

@@ -399,7 +399,7 @@ async def test_with_options_shares_session_and_overrides(client: AsyncClient) ->
     twin = client.with_options(max_retries=0, timeout=1.5)
     assert twin.retry_policy.max_retries == 0
     assert client.retry_policy.max_retries == 3
-    assert twin._config.timeouts.total == 1.5
+    assert twin._options.timeouts.total == 1.5
     await twin.events.list(SITE)
     assert twin._transport._session is client._transport._session
     await twin.aclose()

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
-from ._client import DEFAULT_BASE_URL, AsyncClient
+from ._client import AsyncClient, ClientFace
 from ._events import AsyncEvents
+from ._options import ClientOptions, same_parameters_as
 from ._pagination import AsyncPaginator, PageLike, T
-from ._retry import RateLimit, RetryPolicy
 from ._transport import refuse_to_travel
 from .exceptions import ClientClosedError
 from .types import Event
@@ -256,7 +256,7 @@ class Events:
     paginate.__doc__ = AsyncEvents.paginate.__doc__
 
 
-class Client:
+class Client(ClientFace):
     """A blocking client for the Fathom Events API, with the same methods as :class:`AsyncClient`.
 
     ``with Client() as client:`` or call :meth:`close`. Parameters are those
@@ -272,48 +272,36 @@ class Client:
     :class:`ClientClosedError` in the child: make a new one there.
     """
 
-    def __init__(
-        self,
-        token: str | None = None,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float | None = 30.0,
-        *,
-        connect_timeout: float | None = 10.0,
-        retry: RetryPolicy | None = None,
-        max_in_flight: int = 8,
-        rate_limit: RateLimit | None = None,
-        max_response_bytes: int = 4 * 1024 * 1024,
-        allow_insecure_http: bool = False,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-    ) -> None:
-        make = functools.partial(
-            AsyncClient,
-            token,
-            base_url,
-            timeout,
-            connect_timeout=connect_timeout,
-            retry=retry,
-            max_in_flight=max_in_flight,
-            rate_limit=rate_limit,
-            max_response_bytes=max_response_bytes,
-            allow_insecure_http=allow_insecure_http,
-            clock=clock,
-            sleep=sleep,
-        )
-        make()  # check every argument here, before a thread is started
+    @same_parameters_as(ClientOptions.__init__)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        options = ClientOptions(*args, **kwargs)  # every check here, before a thread is started
         portal = _Portal()
 
         async def start() -> AsyncClient:
-            client = make()
+            client = AsyncClient._of(options)  # noqa: SLF001
             await client.__aenter__()
             return client
 
-        self._async = portal.run(start)
+        self._setup(portal.run(start), portal, owner=True)
+
+    @classmethod
+    def _over(cls, client: AsyncClient, portal: _Portal) -> Client:
+        """A twin: the blocking face of ``client``, in ``portal``; it closes nothing."""
+        twin = cls.__new__(cls)
+        twin._setup(client, portal, owner=False)  # noqa: SLF001
+        return twin
+
+    def _setup(self, client: AsyncClient, portal: _Portal, *, owner: bool) -> None:
+        self._async = client
+        # The blocking face shows the options and counters of the client it drives.
+        self._options = client._options  # noqa: SLF001
+        self._gate = client._gate  # noqa: SLF001
         self.__portal: _Portal | None = portal
         self._lock = threading.Lock()
-        self._finalizer: weakref.finalize[Any, Any] | None = weakref.finalize(
-            self, _finalize, portal, self._async, f"Client(base_url={self._async.base_url!r})"
+        self._finalizer: weakref.finalize[Any, Any] | None = (
+            weakref.finalize(self, _finalize, portal, client, f"Client(base_url={self.base_url!r})")
+            if owner
+            else None
         )
         self.events = Events(self)
 
@@ -322,26 +310,6 @@ class Client:
         if portal is None:
             raise ClientClosedError("this client is closed; create a new one")
         return portal
-
-    @property
-    def base_url(self) -> str:
-        """The API's base URL, without a trailing slash."""
-        return self._async.base_url
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """The retry policy this client's calls use."""
-        return self._async.retry_policy
-
-    @property
-    def requests_sent(self) -> int:
-        """How many HTTP requests this client sent."""
-        return self._async.requests_sent
-
-    @property
-    def retries(self) -> int:
-        """How many of those requests were retries."""
-        return self._async.retries
 
     @property
     def closed(self) -> bool:
@@ -353,31 +321,14 @@ class Client:
 
     __reduce_ex__ = refuse_to_travel("an event loop thread, an aiohttp session")
 
-    def with_options(
-        self,
-        *,
-        max_retries: int | None = None,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-        retry_ambiguous_creates: bool | None = None,
-    ) -> Client:
+    @same_parameters_as(AsyncClient.with_options)
+    def with_options(self, *args: Any, **kwargs: Any) -> Client:
         """A client sharing this one's thread, session and limits, with other call options.
 
         See :meth:`AsyncClient.with_options`. Closing the twin does nothing:
         close the original, which ends the twin too.
         """
-        twin = object.__new__(Client)
-        twin._async = self._async.with_options(
-            max_retries=max_retries,
-            timeout=timeout,
-            retry=retry,
-            retry_ambiguous_creates=retry_ambiguous_creates,
-        )
-        twin.__portal = self._portal()
-        twin._lock = threading.Lock()
-        twin._finalizer = None
-        twin.events = Events(twin)
-        return twin
+        return Client._over(self._async.with_options(*args, **kwargs), self._portal())
 
     def close(self) -> None:
         """Close the session and stop the portal's thread. Idempotent; a twin does nothing."""

@@ -1,0 +1,281 @@
+"""Every setting of a client, checked once: :class:`ClientOptions`, held by both faces.
+
+``AsyncClient(...)`` and ``Client(...)`` take exactly the parameters of
+:class:`ClientOptions` (``AsyncClient`` also a lent session:
+:class:`AsyncClientOptions`), through :func:`same_parameters_as`, so each
+setting, its type, its default and its checks are written here once.
+``with_options`` is an ``attrs.evolve`` of the options: the same checks again.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import ipaddress
+import os
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
+import attrs
+
+from ._defaults import DEFAULT_BASE_URL
+from ._protocol import finite_number, shown
+from ._retry import RateLimit, RetryPolicy
+from ._transport import Secret, Timeouts, refuse_to_travel
+from .exceptions import InvalidRequestError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "TOKEN_ENV",
+    "AsyncClientOptions",
+    "ClientOptions",
+    "same_parameters_as",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S")
+
+TOKEN_ENV = "FATHOM_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+# Characters a URL never holds raw: parsers disagree on a backslash (WHATWG reads it as
+# "/"), and whitespace is either stripped or sent, so either way the URL would change.
+_URL_FORBIDDEN = re.compile(r"[\s\\]").search
+# A token goes into a header as it is: only printable ASCII can be sent unaltered.
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+").fullmatch
+
+
+def _read_token(token: str | None) -> Secret:
+    if token is None:
+        token = os.environ.get(TOKEN_ENV)
+        if token is None:
+            raise InvalidRequestError(
+                "token", f"no API token: pass token=... or set the {TOKEN_ENV} environment variable"
+            )
+    if not isinstance(token, str):
+        raise InvalidRequestError("token", f"must be a string, got {type(token).__name__}")
+    if not token.strip():
+        raise InvalidRequestError("token", "must not be empty")
+    if not _PRINTABLE_ASCII(token):
+        # Never echo the token, not even a part of it: say only what kind of character.
+        raise InvalidRequestError(
+            "token",
+            "must be printable ASCII with no whitespace (Fathom's tokens are); it holds"
+            f" {_kind_of_bad_character(token)}",
+        )
+    return Secret(token)
+
+
+def _token(token: str | None) -> Secret:
+    held: object = token
+    if isinstance(held, Secret):  # attrs.evolve hands back the token read (and checked) before
+        return held
+    return _read_token(token)
+
+
+def _kind_of_bad_character(text: str) -> str:
+    for char in text:
+        if char.isspace():
+            return "whitespace"
+        if not char.isascii():
+            return "a non-ASCII character"
+        if not char.isprintable():
+            return "a control character"
+    return "no bad character"  # pragma: no cover - only called once one was found
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(base_url: str) -> str:
+    """``base_url`` without its trailing slash, once it passed every rule but plain http's."""
+    if not isinstance(base_url, str):
+        raise InvalidRequestError("base_url", f"must be a string, got {type(base_url).__name__}")
+    return _checked_url(base_url)
+
+
+# Each with_options checks its URL again: remembering the few a process uses makes it free.
+@functools.lru_cache(maxsize=16)
+def _checked_url(base_url: str) -> str:
+    if not base_url.isascii() or not base_url.isprintable() or _URL_FORBIDDEN(base_url):
+        raise InvalidRequestError(
+            "base_url",
+            "must be printable ASCII with no whitespace or backslash (percent-encode anything"
+            f" else), got {base_url!r:.100}",
+        )
+    parts = urlsplit(base_url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise InvalidRequestError(
+            "base_url", f"must be an http(s) URL with a host, got {base_url!r}"
+        )
+    try:
+        port = parts.port  # urlsplit checks the port only when it is read
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise InvalidRequestError(
+            "base_url", f"must have a port from 1 to 65535 if any, got {base_url!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise InvalidRequestError(
+            "base_url",
+            "must not carry a query, a fragment or credentials: the token goes in a header",
+        )
+    return base_url.rstrip("/")
+
+
+def _refuse_plain_http(base_url: str, *, allow_insecure_http: bool) -> None:
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.scheme == "http" and not _is_loopback(host) and not allow_insecure_http:
+        raise InvalidRequestError(
+            "base_url",
+            "plain http:// would send the API token unencrypted; use https://, a loopback host,"
+            " or pass allow_insecure_http=True if you really mean it",
+        )
+
+
+def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
+    """``base_url`` checked by every rule, without its trailing slash."""
+    url = _base_url(base_url)
+    _refuse_plain_http(url, allow_insecure_http=allow_insecure_http)
+    return url
+
+
+def _check_timeout(field: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    seconds = finite_number(value)
+    if seconds is None or seconds <= 0:
+        raise InvalidRequestError(
+            field, f"must be a finite number of seconds > 0 or None, got {shown(value)}"
+        )
+    return seconds
+
+
+def _timeout(value: float | None) -> float | None:
+    return _check_timeout("timeout", value)
+
+
+def _connect_timeout(value: float | None) -> float | None:
+    return _check_timeout("connect_timeout", value)
+
+
+def _retry(value: RetryPolicy | None) -> RetryPolicy:
+    if value is None:
+        return RetryPolicy()
+    if not isinstance(value, RetryPolicy):
+        raise InvalidRequestError("retry", f"must be a RetryPolicy, got {shown(value)}")
+    return value
+
+
+def _int_from_one(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if type(value) is not int or value < 1:
+        raise InvalidRequestError(attribute.name, f"must be an int >= 1, got {shown(value)}")
+
+
+def _rate_limit(_: object, attribute: attrs.Attribute[RateLimit | None], value: object) -> None:
+    if value is not None and not isinstance(value, RateLimit):
+        raise InvalidRequestError(
+            attribute.name,
+            f"must be a RateLimit such as RateLimit(2000, 3600), got {shown(value)}",
+        )
+
+
+def _callable_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        raise InvalidRequestError(attribute.name, f"must be callable, got {shown(value)}")
+
+
+@attrs.frozen(eq=False)
+class ClientOptions:
+    """Every setting of a client, checked as it is made; the parameters of both faces.
+
+    The parameters and what they mean are :class:`~fathom_events.AsyncClient`'s.
+    The fields hold them checked and resolved: ``token`` read (from
+    ``FATHOM_API_TOKEN`` if not given) into a :class:`Secret`, ``base_url``
+    without its trailing slash, ``retry`` a policy, timeouts as floats.
+    ``attrs.evolve`` runs every check again. Like the clients, an
+    options object never shows the token and refuses pickle and copies.
+    """
+
+    token: Secret = attrs.field(default=None, converter=_token)
+    base_url: str = attrs.field(default=DEFAULT_BASE_URL, converter=_base_url)
+    timeout: float | None = attrs.field(default=30.0, converter=_timeout)
+    connect_timeout: float | None = attrs.field(
+        default=10.0, converter=_connect_timeout, kw_only=True
+    )
+    retry: RetryPolicy = attrs.field(default=None, converter=_retry, kw_only=True)
+    max_in_flight: int = attrs.field(default=8, validator=_int_from_one, kw_only=True)
+    rate_limit: RateLimit | None = attrs.field(default=None, validator=_rate_limit, kw_only=True)
+    max_response_bytes: int = attrs.field(
+        default=DEFAULT_MAX_RESPONSE_BYTES, validator=_int_from_one, kw_only=True
+    )
+    allow_insecure_http: bool = attrs.field(default=False, kw_only=True)
+    clock: Callable[[], float] | None = attrs.field(
+        default=None, validator=_callable_or_none, kw_only=True
+    )
+    sleep: Callable[[float], Awaitable[None]] | None = attrs.field(
+        default=None, validator=_callable_or_none, kw_only=True
+    )
+    #: Both timeouts as the transport takes them, made once rather than for every call.
+    timeouts: Timeouts = attrs.field(init=False, repr=False)
+
+    @base_url.validator
+    def _plain_http(self, _: attrs.Attribute[str], value: str) -> None:
+        _refuse_plain_http(value, allow_insecure_http=self.allow_insecure_http)
+
+    @timeouts.default
+    def _timeouts(self) -> Timeouts:
+        return Timeouts(self.timeout, self.connect_timeout)
+
+    __reduce_ex__ = refuse_to_travel("a client's settings")
+
+
+@attrs.frozen(eq=False)
+class AsyncClientOptions(ClientOptions):
+    """:class:`ClientOptions` and what only ``AsyncClient`` can be lent: a session.
+
+    A session belongs to one event loop, so the blocking client, which runs
+    its own, takes none.
+    """
+
+    session: aiohttp.ClientSession | None = attrs.field(default=None, kw_only=True)
+
+
+def same_parameters_as(
+    source: Callable[Concatenate[Any, P], object],
+) -> Callable[[Callable[Concatenate[S, ...], R]], Callable[Concatenate[S, P], R]]:
+    """Give a method taking ``(self, *args, **kwargs)`` the parameters of method ``source``.
+
+    Type checkers and IDEs see ``source``'s parameters (its first, ``self``,
+    aside), and so does :func:`inspect.signature`; the method keeps its own
+    return type and docstring. The method hands its arguments to whatever
+    checks them (``source`` itself, or the options class whose ``__init__``
+    it is), so the two cannot drift apart.
+    """
+
+    def give(method: Callable[Concatenate[S, ...], R]) -> Callable[Concatenate[S, P], R]:
+        own = inspect.signature(method)
+        theirs = inspect.signature(source)
+        self_parameter = next(iter(own.parameters.values()))
+        method.__signature__ = theirs.replace(  # type: ignore[attr-defined]
+            parameters=[self_parameter, *list(theirs.parameters.values())[1:]],
+            return_annotation=own.return_annotation,
+        )
+        return method
+
+    return give
