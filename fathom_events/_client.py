@@ -11,14 +11,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import attrs
 
 from . import _protocol as proto
 from ._events import AsyncEvents
 from ._loops import asyncio_sleep
 from ._retry import Gate, RateLimit, RetryPolicy, call_with_retries
-from ._transport import Secret, Timeouts, Transport, refuse_to_travel
+from ._seam import AsyncTransport, Secret, Timeouts
+from ._transport import make_transport, refuse_to_travel
 from .exceptions import (
     ClientClosedError,
     FathomError,
@@ -27,6 +27,7 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:
+    import aiohttp
     from typing_extensions import Self
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient"]
@@ -161,6 +162,14 @@ class AsyncClient:
       ``raise_for_status`` and ``auto_decompress`` do not apply to our
       requests, and aiohttp's hidden resend of a GET or DELETE is refused);
       the client then works only in that session's event loop.
+    * ``transport``: send through this instead of aiohttp (not with
+      ``session``): ``fathom_events.testing.MemoryTransport`` answers in
+      memory, for tests; any object with ``async send(request, timeouts)``
+      and ``async aclose()`` will do (``fathom_events._seam.AsyncTransport``
+      says what they take and give). The client still sends the token in
+      each request's headers, refuses an answer over ``max_response_bytes``,
+      keeps the token out of errors, turns the transport's other failures
+      into :class:`APIConnectionError`, and closes it when it closes.
     * ``max_response_bytes``: an answer bigger than this once decoded (gzip,
       deflate, br, zstd) is refused, not read (4 MiB).
     * ``allow_insecure_http``: permit ``http://`` to a host that is not
@@ -180,6 +189,7 @@ class AsyncClient:
         max_in_flight: int = 8,
         rate_limit: RateLimit | None = None,
         session: aiohttp.ClientSession | None = None,
+        transport: AsyncTransport | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_insecure_http: bool = False,
         clock: Callable[[], float] | None = None,
@@ -214,7 +224,8 @@ class AsyncClient:
             clock=clock or time.monotonic,
             sleep=sleep or asyncio_sleep,
         )
-        self._transport = Transport(
+        self._transport = make_transport(
+            transport,
             base_url=url,
             token=secret,
             timeouts=self._config.timeouts,

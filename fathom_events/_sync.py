@@ -28,6 +28,7 @@ from ._client import DEFAULT_BASE_URL, AsyncClient
 from ._events import AsyncEvents
 from ._pagination import AsyncPaginator, PageLike, T
 from ._retry import RateLimit, RetryPolicy
+from ._seam import AsyncTransport
 from ._transport import refuse_to_travel
 from .exceptions import ClientClosedError
 from .types import Event
@@ -282,6 +283,7 @@ class Client:
         retry: RetryPolicy | None = None,
         max_in_flight: int = 8,
         rate_limit: RateLimit | None = None,
+        transport: AsyncTransport | None = None,
         max_response_bytes: int = 4 * 1024 * 1024,
         allow_insecure_http: bool = False,
         clock: Callable[[], float] | None = None,
@@ -296,6 +298,7 @@ class Client:
             retry=retry,
             max_in_flight=max_in_flight,
             rate_limit=rate_limit,
+            transport=transport,
             max_response_bytes=max_response_bytes,
             allow_insecure_http=allow_insecure_http,
             clock=clock,
