@@ -32,7 +32,6 @@ from types import MappingProxyType
 from typing import Protocol
 
 import attrs
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._protocol import Answer, Request, one_line
 from ._version import __version__
@@ -154,8 +153,8 @@ def echoes_token(token: Secret, headers: Mapping[str, str]) -> bool:
 
 def blot_out_token(
     token: Secret, content: bytes, headers: Mapping[str, str]
-) -> tuple[bytes, Mapping[str, str]]:
-    """The answer with the token blotted out of its body and headers.
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """The answer's body and headers (as pairs) with the token blotted out.
 
     A server that quotes the request back (a debugging proxy, a hostile host)
     would put the token in an error's message, body or headers, or in an
@@ -163,8 +162,7 @@ def blot_out_token(
     """
     secret = token.reveal()
     content = content.replace(secret.encode("ascii"), REDACTED.encode())
-    blotted = CIMultiDict((key, value.replace(secret, REDACTED)) for key, value in headers.items())
-    return content, CIMultiDictProxy(blotted)
+    return content, [(key, value.replace(secret, REDACTED)) for key, value in headers.items()]
 
 
 def secret_free(error: APIConnectionError, token: Secret) -> APIConnectionError:
@@ -286,7 +284,8 @@ class GivenTransport:
         if len(body) > self._max_response_bytes:
             raise too_large(self._max_response_bytes, method=method, url=url, status=status)
         if self._token_bytes in body or echoes_token(self._token, headers):
-            body, headers = blot_out_token(self._token, body, headers)
+            body, pairs = blot_out_token(self._token, body, headers)
+            headers = dict(pairs)
         return Answer(status, headers, body)
 
     def _failed(self, failure: Exception, method: str, url: str) -> APIConnectionError:

@@ -53,6 +53,7 @@ from typing import Any, NoReturn, SupportsIndex
 
 import aiohttp
 from aiohttp import hdrs
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._loops import PerLoop, Pinned
@@ -351,7 +352,8 @@ class Transport:
                     content = await self._read_capped(response, request.method, target)
                 headers: Mapping[str, str] = response.headers
                 if self._token_bytes in content or echoes_token(self._token, headers):
-                    content, headers = blot_out_token(self._token, content, headers)
+                    content, pairs = blot_out_token(self._token, content, headers)
+                    headers = CIMultiDictProxy(CIMultiDict(pairs))
                 return Answer(response.status, headers, content)
             finally:
                 response.release()
