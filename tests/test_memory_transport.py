@@ -164,6 +164,56 @@ async def test_a_hang_fault_times_out(fake: FakeFathom, memory: MemoryTransport)
             await client.events.list(SITE)
 
 
+@pytest.mark.parametrize(
+    "fault", [Fault.delay(0), Fault.trickle(10, 0)], ids=["delay-0", "trickle-no-pause"]
+)
+async def test_a_wait_that_fits_the_timeout_answers_whole(
+    fake: FakeFathom, mem_client: AsyncClient, fault: Fault
+) -> None:
+    """A delay or trickle within the timeout ends with the real answer, read whole."""
+    event = fake.add_event(SITE, "Signed up")
+    fake.inject(fault)
+    assert (await mem_client.events.get(SITE, event["id"])).name == "Signed up"
+    assert fake.pending_faults() == 0
+
+
+@pytest.mark.parametrize(
+    "slow",
+    [Fault.trickle(1, 1.0), "latency"],
+    ids=["trickle", "latency"],
+)
+async def test_a_wait_past_the_timeout_times_out(
+    fake: FakeFathom, memory: MemoryTransport, slow: Fault | str
+) -> None:
+    """A trickle or the fake's latency longer than the timeout ends as APITimeoutError."""
+    if isinstance(slow, Fault):
+        fake.inject(slow)
+    else:
+        fake.latency = 1.0
+    async with AsyncClient(TOKEN, transport=memory, timeout=0.01, retry=NO_RETRY) as client:
+        with pytest.raises(APITimeoutError):
+            await client.events.list(SITE)
+
+
+async def test_a_disconnect_after_the_action_has_acted(
+    fake: FakeFathom, mem_client: AsyncClient
+) -> None:
+    """Fault.disconnect(after_action=True): the create took effect, the caller is told it may."""
+    fake.inject(Fault.disconnect(after_action=True), method="POST")
+    with pytest.raises(APIConnectionError) as info:
+        await mem_client.events.create(SITE, "Signed up")
+    assert info.value.may_have_been_applied
+    assert [event["name"] for event in fake.events(SITE)] == ["Signed up"]
+
+
+def test_reprs_name_the_parts(memory: MemoryTransport) -> None:
+    """MemoryTransport's repr shows what answers and whether it is closed; the seam names it."""
+    assert repr(memory).startswith("MemoryTransport(<FakeFathom")
+    assert repr(memory).endswith("closed=False)")
+    client = AsyncClient(TOKEN, transport=memory)
+    assert repr(client._transport).startswith("GivenTransport(MemoryTransport")
+
+
 # --- a function's answers -------------------------------------------------------------------
 
 
@@ -263,6 +313,20 @@ async def test_a_foreign_failure_is_retried_on_a_read_not_on_a_create(fake_time:
             await client.events.create(SITE, "Signed up")
     assert calls == ["GET", "GET", "GET", "POST"]
     assert info.value.may_have_been_applied
+
+
+class Unprintable(Exception):  # noqa: N818 - a transport's own failure
+    """A failure whose str raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no words")
+
+
+async def test_a_failure_that_cannot_be_shown_is_named_by_its_class() -> None:
+    """An exception whose str raises still becomes APIConnectionError, named by its class."""
+    async with answering(failing(lambda _request: Unprintable())) as client:
+        with pytest.raises(APIConnectionError, match=r"\(Unprintable\)"):
+            await client.events.get(SITE, "E1")
 
 
 async def test_a_timeout_error_is_an_api_timeout_error() -> None:
