@@ -18,7 +18,8 @@ from ._options import (
     same_parameters_as,
 )
 from ._retry import Gate, RetryPolicy, call_with_retries
-from ._transport import Transport, refuse_to_travel
+from ._seam import GivenTransport, refuse_to_travel
+from ._transport import Transport, make_transport
 from .exceptions import ClientClosedError, FathomError, UnsupportedEventLoopError
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class _Shared:
     """What a client shares with its ``with_options`` twins: its gate and its transport."""
 
     gate: Gate
-    transport: Transport
+    transport: Transport | GivenTransport
 
     @classmethod
     def new(cls, options: ClientOptions, session: aiohttp.ClientSession | None = None) -> _Shared:
@@ -51,7 +52,8 @@ class _Shared:
             clock=options.clock or time.monotonic,
             sleep=options.sleep or asyncio_sleep,
         )
-        transport = Transport(
+        transport = make_transport(
+            options.transport,
             base_url=options.base_url,
             token=options.token,
             timeouts=options.timeouts,
@@ -108,6 +110,14 @@ class AsyncClient(ClientFace):
       ``raise_for_status`` and ``auto_decompress`` do not apply to our
       requests, and aiohttp's hidden resend of a GET or DELETE is refused);
       the client then works only in that session's event loop.
+    * ``transport``: send through this instead of aiohttp (not with
+      ``session``): ``fathom_events.testing.MemoryTransport`` answers in
+      memory, for tests; any object with ``async send(request, timeouts)``
+      and ``async aclose()`` will do (``fathom_events._seam.AsyncTransport``
+      says what they take and give). The client still sends the token in
+      each request's headers, refuses an answer over ``max_response_bytes``,
+      keeps the token out of errors, turns the transport's other failures
+      into :class:`APIConnectionError`, and closes it when it closes.
     * ``max_response_bytes``: an answer bigger than this once decoded (gzip,
       deflate, br, zstd) is refused, not read (4 MiB).
     * ``allow_insecure_http``: permit ``http://`` to a host that is not

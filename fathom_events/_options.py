@@ -23,7 +23,7 @@ import attrs
 from ._defaults import DEFAULT_BASE_URL
 from ._protocol import finite_number, shown
 from ._retry import RateLimit, RetryPolicy
-from ._transport import Secret, Timeouts, refuse_to_travel
+from ._seam import AsyncTransport, Secret, Timeouts, check_transport, refuse_to_travel
 from .exceptions import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -195,6 +195,10 @@ def _rate_limit(_: object, attribute: attrs.Attribute[RateLimit | None], value: 
         )
 
 
+def _transport(value: object) -> AsyncTransport | None:
+    return None if value is None else check_transport(value)
+
+
 def _callable_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not callable(value):
         raise InvalidRequestError(attribute.name, f"must be callable, got {shown(value)}")
@@ -221,6 +225,7 @@ class ClientOptions:
     retry: RetryPolicy = attrs.field(default=None, converter=_retry, kw_only=True)
     max_in_flight: int = attrs.field(default=8, validator=_int_from_one, kw_only=True)
     rate_limit: RateLimit | None = attrs.field(default=None, validator=_rate_limit, kw_only=True)
+    transport: AsyncTransport | None = attrs.field(default=None, converter=_transport, kw_only=True)
     max_response_bytes: int = attrs.field(
         default=DEFAULT_MAX_RESPONSE_BYTES, validator=_int_from_one, kw_only=True
     )
@@ -254,6 +259,15 @@ class AsyncClientOptions(ClientOptions):
     """
 
     session: aiohttp.ClientSession | None = attrs.field(default=None, kw_only=True)
+
+    @session.validator
+    def _one_way_to_send(self, _: attrs.Attribute[object], value: object) -> None:
+        if value is not None and self.transport is not None:
+            raise InvalidRequestError(
+                "transport",
+                "cannot be combined with session=: a session is what the default (aiohttp)"
+                " transport sends with; give the one or the other",
+            )
 
 
 def same_parameters_as(

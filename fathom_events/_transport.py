@@ -1,5 +1,9 @@
 """Sending requests: the one room that imports aiohttp at run time.
 
+:func:`make_transport` gives the client its transport: this module's aiohttp
+:class:`Transport`, or the one passed as ``transport=`` (what that must be, and
+the promises the client keeps around it, are in ``_seam``).
+
 A :class:`Transport` owns one long-lived ``aiohttp.ClientSession`` per event
 loop that uses it (see ``_loops``), or borrows one, and turns every failure
 below HTTP into :class:`APIConnectionError` or :class:`APITimeoutError`, saying
@@ -44,25 +48,47 @@ import contextlib
 import platform
 import socket
 import ssl
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn, SupportsIndex
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import aiohttp
-import attrs
 from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._loops import PerLoop, Pinned
 from ._protocol import Answer, Request, one_line
+from ._seam import (
+    AsyncTransport,
+    GivenTransport,
+    Secret,
+    Timeouts,
+    blot_out_token,
+    echoes_token,
+    refuse_to_travel,
+    secret_free,
+    standard_headers,
+    too_large,
+)
 from ._version import __version__
 from .exceptions import (
     APIConnectionError,
     APITimeoutError,
     ClientClosedError,
     InvalidRequestError,
-    ResponseTooLargeError,
 )
+
+__all__ = [
+    "USER_AGENT",
+    "Secret",
+    "Timeouts",
+    "Transport",
+    "aiohttp_timeout",
+    "check_borrowed_session",
+    "connection_error",
+    "make_transport",
+    "refuse_to_travel",
+]
 
 _PYTHON = platform.python_version()
 USER_AGENT = f"fathom-events/{__version__} (Python {_PYTHON}; aiohttp {aiohttp.__version__})"
@@ -71,54 +97,12 @@ _READ_CHUNK = 256 * 1024
 _SESSION_TIMEOUTS: dict[str, Any] = {}
 # What every request on a borrowed session carries, whatever the session was made with.
 _BORROWED_OPTIONS: dict[str, Any] = {"raise_for_status": False, "auto_decompress": True}
-_REDACTED = "********"
 _DETAIL_CHARS = 300
 
 
-class Secret:
-    """A value that never shows itself in a repr or a string."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself, for the one place that must send it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> str:
-        raise TypeError("a Secret cannot be pickled")
-
-
-def refuse_to_travel(holds: str) -> Callable[[object, SupportsIndex], NoReturn]:
-    """A ``__reduce_ex__`` refusing pickle, copy and deepcopy for an object that ``holds`` ..."""
-
-    def refuse(self: object, _protocol: SupportsIndex, /) -> NoReturn:
-        name = type(self).__name__
-        raise TypeError(
-            f"{name} cannot be pickled or copied: it holds {holds} and the API token."
-            f" Create a new {name} where you need one (in the other process), or share this one."
-        )
-
-    return refuse
-
-
-@attrs.frozen
-class Timeouts:
-    """Per-attempt limits in seconds: the whole attempt, and the connect phase within it."""
-
-    total: float | None
-    connect: float | None
-
-    def for_aiohttp(self) -> aiohttp.ClientTimeout:
-        """The same limits as aiohttp wants them."""
-        return aiohttp.ClientTimeout(total=self.total, connect=self.connect)
+def aiohttp_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    """The limits of ``timeouts`` as aiohttp wants them."""
+    return aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
 
 
 def _detail(exc: BaseException) -> str:
@@ -203,6 +187,33 @@ def check_borrowed_session(session: object) -> aiohttp.ClientSession:
     return session
 
 
+def make_transport(
+    given: AsyncTransport | None,
+    *,
+    base_url: str,
+    token: Secret,
+    timeouts: Timeouts,
+    session: aiohttp.ClientSession | None,
+    max_response_bytes: int,
+) -> Transport | GivenTransport:
+    """The client's transport: aiohttp's (our own session or a lent one), or the one given."""
+    if given is None:
+        return Transport(
+            base_url=base_url,
+            token=token,
+            timeouts=timeouts,
+            session=session,
+            max_response_bytes=max_response_bytes,
+        )
+    return GivenTransport(
+        given,
+        base_url=base_url,
+        token=token,
+        timeouts=timeouts,
+        max_response_bytes=max_response_bytes,
+    )
+
+
 class Transport:
     """One session, the standard headers, the size cap, and failure mapping."""
 
@@ -216,11 +227,7 @@ class Transport:
         max_response_bytes: int,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._headers = {
-            "Authorization": f"Bearer {token.reveal()}",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }
+        self._headers = standard_headers(token, USER_AGENT)
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._token = token
         self._token_bytes = token.reveal().encode("ascii")
@@ -239,7 +246,7 @@ class Transport:
         self._default_options = (
             _SESSION_TIMEOUTS
             if session is None
-            else {**_BORROWED_OPTIONS, "timeout": timeouts.for_aiohttp()}
+            else {**_BORROWED_OPTIONS, "timeout": aiohttp_timeout(timeouts)}
         )
         # What each request passes as its own headers. A borrowed session may carry
         # defaults of its own, so ours go with every request; the session we own is
@@ -265,7 +272,7 @@ class Transport:
     def _make_session(self) -> aiohttp.ClientSession:
         session = aiohttp.ClientSession(
             headers=self._headers,
-            timeout=self._default_timeouts.for_aiohttp(),
+            timeout=aiohttp_timeout(self._default_timeouts),
             connector=aiohttp.TCPConnector(limit=0),
         )
         # aiohttp silently resends a GET or DELETE once when the connection drops
@@ -295,7 +302,7 @@ class Transport:
         if not (timeouts is None or timeouts is self._default_timeouts) and (
             timeouts != self._default_timeouts
         ):
-            options = {**options, "timeout": timeouts.for_aiohttp()}
+            options = {**options, "timeout": aiohttp_timeout(timeouts)}
         if self._borrowed:
             if session.closed:
                 raise ClientClosedError(
@@ -326,8 +333,9 @@ class Transport:
                 else:
                     content = await self._read_capped(response, request.method, target)
                 headers: Mapping[str, str] = response.headers
-                if self._token_bytes in content or self._echoes_token(headers):
-                    content, headers = self._blot_out_token(content, headers)
+                if self._token_bytes in content or echoes_token(self._token, headers):
+                    content, pairs = blot_out_token(self._token, content, headers)
+                    headers = CIMultiDictProxy(CIMultiDict(pairs))
                 return Answer(response.status, headers, content)
             finally:
                 response.release()
@@ -343,32 +351,7 @@ class Transport:
             raise refusal from None
         # Raised out here, not in the except block: aiohttp's exception (whose request_info
         # holds the token) is then neither the __cause__ nor the __context__ of ours.
-        raise self._secret_free(connection_error(failure, method=request.method, url=target))
-
-    def _echoes_token(self, headers: Mapping[str, str]) -> bool:
-        token = self._token.reveal()
-        return any(token in value for value in headers.values())
-
-    def _blot_out_token(
-        self, content: bytes, headers: Mapping[str, str]
-    ) -> tuple[bytes, Mapping[str, str]]:
-        # A server that quotes the request back (a debugging proxy, a hostile host) would
-        # put the token in an error's message, body or headers, or in an event's name.
-        token = self._token.reveal()
-        content = content.replace(self._token_bytes, _REDACTED.encode())
-        blotted = CIMultiDict(
-            (key, value.replace(token, _REDACTED)) for key, value in headers.items()
-        )
-        return content, CIMultiDictProxy(blotted)
-
-    def _secret_free(self, error: APIConnectionError) -> APIConnectionError:
-        # A server may echo what it was sent (the token too) into a status line or header
-        # that aiohttp then quotes in its message.
-        token = self._token.reveal()
-        if token in error.message:
-            error.message = error.message.replace(token, _REDACTED)
-            error.args = (error.message,)
-        return error
+        raise secret_free(connection_error(failure, method=request.method, url=target), self._token)
 
     async def _read_capped(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         # Read a piece at a time, counting decoded bytes, up to the cap. aiohttp inflates
@@ -387,13 +370,7 @@ class Transport:
             else:
                 return b"".join(parts)
         response.close()
-        raise ResponseTooLargeError(
-            f"the answer is larger than max_response_bytes={cap} once decoded; it was not read",
-            method=method,
-            url=url,
-            status=response.status,
-            body="",
-        )
+        raise too_large(cap, method=method, url=url, status=response.status)
 
     async def aclose(self) -> None:
         """Close the sessions we made (in every loop); a borrowed session is left open."""

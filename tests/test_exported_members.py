@@ -83,7 +83,13 @@ EXPECTED = {
         "UnprocessableEntityError",
         "UnsupportedEventLoopError",
     ],
-    "fathom_events.testing": ["FakeFathom", "FakeFathomFixture", "Fault", "RecordedRequest"],
+    "fathom_events.testing": [
+        "FakeFathom",
+        "FakeFathomFixture",
+        "Fault",
+        "MemoryTransport",
+        "RecordedRequest",
+    ],
 }
 MODULES = sorted(EXPECTED)
 

@@ -1,23 +1,20 @@
-"""Shared pieces: canned answers, and clients whose transport answers without a network."""
+"""Shared pieces: canned answers, and clients whose transport answers them in memory."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
 
 import pytest
 
 from benchmarks import dataset
 from fathom_events import AsyncClient, Client
-from fathom_events._protocol import Answer, Request
-from fathom_events._transport import Transport
+from fathom_events.testing import MemoryTransport, RecordedRequest
 
 PAGE_SIZE = 100
-# A base URL nothing listens on: the transport below never connects.
-BASE_URL = "http://127.0.0.1:9/v1"
 EVENT = dataset.dumps(dataset.event_json("SITE1", 5))
 CREATED = dataset.dumps(dataset.created_json(dataset.CREATE_SITE, 1, "New", "euro"))
+NO_HEADERS: Mapping[str, str] = {}
 
 
 def page_body(start: int, *, has_more: bool = True) -> bytes:
@@ -41,21 +38,15 @@ PAGES = [
 ]
 
 
-async def canned_send(self: Transport, request: Request, timeouts: Any = None) -> Answer:
-    """Transport.send without a network: a list gets the next page, anything else an event."""
-    del self, timeouts
+def canned(request: RecordedRequest) -> tuple[int, Mapping[str, str], bytes]:
+    """The answer without a network: a list gets the next page, anything else an event."""
     if request.method == "POST":
-        return Answer(200, {}, CREATED)
+        return 200, NO_HEADERS, CREATED
     if request.path.endswith("/events"):
-        after = dict(request.query).get("starting_after")
+        after = request.query.get("starting_after")
         index = 0 if after is None else int(after.rsplit("E", 1)[1]) // PAGE_SIZE + 1
-        return Answer(200, {}, PAGES[index])
-    return Answer(200, {}, EVENT)
-
-
-@pytest.fixture(name="canned")
-def _canned(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Transport, "send", canned_send)
+        return 200, NO_HEADERS, PAGES[index]
+    return 200, NO_HEADERS, EVENT
 
 
 @pytest.fixture(name="loop")
@@ -66,16 +57,14 @@ def _loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture(name="async_client")
-def _async_client(canned: None, loop: asyncio.AbstractEventLoop) -> Iterator[AsyncClient]:
-    del canned  # requested for its patch
-    client = AsyncClient(dataset.TOKEN, BASE_URL)
+def _async_client(loop: asyncio.AbstractEventLoop) -> Iterator[AsyncClient]:
+    client = AsyncClient(dataset.TOKEN, transport=MemoryTransport(canned))
     loop.run_until_complete(client.__aenter__())
     yield client
     loop.run_until_complete(client.aclose())
 
 
 @pytest.fixture(name="blocking_client")
-def _blocking_client(canned: None) -> Iterator[Client]:
-    del canned  # requested for its patch
-    with Client(dataset.TOKEN, BASE_URL) as client:
+def _blocking_client() -> Iterator[Client]:
+    with Client(dataset.TOKEN, transport=MemoryTransport(canned)) as client:
         yield client

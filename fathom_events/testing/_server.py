@@ -10,13 +10,15 @@ import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+import anyio
 from aiohttp import web
 
 from fathom_events.testing._api import Answer, Call, CreatedAtFormat, handle
+from fathom_events.testing._at_once import play_at_once
 from fathom_events.testing._faults import Fault, FaultQueue
 from fathom_events.testing._recording import RecordedRequest, decode_segments, record
 from fathom_events.testing._state import Store, spread, utc_now
-from fathom_events.testing._wire import deliver, render, wait_or_stop, wants_json
+from fathom_events.testing._wire import deliver, render, reply, wait_or_stop, wants_json
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -265,16 +267,10 @@ class FakeFathom:
         self._record(recorded)
         if self.latency > 0:
             await wait_or_stop(self.latency, request.app[_STOPPING])
-        call = Call(
-            method=request.method,
-            segments=decode_segments(recorded.raw_path),
-            query=recorded.query,
+        perform = self._perform(
+            recorded,
             authorization=request.headers.get("Authorization"),
             content_type=request.headers.get("Content-Type", ""),
-            body=body,
-        )
-        perform: Callable[[], Answer] = functools.partial(
-            handle, self._store, call, self._created_at_format
         )
         json_errors = wants_json(request.headers.get("Accept"))
         fault = self._faults.take(recorded.method, recorded.path)
@@ -283,6 +279,43 @@ class FakeFathom:
         return await deliver(
             fault, request, perform, json_errors=json_errors, stopping=request.app[_STOPPING]
         )
+
+    async def answer(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        """Answer `request` in memory, as serving would: its status, headers and body.
+
+        The request is recorded and takes a matching fault, as over HTTP;
+        `latency` and the faults that wait (`delay`, `hang`, `trickle`) wait
+        here, and `disconnect` raises `ConnectionResetError`. Nothing is
+        compressed or streamed. This is what `MemoryTransport(fake)` calls;
+        a handler of your own may call it too, to answer as the fake would.
+        """
+        self._record(request)
+        if self.latency > 0:
+            await anyio.sleep(self.latency)
+        perform = self._perform(
+            request,
+            authorization=request.header("Authorization"),
+            content_type=request.header("Content-Type") or "",
+        )
+        json_errors = wants_json(request.header("Accept"))
+        fault = self._faults.take(request.method, request.path)
+        if fault is None:
+            return reply(perform(), json_errors=json_errors)
+        return await play_at_once(fault, perform, json_errors=json_errors)
+
+    def _perform(
+        self, recorded: RecordedRequest, *, authorization: str | None, content_type: str
+    ) -> Callable[[], Answer]:
+        """The API's action for `recorded` (and its answer), run when called."""
+        call = Call(
+            method=recorded.method,
+            segments=decode_segments(recorded.raw_path),
+            query=recorded.query,
+            authorization=authorization,
+            content_type=content_type,
+            body=recorded.body,
+        )
+        return functools.partial(handle, self._store, call, self._created_at_format)
 
 
 class _ThreadedServer:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from fathom_events.testing._api import Answer
     from fathom_events.testing._faults import Fault
 
+# An answer as a client reads it: status, headers, body.
+Reply = tuple[int, dict[str, str], bytes]
 JSON_TYPE: Final = "application/json"
 _CHUNK: Final = 64 * 1024
 _HUGE_PREFIX: Final = b'{"id": "HUGEBODY", "object": "event", "name": "'
@@ -55,10 +57,15 @@ def encode(answer: Answer, *, json_errors: bool) -> tuple[bytes, str]:
     return page.encode(), "text/html; charset=utf-8"
 
 
-def render(answer: Answer, *, json_errors: bool) -> web.Response:
+def reply(answer: Answer, *, json_errors: bool) -> Reply:
+    """`answer` as its status, headers and body bytes."""
     body, content_type = encode(answer, json_errors=json_errors)
-    headers = {**dict(answer.headers), "Content-Type": content_type}
-    return web.Response(status=answer.status, body=body, headers=headers)
+    return answer.status, {**dict(answer.headers), "Content-Type": content_type}, body
+
+
+def render(answer: Answer, *, json_errors: bool) -> web.Response:
+    status, headers, body = reply(answer, json_errors=json_errors)
+    return web.Response(status=status, body=body, headers=headers)
 
 
 def drop(request: web.BaseRequest) -> web.Response:

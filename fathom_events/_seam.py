@@ -1,0 +1,323 @@
+"""The transport seam: what a transport is, and the client's promises around one it is given.
+
+``AsyncClient(transport=...)`` takes any object with two async methods (the
+:class:`AsyncTransport` protocol): ``send(request, timeouts)`` sends one
+:class:`TransportRequest` and returns its answer as ``(status, headers,
+body)``, and ``aclose()`` lets it go. The default transport (aiohttp, in
+``_transport``) is the only module that imports aiohttp at run time; this one
+imports none, so a transport can be written and typed without it.
+
+A given transport is held to the promises of the default one by
+:class:`GivenTransport`, which the client talks to instead:
+
+* every request carries the standard headers, the API token among them;
+* ``max_response_bytes`` holds: a longer body is refused (once the transport
+  has read it: a transport that streams should stop at the cap itself);
+* only an answer or a :class:`FathomError` comes out of a send. A
+  ``FathomError`` the transport raises passes as it is; a ``TimeoutError``
+  becomes :class:`APITimeoutError`, and any other exception
+  :class:`APIConnectionError` (taken as sent: a create that fails so is not
+  retried unless the policy says so; others are retried as a dropped
+  connection is). Neither keeps the transport's exception (it may hold the
+  request, and so the token) as its cause or context, and the token is
+  blotted out of every message, header and body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import NoReturn, Protocol, SupportsIndex
+
+import attrs
+
+from ._protocol import Answer, Request, one_line
+from ._version import __version__
+from .exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    FathomError,
+    InvalidRequestError,
+    ResponseTooLargeError,
+)
+
+__all__ = [
+    "AsyncTransport",
+    "GivenTransport",
+    "Secret",
+    "Timeouts",
+    "TransportRequest",
+    "blot_out_token",
+    "detail",
+    "echoes_token",
+    "secret_free",
+    "standard_headers",
+    "too_large",
+]
+
+REDACTED = "********"
+_DETAIL_CHARS = 300
+_JSON = {"Content-Type": "application/json"}
+_STATUS_RANGE = range(100, 600)
+
+
+class Secret:
+    """A value that never shows itself in a repr or a string."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@attrs.frozen
+class Timeouts:
+    """Per-attempt limits in seconds: the whole attempt, and the connect phase within it."""
+
+    total: float | None
+    connect: float | None
+
+
+def _masked(headers: Mapping[str, str]) -> str:
+    shown = {
+        name: REDACTED if name.lower() == "authorization" else value
+        for name, value in headers.items()
+    }
+    return repr(shown)
+
+
+@attrs.frozen
+class TransportRequest:
+    """One request as a transport sends it.
+
+    ``url`` is absolute and already percent-encoded (send it as it is);
+    ``headers`` hold the token (``Authorization``), ``Accept``, ``User-Agent``
+    and, with a body, ``Content-Type``; ``body`` is JSON, or None. The repr
+    hides the token.
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = attrs.field(repr=_masked)
+    body: bytes | None = None
+
+
+class AsyncTransport(Protocol):
+    """What ``AsyncClient(transport=...)`` needs: send one request, get one answer; close.
+
+    ``send`` answers ``(status, headers, body)``: an int status, a mapping of
+    headers (looked up without regard to case), and the body as bytes, already
+    decoded from any ``Content-Encoding``. It should apply ``timeouts.total``
+    (seconds, or None for no limit) to the whole attempt, and raise a
+    :class:`~fathom_events.FathomError` when it can say precisely what went
+    wrong (an :class:`~fathom_events.APIConnectionError` with
+    ``request_sent=False`` when nothing left). The client calls ``aclose`` once,
+    when it closes.
+    """
+
+    async def send(
+        self, request: TransportRequest, timeouts: Timeouts, /
+    ) -> tuple[int, Mapping[str, str], bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def standard_headers(token: Secret, user_agent: str) -> dict[str, str]:
+    """The headers every request carries: the token, what we accept, who we are."""
+    return {
+        "Authorization": f"Bearer {token.reveal()}",
+        "Accept": "application/json",
+        "User-Agent": user_agent,
+    }
+
+
+def echoes_token(token: Secret, headers: Mapping[str, str]) -> bool:
+    """Whether a header of the answer quotes the token."""
+    secret = token.reveal()
+    return any(secret in value for value in headers.values())
+
+
+def blot_out_token(
+    token: Secret, content: bytes, headers: Mapping[str, str]
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """The answer's body and headers (as pairs) with the token blotted out.
+
+    A server that quotes the request back (a debugging proxy, a hostile host)
+    would put the token in an error's message, body or headers, or in an
+    event's name.
+    """
+    secret = token.reveal()
+    content = content.replace(secret.encode("ascii"), REDACTED.encode())
+    return content, [(key, value.replace(secret, REDACTED)) for key, value in headers.items()]
+
+
+def secret_free(error: APIConnectionError, token: Secret) -> APIConnectionError:
+    """``error`` with the token blotted out of its message.
+
+    A server may echo what it was sent (the token too) into a status line or
+    header that a failure's message then quotes.
+    """
+    secret = token.reveal()
+    if secret in error.message:
+        error.message = error.message.replace(secret, REDACTED)
+        error.args = (error.message,)
+    return error
+
+
+def too_large(cap: int, *, method: str, url: str, status: int) -> ResponseTooLargeError:
+    """The error for an answer over ``max_response_bytes``."""
+    return ResponseTooLargeError(
+        f"the answer is larger than max_response_bytes={cap} once decoded; it was not read",
+        method=method,
+        url=url,
+        status=status,
+        body="",
+    )
+
+
+def detail(exc: BaseException) -> str:
+    """An exception's class and its own words, on one line; it never raises."""
+    try:
+        text = one_line(str(exc), _DETAIL_CHARS)
+    except Exception:  # noqa: BLE001 - a transport's exception: its str may do anything
+        text = ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def refuse_to_travel(holds: str) -> Callable[[object, SupportsIndex], NoReturn]:
+    """A ``__reduce_ex__`` refusing pickle, copy and deepcopy for an object that ``holds`` ..."""
+
+    def refuse(self: object, _protocol: SupportsIndex, /) -> NoReturn:
+        name = type(self).__name__
+        raise TypeError(
+            f"{name} cannot be pickled or copied: it holds {holds} and the API token."
+            f" Create a new {name} where you need one (in the other process), or share this one."
+        )
+
+    return refuse
+
+
+def check_transport(given: object) -> AsyncTransport:
+    """A given transport must have ``send`` and ``aclose`` methods."""
+    missing = [name for name in ("send", "aclose") if not callable(getattr(given, name, None))]
+    if missing:
+        raise InvalidRequestError(
+            "transport",
+            "must have async send(request, timeouts) and aclose() methods (such as"
+            f" fathom_events.testing.MemoryTransport); {type(given).__name__} has no"
+            f" {' or '.join(missing)}",
+        )
+    return given  # type: ignore[return-value]  # its methods were checked just above
+
+
+class GivenTransport:
+    """A transport given as ``AsyncClient(transport=...)``, held to the default's promises."""
+
+    def __init__(
+        self,
+        given: AsyncTransport,
+        *,
+        base_url: str,
+        token: Secret,
+        timeouts: Timeouts,
+        max_response_bytes: int,
+    ) -> None:
+        self._given = check_transport(given)
+        self.base_url = base_url.rstrip("/")
+        user_agent = f"fathom-events/{__version__} (Python {platform.python_version()})"
+        # Read-only and made once: a transport cannot change what the next request carries.
+        headers = standard_headers(token, user_agent)
+        self._headers = MappingProxyType(headers)
+        self._json_headers = MappingProxyType({**headers, **_JSON})
+        self._token = token
+        self._token_bytes = token.reveal().encode("ascii")
+        self._default_timeouts = timeouts
+        self._max_response_bytes = max_response_bytes
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"GivenTransport({type(self._given).__name__}, base_url={self.base_url!r})"
+
+    def open(self) -> None:
+        """Nothing to make: a given transport serves every event loop it is awaited in."""
+
+    async def send(
+        self, request: Request, timeouts: Timeouts | None = None, url: str | None = None
+    ) -> Answer:
+        """Send once through the given transport; return the answer or raise a FathomError."""
+        target = url or self.base_url + request.target()
+        outgoing = TransportRequest(
+            request.method,
+            target,
+            self._headers if request.body is None else self._json_headers,
+            request.body,
+        )
+        try:
+            result = await self._given.send(outgoing, timeouts or self._default_timeouts)
+        except FathomError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of a transport we do not know
+            failure = exc
+        else:
+            return self._answer(result, request.method, target)
+        # Raised out here, not in the except block: the transport's exception (which may
+        # hold the request, and so the token) is neither its __cause__ nor its __context__.
+        raise secret_free(self._failed(failure, request.method, target), self._token)
+
+    def _answer(self, result: object, method: str, url: str) -> Answer:
+        status, headers, body = (
+            result if isinstance(result, tuple) and len(result) == 3 else (None, None, None)
+        )
+        if not (
+            type(status) is int
+            and status in _STATUS_RANGE
+            and isinstance(headers, Mapping)
+            and isinstance(body, bytes)
+        ):
+            kinds = (
+                ", ".join(type(part).__name__ for part in result)
+                if isinstance(result, tuple)
+                else type(result).__name__
+            )
+            raise APIConnectionError(
+                "the transport's answer must be (status, headers, body): an int from 100 to 599,"
+                f" a mapping and bytes; it gave ({kinds})",
+                method=method,
+                url=url,
+            )
+        if len(body) > self._max_response_bytes:
+            raise too_large(self._max_response_bytes, method=method, url=url, status=status)
+        if self._token_bytes in body or echoes_token(self._token, headers):
+            body, pairs = blot_out_token(self._token, body, headers)
+            headers = dict(pairs)
+        return Answer(status, headers, body)
+
+    def _failed(self, failure: Exception, method: str, url: str) -> APIConnectionError:
+        if isinstance(failure, (TimeoutError, asyncio.TimeoutError)):
+            return APITimeoutError(
+                f"timed out waiting for the answer ({detail(failure)})", method=method, url=url
+            )
+        return APIConnectionError(
+            f"the transport failed ({detail(failure)})", method=method, url=url
+        )
+
+    async def aclose(self) -> None:
+        """Close the given transport, once (a closing client owns what it was given)."""
+        if self.closed:
+            return
+        self.closed = True
+        await self._given.aclose()
