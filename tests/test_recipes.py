@@ -171,8 +171,10 @@ class Kernel:
         """Run one cell in the kernel's loop; return its last expression's value, as shown."""
         tree = ast.parse(source)
         shown = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            shown = ast.Expression(tree.body.pop().value)
+        last = tree.body[-1] if tree.body else None
+        if isinstance(last, ast.Expr):
+            tree.body.pop()
+            shown = ast.Expression(last.value)
         flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
         async def cell() -> object:
