@@ -195,7 +195,7 @@ def _rate_limit(_: object, attribute: attrs.Attribute[RateLimit | None], value: 
         )
 
 
-def _transport(value: object) -> AsyncTransport | None:
+def _transport(value: AsyncTransport | None) -> AsyncTransport | None:
     return None if value is None else check_transport(value)
 
 

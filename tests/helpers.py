@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from fathom_events import AsyncClient
+from fathom_events._transport import Transport
 from fathom_events.testing import FakeFathom
 
 SITE = "CDBUGS"
@@ -26,3 +28,10 @@ class FakeTime:
         wake_at = self.now + seconds
         await asyncio.sleep(0)
         self.now = max(self.now, wake_at)
+
+
+def aiohttp_transport(client: AsyncClient) -> Transport:
+    """The client's default (aiohttp) transport, for tests that look at its sessions."""
+    transport = client._transport
+    assert isinstance(transport, Transport)
+    return transport

@@ -851,7 +851,8 @@ def test_bad_sync_file_names_line_and_problem(text: str, line: int | None, probl
 
 def toml_parsers() -> list[ModuleType]:
     """The parser the reader uses, and tomli (what Python 3.10 uses) when it is installed."""
-    parsers = {_syncfile.tomllib.__name__: _syncfile.tomllib}
+    used: ModuleType = vars(_syncfile)["tomllib"]  # imported under that name, not re-exported
+    parsers = {used.__name__: used}
     with contextlib.suppress(ImportError):
         parsers["tomli"] = importlib.import_module("tomli")
     return list(parsers.values())

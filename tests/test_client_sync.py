@@ -1,11 +1,14 @@
-"""The blocking Client over real loopback HTTP: the async tests' cases, and its own lifecycle."""
+"""The blocking Client over real loopback HTTP: the async tests' cases, and its own lifecycle.
+
+The cases that hold on both faces are in client_cases.py; this file runs them on the
+blocking face, and holds what only the blocking client has (its thread, Ctrl-C, fork).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import inspect
-import json
 import os
 import select
 import signal
@@ -16,44 +19,28 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from fathom_events import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
     AsyncClient,
     AsyncEvents,
-    AuthenticationError,
-    BadRequestError,
     Client,
     ClientClosedError,
-    Currency,
-    DeletedEvent,
-    Event,
-    EventPage,
     Events,
     EventSpec,
     FathomError,
     GoneError,
     InvalidRequestError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseDecodeError,
-    ResponseTooLargeError,
     RetryPolicy,
     ServerError,
     SyncReport,
-    UnprocessableEntityError,
-    __version__,
 )
 from fathom_events.testing import FakeFathom, Fault
 
-from .helpers import SITE, TOKEN, FakeTime
+from .client_cases import CASES, Case, Face, blocking_face
+from .helpers import SITE, TOKEN, FakeTime, aiohttp_transport
 
 NO_RETRY = RetryPolicy(max_retries=0)
 PORTAL_THREAD = "fathom-events-portal"
@@ -145,11 +132,11 @@ def test_one_portal_thread_for_the_client_life(sync_client: Client, fake: FakeFa
     assert len(portal_threads()) == 1
     thread = portal_thread_of(sync_client)
     sync_client.events.list(SITE)
-    session = sync_client._async._transport._session
+    session = aiohttp_transport(sync_client._async)._session
     for _ in range(3):
         sync_client.events.create(SITE, "x")
     assert portal_threads() == [thread]
-    assert sync_client._async._transport._session is session
+    assert aiohttp_transport(sync_client._async)._session is session
     assert session is not None
     assert not session.closed
 
@@ -157,133 +144,15 @@ def test_one_portal_thread_for_the_client_life(sync_client: Client, fake: FakeFa
 # -- the async tests' cases, blocking ------------------------------------------------
 
 
-def test_every_request_sends_auth_accept_and_user_agent(
-    sync_client: Client, fake: FakeFathom
-) -> None:
-    """Each blocking request carries the bearer token, Accept: application/json and User-Agent."""
-    sync_client.events.list(SITE)
-    sync_client.events.create(SITE, "Signed up")
-    assert len(fake.requests) == 2
-    for request in fake.requests:
-        assert request.header("Authorization") == f"Bearer {TOKEN}"
-        assert request.header("Accept") == "application/json"
-        assert (request.header("User-Agent") or "").startswith(f"fathom-events/{__version__} ")
-    assert fake.requests[1].header("Content-Type") == "application/json"
+@pytest.fixture(name="face")
+def _face(fake: FakeFathom, thread_url: str, fake_time: FakeTime, policy: RetryPolicy) -> Face:
+    return blocking_face(fake, thread_url, fake_time, policy)
 
 
-def test_create_get_update_delete_round_trip(sync_client: Client, fake: FakeFathom) -> None:
-    """Blocking create, get, update and delete reach the server and return typed objects."""
-    created = sync_client.events.create(SITE, "Purchased", currency=Currency.EURO)
-    assert isinstance(created, Event)
-    assert (created.name, created.currency) == ("Purchased", Currency.EURO)
-    assert created.created_at.tzinfo == timezone.utc
-    assert fake.requests[-1].json == {"name": "Purchased", "currency": "euro"}
-
-    fetched = sync_client.events.get(SITE, created.id)
-    assert (fetched.id, fetched.name, fetched.currency) == (created.id, "Purchased", None)
-
-    renamed = sync_client.events.update(SITE, created.id, name="Purchased (live)")
-    assert renamed.name == "Purchased (live)"
-    assert fake.requests[-1].json == {"name": "Purchased (live)"}
-    assert fake.events(SITE)[0]["currency"] == "euro"
-
-    gone = sync_client.events.delete(SITE, created.id)
-    assert gone == DeletedEvent(created.id, deleted=True)
-    assert fake.events(SITE) == []
-
-
-def test_create_without_currency_sends_only_the_name(sync_client: Client, fake: FakeFathom) -> None:
-    """A blocking create with no currency sends just the name; dollar comes back."""
-    event = sync_client.events.create(SITE, "Signed up")
-    assert fake.requests[-1].json == {"name": "Signed up"}
-    assert event.currency is Currency.DOLLAR
-
-
-def test_update_currency_only(sync_client: Client, fake: FakeFathom) -> None:
-    """A blocking update of the currency alone sends only the currency and keeps the name."""
-    stored = fake.add_event(SITE, "Keep me")
-    event = sync_client.events.update(SITE, stored["id"], currency="yen")
-    assert fake.requests[-1].json == {"currency": "yen"}
-    assert (event.name, event.currency) == ("Keep me", Currency.YEN)
-
-
-def test_list_pages_with_limit_and_cursors(sync_client: Client, fake: FakeFathom) -> None:
-    """Blocking list honours limit and both cursors, and reports has_more and url."""
-    ids = [fake.add_event(SITE, f"e{i}")["id"] for i in range(5)]
-    first = sync_client.events.list(SITE, limit=2)
-    assert isinstance(first, EventPage)
-    assert [e.id for e in first.data] == ids[:2]
-    assert first.has_more is True
-    assert first.url == f"/v1/sites/{SITE}/events"
-    after = sync_client.events.list(SITE, limit=10, starting_after=ids[1])
-    assert [e.id for e in after.data] == ids[2:]
-    assert after.has_more is False
-    before = sync_client.events.list(SITE, limit=2, ending_before=ids[4])
-    assert [e.id for e in before.data] == [ids[3], ids[2]]
-    assert fake.requests[-1].query == {"limit": "2", "ending_before": ids[4]}
-
-
-def test_default_list_sends_no_query(sync_client: Client, fake: FakeFathom) -> None:
-    """Blocking list without arguments sends no query string and reads every field."""
-    fake.add_event(SITE, "Only")
-    page = sync_client.events.list(SITE)
-    assert fake.requests[-1].query == {}
-    assert [e.name for e in page.data] == ["Only"]
-    assert page.data[0].currency is None
-
-
-@pytest.mark.parametrize("event_id", ["a/b?c#d..", "..", ".", "x y%z", "ünï", "a&b=c"])
-def test_awkward_ids_reach_the_server_intact(
-    sync_client: Client, fake: FakeFathom, event_id: str
-) -> None:
-    """Through the blocking client too, an awkward id is one path segment naming that event."""
-    fake.add_event(SITE, "Odd", event_id=event_id)
-    event = sync_client.events.get(SITE, event_id)
-    assert event.id == event_id
-    assert fake.requests[-1].path == f"/v1/sites/{SITE}/events/{event_id}"
-    page = sync_client.events.list(SITE, starting_after=event_id)
-    assert page.data == []
-    assert fake.requests[-1].query == {"starting_after": event_id}
-
-
-def test_iso_timestamps_parse() -> None:
-    """The blocking client reads the older ISO 8601 created_at form as aware UTC."""
-    iso = FakeFathom(created_at_format="iso")
-    iso.add_event(SITE, "Old", created_at=datetime(2023, 11, 7, 5, 31, 56, tzinfo=timezone.utc))
-    with iso.serve_in_thread() as url, Client(TOKEN, url) as client:
-        page = client.events.list(SITE)
-    assert page.data[0].created_at == datetime(2023, 11, 7, 5, 31, 56, tzinfo=timezone.utc)
-
-
-def test_invalid_input_sends_nothing(sync_client: Client, fake: FakeFathom) -> None:
-    """Input the API would reject raises InvalidRequestError from the blocking call, unsent."""
-    events = sync_client.events
-    cases: list[Callable[[], object]] = [
-        lambda: events.create(SITE, ""),
-        lambda: events.create(SITE, "x" * 256),
-        lambda: events.create(SITE, "ok", currency="bitcoin"),
-        lambda: events.list(SITE, limit=0),
-        lambda: events.list(SITE, starting_after="a", ending_before="b"),
-        lambda: events.update(SITE, "E"),
-        lambda: events.get(SITE, ""),
-        lambda: events.delete("", "E"),
-    ]
-    for call in cases:
-        with pytest.raises(InvalidRequestError):
-            call()
-    assert fake.requests == []
-
-
-def test_wipe_warns_sends_once_and_raises_gone(sync_client: Client, fake: FakeFathom) -> None:
-    """Blocking wipe() is deprecated, sends DELETE .../data once, and raises GoneError."""
-    stored = fake.add_event(SITE, "Old")
-    with pytest.warns(DeprecationWarning, match="delete"), pytest.raises(GoneError) as info:
-        sync_client.events.wipe(SITE, stored["id"])
-    assert info.value.status == 410
-    assert "retired" in str(info.value)
-    assert [(r.method, r.path) for r in fake.requests] == [
-        ("DELETE", f"/v1/sites/{SITE}/events/{stored['id']}/data")
-    ]
+@pytest.mark.parametrize("case", CASES)
+async def test_client_case(case: Case, face: Face) -> None:
+    """Each case of the table shared with AsyncClient holds on the blocking Client."""
+    await case(face)
 
 
 def test_wipe_warning_points_at_the_caller(sync_client: Client, fake: FakeFathom) -> None:
@@ -293,145 +162,6 @@ def test_wipe_warning_points_at_the_caller(sync_client: Client, fake: FakeFathom
         sync_client.events.wipe(SITE, stored["id"])
     assert len(caught) == 1
     assert caught[0].filename == __file__
-
-
-def test_unknown_token_is_authentication_error(thread_url: str) -> None:
-    """A token the API does not know raises AuthenticationError from the blocking call."""
-    with Client("wrong-token", thread_url) as client, pytest.raises(AuthenticationError) as info:
-        client.events.list(SITE)
-    assert info.value.status == 401
-    assert "wrong-token" not in str(info.value)
-
-
-def test_scopes_map_to_not_found_and_bad_request(fake: FakeFathom, thread_url: str) -> None:
-    """No access to a site is NotFoundError; read-only access to a write is BadRequestError."""
-    fake.add_site("OTHER")
-    fake.add_token("reader", [f"read:{SITE}"])
-    with Client("reader", thread_url, retry=NO_RETRY) as client:
-        assert client.events.list(SITE).data == []
-        with pytest.raises(NotFoundError):
-            client.events.list("OTHER")
-        with pytest.raises(BadRequestError):
-            client.events.create(SITE, "Nope")
-    assert fake.events(SITE) == []
-
-
-def test_missing_event_is_not_found(sync_client: Client) -> None:
-    """A missing event raises NotFoundError naming the method and URL."""
-    with pytest.raises(NotFoundError) as info:
-        sync_client.events.get(SITE, "MISSING")
-    assert info.value.method == "GET"
-    assert info.value.url.endswith(f"/v1/sites/{SITE}/events/MISSING")
-    assert info.value.message
-
-
-@pytest.mark.parametrize(
-    ("status", "cls"),
-    [
-        (400, BadRequestError),
-        (403, PermissionDeniedError),
-        (404, NotFoundError),
-        (410, GoneError),
-        (422, UnprocessableEntityError),
-        (429, RateLimitError),
-        (500, ServerError),
-        (503, ServerError),
-        (418, APIStatusError),
-    ],
-)
-def test_error_statuses_are_typed(
-    fake: FakeFathom, thread_url: str, status: int, cls: type[APIStatusError]
-) -> None:
-    """Each error status reaches the blocking caller as its typed error, with the message."""
-    fake.inject(
-        Fault.respond(status, json={"error": f"boom {status}"}, headers={"Retry-After": "2"})
-    )
-    with Client(TOKEN, thread_url, retry=NO_RETRY) as client, pytest.raises(cls) as info:
-        client.events.list(SITE)
-    assert type(info.value) is cls
-    assert info.value.status == status
-    assert info.value.message == f"boom {status}"
-    assert info.value.body == {"error": f"boom {status}"}
-    assert info.value.headers["Retry-After"] == "2"
-    assert info.value.retry_after == 2.0
-
-
-def test_validation_errors_from_the_server(fake: FakeFathom, thread_url: str) -> None:
-    """A 400 with field errors exposes them in .errors through the blocking client."""
-    fake.inject(Fault.respond(400, json={"errors": {"name": ["The name has already been taken."]}}))
-    with (
-        Client(TOKEN, thread_url, retry=NO_RETRY) as client,
-        pytest.raises(BadRequestError) as info,
-    ):
-        client.events.create(SITE, "Dup")
-    assert info.value.errors == {"name": ["The name has already been taken."]}
-
-
-def test_html_gateway_page_keeps_status(fake: FakeFathom, thread_url: str) -> None:
-    """An HTML 502 is a ServerError with status 502 and a short excerpt."""
-    fake.inject(Fault.html(502))
-    with Client(TOKEN, thread_url, retry=NO_RETRY) as client, pytest.raises(ServerError) as info:
-        client.events.get(SITE, "E")
-    assert info.value.status == 502
-    assert "Bad Gateway" in info.value.message
-    assert len(info.value.message) < 300
-
-
-@pytest.mark.parametrize("fault", [Fault.malformed_json(), Fault.truncated_json()])
-def test_unreadable_success_is_decode_error(
-    fake: FakeFathom, thread_url: str, fault: Fault
-) -> None:
-    """A 2xx whose body is not the documented JSON raises a ResponseDecodeError (or drop)."""
-    fake.inject(fault)
-    with (
-        Client(TOKEN, thread_url, retry=NO_RETRY) as client,
-        pytest.raises((ResponseDecodeError, APIConnectionError)),
-    ):
-        client.events.list(SITE)
-
-
-def test_wrong_shape_is_decode_error_quoting_the_problem(fake: FakeFathom, thread_url: str) -> None:
-    """A 2xx JSON body missing a documented field names the field."""
-    no_created_at = {"id": "A", "object": "event", "name": "n", "currency": None}
-    fake.inject(Fault.respond(200, json=no_created_at))
-    with (
-        Client(TOKEN, thread_url, retry=NO_RETRY) as client,
-        pytest.raises(ResponseDecodeError, match="created_at"),
-    ):
-        client.events.get(SITE, "A")
-
-
-def test_huge_body_is_refused(fake: FakeFathom, thread_url: str) -> None:
-    """An answer over max_response_bytes raises ResponseTooLargeError instead of being read."""
-    fake.inject(Fault.huge_body(3_000_000))
-    with (
-        Client(TOKEN, thread_url, retry=NO_RETRY, max_response_bytes=1_000_000) as client,
-        pytest.raises(ResponseTooLargeError, match="max_response_bytes"),
-    ):
-        client.events.list(SITE)
-
-
-def test_connection_refused_is_connection_error() -> None:
-    """Nothing listening is an APIConnectionError saying nothing was sent."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with (
-        Client(TOKEN, f"http://127.0.0.1:{port}/v1", retry=NO_RETRY) as client,
-        pytest.raises(APIConnectionError) as info,
-    ):
-        client.events.list(SITE)
-    assert info.value.request_sent is False
-
-
-def test_hang_is_timeout_error(fake: FakeFathom, thread_url: str) -> None:
-    """A server that never answers raises APITimeoutError once the attempt's timeout passes."""
-    fake.inject(Fault.hang())
-    with (
-        Client(TOKEN, thread_url, timeout=0.2, retry=NO_RETRY) as client,
-        pytest.raises(APITimeoutError),
-    ):
-        client.events.list(SITE)
 
 
 def test_token_from_environment(
@@ -475,29 +205,6 @@ def test_bad_arguments_rejected_before_a_thread_starts(kwargs: dict[str, Any], f
     assert portal_threads() == []
 
 
-def test_insecure_http_needs_explicit_consent() -> None:
-    """allow_insecure_http=True permits http:// to another host; loopback needs no consent."""
-    with Client(TOKEN, "http://api.example.com/v1/", allow_insecure_http=True) as client:
-        assert client.base_url == "http://api.example.com/v1"
-    with Client(TOKEN, "http://[::1]:8080/v1") as client:
-        assert client.base_url == "http://[::1]:8080/v1"
-
-
-def test_token_never_in_repr_or_errors(fake: FakeFathom, thread_url: str) -> None:
-    """The token appears in no repr and no error message of the blocking client."""
-    secret = "s3cr3t-token-value"
-    fake.add_token(secret, ["*"])
-    fake.inject(Fault.html(500))
-    with Client(secret, thread_url, retry=NO_RETRY) as client:
-        texts = [repr(client), repr(client.events), repr(client._async)]
-        with pytest.raises(ServerError) as info:
-            client.events.list(SITE)
-        texts += [str(info.value), repr(info.value), json.dumps(info.value.headers)]
-    texts.append(repr(client))
-    assert not [t for t in texts if secret in t]
-    assert "closed=True" in texts[-1]
-
-
 def test_counters_follow_the_async_client(
     sync_client: Client, fake: FakeFathom, fake_time: FakeTime
 ) -> None:
@@ -517,7 +224,7 @@ def test_close_closes_session_stops_thread_and_refuses_calls(thread_url: str) ->
     """close() closes the session and ends the portal thread; close() again does nothing."""
     client = Client(TOKEN, thread_url)
     client.events.list(SITE)
-    session = client._async._transport._session
+    session = aiohttp_transport(client._async)._session
     thread = portal_thread_of(client)
     client.close()
     assert session is not None
@@ -580,7 +287,7 @@ def test_close_during_a_call_fails_that_call_with_client_closed_error(
 
 def test_many_threads_share_one_client(sync_client: Client, fake: FakeFathom) -> None:
     """Sixteen threads calling one Client at once each get their own answers, over one portal."""
-    session = sync_client._async._transport._session
+    session = aiohttp_transport(sync_client._async)._session
     start = threading.Barrier(16)
 
     def work(number: int) -> list[tuple[str, str]]:
@@ -601,7 +308,7 @@ def test_many_threads_share_one_client(sync_client: Client, fake: FakeFathom) ->
     assert len(fake.events(SITE)) == 64
     assert sync_client.requests_sent == 128
     assert len(portal_threads()) == 1
-    assert sync_client._async._transport._session is session
+    assert aiohttp_transport(sync_client._async)._session is session
 
 
 def test_keyboard_interrupt_cancels_the_call_inside_the_portal(
@@ -740,7 +447,7 @@ def test_collected_unclosed_client_releases_portal_and_warns(thread_url: str) ->
     """A collected unclosed Client warns ResourceWarning, closes its session, ends its thread."""
     client = Client(TOKEN, thread_url)
     client.events.list(SITE)
-    session = client._async._transport._session
+    session = aiohttp_transport(client._async)._session
     thread = portal_thread_of(client)
     with pytest.warns(ResourceWarning, match="unclosed Client"):  # noqa: PT031 - drop, then collect
         del client

@@ -23,8 +23,9 @@ import aiohttp
 import pytest
 
 from fathom_events import AsyncClient, ClientClosedError
+from fathom_events._loops import PerLoop
 
-from .helpers import SITE, TOKEN
+from .helpers import SITE, TOKEN, aiohttp_transport
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -203,7 +204,17 @@ def pooled_sockets(session: aiohttp.ClientSession) -> list[socket.socket]:
     connector = session.connector
     assert connector is not None
     pools = connector._conns.values()
-    return [protocol.transport.get_extra_info("socket") for pool in pools for protocol, _ in pool]
+    sockets = []
+    for pool in pools:
+        for protocol, _ in pool:
+            assert protocol.transport is not None
+            sockets.append(protocol.transport.get_extra_info("socket"))
+    return sockets
+
+
+def is_closed(session: aiohttp.ClientSession) -> bool:
+    """Whether the session is closed now (a call: no earlier check of it is carried over)."""
+    return session.closed
 
 
 def collect_warnings() -> list[str]:
@@ -219,11 +230,11 @@ def test_aclose_from_one_loop_closes_a_session_in_another_running_loop(thread_ur
     client = AsyncClient(TOKEN, thread_url)
     with LoopThread() as notebook:
         notebook.run(client.events.list(SITE))
-        session = client._transport._session
+        session = aiohttp_transport(client)._session
         assert session is not None
         assert not session.closed
         asyncio.run(client.aclose())
-        assert session.closed
+        assert is_closed(session)
         with pytest.raises(ClientClosedError):
             notebook.run(client.events.list(SITE))
     assert collect_warnings() == []
@@ -237,7 +248,7 @@ def test_each_loop_gets_its_own_session_and_it_ends_with_the_loop(thread_url: st
     async def call() -> None:
         await client.events.list(SITE)
         await client.events.list(SITE)
-        sessions.append(client._transport._session)
+        sessions.append(aiohttp_transport(client)._session)
 
     asyncio.run(call())
     asyncio.run(call())
@@ -247,7 +258,9 @@ def test_each_loop_gets_its_own_session_and_it_ends_with_the_loop(thread_url: st
     assert first.closed
     assert second is not None
     assert second.closed
-    assert client._transport._sessions._items == {}
+    per_loop = aiohttp_transport(client)._sessions
+    assert isinstance(per_loop, PerLoop)
+    assert per_loop._items == {}
     asyncio.run(client.aclose())
     assert collect_warnings() == []
 
@@ -261,7 +274,7 @@ def test_a_loop_closed_by_hand_has_its_session_released_quietly(
     loop = asyncio.new_event_loop()
     loop.run_until_complete(client.events.list(SITE))
     loop.close()  # no loop.shutdown_asyncgens(): the session is still open
-    session = client._transport._session
+    session = aiohttp_transport(client)._session
     assert session is not None
     assert not session.closed
     sockets = pooled_sockets(session)
@@ -275,7 +288,7 @@ def test_a_loop_closed_by_hand_has_its_session_released_quietly(
         asyncio.run(client.aclose())
     del loop
     assert collect_warnings() == []
-    assert session.closed
+    assert is_closed(session)
     assert sockets[0].fileno() == -1  # closed, not left for the collector
 
 
@@ -285,7 +298,7 @@ def test_a_client_dropped_unclosed_closes_its_session_in_its_loop(thread_url: st
     async def drop_a_client() -> aiohttp.ClientSession | None:
         client = AsyncClient(TOKEN, thread_url)
         await client.events.list(SITE)
-        session = client._transport._session
+        session = aiohttp_transport(client)._session
         del client
         gc.collect()
         for _ in range(5):  # the close runs as a task of this loop

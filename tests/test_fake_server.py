@@ -23,9 +23,9 @@ import attrs
 import pytest
 from yarl import URL
 
-from fathom_events.testing import FakeFathom, Fault, RecordedRequest
+from fathom_events.testing import FakeFathom, FakeFathomFixture, Fault, RecordedRequest
 from fathom_events.testing._ordered import Ordered
-from fathom_events.testing._plugin import FakeFathomFixture, _fathom_fake  # noqa: F401
+from fathom_events.testing._plugin import _fathom_fake  # noqa: F401
 from fathom_events.testing._state import EventRecord
 from fathom_events.testing._wire import huge_chunks
 

@@ -26,7 +26,7 @@ from fathom_events import (
 )
 from fathom_events.testing import FakeFathom, Fault
 
-from .helpers import SITE, TOKEN, FakeTime
+from .helpers import SITE, TOKEN, FakeTime, aiohttp_transport
 from .hostile import deflate_bomb, gzip_bomb
 from .secrecy import assert_token_free
 
@@ -245,8 +245,9 @@ async def test_fault_matrix(
             except FathomError as error:
                 outcome = error
         if session is None:
-            assert client._transport._session is not None
-            assert client._transport._session.closed
+            own = aiohttp_transport(client)._session
+            assert own is not None
+            assert own.closed
         else:
             assert not session.closed  # a borrowed session is the caller's to close
 

@@ -217,7 +217,7 @@ content_types = st.sampled_from(
     ]
 )
 # Framing headers that lie break most answers before the reader sees them: rarer.
-framing = st.one_of(
+framing: st.SearchStrategy[dict[str, str]] = st.one_of(
     st.just({}),
     st.just({}),
     st.just({}),

@@ -32,6 +32,11 @@ async def failure(reply: Callable[[RawRequest], Reply]) -> FathomError:
     return info.value
 
 
+def always(answer: bytes) -> Callable[[RawRequest], Reply]:
+    """A server that gives every request the same raw answer."""
+    return lambda _: answer
+
+
 def echo_in_body(request: RawRequest) -> bytes:
     """A 400 whose message, body and a header quote the Authorization header back."""
     sent = request.header("authorization") or ""
@@ -86,7 +91,7 @@ async def test_a_deeply_nested_error_body_still_prints_and_pickles(key: str) -> 
     """An error body nested near the parser's limit still gives an error that prints and pickles."""
     for depth in (400, 800, 950, 5000):
         deep = "[" * depth + "]" * depth
-        error = await failure(lambda _, deep=deep: http(400, f'{{"{key}": {deep}}}'.encode()))
+        error = await failure(always(http(400, f'{{"{key}": {deep}}}'.encode())))
         assert isinstance(error, APIStatusError)
         assert str(error).isprintable()
         repr(error)

@@ -175,7 +175,7 @@ async def test_bulk_arguments_too_big_to_print(client: AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("make", "field"),
     [
-        (lambda: RetryPolicy(jitter="half"), "jitter"),
+        (lambda: RetryPolicy(jitter="half"), "jitter"),  # type: ignore[arg-type] # on purpose
         (lambda: RetryPolicy(deadline=float("inf")), "deadline"),
         (lambda: RetryPolicy(deadline=10**400), "deadline"),
         (lambda: AsyncClient(TOKEN, "http://127.0.0.1:1/v1", timeout=float("inf")), "timeout"),

@@ -44,7 +44,7 @@ def check(fixture: dict[str, Any], outcome: object) -> None:
     """The outcome is the fixture's expected type, carrying the fixture's values."""
     expected = getattr(fathom_events, fixture["expect"])
     assert isinstance(outcome, expected), f"{fixture['source']}: got {outcome!r}"
-    body = fixture.get("body")
+    body: Any = fixture.get("body")
     if isinstance(outcome, EventPage):
         assert [event.id for event in outcome.data] == [item["id"] for item in body["data"]]
         for event, item in zip(outcome.data, body["data"], strict=True):

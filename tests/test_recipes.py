@@ -1,6 +1,7 @@
 """The README's recipes run as written, each with its framework, against FakeFathom.
 
-Each recipe's code is taken from README.md and executed; ``AsyncClient()``
+Each recipe's code is taken from README.md (by Sybil, through readme.py, which
+also gives test_readme_examples.py every other block) and executed; ``AsyncClient()``
 in it reads the token from ``FATHOM_API_TOKEN`` and is pointed at the fake.
 Warnings are errors, and every test ends by collecting garbage, so that an
 unclosed session or socket fails it.
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import collections
 import concurrent.futures
 import gc
 import re
 import threading
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,23 +26,23 @@ from aiohttp.test_utils import TestServer
 from asgiref.sync import async_to_sync, sync_to_async
 from starlette.testclient import TestClient
 
-import fathom_events
-from fathom_events import AsyncClient
 from fathom_events.testing import FakeFathom
 
-from .helpers import SITE, TOKEN
+from .helpers import SITE, FakeTime
+from .readme import RECIPES, point_at_the_fake, python_blocks, recipe
 
 pytest_plugins = ["pytester"]
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-RECIPES = README.split("\n## Recipes: AsyncClient wherever it is awaited\n", 1)[1].split("\n## ")[0]
 EVENTS_PATH = f"/sites/{SITE}/events"
-
-
-def recipe(title: str) -> list[str]:
-    """The Python blocks of one recipe, in order."""
-    section = RECIPES.split(f"\n### {title}\n", 1)[1].split("\n### ")[0]
-    return re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+# The Python blocks of each recipe, all run by the tests below.
+RUN_HERE = {
+    "FastAPI and Starlette": 2,
+    "aiohttp.web": 1,
+    "Django": 2,
+    "Celery and other workers": 1,
+    "Jupyter": 1,
+    "pytest-asyncio": 1,
+}
 
 
 def run(source: str) -> dict[str, Any]:
@@ -60,16 +61,18 @@ def no_warnings_left() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fathom_env(monkeypatch: pytest.MonkeyPatch, fake: FakeFathom, thread_url: str) -> None:
+def _fathom_env(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeFathom, thread_url: str, fake_time: FakeTime
+) -> None:
     """AsyncClient() in a recipe takes the token from the environment and talks to the fake."""
-
-    class AtTheFake(AsyncClient):
-        def __init__(self, token: str | None = None, base_url: str = thread_url, **kw: Any) -> None:
-            super().__init__(token, base_url, **kw)
-
-    monkeypatch.setenv("FATHOM_API_TOKEN", TOKEN)
-    monkeypatch.setattr(fathom_events, "AsyncClient", AtTheFake)
+    point_at_the_fake(monkeypatch, thread_url, fake_time)
     fake.add_event(SITE, "Signed up")
+
+
+def test_every_recipe_block_is_run_here() -> None:
+    """The recipes hold exactly the blocks the tests below run (test_readme_examples the rest)."""
+    blocks = [block.heading for block in python_blocks() if block.section == RECIPES]
+    assert collections.Counter(blocks) == RUN_HERE
 
 
 def test_starlette_lifespan_client_serves_each_run_of_the_app(fake: FakeFathom) -> None:
@@ -171,8 +174,10 @@ class Kernel:
         """Run one cell in the kernel's loop; return its last expression's value, as shown."""
         tree = ast.parse(source)
         shown = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            shown = ast.Expression(tree.body.pop().value)
+        last = tree.body[-1] if tree.body else None
+        if isinstance(last, ast.Expr):
+            tree.body.pop()
+            shown = ast.Expression(last.value)
         flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
         async def cell() -> object:

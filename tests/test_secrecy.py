@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import pickle
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -44,8 +45,24 @@ from .hostile import RawServer, http
 from .secrecy import assert_token_free, summary, unpickled_summary
 
 URL = f"https://api.example.test/v1/sites/{SITE}/events"
-REQUEST = {"method": "GET", "url": URL}
-ANSWER = {"body": {"error": "no"}, "headers": {"Content-Type": "application/json"}, **REQUEST}
+
+
+class Request(TypedDict):
+    """Where an error's request went."""
+
+    method: str
+    url: str
+
+
+class Answer(Request):
+    """What an error's answer held."""
+
+    body: object
+    headers: dict[str, str]
+
+
+REQUEST = Request(method="GET", url=URL)
+ANSWER = Answer(body={"error": "no"}, headers={"Content-Type": "application/json"}, **REQUEST)
 
 
 def connection_error() -> APIConnectionError:
@@ -83,7 +100,8 @@ def sample_errors() -> list[FathomError]:
     for number, error in enumerate(samples, start=2):
         error.attempts = number
         error.may_have_been_applied = True
-        error.add_note("a note someone added")
+        if sys.version_info >= (3, 11):  # notes are new in 3.11
+            error.add_note("a note someone added")
     return samples
 
 
