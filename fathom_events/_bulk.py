@@ -44,24 +44,19 @@ T = TypeVar("T")
 
 
 class EventCalls(Protocol):
-    """The calls bulk work makes, each retried and limited as ``client.events`` does."""
+    """The four calls bulk work makes, in the form it makes them (``client.events`` is one).
 
-    async def create(self, site_id: str, name: str, currency: str | None = None) -> Event: ...
+    Bulk work counts on each call being retried and limited as the client's are.
+    """
 
-    async def update(
-        self,
-        site_id: str,
-        event_id: str,
-        name: str | None = None,
-        currency: str | None = None,
-    ) -> Event: ...
+    async def create(self, site_id: str, name: str, currency: str | None) -> Event: ...
+
+    async def update(self, site_id: str, event_id: str, *, currency: str | None) -> Event: ...
 
     async def delete(self, site_id: str, event_id: str) -> DeletedEvent: ...
 
     # Last: from here on in this class body, ``list`` names this method, not the builtin.
-    async def list(
-        self, site_id: str, limit: int | None = None, starting_after: str | None = None
-    ) -> EventPage: ...
+    async def list(self, site_id: str, limit: int, *, starting_after: str | None) -> EventPage: ...
 
 
 class ClientUsage(Protocol):
