@@ -12,6 +12,7 @@ import pytest
 
 from fathom_events import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AsyncClient,
     BadRequestError,
@@ -262,24 +263,21 @@ def _connection_error(*, sent: bool, tls: bool = False) -> APIConnectionError:
     return error
 
 
-_ANSWER = {"body": None, "headers": {}, "method": "POST", "url": "u"}
+def _answered(kind: type[APIStatusError], status: int) -> Callable[[], FathomError]:
+    return lambda: kind("no", status=status, body=None, headers={}, method="POST", url="u")
+
+
 _OPT_IN = RetryPolicy(retry_ambiguous_creates=True)
 
 
 @pytest.mark.parametrize(
     ("make_error", "operation", "policy", "retried", "may_have_taken_effect"),
     [
-        (lambda: ServerError("oops", status=500, **_ANSWER), Operation.CREATE, None, False, True),
-        (lambda: ServerError("oops", status=500, **_ANSWER), Operation.CREATE, _OPT_IN, True, True),
-        (lambda: ServerError("oops", status=502, **_ANSWER), Operation.UPDATE, None, True, True),
-        (lambda: ServerError("busy", status=503, **_ANSWER), Operation.CREATE, None, True, False),
-        (
-            lambda: RateLimitError("slow", status=429, retry_after=None, **_ANSWER),
-            Operation.CREATE,
-            None,
-            True,
-            False,
-        ),
+        (_answered(ServerError, 500), Operation.CREATE, None, False, True),
+        (_answered(ServerError, 500), Operation.CREATE, _OPT_IN, True, True),
+        (_answered(ServerError, 502), Operation.UPDATE, None, True, True),
+        (_answered(ServerError, 503), Operation.CREATE, None, True, False),
+        (_answered(RateLimitError, 429), Operation.CREATE, None, True, False),
         (lambda: _connection_error(sent=True), Operation.CREATE, None, False, True),
         (lambda: _connection_error(sent=True), Operation.DELETE, None, True, True),
         (lambda: _connection_error(sent=False), Operation.CREATE, None, True, False),
@@ -305,7 +303,7 @@ _OPT_IN = RetryPolicy(retry_ambiguous_creates=True)
             False,
             False,
         ),
-        (lambda: NotFoundError("no", status=404, **_ANSWER), Operation.DELETE, None, False, False),
+        (_answered(NotFoundError, 404), Operation.DELETE, None, False, False),
     ],
 )
 def test_retry_reason_judges_without_changing_the_error(
