@@ -5,15 +5,18 @@ one site suffers never loses another site's results: any error in one site's
 work (a :class:`FathomError`, or anything else, wrapped in
 :class:`UnexpectedError`) is recorded as that site's failure, next to what
 succeeded. Each site is listed up to a cap (:class:`TooManyEventsError` past it).
+
+This module knows nothing of the client: it works through :class:`EventCalls`
+(``client.events`` is one) and reads the client's shared limits through
+:class:`ClientUsage` (the client's gate is one).
 """
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 import anyio
 
@@ -32,22 +35,52 @@ from ._bulk_types import (
 from ._pagination import PageWalker
 from ._protocol import check_id, shown
 from .exceptions import FathomError, InvalidRequestError, TooManyEventsError, UnexpectedError
-from .types import Event, EventPage
+from .types import DeletedEvent, Event, EventPage
 
-if TYPE_CHECKING:
-    from ._events import AsyncEvents
-
-__all__ = ["apply", "check_concurrency", "plan", "pull"]
+__all__ = ["ClientUsage", "EventCalls", "apply", "check_concurrency", "plan", "pull"]
 
 PAGE_SIZE = 100
 T = TypeVar("T")
 
 
-def check_site_ids(site_ids: Iterable[str]) -> builtins.list[str]:
+class EventCalls(Protocol):
+    """The four calls bulk work makes, in the form it makes them (``client.events`` is one).
+
+    Bulk work counts on each call being retried and limited as the client's are.
+    """
+
+    async def create(self, site_id: str, name: str, currency: str | None) -> Event: ...
+
+    async def update(self, site_id: str, event_id: str, *, currency: str | None) -> Event: ...
+
+    async def delete(self, site_id: str, event_id: str) -> DeletedEvent: ...
+
+    # Last: from here on in this class body, ``list`` names this method, not the builtin.
+    async def list(self, site_id: str, limit: int, *, starting_after: str | None) -> EventPage: ...
+
+
+class ClientUsage(Protocol):
+    """What a bulk job reads of the client's shared limits (its ``Gate`` has all three).
+
+    ``max_in_flight`` is a job's default concurrency; the two counts, taken
+    at the start and at each step, give the requests and retries the job sent.
+    """
+
+    @property
+    def max_in_flight(self) -> int: ...
+
+    @property
+    def requests_sent(self) -> int: ...
+
+    @property
+    def retries(self) -> int: ...
+
+
+def check_site_ids(site_ids: Iterable[str]) -> list[str]:
     """Each id checked, duplicates folded (a result has one entry per site), order kept."""
     if isinstance(site_ids, str):
         raise InvalidRequestError("site_ids", "must be a list of site ids, not one string")
-    return builtins.list(dict.fromkeys(check_id("site_ids", s) for s in site_ids))
+    return list(dict.fromkeys(check_id("site_ids", s) for s in site_ids))
 
 
 def check_concurrency(value: int | None, default: int) -> int:
@@ -102,15 +135,13 @@ def as_failure(error: Exception, *, sent: bool = False) -> FathomError:
     return wrapped
 
 
-async def list_site(
-    events: AsyncEvents, site_id: str, limit: int
-) -> tuple[builtins.list[Event], int]:
+async def list_site(events: EventCalls, site_id: str, limit: int) -> tuple[list[Event], int]:
     """Every event of a site, oldest first, and how many list requests that took.
 
     Raises :class:`TooManyEventsError` as soon as more than ``limit`` events
     were read (so at most one page past the cap is ever held).
     """
-    found: builtins.list[Event] = []
+    found: list[Event] = []
     requests = 0
 
     async def fetch(cursor: str | None) -> EventPage:
@@ -137,15 +168,15 @@ def plan_site(
 ) -> SitePlan:
     """Compare what a site has with what it should have (no I/O)."""
     by_name: dict[str, Event] = {}
-    extras: builtins.list[Event] = []
+    extras: list[Event] = []
     for event in existing:
         if event.name in by_name:
             extras.append(event)  # a second event of the same name
         else:
             by_name[event.name] = event
-    create: builtins.list[EventSpec] = []
-    update: builtins.list[tuple[Event, EventSpec]] = []
-    unchanged: builtins.list[Event] = []
+    create: list[EventSpec] = []
+    update: list[tuple[Event, EventSpec]] = []
+    unchanged: list[Event] = []
     wanted = {spec.name for spec in specs}
     for spec in specs:
         current = by_name.get(spec.name)
@@ -155,7 +186,7 @@ def plan_site(
             update.append((current, spec))
         else:
             unchanged.append(current)
-    delete: builtins.list[Event] = []
+    delete: list[Event] = []
     if prune:
         delete = [e for e in by_name.values() if e.name not in wanted] + extras
     else:
@@ -191,7 +222,7 @@ async def for_each_site(
     """
     limiter = anyio.CapacityLimiter(concurrency)
     done = 0
-    callback_error: builtins.list[Exception] = []
+    callback_error: list[Exception] = []
 
     async def one(site_id: str) -> None:
         nonlocal done
@@ -220,28 +251,29 @@ async def for_each_site(
 class _Counters:
     """Requests and retries the client sent since this job began."""
 
-    def __init__(self, read: Callable[[], tuple[int, int]]) -> None:
-        self._read = read
-        self._start = read()
+    def __init__(self, usage: ClientUsage) -> None:
+        self._usage = usage
+        self._start = (usage.requests_sent, usage.retries)
 
     def __call__(self) -> tuple[int, int]:
-        sent, retries = self._read()
-        return sent - self._start[0], retries - self._start[1]
+        sent, retries = self._start
+        return self._usage.requests_sent - sent, self._usage.retries - retries
 
 
 async def pull(
-    events: AsyncEvents,
+    events: EventCalls,
+    usage: ClientUsage,
     site_ids: Iterable[str],
     *,
-    concurrency: int,
+    concurrency: int | None,
     max_events_per_site: int,
     on_progress: ProgressCallback | None,
-    counters: Callable[[], tuple[int, int]],
 ) -> PullResult:
     """Every event of every site; see :meth:`AsyncEvents.pull`."""
+    concurrency = check_concurrency(concurrency, usage.max_in_flight)
     ids = check_site_ids(site_ids)
     limit = check_max_events_per_site(max_events_per_site)
-    found: dict[str, builtins.list[Event]] = {}
+    found: dict[str, list[Event]] = {}
     failed: dict[str, FathomError] = {}
 
     async def work(site_id: str) -> bool:
@@ -254,7 +286,7 @@ async def pull(
         concurrency=concurrency,
         on_failure=failed.__setitem__,
         on_progress=on_progress,
-        counters=_Counters(counters),
+        counters=_Counters(usage),
     )
     result = PullResult()
     result.update((site_id, found[site_id]) for site_id in ids if site_id in found)
@@ -263,17 +295,18 @@ async def pull(
 
 
 async def plan(
-    events: AsyncEvents,
+    events: EventCalls,
+    usage: ClientUsage,
     desired: Mapping[str, Sequence[EventSpec]],
     *,
     prune: bool,
     set_currency: bool,
-    concurrency: int,
+    concurrency: int | None,
     max_events_per_site: int,
     on_progress: ProgressCallback | None,
-    counters: Callable[[], tuple[int, int]],
 ) -> SyncPlan:
     """List each site once and compare; see :meth:`AsyncEvents.plan`."""
+    concurrency = check_concurrency(concurrency, usage.max_in_flight)
     wanted = check_desired(desired)
     limit = check_max_events_per_site(max_events_per_site)
     plans: dict[str, SitePlan] = {}
@@ -292,12 +325,12 @@ async def plan(
         return False
 
     await for_each_site(
-        builtins.list(wanted),
+        list(wanted),
         work,
         concurrency=concurrency,
         on_failure=failed.__setitem__,
         on_progress=on_progress,
-        counters=_Counters(counters),
+        counters=_Counters(usage),
     )
     ordered = tuple(plans[s] for s in wanted if s in plans)
     return SyncPlan(
@@ -321,7 +354,7 @@ async def _recorded(
 
 
 async def _create(
-    events: AsyncEvents, site_id: str, spec: EventSpec, report: SiteReport, limit: int
+    events: EventCalls, site_id: str, spec: EventSpec, report: SiteReport, limit: int
 ) -> None:
     create = functools.partial(events.create, site_id, spec.name, spec.currency)
     try:
@@ -356,7 +389,7 @@ def _in_flight(report: SiteReport, action: str, target: str) -> Iterator[None]:
         raise
 
 
-async def _apply_site(events: AsyncEvents, site: SitePlan, report: SiteReport, limit: int) -> bool:
+async def _apply_site(events: EventCalls, site: SitePlan, report: SiteReport, limit: int) -> bool:
     site_id = site.site_id
     for spec in site.create:
         with _in_flight(report, "create", spec.name):
@@ -378,20 +411,21 @@ async def _apply_site(events: AsyncEvents, site: SitePlan, report: SiteReport, l
 
 
 async def apply(
-    events: AsyncEvents,
+    events: EventCalls,
+    usage: ClientUsage,
     sync_plan: SyncPlan,
     *,
-    concurrency: int,
+    concurrency: int | None,
     on_progress: ProgressCallback | None,
     report: SyncReport | None,
-    counters: Callable[[], tuple[int, int]],
 ) -> SyncReport:
     """Carry out a plan; see :meth:`AsyncEvents.apply`."""
+    concurrency = check_concurrency(concurrency, usage.max_in_flight)
     if not isinstance(sync_plan, SyncPlan):
         raise InvalidRequestError("plan", "must be a SyncPlan from events.plan()")
     report = SyncReport() if report is None else report
     by_site = {site.site_id: site for site in sync_plan.sites}
-    count = _Counters(counters)
+    count = _Counters(usage)
 
     async def work(site_id: str) -> bool:
         site = by_site[site_id]
@@ -403,7 +437,7 @@ async def apply(
 
     try:
         await for_each_site(
-            builtins.list(by_site),
+            list(by_site),
             work,
             concurrency=concurrency,
             on_failure=on_failure,

@@ -7,7 +7,6 @@ the apply is cancelled half-way.
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Callable, Mapping
 
 import attrs
@@ -178,16 +177,16 @@ class SiteReport:
     """What applying did to one site, filled in as it happens."""
 
     site_id: str
-    created: builtins.list[Event] = attrs.field(factory=list)
-    updated: builtins.list[Event] = attrs.field(factory=list)
-    deleted: builtins.list[str] = attrs.field(factory=list)
-    skipped: builtins.list[str] = attrs.field(factory=list)
+    created: list[Event] = attrs.field(factory=list)
+    updated: list[Event] = attrs.field(factory=list)
+    deleted: list[str] = attrs.field(factory=list)
+    skipped: list[str] = attrs.field(factory=list)
     #: Each change that failed (action ``create``, ``update`` or ``delete``), or
     #: ``apply`` when the site's work broke outside any one change.
-    failed: builtins.list[Failure] = attrs.field(factory=list)
+    failed: list[Failure] = attrs.field(factory=list)
     #: Changes in flight when the apply was cancelled: each may or may not have
     #: taken effect (plan again to see).
-    interrupted: builtins.list[str] = attrs.field(factory=list)
+    interrupted: list[str] = attrs.field(factory=list)
 
 
 @attrs.define

@@ -17,10 +17,12 @@ read Fathom's answers, and ours must not leak into theirs.
   string is kept as it is, ``null`` (or no ``currency`` key at all, as in the
   older reference) is ``None``.
 * ``list[Event]``: requires a JSON array.
-* :class:`~fathom_events.types.Event` and ``EventPage``: hand-written hooks
-  that apply the field hooks above inline, in field order (a page of 100
-  events is the hot path of every listing: one call per event instead of
-  five). Unknown keys are ignored; the first bad field raises, unwrapped.
+* :class:`~fathom_events.types.Event` and ``EventPage``: hand-written hooks.
+  One function, :func:`read_event`, reads every event (alone, or each of a
+  page's): it applies the field hooks above inline, in field order, after a
+  quick test of the common case (a page of 100 events is the hot path of
+  every listing). Unknown keys are ignored; the first bad field raises,
+  unwrapped.
   A page's ``url`` may be missing or not a string (one published example has
   an array): the page is kept and ``url`` is the request's own path.
   :data:`OPTIONAL_FIELDS` and :data:`UNCHECKED_FIELDS` say the same for the
@@ -157,21 +159,12 @@ _PLAIN_LENGTH = len("2020-08-21 15:24:00")
 
 
 def parse_timestamp(value: object, _: object = None) -> datetime:
-    """Read ``created_at`` in either documented form, always as aware UTC."""
+    """Read ``created_at`` in either documented form, always as aware UTC.
+
+    The general way; the event reader first tries the common form quickly.
+    """
     if type(value) is not str:
         raise TypeError(f"expected a timestamp string, got {describe(value)}")
-    if len(value) == _PLAIN_LENGTH and value[10] == " ":
-        # The current reference's "YYYY-MM-DD HH:MM:SS", read as UTC in one C call:
-        # appending the offset is several times cheaper than ``.replace(tzinfo=...)``
-        # afterwards. Anything else of that shape (a zone already given, no timestamp at
-        # all) fails here or comes back naive, and is read the general way below.
-        try:
-            parsed = _fromisoformat(value + _UTC_SUFFIX)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is not None:
-                return parsed
     text = value[:-1] + _UTC_SUFFIX if value.endswith(("Z", "z")) else value
     try:
         parsed = _fromisoformat(text)
@@ -188,7 +181,7 @@ def parse_timestamp(value: object, _: object = None) -> datetime:
 _CURRENCIES = {member.value: member for member in Currency}
 
 
-def _structure_currency(value: object, _: object) -> Currency | str | None:
+def _structure_currency(value: object, _: object = None) -> Currency | str | None:
     if value is None:
         return None
     if type(value) is not str:
@@ -207,106 +200,78 @@ def _can_skip_init(cls: type) -> bool:
     )
 
 
-# Event's slot setters, or nothing if its __init__ does more than store (see below).
-_EVENT_SLOTS = (
-    tuple(Event.__dict__[field.name].__set__ for field in attrs.fields(Event))
-    if _can_skip_init(Event)
-    else ()
-)
+def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+    """The ``__set__`` of each field's slot, in field order: ``cls`` built without ``__init__``."""
+    if not _can_skip_init(cls):  # pragma: no cover - fails at import, in every test run
+        raise TypeError(f"{cls.__name__}.__init__ does more than store: read_event must call it")
+    return tuple(cls.__dict__[field.name].__set__ for field in attrs.fields(cls))
 
 
-def _event_builder() -> Callable[[str, str, Currency | str | None, datetime], Event]:
-    """The cheapest way to make an ``Event`` that ``Event(...)`` would make identically.
+_new = object.__new__
+_set_id, _set_name, _set_currency, _set_created_at = _slot_setters(Event)
+
+
+def read_event(item: Any) -> Event:
+    """Read one event: ``id``, ``name``, ``currency``, ``created_at``; the first bad one raises.
+
+    The one reader of events: a ``get`` or ``create`` answer and each event
+    of a page are read here. Each field takes a quick test of the common case
+    (ASCII text, the current reference's timestamp) and otherwise its field
+    hook, which accepts the value or raises the precise error. Unknown keys
+    are ignored; a missing ``currency`` (the older reference) is ``None``.
 
     ``Event`` is frozen and slotted, and its ``__init__`` only stores the four
-    values; setting the slots directly skips that call, which is a third of the
-    cost of reading an event. Should ``Event`` ever gain a validator, converter
-    or init hook, this falls back to calling it.
+    values; setting the slots directly skips that call, a third of the cost of
+    reading an event (``tests/test_pinned_internals.py`` pins what this relies
+    on, and should ``Event`` gain a validator, converter or init hook, this
+    module refuses to import).
     """
-    if not _EVENT_SLOTS:  # pragma: no cover - guards a future change to Event
-        return Event
-    new = object.__new__
-    set_id, set_name, set_currency, set_created_at = _EVENT_SLOTS
-
-    def build(id: str, name: str, currency: Currency | str | None, created_at: datetime) -> Event:
-        event: Event = new(Event)
-        set_id(event, id)
-        set_name(event, name)
-        set_currency(event, currency)
-        set_created_at(event, created_at)
-        return event
-
-    return build
-
-
-_build_event = _event_builder()
-
-
-def _read_event(item: Any) -> Event:
-    # The field hooks of str, str, Currency | str | None and datetime, inlined.
     event_id = item["id"]
-    if type(event_id) is not str or not event_id.isascii():
-        _structure_str(event_id)
+    try:  # .isascii() is the type test too: among JSON's values only a str has it
+        if not event_id.isascii():
+            _structure_str(event_id)
+    except AttributeError:
+        _structure_str(event_id)  # not a string: raises
     name = item["name"]
-    if type(name) is not str or not name.isascii():
+    try:
+        if not name.isascii():
+            _structure_str(name)
+    except AttributeError:
         _structure_str(name)
-    currency = item.get("currency")  # the older reference leaves it out
+    currency = item.get("currency")
     if currency is not None:
-        currency = _structure_currency(currency, _CURRENCY_FIELD)
-    return _build_event(event_id, name, currency, parse_timestamp(item["created_at"]))
+        currency = _structure_currency(currency)
+    stamp = item["created_at"]
+    # "YYYY-MM-DD HH:MM:SS" read as UTC in one C call: appending the offset is several
+    # times cheaper than ``.replace(tzinfo=...)`` afterwards. Any other value (another
+    # form, a zone already given, not a string) fails the quick test or the parse here,
+    # and is read, or refused, the general way.
+    created_at = None
+    try:
+        if len(stamp) == _PLAIN_LENGTH and stamp[10] == " ":
+            created_at = _fromisoformat(stamp + _UTC_SUFFIX)
+    except (LookupError, TypeError, ValueError):
+        pass
+    if created_at is None:
+        created_at = parse_timestamp(stamp)
+    event: Event = _new(Event)
+    _set_id(event, event_id)
+    _set_name(event, name)
+    _set_currency(event, currency)
+    _set_created_at(event, created_at)
+    return event
 
 
 def structure_event(value: Any, _: object = None) -> Event:
-    """Read one event answer; the first bad field raises."""
-    return _read_event(value)
+    """The converter's hook for ``Event``: :func:`read_event`."""
+    return read_event(value)
 
 
 def structure_event_list(value: object, _: object = None) -> list[Event]:
-    """Read a JSON array of events: ``_read_event`` for each, unrolled into one loop.
-
-    A page of 100 is what every listing reads, so the per-event calls (to read
-    the event, parse its timestamp and build it) are written out here, for the
-    common case only: any surprise (a wrong type, a missing key, a non-ASCII
-    id or name, an unusual timestamp that fails the quick parse) leaves the
-    loop, and the whole list is read again by ``_read_event``, which applies
-    every rule and raises the precise error. Checks therefore cost nothing
-    per field unless they fail.
-    """
+    """Read a JSON array of events with :func:`read_event`; the first bad event raises."""
     if type(value) is not list:
         raise TypeError(f"expected a list of events, got {describe(value)}")
-    if not _EVENT_SLOTS:  # pragma: no cover - see _event_builder
-        return [_read_event(item) for item in value]
-    new, fromisoformat, suffix = object.__new__, _fromisoformat, _UTC_SUFFIX
-    set_id, set_name, set_currency, set_created_at = _EVENT_SLOTS
-    events: list[Event] = []
-    append = events.append
-    try:
-        for item in value:
-            # ``.isascii()`` is the type check too: only a str has it among JSON's values.
-            event_id = item["id"]
-            if not event_id.isascii():
-                event_id.encode()  # a lone surrogate raises here
-            name = item["name"]
-            if not name.isascii():
-                name.encode()
-            currency = item.get("currency")
-            if currency is not None:
-                currency = _structure_currency(currency, _CURRENCY_FIELD)
-            stamp = item["created_at"]
-            if len(stamp) == _PLAIN_LENGTH and stamp[10] == " ":
-                created_at = fromisoformat(stamp + suffix)
-            else:
-                created_at = parse_timestamp(stamp)
-            event = new(Event)
-            set_id(event, event_id)
-            set_name(event, name)
-            set_currency(event, currency)
-            set_created_at(event, created_at)
-            append(event)
-    except (AttributeError, KeyError, TypeError, ValueError):
-        # Off the common path: the careful reader gives the same events or the precise error.
-        return [_read_event(item) for item in value]
-    return events
+    return [read_event(item) for item in value]
 
 
 def _request_path(url: str) -> str:

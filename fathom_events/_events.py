@@ -2,7 +2,8 @@
 
 Each method checks its input, builds its request in ``_protocol`` and hands it
 to the client's call (retries, limits, transport). The bulk methods delegate
-to ``_bulk``, which works through these same methods.
+to ``_bulk``, which works through these same methods (``_bulk.EventCalls``)
+and reads the client's counters through ``_bulk.ClientUsage``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from ._bulk_types import (
     SyncReport,
 )
 from ._pagination import AsyncPaginator
-from ._retry import Gate
 from .exceptions import NotFoundError
 from .types import DeletedEvent, Event, EventPage
 
@@ -57,13 +57,12 @@ class _Call(Protocol):
 class AsyncEvents:
     """The events (conversion goals) of your sites: ``client.events``."""
 
-    def __init__(self, call: _Call, gate: Gate, ensure_open: Callable[[], None]) -> None:
+    def __init__(
+        self, call: _Call, usage: _bulk.ClientUsage, ensure_open: Callable[[], None]
+    ) -> None:
         self._call = call
-        self._gate = gate
+        self._usage = usage  # for the bulk methods: default concurrency, request counts
         self._ensure_open = ensure_open
-
-    def _counters(self) -> tuple[int, int]:
-        return self._gate.requests_sent, self._gate.retries
 
     async def list(
         self,
@@ -182,11 +181,11 @@ class AsyncEvents:
         self._ensure_open()  # a closed client refuses outright, not site by site
         return await _bulk.pull(
             self,
+            self._usage,
             site_ids,
-            concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            concurrency=concurrency,
             max_events_per_site=max_events_per_site,
             on_progress=on_progress,
-            counters=self._counters,
         )
 
     async def plan(
@@ -216,13 +215,13 @@ class AsyncEvents:
         self._ensure_open()  # a closed client refuses outright, not site by site
         return await _bulk.plan(
             self,
+            self._usage,
             desired,
             prune=prune,
             set_currency=set_currency,
-            concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            concurrency=concurrency,
             max_events_per_site=max_events_per_site,
             on_progress=on_progress,
-            counters=self._counters,
         )
 
     async def apply(
@@ -248,9 +247,9 @@ class AsyncEvents:
         self._ensure_open()  # a closed client refuses outright, not site by site
         return await _bulk.apply(
             self,
+            self._usage,
             plan,
-            concurrency=_bulk.check_concurrency(concurrency, self._gate.max_in_flight),
+            concurrency=concurrency,
             on_progress=on_progress,
             report=report,
-            counters=self._counters,
         )

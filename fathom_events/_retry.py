@@ -119,40 +119,46 @@ def retry_delay(policy: RetryPolicy, retry_number: int, draw: Callable[[], float
 
 
 @attrs.frozen
-class Retry:
-    """Why a failed attempt may be sent again; ``ambiguous``: it may have taken effect."""
+class Verdict:
+    """What one failed attempt means; the caller acts on it, the error is left as it is.
 
-    reason: str
-    ambiguous: bool
+    ``retry``: why the request may be sent again (``None``: raise the error).
+    ``may_have_taken_effect``: the attempt reached the server and its outcome
+    is unknown (or, for a create answered 2xx, it certainly took effect).
+    """
+
+    retry: str | None
+    may_have_taken_effect: bool
 
 
-def retry_reason(error: FathomError, operation: Operation, policy: RetryPolicy) -> Retry | None:
-    """Whether ``error`` may be retried, and why; marks failures that may have taken effect."""
+_GIVE_UP = Verdict(None, may_have_taken_effect=False)
+
+
+def retry_reason(error: FathomError, operation: Operation, policy: RetryPolicy) -> Verdict:
+    """Judge a failed attempt: may it be sent again (and why), and may it have taken effect."""
     ambiguous: str | None = None
     if isinstance(error, RateLimitError):
-        return Retry("429 rate or concurrency limit", ambiguous=False)
+        return Verdict("429 rate or concurrency limit", may_have_taken_effect=False)
     if isinstance(error, ServerError):
         if error.status == 503:  # refused, not processed
-            return Retry("503 service unavailable", ambiguous=False)
+            return Verdict("503 service unavailable", may_have_taken_effect=False)
         ambiguous = f"{error.status} server error"
     elif isinstance(error, APIConnectionError):
         if error.tls_failure:
-            return None
+            return _GIVE_UP
         if not error.request_sent:
-            return Retry(f"request not sent: {error.message}", ambiguous=False)
+            return Verdict(f"request not sent: {error.message}", may_have_taken_effect=False)
         ambiguous = error.message
     elif isinstance(error, ResponseDecodeError):
         # A 2xx whose body we could not (or would not, too large) read: a create did
         # take effect. An error answer too large to read says nothing of the kind.
         created = operation is Operation.CREATE and 200 <= error.status < 300
-        error.may_have_been_applied = error.may_have_been_applied or created
-        return None
+        return Verdict(None, may_have_taken_effect=created)
     if ambiguous is None:
-        return None
+        return _GIVE_UP
     if operation is Operation.CREATE and not policy.retry_ambiguous_creates:
-        error.may_have_been_applied = True
-        return None
-    return Retry(ambiguous, ambiguous=True)
+        return Verdict(None, may_have_taken_effect=True)
+    return Verdict(ambiguous, may_have_taken_effect=True)
 
 
 @attrs.frozen
@@ -321,8 +327,12 @@ async def call_with_retries(
             refused = isinstance(error, RateLimitError) or getattr(error, "status", 0) == 503
             if retry_after is not None and refused:
                 gate.cool_down(retry_after)
-            retry = retry_reason(error, operation, policy)
-            if retry is None or attempts > policy.max_retries:
+            verdict = retry_reason(error, operation, policy)
+            if verdict.retry is None:
+                # A retried attempt's doubt is carried by ``landed`` instead.
+                error.may_have_been_applied |= verdict.may_have_taken_effect
+                raise
+            if attempts > policy.max_retries:
                 raise
             wait = retry_delay(policy, attempts, draw) if retry_after is None else retry_after
             if retry_after is not None and retry_after > policy.max_retry_after:
@@ -336,9 +346,9 @@ async def call_with_retries(
                 attempts + 1,
                 policy.max_retries + 1,
                 wait,
-                retry.reason,
+                verdict.retry,
             )
-            landed = landed or retry.ambiguous
+            landed = landed or verdict.may_have_taken_effect
             gate.count_retry()
             await gate.sleep(wait)
 

@@ -406,19 +406,6 @@ async def test_borrowed_session_keeps_its_own_middlewares() -> None:
     assert server.requests[0].header("X-Mine") == "yes"
 
 
-async def test_aiohttp_still_has_the_private_attributes_we_rely_on() -> None:
-    """aiohttp still keeps _middlewares and _retry_connection (else: the transport must follow)."""
-
-    async def noop(
-        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-    ) -> aiohttp.ClientResponse:
-        return await handler(request)
-
-    async with aiohttp.ClientSession(middlewares=(noop,)) as session:
-        assert tuple(session._middlewares) == (noop,)
-        assert session._retry_connection is True
-
-
 def test_unknown_session_layout_keeps_the_sessions_own_chain() -> None:
     """Were aiohttp to drop _middlewares, we would pass no chain (never replace theirs unread)."""
     stand_in = cast("aiohttp.ClientSession", object())

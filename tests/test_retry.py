@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -11,9 +12,11 @@ import pytest
 
 from fathom_events import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AsyncClient,
     BadRequestError,
+    FathomError,
     GoneError,
     InvalidRequestError,
     NotFoundError,
@@ -242,7 +245,7 @@ def test_connection_errors_by_whether_sent(operation: Operation, sent: bool, ret
     """A connection that never carried the request is retried for every operation."""
     error = APIConnectionError("refused", method="POST", url="u")
     error.request_sent = sent
-    assert (retry_reason(error, operation, RetryPolicy()) is not None) is retried
+    assert (retry_reason(error, operation, RetryPolicy()).retry is not None) is retried
 
 
 def test_tls_failures_are_never_retried() -> None:
@@ -250,7 +253,74 @@ def test_tls_failures_are_never_retried() -> None:
     error = APIConnectionError("bad certificate", method="GET", url="u")
     error.request_sent = False
     error.tls_failure = True
-    assert retry_reason(error, Operation.GET, RetryPolicy()) is None
+    assert retry_reason(error, Operation.GET, RetryPolicy()).retry is None
+
+
+def _connection_error(*, sent: bool, tls: bool = False) -> APIConnectionError:
+    error = APIConnectionError("reset", method="POST", url="u")
+    error.request_sent = sent
+    error.tls_failure = tls
+    return error
+
+
+def _answered(kind: type[APIStatusError], status: int) -> Callable[[], FathomError]:
+    return lambda: kind("no", status=status, body=None, headers={}, method="POST", url="u")
+
+
+_OPT_IN = RetryPolicy(retry_ambiguous_creates=True)
+
+
+@pytest.mark.parametrize(
+    ("make_error", "operation", "policy", "retried", "may_have_taken_effect"),
+    [
+        (_answered(ServerError, 500), Operation.CREATE, None, False, True),
+        (_answered(ServerError, 500), Operation.CREATE, _OPT_IN, True, True),
+        (_answered(ServerError, 502), Operation.UPDATE, None, True, True),
+        (_answered(ServerError, 503), Operation.CREATE, None, True, False),
+        (_answered(RateLimitError, 429), Operation.CREATE, None, True, False),
+        (lambda: _connection_error(sent=True), Operation.CREATE, None, False, True),
+        (lambda: _connection_error(sent=True), Operation.DELETE, None, True, True),
+        (lambda: _connection_error(sent=False), Operation.CREATE, None, True, False),
+        (lambda: _connection_error(sent=False, tls=True), Operation.GET, None, False, False),
+        (
+            lambda: ResponseDecodeError("bad", method="POST", url="u", status=200, body=""),
+            Operation.CREATE,
+            None,
+            False,
+            True,
+        ),
+        (
+            lambda: ResponseDecodeError("bad", method="GET", url="u", status=200, body=""),
+            Operation.LIST,
+            None,
+            False,
+            False,
+        ),
+        (
+            lambda: ResponseDecodeError("huge", method="POST", url="u", status=500, body=""),
+            Operation.CREATE,
+            None,
+            False,
+            False,
+        ),
+        (_answered(NotFoundError, 404), Operation.DELETE, None, False, False),
+    ],
+)
+def test_retry_reason_judges_without_changing_the_error(
+    make_error: Callable[[], FathomError],
+    operation: Operation,
+    policy: RetryPolicy | None,
+    retried: bool,
+    may_have_taken_effect: bool,
+) -> None:
+    """retry_reason says whether to retry and whether the attempt may have landed; no mutation."""
+    error = make_error()
+    before = dict(vars(error))
+    verdict = retry_reason(error, operation, policy or RetryPolicy())
+    assert (verdict.retry is not None) is retried
+    assert verdict.may_have_taken_effect is may_have_taken_effect
+    assert vars(error) == before
+    assert error.may_have_been_applied is False
 
 
 @pytest.mark.parametrize(
