@@ -28,13 +28,15 @@ PACKAGE_DIR = Path(fathom_events.__file__).parent
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer.split())
     for layer in (
-        "types exceptions _version",  # the public data, errors, and the version string
+        # The public data, errors, the version string and the import-free defaults.
+        "types exceptions _version _defaults",
         "_converter",
         "_protocol",
         # Around the no-I/O core: options, transport, retries, paging, bulk (the
         # algorithms and their data), and the per-event-loop machinery that the transport
-        # (one session per loop) and the retry gate (slots shared across loops) run on.
-        "_options _transport _retry _pagination _bulk _bulk_types _loops _slots",
+        # (one session per loop) and the retry gate (slots shared across loops) run on;
+        # _seam is the transport protocol, free of aiohttp, that _transport implements.
+        "_options _seam _transport _retry _pagination _bulk _bulk_types _loops _slots",
         "_client _events",  # the async client and its resources
         "_blocking _sync",  # the blocking client: _sync.py becomes _blocking.py (either name)
         "__init__",  # the front door: re-exports the rooms below it
