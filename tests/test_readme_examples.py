@@ -37,6 +37,7 @@ LEFT_ON_THE_FAKE: dict[str, dict[str, list[str]]] = {
 TESTS_DEFINED = {
     "The pytest fixture": ["test_my_job_survives_a_rate_limit"],
     "Testing your code: `FakeFathom`": ["test_my_sync_job"],
+    "Unit tests without a socket: `MemoryTransport`": ["test_my_job_in_memory"],
 }
 
 
