@@ -11,6 +11,7 @@ import itertools
 import json
 import re
 import sys
+import textwrap
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +28,7 @@ from fathom_events._cli._text import escape_controls
 from fathom_events.testing import FakeFathom
 
 from .test_cli import TOKEN, Cli, in_process_cli, run_cli
+from .test_readme import readme_section
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -386,3 +388,40 @@ def test_render_puts_every_site_in_the_header_count() -> None:
     )
     assert EXPORT_HEADER.match(text)
     assert parse_sync_file(text).desired() == {"A": [], "B": []}
+
+
+# -- the README's walk-through -------------------------------------------------------------
+
+
+def test_readme_goals_as_code_walk_through_is_what_happens(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each `fathom-events` command of README's "Goals as code" prints what it shows there."""
+    section = readme_section("Goals as code")
+    edit = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
+    assert edit is not None
+    blocks = [textwrap.dedent(b) for b in re.findall(r"```console\n(.*?)```", section, re.DOTALL)]
+    fake = FakeFathom({TOKEN: ["*"]})
+    for site in ("CDBUGS", "WXYZ"):
+        fake.add_event(site, "Signed up")
+        fake.add_event(site, "Purchased")
+    fake.add_event("CDBUGS", "Booked a demo")
+    monkeypatch.chdir(tmp_path)
+    ran = code = 0
+    with fake.serve_in_thread() as url:
+        cli = in_process_cli(capsys, url)
+        for number, block in enumerate(blocks):
+            if number == 1:  # after the export: the README's edit, and a stray event
+                with Path("goals.toml").open("a") as file:
+                    file.write("\n" + textwrap.dedent(edit[1]))
+                fake.add_event("WXYZ", "Old promo")
+            for command in re.split(r"^\$ ", block, flags=re.MULTILINE)[1:]:
+                line, _, shown = command.partition("\n")
+                if line.startswith("echo $?"):
+                    assert shown == f"{code}\n"
+                elif line.startswith("fathom-events "):
+                    result = cli(*line.split()[1:], "-q")
+                    code = result.code
+                    assert [s.rstrip() for s in result.out.splitlines()] == shown.splitlines()
+                    ran += 1
+    assert ran == 4
