@@ -12,7 +12,6 @@ import json
 import re
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,13 +20,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fathom_events import Client
-from fathom_events._cli import main
+from fathom_events._cli import _export, main
 from fathom_events._cli._export import render_sync_file, toml_key, toml_string
 from fathom_events._cli._syncfile import SyncFileError, parse_sync_file, read_sync_file
 from fathom_events._cli._text import escape_controls
 from fathom_events.testing import FakeFathom
 
-from .test_cli import TOKEN, Cli, in_process_cli, run_cli
+# `_url` and `_cli` are test_cli's fixtures `url` (this module's fake, served) and `cli`.
+from .test_cli import (
+    TOKEN,
+    Cli,
+    _cli,  # noqa: F401 - a fixture, used by its name
+    _url,  # noqa: F401 - a fixture, used by its name
+    in_process_cli,
+    run_cli,
+)
 from .test_readme import readme_section
 
 if sys.version_info >= (3, 11):
@@ -55,17 +62,6 @@ def _fake() -> FakeFathom:
     fake.seed(2, 3)  # SITE1 and SITE2, the same three events each
     fake.add_event("SITE2", "Abandoned cart")
     return fake
-
-
-@pytest.fixture(name="url")
-def _url(fake: FakeFathom) -> Iterator[str]:
-    with fake.serve_in_thread() as url:
-        yield url
-
-
-@pytest.fixture(name="cli")
-def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
-    return in_process_cli(capsys, url)
 
 
 def writes(fake: FakeFathom) -> list[str]:
@@ -251,6 +247,18 @@ def test_export_of_an_unreadable_site_writes_nothing(
     assert "export: 1 site could not be read; " in ran.err
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []  # no temporary file left either
+
+
+def test_export_larger_than_sync_reads_writes_nothing(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync file larger than `sync` would read is not written: exit 1, saying why."""
+    monkeypatch.setattr(_export, "MAX_FILE_BYTES", 100)
+    path = tmp_path / "goals.toml"
+    ran = cli("export", "SITE1", "--out", str(path))
+    assert ran.code == 1
+    assert "more than sync reads (100); " in ran.err
+    assert not path.exists()
 
 
 # -- sync --check ----------------------------------------------------------------------------
