@@ -2,9 +2,10 @@
 
 Exit codes: 0 success; 1 partial failure (a site or a change failed, or the
 API refused a single command; also a pull or sync that could read no site at
-all); 2 usage or input error (bad arguments, no token or a bad one, a bad base
-URL, input the API would reject, a malformed or hostile sync file), nothing
-sent; 130 interrupted (Ctrl-C), after saying what was done.
+all, and an export that wrote nothing); 2 usage or input error (bad arguments,
+no token or a bad one, a bad base URL, input the API would reject, a malformed
+or hostile sync file), nothing sent; 3 only from ``sync --check``: the sites
+differ from the file; 130 interrupted (Ctrl-C), after saying what was done.
 
 Every line shown goes through ``_text.escape_controls``, errors included.
 
@@ -248,13 +249,45 @@ def build_parser() -> argparse.ArgumentParser:
         api,
         "Give sites the events a sync file names. Exit 0 when everything was done; exit 1 when"
         " a site could not be listed or a change failed (each is named on stderr); exit 2 for"
-        " a bad sync file, nothing sent; 130 on Ctrl-C, after saying what was done.",
+        " a bad sync file, nothing sent; 130 on Ctrl-C, after saying what was done. With"
+        " --check nothing is changed: exit 0 when nothing would change, 3 when something"
+        " would, 1 when a site could not be listed, 2 for a bad sync file.",
     )
     sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
     sub.add_argument("--prune", action="store_true", help="delete events the file does not name")
     sub.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
     sub.add_argument(
         "--set-currency", action="store_true", help="rewrite the currency of existing events"
+    )
+    sub.add_argument(
+        "--check",
+        action="store_true",
+        help=(
+            "for CI: plan, show the changes as --dry-run does, and change nothing; exit 0 when"
+            " nothing would change, 3 when something would, 1 when a site could not be listed"
+        ),
+    )
+    sub = command(
+        "export",
+        _command("._export", "export"),
+        "write a sync file of the events the sites have",
+        api,
+        "Write a sync file (see `sync`) that gives the sites exactly the events they have:"
+        " events every site has under [[events]], the rest under [site.ID]. No currency is"
+        " written (Fathom does not tell an existing event's). Exit 0 when it was written;"
+        " exit 1 when a site could not be read or holds an event a sync file cannot name"
+        " (each is named on stderr; nothing is written); exit 2 for bad input; 130 on Ctrl-C.",
+    )
+    # --all-sites joins SITE here once the sites resource lands (SITE becomes nargs="*",
+    # one of the two required); `_export._sites` is where its ids are fetched.
+    sub.add_argument("sites", metavar="SITE", nargs="+")
+    sub.add_argument(
+        "--out",
+        metavar="FILE",
+        help=(
+            "write to FILE instead of stdout, replaced in one step once every site was read;"
+            " otherwise FILE is left as it was"
+        ),
     )
     sub = command(
         "fake-server",

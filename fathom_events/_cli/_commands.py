@@ -21,6 +21,7 @@ from ._output import Counters, Output, event_json, json_text, replace_file
 from ._text import TOKEN_ENV, UsageError
 
 __all__ = [
+    "check_out_path",
     "connect",
     "counters",
     "create",
@@ -150,16 +151,22 @@ async def delete(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def check_out_path(out: str | None) -> Path | None:
+    """``--out FILE`` as a path (None: stdout), checked before any request."""
+    target = None if out is None else Path(out)
+    if target is not None and (target.is_dir() or not target.parent.is_dir()):
+        raise UsageError(f"cannot write {out}: not a file in an existing directory")
+    return target
+
+
 def _pull_target(args: argparse.Namespace) -> tuple[Path | None, str]:
     """Where pulled events go and in what format, checked before any request."""
-    target = None if args.out is None else Path(args.out)
+    target = check_out_path(args.out)
     fmt = args.format
     if fmt is None:
         fmt = "csv" if target is not None and target.suffix.lower() == ".csv" else "json"
     if target is None and fmt == "csv" and args.json:
         raise UsageError("--json prints JSON on stdout: give --out FILE for the CSV")
-    if target is not None and (target.is_dir() or not target.parent.is_dir()):
-        raise UsageError(f"cannot write {args.out}: not a file in an existing directory")
     return target, fmt
 
 

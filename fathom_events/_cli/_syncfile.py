@@ -14,6 +14,11 @@
     [site.CDBUGS]                  # extra events for one site listed in `sites`
     events = [{ name = "Booked a demo" }]
 
+A file without ``[[events]]`` must give every site events of its own, or say
+``no_events = true`` in its ``[site.ID]`` table: the one way to give a site
+none, written by ``export`` for a site that has none (with ``--prune``, every
+event such a site gets is deleted, as the file says).
+
 Everything is checked before anything is sent, and a problem is reported as
 ``FILE:LINE: what is wrong``. tomllib does not say where a value came from,
 so a small line scanner maps a key path back to the line that wrote it.
@@ -329,19 +334,27 @@ class _Checker:
         sites = self._sites()
         taken: dict[str, str] = {}
         events = self._events(("events",), self._document.get("events", []), "`events`", taken)
-        extras = self._extras(sites, taken)
-        if not events and not any(extras.values()):
+        extras, none = self._extras(sites, taken)
+        if not events and not any(extras.values()) and not none:
             self._fail((), "names no events: add [[events]] tables (or events to a [site.ID])")
+        if events and none:
+            site_id = next(iter(none))
+            self._fail(
+                ("site", site_id, "no_events"),
+                f"[{_table_name(site_id)}]: `no_events = true`, but [[events]] gives every site"
+                " events",
+            )
         if not events:
             for index, site_id in enumerate(sites):
-                if not extras.get(site_id):
+                if not extras.get(site_id) and site_id not in none:
                     # Refused with or without --prune: a sync file is read the
                     # same way whatever the command line says.
                     self._fail(
                         ("sites", index),
                         f"site {site_id!r} gets no events (no [[events]] and no events in"
                         f" [{_table_name(site_id)}]); with --prune every event of it would be"
-                        " deleted",
+                        f" deleted (if it should have none, say `no_events = true` in"
+                        f" [{_table_name(site_id)}])",
                         _value_needle(site_id),
                     )
         return SyncFile(sites, events, extras)
@@ -414,11 +427,13 @@ class _Checker:
 
     def _extras(
         self, sites: Sequence[str], common: Mapping[str, str]
-    ) -> dict[str, tuple[EventSpec, ...]]:
+    ) -> tuple[dict[str, tuple[EventSpec, ...]], dict[str, None]]:
+        """Each site table's events, and the sites whose table says ``no_events = true``."""
         value = self._document.get("site", {})
         if not isinstance(value, dict):
             self._fail(("site",), "`site` must hold one table per site, e.g. [site.CDBUGS]")
         extras: dict[str, tuple[EventSpec, ...]] = {}
+        none: dict[str, None] = {}
         for site_id, table in value.items():
             name = f"[{_table_name(site_id)}]"
             if site_id not in sites:
@@ -430,13 +445,27 @@ class _Checker:
             if not isinstance(table, dict):
                 self._fail(("site", site_id), f"{name} must be a table with `events`")
             for key in table:
-                if key != "events":
+                if key not in ("events", "no_events"):
                     self._fail(
                         ("site", site_id, key),
-                        f"{name}: unknown key {key!r} (a site table has `events`)",
+                        f"{name}: unknown key {key!r} (a site table has `events` or"
+                        " `no_events = true`)",
                         _key_needle(key),
                     )
             extras[site_id] = self._events(
                 ("site", site_id, "events"), table.get("events", []), f"{name} events", dict(common)
             )
-        return extras
+            if "no_events" in table:
+                if table["no_events"] is not True:
+                    self._fail(
+                        ("site", site_id, "no_events"),
+                        f"{name}: `no_events` must be true (or left out),"
+                        f" got {_shown(table['no_events'])}",
+                    )
+                if extras[site_id]:
+                    self._fail(
+                        ("site", site_id, "no_events"),
+                        f"{name}: `no_events = true`, but it has `events` too",
+                    )
+                none[site_id] = None
+        return extras, none
