@@ -54,6 +54,7 @@ __all__ = [
     "echoes_token",
     "secret_free",
     "standard_headers",
+    "token_needle",
     "too_large",
 ]
 
@@ -145,10 +146,26 @@ def standard_headers(token: Secret, user_agent: str) -> dict[str, str]:
     }
 
 
-def echoes_token(token: Secret, headers: Mapping[str, str]) -> bool:
-    """Whether a header of the answer quotes the token."""
+#: A token shorter than this is not looked for in answers: so short a string may be
+#: ordinary data ("abc" in "abc signup"), and blotting it out would change the answer.
+#: Fathom's tokens are far longer.
+MIN_BLOTTED_TOKEN = 16
+
+
+def token_needle(token: Secret) -> bytes | None:
+    """The token's bytes to look for in answers, or None for a token too short to tell apart."""
     secret = token.reveal()
-    return any(secret in value for value in headers.values())
+    return secret.encode("ascii") if len(secret) >= MIN_BLOTTED_TOKEN else None
+
+
+def echoes_token(
+    token: Secret, needle: bytes | None, body: bytes, headers: Mapping[str, str]
+) -> bool:
+    """Whether the answer's body or a header quotes the token (see :data:`MIN_BLOTTED_TOKEN`)."""
+    if needle is None:
+        return False
+    secret = token.reveal()
+    return needle in body or any(secret in value for value in headers.values())
 
 
 def blot_out_token(
@@ -172,7 +189,7 @@ def secret_free(error: APIConnectionError, token: Secret) -> APIConnectionError:
     header that a failure's message then quotes.
     """
     secret = token.reveal()
-    if secret in error.message:
+    if len(secret) >= MIN_BLOTTED_TOKEN and secret in error.message:
         error.message = error.message.replace(secret, REDACTED)
         error.args = (error.message,)
     return error
@@ -244,7 +261,7 @@ class GivenTransport:
         self._headers = MappingProxyType(headers)
         self._json_headers = MappingProxyType({**headers, **_JSON})
         self._token = token
-        self._token_bytes = token.reveal().encode("ascii")
+        self._token_bytes = token_needle(token)
         self._default_timeouts = timeouts
         self._max_response_bytes = max_response_bytes
         self.closed = False
@@ -301,7 +318,7 @@ class GivenTransport:
             )
         if len(body) > self._max_response_bytes:
             raise too_large(self._max_response_bytes, method=method, url=url, status=status)
-        if self._token_bytes in body or echoes_token(self._token, headers):
+        if echoes_token(self._token, self._token_bytes, body, headers):
             body, pairs = blot_out_token(self._token, body, headers)
             headers = dict(pairs)
         return Answer(status, headers, body)

@@ -68,6 +68,7 @@ from ._seam import (
     refuse_to_travel,
     secret_free,
     standard_headers,
+    token_needle,
     too_large,
 )
 from ._version import __version__
@@ -230,7 +231,7 @@ class Transport:
         self._headers = standard_headers(token, USER_AGENT)
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._token = token
-        self._token_bytes = token.reveal().encode("ascii")
+        self._token_bytes = token_needle(token)
         self._default_timeouts = timeouts
         self._borrowed = session is not None
         if session is not None:
@@ -333,7 +334,7 @@ class Transport:
                 else:
                     content = await self._read_capped(response, request.method, target)
                 headers: Mapping[str, str] = response.headers
-                if self._token_bytes in content or echoes_token(self._token, headers):
+                if echoes_token(self._token, self._token_bytes, content, headers):
                     content, pairs = blot_out_token(self._token, content, headers)
                     headers = CIMultiDictProxy(CIMultiDict(pairs))
                 return Answer(response.status, headers, content)

@@ -16,6 +16,7 @@ from fathom_events import (
     RedirectError,
     RetryPolicy,
 )
+from fathom_events.testing import FakeFathom
 
 from .helpers import SITE, TOKEN
 from .hostile import RawRequest, RawServer, Reply, http
@@ -114,3 +115,13 @@ async def test_a_connection_error_message_is_one_printable_line() -> None:
     error = await failure(lambda _: b"HTTP/1.1 200 \x1b[2J\r\nX\x01: y\r\n\r\n")
     assert isinstance(error, APIConnectionError)
     assert str(error).isprintable()
+
+
+@pytest.mark.parametrize("token", ["t", "abc", "short-token-15c"])
+async def test_a_short_token_is_not_blotted_out_of_ordinary_data(token: str) -> None:
+    """A token too short to tell from data leaves answers as they are (names, fields)."""
+    fake = FakeFathom({token: ["*"]})
+    fake.add_event(SITE, f"{token} signup")
+    async with fake.serve() as url, AsyncClient(token, url, retry=NO_RETRY) as client:
+        page = await client.events.list(SITE)
+    assert [event.name for event in page.data] == [f"{token} signup"]
