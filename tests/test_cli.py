@@ -261,8 +261,8 @@ def test_sync_applies_the_file(fake: FakeFathom, url: str, tmp_path: Path) -> No
     # Planning asks the token's abilities first (one request), then lists each site.
     assert re.fullmatch(r"plan: 1/2 sites, [23] requests, 0 retries", progress[0])
     assert progress[1] == "plan: 2/2 sites, 3 requests, 0 retries"
-    assert re.fullmatch(r"apply: 1/2 sites, [345] requests, 0 retries", progress[2])
-    assert progress[3:] == ["apply: 2/2 sites, 5 requests, 0 retries"]
+    assert re.fullmatch(r"apply: 1/2 sites, [456] requests, 0 retries", progress[2])
+    assert progress[3:] == ["apply: 2/2 sites, 6 requests, 0 retries"]
 
 
 def test_sync_dry_run_prints_plan_count_and_time(
