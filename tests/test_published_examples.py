@@ -80,7 +80,7 @@ def check(fixture: dict[str, Any], outcome: object) -> None:
 def same_time(value: datetime | None, given: str | None) -> bool:
     """A timestamp read as aware UTC holds the published one (or both are None)."""
     if value is None or given is None:
-        return value is given
+        return value is None and given is None
     return value.utcoffset() == timedelta(0) and value.isoformat()[:19] == given[:19].replace(
         " ", "T"
     )
