@@ -9,6 +9,8 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from fathom_events import AsyncClient, Client
 from fathom_events.testing import FakeFathom
 
@@ -46,6 +48,13 @@ async def opened(
             yield run_blocking
         finally:
             await asyncio.to_thread(blocking.close)
+
+
+@pytest.fixture(name="face", params=FACES)
+def face_fixture(request: pytest.FixtureRequest) -> str:
+    """The face under test: "async" or "blocking" (import it to parametrize a module)."""
+    face: str = request.param
+    return face
 
 
 async def collect(paginator: Any) -> list[Any]:

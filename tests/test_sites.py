@@ -25,18 +25,12 @@ from fathom_events import (
 )
 from fathom_events.testing import FakeFathom, Fault, MemoryTransport, RecordedRequest
 
-from .faces import FACES, collect, opened
+from .faces import collect, face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN
 from .hostile import RawServer, http
 
 T0 = datetime(2023, 11, 7, 5, 31, 56, tzinfo=timezone.utc)
 NO_RETRY = RetryPolicy(max_retries=0)
-
-
-@pytest.fixture(name="face", params=FACES)
-def _face(request: pytest.FixtureRequest) -> str:
-    face: str = request.param
-    return face
 
 
 @pytest.fixture(name="fake")

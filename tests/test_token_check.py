@@ -14,16 +14,10 @@ from fathom_events import (
 )
 from fathom_events.testing import FakeFathom, Fault, RecordedRequest
 
-from .faces import FACES, opened
+from .faces import face_fixture, opened  # noqa: F401 - face_fixture: `face`
 
 NO_RETRY = RetryPolicy(max_retries=0)
 WANTED = [EventSpec("Signed up"), EventSpec("Bought", "euro")]
-
-
-@pytest.fixture(name="face", params=FACES)
-def _face(request: pytest.FixtureRequest) -> str:
-    face: str = request.param
-    return face
 
 
 @pytest.fixture(name="fake")
