@@ -13,6 +13,8 @@ import pytest
 from fathom_events import (
     AsyncClient,
     BadRequestError,
+    Client,
+    ClientClosedError,
     InvalidRequestError,
     NotFoundError,
     ResponseDecodeError,
@@ -371,3 +373,23 @@ async def test_a_token_of_the_wrong_shape_names_its_field(body: object, problem:
     async with server.serve() as url, AsyncClient(TOKEN, url, retry=NO_RETRY) as client:
         with pytest.raises(ResponseDecodeError, match=problem):
             await client.token()
+
+
+async def test_a_closed_async_client_refuses(client: AsyncClient) -> None:
+    """After aclose(), sites and token() raise ClientClosedError, sending nothing."""
+    await client.aclose()
+    with pytest.raises(ClientClosedError):
+        await client.sites.list()
+    with pytest.raises(ClientClosedError):
+        await client.token()
+    with pytest.raises(ClientClosedError):
+        await client.events.plan({SITE: []})
+
+
+def test_a_closed_blocking_client_refuses(sync_client: Client) -> None:
+    """After close(), sites and token() raise ClientClosedError, sending nothing."""
+    sync_client.close()
+    with pytest.raises(ClientClosedError):
+        sync_client.sites.ids()
+    with pytest.raises(ClientClosedError):
+        sync_client.token()
