@@ -23,7 +23,7 @@ from ._bulk_types import (
     SyncPlan,
     SyncReport,
 )
-from ._pagination import AsyncPaginator
+from ._pagination import AsyncPaginator, cursor_paginator
 from .exceptions import InvalidRequestError, NotFoundError
 from .types import DeletedEvent, Event, EventPage, TokenInfo
 
@@ -154,14 +154,9 @@ class AsyncEvents:
         """
         proto.check_limit(page_size, field="page_size")
         proto.build_list(site_id, page_size, starting_after, ending_before)  # check input now
-        backward = ending_before is not None
-
-        async def fetch(cursor: str | None) -> EventPage:
-            if backward:
-                return await self.list(site_id, page_size, ending_before=cursor)
-            return await self.list(site_id, page_size, starting_after=cursor)
-
-        return AsyncPaginator(fetch, ending_before if backward else starting_after)
+        return cursor_paginator(
+            functools.partial(self.list, site_id), page_size, starting_after, ending_before
+        )
 
     async def pull(
         self,

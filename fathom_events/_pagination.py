@@ -7,7 +7,7 @@ from typing import Generic, Protocol, TypeVar
 
 from .exceptions import PaginationError
 
-__all__ = ["AsyncPaginator", "PageLike", "PageWalker"]
+__all__ = ["AsyncPaginator", "PageLike", "PageWalker", "cursor_paginator"]
 
 
 class _HasId(Protocol):
@@ -106,3 +106,24 @@ class AsyncPaginator(Generic[T]):
         while (page := await walker.next_page()) is not None:
             for item in page.data:
                 yield item
+
+
+def cursor_paginator(
+    list_page: Callable[..., Awaitable[PageLike[T]]],
+    page_size: int,
+    starting_after: str | None,
+    ending_before: str | None,
+) -> AsyncPaginator[T]:
+    """Walk a resource's ``list_page(limit, starting_after=..., ending_before=...)``.
+
+    Forward (oldest first, from ``starting_after``) by default; backward
+    (newest first) from ``ending_before`` when that is given.
+    """
+    backward = ending_before is not None
+
+    async def fetch(cursor: str | None) -> PageLike[T]:
+        if backward:
+            return await list_page(page_size, ending_before=cursor)
+        return await list_page(page_size, starting_after=cursor)
+
+    return AsyncPaginator(fetch, ending_before if backward else starting_after)

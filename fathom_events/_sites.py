@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from . import _protocol as proto
-from ._pagination import AsyncPaginator, PageWalker
+from ._pagination import AsyncPaginator, PageWalker, cursor_paginator
 from .exceptions import InvalidRequestError, TooManySitesError
 from .types import Site, SitePage, TokenInfo
 
@@ -80,14 +80,7 @@ class AsyncSites:
         """
         proto.check_limit(page_size, field="page_size")
         proto.build_list_sites(page_size, starting_after, ending_before)  # check input now
-        backward = ending_before is not None
-
-        async def fetch(cursor: str | None) -> SitePage:
-            if backward:
-                return await self.list(page_size, ending_before=cursor)
-            return await self.list(page_size, starting_after=cursor)
-
-        return AsyncPaginator(fetch, ending_before if backward else starting_after)
+        return cursor_paginator(self.list, page_size, starting_after, ending_before)
 
     async def ids(self, *, max_sites: int = DEFAULT_MAX_SITES) -> builtins.list[str]:
         """The id of every site the token can see, oldest first, 100 sites a request.
