@@ -222,13 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(
         "pull",
         _command("._commands", "pull"),
-        "every event of every site named",
+        "every event of every site named (or --all-sites)",
         api,
-        "Every event of every site named, as JSON or CSV. Exit 0 when every site was read;"
-        " exit 1 when some failed (each is named on stderr; the others are still written, and"
-        " the JSON lists the failures under 'failed'); exit 2 for bad input; 130 on Ctrl-C.",
+        "Every event of every site named (or of every site, --all-sites), as JSON or CSV."
+        " Exit 0 when every site was read; exit 1 when some failed (each is named on stderr;"
+        " the others are still written, and the JSON lists the failures under 'failed');"
+        " exit 2 for bad input; 130 on Ctrl-C.",
     )
-    sub.add_argument("sites", metavar="SITE", nargs="+")
+    sub.add_argument("sites", metavar="SITE", nargs="*")
+    sub.add_argument(
+        "--all-sites",
+        action="store_true",
+        help="every site the token can list (needs '*' or 'all-sites-readonly'), not SITE...",
+    )
     sub.add_argument(
         "--out",
         metavar="FILE",
@@ -255,6 +261,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
     sub.add_argument(
         "--set-currency", action="store_true", help="rewrite the currency of existing events"
+    )
+    sub.add_argument(
+        "--all-sites",
+        action="store_true",
+        help='every site the token can list, as if the file said sites = "all"',
+    )
+    command(
+        "sites",
+        _command("._account", "sites"),
+        "list the sites the token can see",
+        api,
+        "The sites the token can list (id, name, sharing, timezone, created_at), oldest first."
+        " Needs a token with '*' or 'all-sites-readonly'. Exit 0, or 1 when the API refused.",
+    )
+    command(
+        "token",
+        _command("._account", "token"),
+        "what the token may do, and when it expires",
+        api,
+        "The token's name, what its abilities allow in words, and its dates (never the token"
+        " itself). Warns on stderr when it expires within 14 days. Exit 0, or 1 when the API"
+        " refused.",
     )
     sub = command(
         "fake-server",
