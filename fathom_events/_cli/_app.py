@@ -2,9 +2,10 @@
 
 Exit codes: 0 success; 1 partial failure (a site or a change failed, or the
 API refused a single command; also a pull or sync that could read no site at
-all); 2 usage or input error (bad arguments, no token or a bad one, a bad base
-URL, input the API would reject, a malformed or hostile sync file), nothing
-sent; 130 interrupted (Ctrl-C), after saying what was done.
+all, and an export that wrote nothing); 2 usage or input error (bad arguments,
+no token or a bad one, a bad base URL, input the API would reject, a malformed
+or hostile sync file), nothing sent; 3 only from ``sync --check``: the sites
+differ from the file; 130 interrupted (Ctrl-C), after saying what was done.
 
 Every line shown goes through ``_text.escape_controls``, errors included.
 
@@ -175,6 +176,29 @@ def _command(module: str, name: str, *, run_in_asyncio: bool = True) -> Handler:
     return handler
 
 
+def _sync_arguments(sub: _Parser) -> None:
+    """The arguments and options of ``sync``."""
+    sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
+    sub.add_argument("--prune", action="store_true", help="delete events the file does not name")
+    sub.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
+    sub.add_argument(
+        "--set-currency", action="store_true", help="rewrite the currency of existing events"
+    )
+    sub.add_argument(
+        "--check",
+        action="store_true",
+        help=(
+            "for CI: plan, show the changes as --dry-run does, and change nothing; exit 0 when"
+            " nothing would change, 3 when something would, 1 when a site could not be listed"
+        ),
+    )
+    sub.add_argument(
+        "--all-sites",
+        action="store_true",
+        help='every site the token can list, as if the file said sites = "all"',
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; each command's handler is its ``handler`` default."""
     output, connection, limits = _option_groups()
@@ -256,17 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         " a site could not be listed or a change failed (each is named on stderr); exit 2 for"
         " a bad sync file, nothing sent; 130 on Ctrl-C, after saying what was done.",
     )
-    sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
-    sub.add_argument("--prune", action="store_true", help="delete events the file does not name")
-    sub.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
-    sub.add_argument(
-        "--set-currency", action="store_true", help="rewrite the currency of existing events"
-    )
-    sub.add_argument(
-        "--all-sites",
-        action="store_true",
-        help='every site the token can list, as if the file said sites = "all"',
-    )
+    _sync_arguments(sub)
     command(
         "sites",
         _command("._account", "sites"),
@@ -283,6 +297,31 @@ def build_parser() -> argparse.ArgumentParser:
         "The token's name, what its abilities allow in words, and its dates (never the token"
         " itself). Warns on stderr when it expires within 14 days. Exit 0, or 1 when the API"
         " refused.",
+    )
+    sub = command(
+        "export",
+        _command("._export", "export"),
+        "write a sync file of the events the sites have",
+        api,
+        "Write a sync file (see `sync`) that gives the sites exactly the events they have:"
+        " events every site has under [[events]], the rest under [site.ID]. No currency is"
+        " written (Fathom does not tell an existing event's). Exit 0 when it was written;"
+        " exit 1 when a site could not be read or holds an event a sync file cannot name"
+        " (each is named on stderr; nothing is written); exit 2 for bad input; 130 on Ctrl-C.",
+    )
+    sub.add_argument("sites", metavar="SITE", nargs="*")
+    sub.add_argument(
+        "--all-sites",
+        action="store_true",
+        help="every site the token can list (needs '*' or 'all-sites-readonly'), not SITE...",
+    )
+    sub.add_argument(
+        "--out",
+        metavar="FILE",
+        help=(
+            "write to FILE instead of stdout, replaced in one step once every site was read;"
+            " otherwise FILE is left as it was"
+        ),
     )
     sub = command(
         "fake-server",

@@ -21,6 +21,7 @@ from ._output import Counters, Output, event_json, json_text, replace_file
 from ._text import TOKEN_ENV, UsageError
 
 __all__ = [
+    "check_out_path",
     "connect",
     "counters",
     "create",
@@ -29,6 +30,7 @@ __all__ = [
     "get",
     "list_",
     "listing_sites",
+    "named_sites",
     "pull",
     "update",
 ]
@@ -177,25 +179,36 @@ async def delete(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def check_out_path(out: str | None) -> Path | None:
+    """``--out FILE`` as a path (None: stdout), checked before any request."""
+    target = None if out is None else Path(out)
+    if target is not None and (target.is_dir() or not target.parent.is_dir()):
+        raise UsageError(f"cannot write {out}: not a file in an existing directory")
+    return target
+
+
 def _pull_target(args: argparse.Namespace) -> tuple[Path | None, str]:
     """Where pulled events go and in what format, checked before any request."""
-    target = None if args.out is None else Path(args.out)
+    target = check_out_path(args.out)
     fmt = args.format
     if fmt is None:
         fmt = "csv" if target is not None and target.suffix.lower() == ".csv" else "json"
     if target is None and fmt == "csv" and args.json:
         raise UsageError("--json prints JSON on stdout: give --out FILE for the CSV")
-    if target is not None and (target.is_dir() or not target.parent.is_dir()):
-        raise UsageError(f"cannot write {args.out}: not a file in an existing directory")
     return target, fmt
 
 
-def _pull_sites(args: argparse.Namespace) -> list[str]:
-    """The SITEs named, each once; none with ``--all-sites`` (found once connected)."""
+def named_sites(args: argparse.Namespace) -> list[str]:
+    """The SITEs named, each once, in order; none with ``--all-sites`` (found once connected).
+
+    One of the two is needed, not both: otherwise a usage error, before any request.
+    """
     if args.all_sites and args.sites:
-        raise UsageError("pull: give SITE... or --all-sites, not both")
+        raise UsageError(f"{args.command}: give SITE... or --all-sites, not both")
     if not args.all_sites and not args.sites:
-        raise UsageError("pull: give SITE... or --all-sites (see fathom-events pull --help)")
+        raise UsageError(
+            f"{args.command}: give SITE... or --all-sites (see fathom-events {args.command} --help)"
+        )
     return list(dict.fromkeys(args.sites))
 
 
@@ -235,7 +248,7 @@ async def pull(args: argparse.Namespace, out: Output) -> int:
     every site the token can list, instead of SITE....
     """
     target, fmt = _pull_target(args)
-    sites = _pull_sites(args)
+    sites = named_sites(args)
     async with connect(args) as client:
         if args.all_sites:
             sites = await every_site(client, out)

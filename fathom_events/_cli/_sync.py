@@ -16,7 +16,18 @@ from ._commands import connect, counters, every_site
 from ._output import Output, duration, tally
 from ._syncfile import read_sync_file
 
-__all__ = ["estimate_seconds", "plan_json", "report_json", "show_plan", "show_report", "sync"]
+#: ``sync --check``'s exit code when something would change (and only then).
+EXIT_CHANGES = 3
+
+__all__ = [
+    "EXIT_CHANGES",
+    "estimate_seconds",
+    "plan_json",
+    "report_json",
+    "show_plan",
+    "show_report",
+    "sync",
+]
 
 
 def estimate_seconds(rate_limit: RateLimit | None, already_sent: int, requests: int) -> float:
@@ -140,6 +151,10 @@ async def sync(args: argparse.Namespace, out: Output) -> int:
     With ``sites = "all"`` in the file (or ``--all-sites``) the sites are
     found first, with ``client.sites.ids()``, and the file's ``[site.ID]``
     tables checked against them, before anything is planned.
+
+    With ``--check`` nothing is applied: 0 when nothing would change, 3
+    (:data:`EXIT_CHANGES`) when something would, 1 when a site could not be
+    listed (whatever the others would need: the check is incomplete).
     """
     file = read_sync_file(args.file)
     if args.all_sites:
@@ -162,8 +177,10 @@ async def sync(args: argparse.Namespace, out: Output) -> int:
                 desired, prune=args.prune, set_currency=args.set_currency, on_progress=on_progress
             )
         failed = 1 if plan.failed else 0
-        if args.dry_run or plan.empty:
+        if args.check or args.dry_run or plan.empty:
             _show_without_applying(out, plan, args, client.requests_sent)
+            if args.check and not failed and not plan.empty:
+                return EXIT_CHANGES
             return failed
         show_plan(out, plan, per_site=False)
         report = SyncReport()
@@ -182,6 +199,7 @@ def _show_without_applying(
 ) -> None:
     """A dry run's plan and estimate, or the news that there is nothing to do."""
     limit: RateLimit | None = args.rate_limit
+    check: bool = args.check
     if out.json_mode:
         estimate = {
             "seconds": estimate_seconds(limit, already_sent, plan.requests),
@@ -189,14 +207,15 @@ def _show_without_applying(
         }
         out.json(
             {
-                "dry_run": args.dry_run,
+                "dry_run": args.dry_run or check,
+                "check": check,
                 "ok": not plan.failed,
                 "plan": plan_json(plan),
                 "estimate": estimate,
             }
         )
         return
-    show_plan(out, plan, per_site=args.dry_run)
+    show_plan(out, plan, per_site=args.dry_run or check)
     if plan.empty and not plan.sites:
         out.result(f"nothing done: none of the {tally(len(plan.failed), 'site')} could be listed")
     elif plan.empty and plan.failed:
@@ -206,6 +225,11 @@ def _show_without_applying(
         )
     elif plan.empty:
         out.result("nothing to change: every site has the file's events")
+    elif check and not plan.failed:
+        out.result(
+            f"check: the sites differ from the file: {tally(plan.requests, 'change')} to make"
+            " (sync without --check makes them)"
+        )
     else:
         estimate_text = describe_estimate(limit, already_sent, plan.requests)
         out.result(

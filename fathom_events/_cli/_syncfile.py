@@ -14,6 +14,11 @@
     [site.CDBUGS]                  # extra events for one site listed in `sites`
     events = [{ name = "Booked a demo" }]
 
+A file without ``[[events]]`` must give every site events of its own, or say
+``no_events = true`` in its ``[site.ID]`` table: the one way to give a site
+none, written by ``export`` for a site that has none (with ``--prune``, every
+event such a site gets is deleted, as the file says).
+
 ``sites = "all"`` syncs every site the token can list (found with
 ``client.sites.ids()`` when the sync runs), less an optional
 ``exclude = ["ID", ...]``; it needs ``[[events]]``, as every site it finds must
@@ -389,39 +394,45 @@ class _Checker:
         exclude = self._exclude(all_sites=all_sites)
         taken: dict[str, str] = {}
         events = self._events(("events",), self._document.get("events", []), "`events`", taken)
-        extras = self._extras(None if all_sites else sites, taken, exclude)
-        lines = {site_id: self._locator.line(("site", site_id)) for site_id in extras}
-        if all_sites:
-            if not events:
-                self._fail(
-                    ("sites",),
-                    'sites = "all" needs [[events]]: every site it finds must get some'
-                    " (with --prune every event of a site that gets none would be deleted)",
-                )
-            return SyncFile(
-                (),
-                events,
-                extras,
-                all_sites=True,
-                exclude=exclude,
-                filename=self._filename,
-                lines=lines,
+        extras, none = self._extras(None if all_sites else sites, taken, exclude)
+        if all_sites and not events:
+            self._fail(
+                ("sites",),
+                'sites = "all" needs [[events]]: every site it finds must get some'
+                " (with --prune every event of a site that gets none would be deleted)",
             )
-        if not events and not any(extras.values()):
+        if not events and not any(extras.values()) and not none:
             self._fail((), "names no events: add [[events]] tables (or events to a [site.ID])")
+        if events and none:
+            site_id = next(iter(none))
+            self._fail(
+                ("site", site_id, "no_events"),
+                f"[{_table_name(site_id)}]: `no_events = true`, but [[events]] gives every site"
+                " events",
+            )
         if not events:
             for index, site_id in enumerate(sites):
-                if not extras.get(site_id):
+                if not extras.get(site_id) and site_id not in none:
                     # Refused with or without --prune: a sync file is read the
                     # same way whatever the command line says.
                     self._fail(
                         ("sites", index),
                         f"site {site_id!r} gets no events (no [[events]] and no events in"
                         f" [{_table_name(site_id)}]); with --prune every event of it would be"
-                        " deleted",
+                        f" deleted (if it should have none, say `no_events = true` in"
+                        f" [{_table_name(site_id)}])",
                         _value_needle(site_id),
                     )
-        return SyncFile(sites, events, extras, filename=self._filename, lines=lines)
+        lines = {site_id: self._locator.line(("site", site_id)) for site_id in extras}
+        return SyncFile(
+            sites,
+            events,
+            extras,
+            all_sites=all_sites,
+            exclude=exclude,
+            filename=self._filename,
+            lines=lines,
+        )
 
     def _sites(self) -> tuple[str, ...]:
         if "sites" not in self._document:
@@ -510,38 +521,58 @@ class _Checker:
             specs.append(spec)
         return tuple(specs)
 
+    def _check_site_table(
+        self, site_id: str, name: str, sites: Sequence[str] | None, exclude: Sequence[str]
+    ) -> None:
+        """A ``[site.ID]`` must name a site in `sites` (when listed) and not an excluded one."""
+        if sites is not None and site_id not in sites:
+            self._fail(
+                ("site", site_id), f"{name}: {site_id!r} is not in `sites`", re.escape(site_id)
+            )
+        if site_id in exclude:
+            self._fail(
+                ("site", site_id), f"{name}: {site_id!r} is in `exclude`", re.escape(site_id)
+            )
+
     def _extras(
         self, sites: Sequence[str] | None, common: Mapping[str, str], exclude: Sequence[str]
-    ) -> dict[str, tuple[EventSpec, ...]]:
-        """The ``[site.ID]`` tables; ``sites`` None: ``sites = "all"`` (checked when it runs)."""
+    ) -> tuple[dict[str, tuple[EventSpec, ...]], dict[str, None]]:
+        """Each site table's events, and the sites whose table says ``no_events = true``.
+
+        ``sites`` None: the file says ``sites = "all"``, checked when the sync runs.
+        """
         value = self._document.get("site", {})
         if not isinstance(value, dict):
             self._fail(("site",), "`site` must hold one table per site, e.g. [site.CDBUGS]")
         extras: dict[str, tuple[EventSpec, ...]] = {}
+        none: dict[str, None] = {}
         for site_id, table in value.items():
             name = f"[{_table_name(site_id)}]"
-            if sites is not None and site_id not in sites:
-                self._fail(
-                    ("site", site_id),
-                    f"{name}: {site_id!r} is not in `sites`",
-                    re.escape(site_id),
-                )
-            if site_id in exclude:
-                self._fail(
-                    ("site", site_id),
-                    f"{name}: {site_id!r} is in `exclude`",
-                    re.escape(site_id),
-                )
+            self._check_site_table(site_id, name, sites, exclude)
             if not isinstance(table, dict):
                 self._fail(("site", site_id), f"{name} must be a table with `events`")
             for key in table:
-                if key != "events":
+                if key not in ("events", "no_events"):
                     self._fail(
                         ("site", site_id, key),
-                        f"{name}: unknown key {key!r} (a site table has `events`)",
+                        f"{name}: unknown key {key!r} (a site table has `events` or"
+                        " `no_events = true`)",
                         _key_needle(key),
                     )
             extras[site_id] = self._events(
                 ("site", site_id, "events"), table.get("events", []), f"{name} events", dict(common)
             )
-        return extras
+            if "no_events" in table:
+                if table["no_events"] is not True:
+                    self._fail(
+                        ("site", site_id, "no_events"),
+                        f"{name}: `no_events` must be true (or left out),"
+                        f" got {_shown(table['no_events'])}",
+                    )
+                if extras[site_id]:
+                    self._fail(
+                        ("site", site_id, "no_events"),
+                        f"{name}: `no_events = true`, but it has `events` too",
+                    )
+                none[site_id] = None
+        return extras, none
