@@ -16,7 +16,7 @@ import typing
 from ._version import __version__
 
 if typing.TYPE_CHECKING:
-    from ._blocking import Client, Events, Paginator
+    from ._blocking import Client, Events, Paginator, Sites
     from ._bulk_types import (
         EventSpec,
         Failure,
@@ -32,6 +32,7 @@ if typing.TYPE_CHECKING:
     from ._events import AsyncEvents
     from ._pagination import AsyncPaginator, PageLike
     from ._retry import RateLimit, RetryPolicy
+    from ._sites import AsyncSites
     from .exceptions import (
         APIConnectionError,
         APIStatusError,
@@ -50,12 +51,14 @@ if typing.TYPE_CHECKING:
         ResponseDecodeError,
         ResponseTooLargeError,
         ServerError,
+        TokenPermissionError,
         TooManyEventsError,
+        TooManySitesError,
         UnexpectedError,
         UnprocessableEntityError,
         UnsupportedEventLoopError,
     )
-    from .types import Currency, DeletedEvent, Event, EventPage
+    from .types import Currency, DeletedEvent, Event, EventPage, Site, SitePage, TokenInfo
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -65,6 +68,7 @@ __all__ = [
     "AsyncClient",
     "AsyncEvents",
     "AsyncPaginator",
+    "AsyncSites",
     "AuthenticationError",
     "BadRequestError",
     "Client",
@@ -93,11 +97,17 @@ __all__ = [
     "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
+    "Site",
+    "SitePage",
     "SitePlan",
     "SiteReport",
+    "Sites",
     "SyncPlan",
     "SyncReport",
+    "TokenInfo",
+    "TokenPermissionError",
     "TooManyEventsError",
+    "TooManySitesError",
     "UnexpectedError",
     "UnprocessableEntityError",
     "UnsupportedEventLoopError",
@@ -122,8 +132,9 @@ _LOCATIONS: dict[str, str] = {
         "._defaults": ("DEFAULT_BASE_URL",),
         "._events": ("AsyncEvents",),
         "._pagination": ("AsyncPaginator", "PageLike"),
+        "._sites": ("AsyncSites",),
         "._retry": ("RateLimit", "RetryPolicy"),
-        "._blocking": ("Client", "Events", "Paginator"),
+        "._blocking": ("Client", "Events", "Paginator", "Sites"),
         ".exceptions": (
             "APIConnectionError",
             "APIStatusError",
@@ -142,12 +153,22 @@ _LOCATIONS: dict[str, str] = {
             "ResponseDecodeError",
             "ResponseTooLargeError",
             "ServerError",
+            "TokenPermissionError",
             "TooManyEventsError",
+            "TooManySitesError",
             "UnexpectedError",
             "UnprocessableEntityError",
             "UnsupportedEventLoopError",
         ),
-        ".types": ("Currency", "DeletedEvent", "Event", "EventPage"),
+        ".types": (
+            "Currency",
+            "DeletedEvent",
+            "Event",
+            "EventPage",
+            "Site",
+            "SitePage",
+            "TokenInfo",
+        ),
     }.items()
     for name in names
 }

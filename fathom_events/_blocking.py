@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import operator
 import os
 import threading
 import warnings
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import CancelledError as FutureCancelledError
 from concurrent.futures import Future
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
@@ -28,18 +29,20 @@ from ._client import AsyncClient, ClientFace
 from ._events import AsyncEvents
 from ._options import ClientOptions, same_parameters_as
 from ._pagination import AsyncPaginator, PageLike, T
+from ._sites import AsyncSites
 from ._transport import refuse_to_travel
 from .exceptions import ClientClosedError
-from .types import Event
+from .types import Event, Site
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["Client", "Events", "Paginator", "blocking"]
+__all__ = ["Client", "Events", "Paginator", "Sites", "blocking", "blocking_of"]
 
 P = ParamSpec("P")
 _UNWIND_TIMEOUT = 5.0  # seconds an interrupted call may take to unwind in the portal
 R = TypeVar("R")
+A = TypeVar("A")
 
 
 def _backend_options() -> dict[str, Any]:
@@ -172,30 +175,52 @@ def _finalize(portal: _Portal, client: AsyncClient, description: str) -> None:
         )
 
 
-def blocking(
-    method: Callable[Concatenate[AsyncEvents, P], Awaitable[R]],
-) -> Callable[Concatenate[Events, P], R]:
-    """The blocking twin of an ``AsyncEvents`` method: same name, parameters and docstring.
+class _Face(Protocol):
+    """A blocking face: a resource (``client.events``) or the client itself."""
+
+    @property
+    def _client(self) -> Client: ...
+
+
+def blocking_of(
+    method: Callable[Concatenate[A, P], Awaitable[R]], resource: Callable[[AsyncClient], A]
+) -> Callable[Concatenate[_Face, P], R]:
+    """The blocking twin of ``method`` of the async ``resource(client)``: same name and docs.
 
     A deprecated method (PEP 702 ``__deprecated__``) warns here, in the
     caller's thread, where warning filters and the stack level make sense.
     """
     deprecation: str | None = getattr(method, "__deprecated__", None)
-    target: Callable[Concatenate[AsyncEvents, P], Awaitable[R]] = (
+    target: Callable[Concatenate[A, P], Awaitable[R]] = (
         method.__wrapped__  # type: ignore[attr-defined]
         if deprecation
         else method
     )
 
     @functools.wraps(method)
-    def twin(self: Events, /, *args: P.args, **kwargs: P.kwargs) -> R:
+    def twin(self: _Face, /, *args: P.args, **kwargs: P.kwargs) -> R:
         client = self._client
         portal = client._portal()  # noqa: SLF001 - a closed client refuses before warning
         if deprecation:
             warnings.warn(deprecation, DeprecationWarning, stacklevel=2)
-        return portal.run(functools.partial(target, client._async.events, *args, **kwargs))  # noqa: SLF001
+        return portal.run(functools.partial(target, resource(client._async), *args, **kwargs))  # noqa: SLF001
 
     return twin
+
+
+_EVENTS: Callable[[AsyncClient], AsyncEvents] = operator.attrgetter("events")
+_SITES: Callable[[AsyncClient], AsyncSites] = operator.attrgetter("sites")
+
+
+def _itself(client: AsyncClient) -> AsyncClient:
+    return client
+
+
+def blocking(
+    method: Callable[Concatenate[AsyncEvents, P], Awaitable[R]],
+) -> Callable[Concatenate[_Face, P], R]:
+    """The blocking twin of an ``AsyncEvents`` method: see :func:`blocking_of`."""
+    return blocking_of(method, _EVENTS)
 
 
 class Paginator(Generic[T]):
@@ -256,6 +281,31 @@ class Events:
     paginate.__doc__ = AsyncEvents.paginate.__doc__
 
 
+class Sites:
+    """The account's sites, read-only and blocking: ``client.sites``. See :class:`AsyncSites`."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    list = blocking_of(AsyncSites.list, _SITES)
+    get = blocking_of(AsyncSites.get, _SITES)
+    ids = blocking_of(AsyncSites.ids, _SITES)
+
+    def paginate(
+        self,
+        page_size: int = 100,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> Paginator[Site]:
+        # Building the paginator only checks input and sends nothing, so it runs here.
+        async_sites = self._client._async.sites  # noqa: SLF001
+        return Paginator(
+            self._client, async_sites.paginate(page_size, starting_after, ending_before)
+        )
+
+    paginate.__doc__ = AsyncSites.paginate.__doc__
+
+
 class Client(ClientFace):
     """A blocking client for the Fathom Events API, with the same methods as :class:`AsyncClient`.
 
@@ -304,6 +354,14 @@ class Client(ClientFace):
             else None
         )
         self.events = Events(self)
+        self.sites = Sites(self)
+
+    @property
+    def _client(self) -> Client:
+        # What a blocking twin reads to reach its client: here, the client itself.
+        return self
+
+    token = blocking_of(AsyncClient.token, _itself)
 
     def _portal(self) -> _Portal:
         portal = self.__portal

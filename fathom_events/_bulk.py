@@ -7,8 +7,9 @@ work (a :class:`FathomError`, or anything else, wrapped in
 succeeded. Each site is listed up to a cap (:class:`TooManyEventsError` past it).
 
 This module knows nothing of the client: it works through :class:`EventCalls`
-(``client.events`` is one) and reads the client's shared limits through
-:class:`ClientUsage` (the client's gate is one).
+(``client.events`` is one), reads the client's shared limits through
+:class:`ClientUsage` (the client's gate is one) and asks what the token may do
+through :data:`AskToken` (``client.token`` is one).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from typing import Protocol, TypeVar
 
 import anyio
+import attrs
 
 from ._bulk_types import (
     EventSpec,
@@ -34,10 +36,16 @@ from ._bulk_types import (
 )
 from ._pagination import PageWalker
 from ._protocol import check_id, shown
-from .exceptions import FathomError, InvalidRequestError, TooManyEventsError, UnexpectedError
-from .types import DeletedEvent, Event, EventPage
+from .exceptions import (
+    FathomError,
+    InvalidRequestError,
+    TokenPermissionError,
+    TooManyEventsError,
+    UnexpectedError,
+)
+from .types import DeletedEvent, Event, EventPage, TokenInfo
 
-__all__ = ["ClientUsage", "EventCalls", "apply", "check_concurrency", "plan", "pull"]
+__all__ = ["AskToken", "ClientUsage", "EventCalls", "apply", "check_concurrency", "plan", "pull"]
 
 PAGE_SIZE = 100
 T = TypeVar("T")
@@ -74,6 +82,10 @@ class ClientUsage(Protocol):
 
     @property
     def retries(self) -> int: ...
+
+
+#: How planning asks what the token may do (``GET /v1/token``, cached by the client).
+AskToken = Callable[[], Awaitable[TokenInfo]]
 
 
 def check_site_ids(site_ids: Iterable[str]) -> list[str]:
@@ -304,17 +316,28 @@ async def plan(
     concurrency: int | None,
     max_events_per_site: int,
     on_progress: ProgressCallback | None,
+    ask_token: AskToken | None,
 ) -> SyncPlan:
-    """List each site once and compare; see :meth:`AsyncEvents.plan`."""
+    """List each site once and compare; see :meth:`AsyncEvents.plan`.
+
+    With ``ask_token``, the token's abilities are read first (one request,
+    or none when the client has them already): a site the token may not read
+    fails before any request for it, and the changes it may not make are
+    moved to the site's ``refused``. If the token cannot be read, planning
+    goes on without the check and says so in ``token_note``.
+    """
     concurrency = check_concurrency(concurrency, usage.max_in_flight)
     wanted = check_desired(desired)
     limit = check_max_events_per_site(max_events_per_site)
     plans: dict[str, SitePlan] = {}
     failed: dict[str, FathomError] = {}
+    token, note = await _read_token(ask_token, bool(wanted))
 
     async def work(site_id: str) -> bool:
+        if token is not None and not token.can_read(site_id):
+            raise TokenPermissionError(site_id, "read", token.name)
         existing, pages = await list_site(events, site_id, limit)
-        plans[site_id] = plan_site(
+        site_plan = plan_site(
             site_id,
             existing,
             wanted[site_id],
@@ -322,6 +345,11 @@ async def plan(
             set_currency=set_currency,
             list_requests=pages,
         )
+        if token is not None and not token.can_manage(site_id):
+            site_plan = refuse_changes(
+                site_plan, TokenPermissionError(site_id, "manage", token.name)
+            )
+        plans[site_id] = site_plan
         return False
 
     await for_each_site(
@@ -339,7 +367,33 @@ async def plan(
         set_currency=set_currency,
         failed=failed,
         max_events_per_site=limit,
+        token_checked=token is not None,
+        token_note=note,
     )
+
+
+async def _read_token(
+    ask_token: AskToken | None, needed: bool
+) -> tuple[TokenInfo | None, str | None]:
+    """The token's abilities, or None and a note saying why they were not checked."""
+    if ask_token is None:
+        return None, "the token check was turned off (check_token=False)"
+    if not needed:
+        return None, "no site to check"
+    try:
+        return await ask_token(), None
+    except FathomError as error:
+        return None, f"the token's abilities could not be read, so they were not checked: {error}"
+
+
+def refuse_changes(site: SitePlan, error: TokenPermissionError) -> SitePlan:
+    """``site`` with every change moved to ``refused`` (as ``error``): none is sent."""
+    refused = (
+        *(Failure("create", spec.name, error) for spec in site.create),
+        *(Failure("update", event.name, error) for event, _ in site.update),
+        *(Failure("delete", event.name, error) for event in site.delete),
+    )
+    return attrs.evolve(site, create=(), update=(), delete=(), refused=refused)
 
 
 async def _recorded(
@@ -407,6 +461,7 @@ async def _apply_site(events: EventCalls, site: SitePlan, report: SiteReport, li
         if deleted is not None:
             report.deleted.append(event.id)
     report.skipped.extend(event.name for event in site.unchanged)
+    report.refused.extend(site.refused)
     return bool(report.failed)
 
 

@@ -108,7 +108,11 @@ class SitePlan:
 
     ``update`` pairs each existing event with the spec whose currency will be
     written (only when the plan was made with ``set_currency=True``).
-    ``list_requests`` is how many list pages planning took.
+    ``list_requests`` is how many list pages planning took. ``refused`` holds
+    each change the site needs but the token may not make (a
+    :class:`~fathom_events.TokenPermissionError` each, known from the token's
+    abilities): they are not in ``create``, ``update`` or ``delete``, so they
+    are neither counted nor sent.
     """
 
     site_id: str
@@ -118,6 +122,7 @@ class SitePlan:
     delete: tuple[Event, ...] = ()
     unchanged: tuple[Event, ...] = ()
     list_requests: int = 0
+    refused: tuple[Failure, ...] = ()
 
     @property
     def changes(self) -> int:
@@ -134,6 +139,13 @@ class SyncPlan:
     ambiguous create failure). ``list_requests`` is what planning already sent.
     ``max_events_per_site`` is the cap planning listed each site with; that
     re-list keeps to it too.
+
+    ``token_checked`` is True when planning read the token's abilities first
+    (``check_token=True``, the default): then each site the token may not
+    read is in ``failed`` (a :class:`~fathom_events.TokenPermissionError`, no
+    request sent for it) and each change it may not make is in its site's
+    ``refused``. ``token_note`` says why it is False (turned off, or the token
+    endpoint failed), or is None.
     """
 
     sites: tuple[SitePlan, ...]
@@ -143,6 +155,8 @@ class SyncPlan:
     max_events_per_site: int = attrs.field(
         default=DEFAULT_MAX_EVENTS_PER_SITE, kw_only=True, converter=check_max_events_per_site
     )
+    token_checked: bool = attrs.field(default=False, kw_only=True)
+    token_note: str | None = attrs.field(default=None, kw_only=True)
 
     @property
     def requests(self) -> int:
@@ -156,8 +170,13 @@ class SyncPlan:
 
     @property
     def empty(self) -> bool:
-        """True when applying would change nothing."""
+        """True when applying would change nothing (refused changes aside: see ``refused``)."""
         return self.requests == 0
+
+    @property
+    def refused(self) -> dict[str, tuple[Failure, ...]]:
+        """The changes the token may not make, by site (only sites that have some)."""
+        return {site.site_id: site.refused for site in self.sites if site.refused}
 
     def summary(self) -> dict[str, int]:
         """Counts of each kind of change, and requests."""
@@ -168,6 +187,7 @@ class SyncPlan:
             "delete": sum(len(s.delete) for s in self.sites),
             "unchanged": sum(len(s.unchanged) for s in self.sites),
             "requests": self.requests,
+            "refused": sum(len(s.refused) for s in self.sites),
             "failed_sites": len(self.failed),
         }
 
@@ -187,6 +207,8 @@ class SiteReport:
     #: Changes in flight when the apply was cancelled: each may or may not have
     #: taken effect (plan again to see).
     interrupted: list[str] = attrs.field(factory=list)
+    #: Changes the plan refused (the token may not make them): never sent.
+    refused: list[Failure] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -222,6 +244,7 @@ class SyncReport:
             "deleted": sum(len(s.deleted) for s in reports),
             "skipped": sum(len(s.skipped) for s in reports),
             "failed": sum(len(s.failed) for s in reports),
+            "refused": sum(len(s.refused) for s in reports),
             "requests_sent": self.requests_sent,
             "retries": self.retries,
         }

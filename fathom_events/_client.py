@@ -1,4 +1,4 @@
-"""The asynchronous client: ``AsyncClient`` and its ``events`` resource."""
+"""The asynchronous client: ``AsyncClient``, its ``events`` and ``sites`` and its token."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from ._options import (
 )
 from ._retry import Gate, RetryPolicy, call_with_retries
 from ._seam import GivenTransport, refuse_to_travel
+from ._sites import AsyncSites, TokenCache
 from ._transport import Transport, make_transport
 from .exceptions import ClientClosedError, FathomError, UnsupportedEventLoopError
+from .types import TokenInfo
 
 if TYPE_CHECKING:
     import aiohttp
@@ -38,10 +40,11 @@ def _given(**changes: Any) -> dict[str, Any]:
 
 @attrs.frozen
 class _Shared:
-    """What a client shares with its ``with_options`` twins: its gate and its transport."""
+    """What a client shares with its ``with_options`` twins: gate, transport, token's answer."""
 
     gate: Gate
     transport: Transport | GivenTransport
+    token: TokenCache = attrs.field(factory=TokenCache)
 
     @classmethod
     def new(cls, options: ClientOptions, session: aiohttp.ClientSession | None = None) -> _Shared:
@@ -144,7 +147,8 @@ class AsyncClient(ClientFace):
         self._gate = shared.gate
         self._transport = shared.transport
         self._owns_transport = owner
-        self.events = AsyncEvents(self._call, self._gate, self._ensure_open)
+        self.events = AsyncEvents(self._call, self._gate, self._ensure_open, self.token)
+        self.sites = AsyncSites(self._call)
 
     @property
     def closed(self) -> bool:
@@ -199,6 +203,20 @@ class AsyncClient(ClientFace):
         """
         if self._owns_transport:
             await self._transport.aclose()
+
+    async def token(self, *, refresh: bool = False) -> TokenInfo:
+        """What the API says of this client's token: name, abilities, dates (never the secret).
+
+        Asked once (``GET /v1/token``) and kept for the client's life, shared
+        with its ``with_options`` twins; concurrent first calls share that one
+        request. ``refresh=True`` asks again. ``can_read(site_id)``,
+        ``can_manage(site_id)`` and ``can_list_sites`` say what the token may do.
+        """
+        self._refuse_if_closed()
+        return await self._shared.token.get(self._ask_token, refresh=refresh)
+
+    async def _ask_token(self) -> TokenInfo:
+        return await self._call(proto.TOKEN_REQUEST, TokenInfo)
 
     def _ensure_open(self) -> None:
         """Refuse now if closed, or if this event loop cannot have a session."""

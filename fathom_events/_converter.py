@@ -27,6 +27,15 @@ read Fathom's answers, and ours must not leak into theirs.
   an array): the page is kept and ``url`` is the request's own path.
   :data:`OPTIONAL_FIELDS` and :data:`UNCHECKED_FIELDS` say the same for the
   error path, which names the first bad field.
+* :class:`~fathom_events.types.Site`, ``SitePage`` and ``TokenInfo``: hand-written
+  hooks, as tolerant as the event reader. A site's ``sharing`` and
+  ``timezone`` may be missing (``None``) and any string is kept; a sites page
+  without a usable ``url`` keeps the request's path. The token's
+  ``abilities`` must be an array of strings (the one field the client acts
+  on); its ``name`` may be missing, ``version`` is an int or a string, and
+  each timestamp may be missing or ``null`` (``None``) or in either form.
+* ``str | None``, ``int | str | None``, ``datetime | None`` and ``list[str]``:
+  strict hooks for those fields (so that the error path names a bad one).
 * ``DeletedEvent``: a generated dict hook without detailed validation (we
   wrap the first error ourselves) that ignores unknown keys.
 * The private request bodies: unstructured with fields left at ``None``
@@ -48,7 +57,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from .types import Currency, DeletedEvent, Event, EventPage
+from .types import Currency, DeletedEvent, Event, EventPage, Site, SitePage, TokenInfo
 
 try:  # pragma: no cover - which branch runs depends on the installed extras
     import orjson
@@ -101,9 +110,22 @@ _UTC = timezone.utc
 
 #: Fields an answer may leave out: the older reference shows events without ``currency``
 #: (read as None), and a page without a usable ``url`` keeps the request's path.
-OPTIONAL_FIELDS: Final = frozenset({(Event, "currency"), (EventPage, "url")})
+OPTIONAL_FIELDS: Final = frozenset(
+    {
+        (Event, "currency"),
+        (EventPage, "url"),
+        (SitePage, "url"),
+        (Site, "sharing"),
+        (Site, "timezone"),
+        *(
+            (TokenInfo, field.name)
+            for field in attrs.fields(TokenInfo)
+            if field.name != "abilities"
+        ),
+    }
+)
 #: Fields whose value never makes an answer unreadable (a page's ``url`` was once an array).
-UNCHECKED_FIELDS: Final = frozenset({(EventPage, "url")})
+UNCHECKED_FIELDS: Final = frozenset({(EventPage, "url"), (SitePage, "url")})
 
 _SHOWN_CHARS = 60
 
@@ -299,6 +321,74 @@ def structure_event_page(value: Any, _: object = None, request_url: str = "") ->
     return EventPage(data, has_more, url)
 
 
+def _optional_str(value: object, _: object = None) -> str | None:
+    return None if value is None else _structure_str(value)
+
+
+def _optional_timestamp(value: object, _: object = None) -> datetime | None:
+    return None if value is None else parse_timestamp(value)
+
+
+def _structure_version(value: object, _: object = None) -> int | str | None:
+    if value is None or type(value) is int:
+        return value
+    if type(value) is str:
+        return _structure_str(value)
+    raise TypeError(f"expected an int, a string or null, got {describe(value)}")
+
+
+def _structure_str_list(value: object, _: object = None) -> list[str]:
+    if type(value) is not list:
+        raise TypeError(f"expected a list of strings, got {describe(value)}")
+    return [_structure_str(item) for item in value]
+
+
+def read_site(item: Any) -> Site:
+    """Read one site; unknown keys are ignored, a missing ``sharing``/``timezone`` is None."""
+    return Site(
+        _structure_str(item["id"]),
+        _structure_str(item["name"]),
+        _optional_str(item.get("sharing")),
+        parse_timestamp(item["created_at"]),
+        _optional_str(item.get("timezone")),
+    )
+
+
+def structure_site(value: Any, _: object = None) -> Site:
+    """The converter's hook for ``Site``: :func:`read_site`."""
+    return read_site(value)
+
+
+def structure_site_list(value: object, _: object = None) -> list[Site]:
+    """Read a JSON array of sites; the first bad site raises."""
+    if type(value) is not list:
+        raise TypeError(f"expected a list of sites, got {describe(value)}")
+    return [read_site(item) for item in value]
+
+
+def structure_site_page(value: Any, _: object = None, request_url: str = "") -> SitePage:
+    """Read a sites list answer as :func:`structure_event_page` reads an events list."""
+    data = structure_site_list(value["data"])
+    has_more = _structure_bool(value["has_more"], bool)
+    url = value.get("url")
+    if type(url) is not str:
+        url = _request_path(request_url)
+    return SitePage(data, has_more, url)
+
+
+def structure_token(value: Any, _: object = None) -> TokenInfo:
+    """Read a ``/token`` answer; only ``abilities`` is required."""
+    return TokenInfo(
+        _optional_str(value.get("name")),
+        _structure_version(value.get("version")),
+        tuple(_structure_str_list(value["abilities"])),
+        _optional_timestamp(value.get("last_used_at")),
+        _optional_timestamp(value.get("expires_at")),
+        _optional_timestamp(value.get("created_at")),
+        _optional_timestamp(value.get("updated_at")),
+    )
+
+
 def configure_converter(target: cattrs.Converter) -> None:
     """Register every hook listed in this module's docstring on ``target``."""
     target.register_structure_hook(str, _structure_str)
@@ -310,6 +400,18 @@ def configure_converter(target: cattrs.Converter) -> None:
     target.register_structure_hook(Event, structure_event)
     target.register_structure_hook_func(lambda t: t == list[Event], structure_event_list)
     target.register_structure_hook(EventPage, structure_event_page)
+    for answer in (Site, SitePage, TokenInfo):
+        attrs.resolve_types(answer)
+    target.register_structure_hook(Site, structure_site)
+    target.register_structure_hook_func(lambda t: t == list[Site], structure_site_list)
+    target.register_structure_hook(SitePage, structure_site_page)
+    target.register_structure_hook(TokenInfo, structure_token)
+    target.register_structure_hook_func(lambda t: t == str | None, _optional_str)
+    target.register_structure_hook_func(lambda t: t == int | str | None, _structure_version)
+    target.register_structure_hook_func(lambda t: t == datetime | None, _optional_timestamp)
+    target.register_structure_hook_func(
+        lambda t: t in (list[str], tuple[str, ...]), _structure_str_list
+    )
     for body in (CreateEventBody, UpdateEventBody):
         attrs.resolve_types(body)
         target.register_unstructure_hook(

@@ -24,8 +24,8 @@ from ._bulk_types import (
     SyncReport,
 )
 from ._pagination import AsyncPaginator
-from .exceptions import NotFoundError
-from .types import DeletedEvent, Event, EventPage
+from .exceptions import InvalidRequestError, NotFoundError
+from .types import DeletedEvent, Event, EventPage, TokenInfo
 
 __all__ = ["AsyncEvents"]
 
@@ -58,11 +58,16 @@ class AsyncEvents:
     """The events (conversion goals) of your sites: ``client.events``."""
 
     def __init__(
-        self, call: _Call, usage: _bulk.ClientUsage, ensure_open: Callable[[], None]
+        self,
+        call: _Call,
+        usage: _bulk.ClientUsage,
+        ensure_open: Callable[[], None],
+        token: Callable[[], Awaitable[TokenInfo]],
     ) -> None:
         self._call = call
         self._usage = usage  # for the bulk methods: default concurrency, request counts
         self._ensure_open = ensure_open
+        self._token = token  # for plan: what the token may do, asked once per client
 
     async def list(
         self,
@@ -197,6 +202,7 @@ class AsyncEvents:
         on_progress: ProgressCallback | None = None,
         *,
         max_events_per_site: int = DEFAULT_MAX_EVENTS_PER_SITE,
+        check_token: bool = True,
     ) -> SyncPlan:
         """Plan a sync: list each site once and say what must change.
 
@@ -211,8 +217,21 @@ class AsyncEvents:
         than ``max_events_per_site`` events (default 100,000), which the plan
         keeps for :meth:`apply`. ``on_progress`` is called as each site is
         listed.
+
+        First it asks what the token may do (``client.token()``: one request
+        per client, none once known). A site the token may not read is in
+        ``plan.failed`` (:class:`TokenPermissionError`) and nothing is sent
+        for it; a change the token may not make (on a site it may only read)
+        is in the site's ``refused``, not counted in ``plan.requests`` and
+        never sent by :meth:`apply`. ``check_token=False`` skips the check;
+        if the token cannot be read, planning goes on without it. Either way
+        ``plan.token_checked`` is False and ``plan.token_note`` says why.
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
+        if type(check_token) is not bool:
+            raise InvalidRequestError(
+                "check_token", f"must be True or False, got {proto.shown(check_token)}"
+            )
         return await _bulk.plan(
             self,
             self._usage,
@@ -222,6 +241,7 @@ class AsyncEvents:
             concurrency=concurrency,
             max_events_per_site=max_events_per_site,
             on_progress=on_progress,
+            ask_token=self._token if check_token else None,
         )
 
     async def apply(

@@ -29,6 +29,7 @@ from ._converter import (
     json_dumps,
     json_loads,
     structure_event_page,
+    structure_site_page,
 )
 from .exceptions import (
     APIStatusError,
@@ -44,7 +45,7 @@ from .exceptions import (
     ServerError,
     UnprocessableEntityError,
 )
-from .types import Currency, EventPage
+from .types import Currency, EventPage, SitePage
 
 T = TypeVar("T")
 logger = logging.getLogger("fathom_events")
@@ -220,7 +221,28 @@ def build_list(
     ending_before: object = None,
 ) -> Request:
     """GET one page of a site's events."""
-    path = _events_path(site_id)
+    return _page_request(_events_path(site_id), limit, starting_after, ending_before)
+
+
+def build_list_sites(
+    limit: object = None, starting_after: object = None, ending_before: object = None
+) -> Request:
+    """GET one page of the account's sites (the cursors are site ids)."""
+    return _page_request("/sites", limit, starting_after, ending_before)
+
+
+def build_get_site(site_id: object) -> Request:
+    """GET one site."""
+    return Request(Operation.GET, "GET", f"/sites/{_segment(check_id('site_id', site_id))}")
+
+
+TOKEN_REQUEST: Final = Request(Operation.GET, "GET", "/token")
+
+
+def _page_request(
+    path: str, limit: object, starting_after: object, ending_before: object
+) -> Request:
+    """GET one page of a list at ``path``, after checking the page size and cursors."""
     query: list[tuple[str, str]] = []
     if limit is not None:
         query.append(("limit", str(check_limit(limit))))
@@ -341,6 +363,8 @@ def _structure(data: object, into: type[T], url: str) -> T:
     # converter.structure() dispatches on every call; each answer type's hook is found once.
     if into is EventPage:  # a page without a usable url keeps the request's path
         return cast("T", structure_event_page(data, into, url))
+    if into is SitePage:
+        return cast("T", structure_site_page(data, into, url))
     hook = _HOOKS.get(into)
     if hook is None:
         hook = _HOOKS[into] = converter.get_structure_hook(into)

@@ -8,6 +8,8 @@
     ├── UnsupportedEventLoopError  (also RuntimeError) awaited where it cannot work
     ├── PaginationError            the API's cursor stopped advancing
     ├── TooManyEventsError         a bulk job stopped listing a site at its cap
+    ├── TooManySitesError          sites.ids() stopped listing sites at its cap
+    ├── TokenPermissionError       the token may not do it (known from /token); not sent
     ├── UnexpectedError            a bulk job met an error of another kind (``__cause__``)
     ├── APIConnectionError         no HTTP answer: refused, reset, dropped, TLS failure
     │   └── APITimeoutError        an attempt or the overall deadline ran out
@@ -55,7 +57,9 @@ __all__ = [
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "ServerError",
+    "TokenPermissionError",
     "TooManyEventsError",
+    "TooManySitesError",
     "UnexpectedError",
     "UnprocessableEntityError",
     "UnsupportedEventLoopError",
@@ -254,6 +258,49 @@ class TooManyEventsError(FathomError):
         return (
             f"site {self.site_id!r} has more than {self.limit:,} events; listing stopped there"
             " (pass a larger max_events_per_site to read it all)"
+        )
+
+
+class TooManySitesError(FathomError):
+    """``sites.ids()`` stopped listing past ``limit`` sites (its ``max_sites`` cap).
+
+    A separate class from :class:`TooManyEventsError`, which is one site's
+    failure inside a bulk job and names that site: this one ends the whole
+    listing and names no site.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(limit)
+
+    def __str__(self) -> str:
+        return (
+            f"the account lists more than {self.limit:,} sites; listing stopped there"
+            " (pass a larger max_sites to read them all)"
+        )
+
+
+class TokenPermissionError(FathomError):
+    """The token may not ``action`` (``"read"`` or ``"manage"``) site ``site_id``.
+
+    Known from the token's own abilities (``GET /v1/token``) before anything
+    was sent for it, so it cost no request: a bulk job records it as the
+    site's failure (read) or as a refused change (manage).
+    """
+
+    def __init__(self, site_id: str, action: str, token_name: str | None = None) -> None:
+        self.site_id = site_id
+        self.action = action
+        self.token_name = token_name
+        super().__init__(site_id, action, token_name)
+
+    def __str__(self) -> str:
+        token = "the token" if self.token_name is None else f"the token {self.token_name!r}"
+        site = self.site_id
+        needed = f"*, all-sites-readonly, read:{site}" if self.action == "read" else "*"
+        return (
+            f"{token} may not {self.action} site {site!r}: it has none of {needed} or"
+            f" manage:{site}; nothing was sent"
         )
 
 

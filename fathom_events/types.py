@@ -11,7 +11,7 @@ from datetime import datetime
 
 import attrs
 
-__all__ = ["Currency", "DeletedEvent", "Event", "EventPage"]
+__all__ = ["Currency", "DeletedEvent", "Event", "EventPage", "Site", "SitePage", "TokenInfo"]
 
 
 class Currency(str, enum.Enum):
@@ -74,3 +74,76 @@ class DeletedEvent:
 
     id: str
     deleted: bool
+
+
+#: The sharing settings the reference lists; another value is kept as its raw string.
+SHARING_VALUES = ("none", "private", "public")
+
+
+@attrs.frozen
+class Site:
+    """A site of the account, as ``GET /v1/sites`` and ``GET /v1/sites/{id}`` answer it.
+
+    ``sharing`` is ``"none"``, ``"private"`` or ``"public"`` in the reference;
+    any other string is kept as it is, and a missing one is ``None``.
+    ``timezone`` (an IANA name such as ``"America/New_York"``) is newer and
+    is ``None`` when the answer has none. ``created_at`` is timezone-aware UTC.
+    """
+
+    id: str
+    name: str
+    sharing: str | None
+    created_at: datetime
+    timezone: str | None
+
+
+@attrs.frozen
+class SitePage:
+    """One page of the account's sites, in the order the API returned them.
+
+    As :class:`EventPage`: ``has_more`` says whether another page exists in
+    the direction of travel; ``url`` is the API's own path for the list.
+    """
+
+    data: list[Site]
+    has_more: bool
+    url: str
+
+
+_ADMIN = "*"
+_READ_ALL = "all-sites-readonly"
+
+
+@attrs.frozen
+class TokenInfo:
+    """What ``GET /v1/token`` says of the token making the request (never the secret).
+
+    ``abilities`` are kept as the API gave them, in order: ``"*"`` (admin),
+    ``"all-sites-readonly"``, ``"read:SITE"`` and ``"manage:SITE"``. An
+    ability this library does not know is kept and never grants anything.
+    ``version`` is kept as given (an int, or a string). Each timestamp is
+    timezone-aware UTC, or ``None`` when the answer gives none.
+    """
+
+    name: str | None
+    version: int | str | None
+    abilities: tuple[str, ...]
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def can_list_sites(self) -> bool:
+        """Whether the token may list the account's sites (``*`` or ``all-sites-readonly``)."""
+        return _ADMIN in self.abilities or _READ_ALL in self.abilities
+
+    def can_read(self, site_id: str) -> bool:
+        """Whether the token may list and get the events of ``site_id`` (manage implies read)."""
+        return (
+            self.can_list_sites or f"read:{site_id}" in self.abilities or self.can_manage(site_id)
+        )
+
+    def can_manage(self, site_id: str) -> bool:
+        """Whether the token may create, update and delete the events of ``site_id``."""
+        return _ADMIN in self.abilities or f"manage:{site_id}" in self.abilities

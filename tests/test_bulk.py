@@ -132,11 +132,13 @@ def test_event_spec_checks_its_fields() -> None:
 
 
 async def test_plan_counts_exactly_what_apply_sends(client: AsyncClient, many: FakeFathom) -> None:
-    """The plan lists each site once; apply then sends exactly plan.requests requests."""
+    """The plan asks the token once, lists each site once; apply sends plan.requests requests."""
     many.add_event("S1", "Signed up")
     desired = dict.fromkeys(SITES, SPEC)
     plan = await client.events.plan(desired)
-    assert len(many.requests) == plan.list_requests == sum(listing_pages(many, s) for s in SITES)
+    assert len(many.requests_for("GET", "/v1/token")) == 1
+    listed = len(many.requests) - 1
+    assert listed == plan.list_requests == sum(listing_pages(many, s) for s in SITES)
     assert plan.summary()["create"] == 9
     assert plan.requests == 9
     many.reset_requests()
@@ -339,9 +341,9 @@ async def test_list_requests_count_a_final_empty_page(
             }
         ],
     }
-    fake.inject(Fault.respond(200, json=page), method="GET")
+    fake.inject(Fault.respond(200, json=page), method="GET", path="/v1/sites/*")
     plan = await client.events.plan({SITE: [EventSpec("Only")]})
-    assert plan.list_requests == len(fake.requests) == 2
+    assert plan.list_requests == len(fake.requests_for("GET", "/v1/sites/*")) == 2
 
 
 @pytest.mark.parametrize("face", [AsyncEvents, Events])

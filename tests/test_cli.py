@@ -258,10 +258,11 @@ def test_sync_applies_the_file(fake: FakeFathom, url: str, tmp_path: Path) -> No
         "sync: 3 created, 0 updated, 0 deleted, 0 failed; 3 requests, 0 retries",
     ]
     progress = ran.err.splitlines()
-    assert re.fullmatch(r"plan: 1/2 sites, [12] requests, 0 retries", progress[0])
-    assert progress[1] == "plan: 2/2 sites, 2 requests, 0 retries"
-    assert re.fullmatch(r"apply: 1/2 sites, [345] requests, 0 retries", progress[2])
-    assert progress[3:] == ["apply: 2/2 sites, 5 requests, 0 retries"]
+    # Planning asks the token's abilities first (one request), then lists each site.
+    assert re.fullmatch(r"plan: 1/2 sites, [23] requests, 0 retries", progress[0])
+    assert progress[1] == "plan: 2/2 sites, 3 requests, 0 retries"
+    assert re.fullmatch(r"apply: 1/2 sites, [456] requests, 0 retries", progress[2])
+    assert progress[3:] == ["apply: 2/2 sites, 6 requests, 0 retries"]
 
 
 def test_sync_dry_run_prints_plan_count_and_time(
@@ -287,9 +288,10 @@ def test_sync_dry_run_prints_plan_count_and_time(
         "SITE1\t'Booked a demo'\t\t",
         "SITE2\t'Booked a demo', 'Abandoned cart'\t\t",
         "plan: 2 sites: 3 to create, 0 to update, 0 to delete, 8 unchanged",
-        # 2 list requests were sent; 2 + 3 is 2 beyond the burst of 3, one every 3.3 s.
+        # The token and 2 list requests were sent; 3 + 3 is 3 beyond the burst of 3, one
+        # every 3.3 s.
         (
-            "dry run: applying would send 3 requests, about 6.7 s under the rate limit"
+            "dry run: applying would send 3 requests, about 10 s under the rate limit"
             " (3 requests per 10 s: one every 3.3 s)"
         ),
     ]

@@ -1,0 +1,177 @@
+"""The account's side of the API: ``client.sites`` (read-only) and the token's own answer.
+
+:class:`AsyncSites` lists and gets sites as :class:`~._events.AsyncEvents`
+does events: input checked in ``_protocol``, each request through the
+client's call (retries, limits, transport, size cap). :class:`TokenCache`
+holds what ``GET /v1/token`` said, asked once per client and shared with its
+``with_options`` twins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+from . import _protocol as proto
+from ._pagination import AsyncPaginator, PageWalker
+from .exceptions import InvalidRequestError, TooManySitesError
+from .types import Site, SitePage, TokenInfo
+
+__all__ = ["DEFAULT_MAX_SITES", "AsyncSites", "TokenCache"]
+
+T = TypeVar("T")
+
+#: The most sites :meth:`AsyncSites.ids` lists before it stops
+#: (:class:`~fathom_events.TooManySitesError`): far above any real account, low enough
+#: that a server which never stops answering ``has_more`` cannot run it without end.
+DEFAULT_MAX_SITES = 100_000
+_PAGE_SIZE = 100
+
+
+class _Call(Protocol):
+    def __call__(self, request: proto.Request, into: type[T], /) -> Awaitable[T]: ...
+
+
+class AsyncSites:
+    """The account's sites, read-only: ``client.sites``.
+
+    Listing needs a token with ``*`` or ``all-sites-readonly``; getting one
+    site needs read access to it. Sites come oldest first.
+    """
+
+    def __init__(self, call: _Call) -> None:
+        self._call = call
+
+    async def list(
+        self,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> SitePage:
+        """One page of the account's sites.
+
+        ``limit`` is 1..100 (the API's default is 10). ``starting_after`` (a
+        site id) gives the sites after it, oldest first; ``ending_before``
+        walks back from it, newest first; not both. To walk every site, use
+        :meth:`paginate` or :meth:`ids`.
+        """
+        return await self._call(
+            proto.build_list_sites(limit, starting_after, ending_before), SitePage
+        )
+
+    async def get(self, site_id: str) -> Site:
+        """One site."""
+        return await self._call(proto.build_get_site(site_id), Site)
+
+    def paginate(
+        self,
+        page_size: int = 100,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> AsyncPaginator[Site]:
+        """Every site, fetched lazily one page at a time.
+
+        Forward (oldest first, from ``starting_after`` if given) by default;
+        given ``ending_before`` it walks backward, newest first. See
+        :class:`AsyncPaginator`.
+        """
+        proto.check_limit(page_size, field="page_size")
+        proto.build_list_sites(page_size, starting_after, ending_before)  # check input now
+        backward = ending_before is not None
+
+        async def fetch(cursor: str | None) -> SitePage:
+            if backward:
+                return await self.list(page_size, ending_before=cursor)
+            return await self.list(page_size, starting_after=cursor)
+
+        return AsyncPaginator(fetch, ending_before if backward else starting_after)
+
+    async def ids(self, *, max_sites: int = DEFAULT_MAX_SITES) -> builtins.list[str]:
+        """The id of every site the token can see, oldest first, 100 sites a request.
+
+        Past ``max_sites`` sites (default 100,000, far above any real
+        account) it stops and raises :class:`TooManySitesError`, so at most
+        one page past the cap is ever held.
+        """
+        if type(max_sites) is not int or max_sites < 1:
+            raise InvalidRequestError(
+                "max_sites", f"must be an int >= 1, got {proto.shown(max_sites)}"
+            )
+        found: builtins.list[str] = []
+
+        async def fetch(cursor: str | None) -> SitePage:
+            return await self.list(_PAGE_SIZE, starting_after=cursor)
+
+        walker = PageWalker(fetch, None)
+        while (page := await walker.next_page()) is not None:
+            found.extend(site.id for site in page.data)
+            if len(found) > max_sites:
+                raise TooManySitesError(max_sites)
+        return found
+
+
+def _being_cancelled() -> bool:
+    """Whether the running task has been asked to stop (always False before Python 3.11)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling and cancelling())
+
+
+class TokenCache:
+    """What ``GET /v1/token`` answered, asked once and kept for the client's life.
+
+    Calls that find no answer yet, in one event loop, share one request: the
+    first sends it and the others wait for its answer (a failure is not
+    kept: the next call asks again). ``refresh`` asks again, or joins a
+    request already in flight. Loops of their own each send their own.
+    """
+
+    def __init__(self) -> None:
+        self._value: TokenInfo | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[asyncio.AbstractEventLoop, asyncio.Future[TokenInfo]] = {}
+
+    async def get(self, ask: Callable[[], Awaitable[TokenInfo]], *, refresh: bool) -> TokenInfo:
+        """The cached answer, or ``await ask()`` (once for every caller waiting on it)."""
+        while True:
+            if not refresh and (value := self._value) is not None:
+                return value
+            loop = asyncio.get_running_loop()
+            with self._lock:
+                waiting = self._pending.get(loop)
+                if waiting is None:
+                    mine = self._pending[loop] = loop.create_future()
+            if waiting is None:
+                return await self._ask(ask, loop, mine)
+            try:
+                return await asyncio.shield(waiting)
+            except asyncio.CancelledError:
+                if not waiting.cancelled() or _being_cancelled():
+                    raise
+                # The caller that was asking was cancelled, not us: ask ourselves.
+
+    async def _ask(
+        self,
+        ask: Callable[[], Awaitable[TokenInfo]],
+        loop: asyncio.AbstractEventLoop,
+        mine: asyncio.Future[TokenInfo],
+    ) -> TokenInfo:
+        try:
+            value = await ask()
+        except BaseException as error:
+            with self._lock:
+                del self._pending[loop]
+            if isinstance(error, Exception):
+                mine.set_exception(error)
+                mine.exception()  # retrieved: no "never retrieved" log when no one waits
+            else:
+                mine.cancel()
+            raise
+        self._value = value
+        with self._lock:
+            del self._pending[loop]
+        mine.set_result(value)
+        return value
