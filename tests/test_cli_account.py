@@ -193,19 +193,17 @@ def test_sites_refused_is_exit_1_with_a_hint(capsys: pytest.CaptureFixture[str],
     assert "fathom-events: BadRequestError: 400" in ran.err
 
 
-def test_token_in_words_never_the_token(
-    capsys: pytest.CaptureFixture[str], fake: FakeFathom, url: str
-) -> None:
+def test_token_in_words_never_the_token(fake: FakeFathom, url: str) -> None:
     """`token` says name, abilities in words (unknown ones escaped), dates; warns near expiry."""
     soon = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=3, hours=1)
-    odd = "manage:CDBUGS"
     fake.add_token(
         "soon-s3cret",
-        ["read:WXYZ", odd, "all-sites-readonly", "future:\x1b[31m"],
+        ["read:WXYZ", "manage:CDBUGS", "all-sites-readonly", "future:\x1b[31m"],
         name="Deploy \x07bot",
         expires_at=soon,
     )
-    ran = run_as(capsys, url, "soon-s3cret", "token", "--quiet")
+    ran = run_cli("token", "--base-url", url, "--token", "soon-s3cret", script=True)
+    assert "soon-s3cret" not in ran.out + ran.err
     assert ran.code == 0, ran.err
     rows = [line.split("\t") for line in ran.out.splitlines()]
     assert rows[:6] == [
@@ -399,3 +397,34 @@ def test_sync_all_sites_with_a_read_only_token_sends_no_write(
     assert "'*' or 'all-sites-readonly'" in ran.err
     assert {r.method for r in fake.requests} == {"GET"}
     assert fake.requests_for("GET", "*/events") == []
+
+
+def test_export_all_sites(cli: Cli, fake: FakeFathom, tmp_path: Path) -> None:
+    """`export --all-sites` writes every site the token can see; `sync --check` of it is clean."""
+    path = tmp_path / "goals.toml"
+    ran = cli("export", "--all-sites", "--out", str(path))
+    assert ran.code == 0, ran.err
+    text = path.read_text()
+    assert "every site the token can see, 3 sites" in text
+    assert parse_sync_file(text).sites == ("CDBUGS", "EVIL", "WXYZ")
+    fake.reset_requests()
+    checked = cli("sync", str(path), "--check")
+    assert checked.code == 0, checked.err
+    assert {r.method for r in fake.requests} == {"GET"}
+    both = cli("export", "--all-sites", "CDBUGS")
+    assert both.code == 2
+    assert "give SITE... or --all-sites, not both" in both.err
+
+
+def test_sync_check_of_all_sites_finds_drift(cli: Cli, fake: FakeFathom, tmp_path: Path) -> None:
+    """`sync --check` of a `sites = "all"` file exits 3 when a site lacks an event; no write."""
+    path = tmp_path / "sync.toml"
+    path.write_text(ALL_SYNC)
+    ran = cli("sync", str(path), "--check")
+    assert ran.code == 3, ran.err
+    assert {r.method for r in fake.requests} == {"GET"}
+    fake.add_site("NEW", created_at=T_SITE + timedelta(3))
+    path.write_text('sites = "all"\nexclude = ["NEW"]\n[[events]]\nname = "Signed up"\n')
+    assert cli("sync", str(path)).code == 0
+    assert cli("sync", str(path), "--check").code == 0
+    assert fake.events("NEW") == []
