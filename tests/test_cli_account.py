@@ -21,6 +21,7 @@ from fathom_events._cli._syncfile import SyncFileError, parse_sync_file
 from fathom_events.testing import FakeFathom
 
 from .test_cli import ANSI, TOKEN, Cli, Ran, in_process_cli, run_cli
+from .test_readme import readme_section
 
 # -- the sync file: sites = "all" and exclude ----------------------------------------------
 
@@ -428,3 +429,19 @@ def test_sync_check_of_all_sites_finds_drift(cli: Cli, fake: FakeFathom, tmp_pat
     assert cli("sync", str(path)).code == 0
     assert cli("sync", str(path), "--check").code == 0
     assert fake.events("NEW") == []
+
+
+def test_readme_all_sites_example_and_its_error() -> None:
+    """The README's `sites = "all"` file parses, and a typo in its table gives the error shown."""
+    section = readme_section("The sync file")
+    example = re.findall(r"```toml\n(.*?)```", section, re.DOTALL)[1]
+    shown = re.search(r"`(sync\.toml:\d+: \[site\.CDBUGZ\]: .*?) \.\.\.`", section)
+    assert shown is not None
+    file = parse_sync_file(example, "sync.toml")
+    assert file.all_sites
+    assert file.exclude == ("STAGING", "OLDSITE")
+    assert file.sites_to_sync(["CDBUGS", "STAGING", "X"]) == ("CDBUGS", "X")
+    typo = parse_sync_file(example.replace("[site.CDBUGS]", "[site.CDBUGZ]"), "sync.toml")
+    with pytest.raises(SyncFileError) as caught:
+        typo.sites_to_sync(["CDBUGS"])
+    assert str(caught.value).startswith(shown[1])
