@@ -21,6 +21,9 @@ from fathom_events import (
     EventPage,
     FathomError,
     RetryPolicy,
+    Site,
+    SitePage,
+    TokenInfo,
 )
 
 from .helpers import SITE, TOKEN, FakeTime
@@ -28,14 +31,26 @@ from .helpers import SITE, TOKEN, FakeTime
 EVENT_ID = "ABCDEFGH"
 NO_RETRY = RetryPolicy(max_retries=0)
 
-#: Each endpoint's call (the async face's returns an awaitable) and the type it returns.
+#: Each endpoint's call on a client of either face (the async face's returns an awaitable),
+#: the type it returns, and the start of the path it is sent to (under the base URL).
 CALLS: dict[str, tuple[Callable[[Any], Any], type[Any]]] = {
-    "list": (lambda events: events.list(SITE, limit=10, starting_after="7E2TJKBV"), EventPage),
-    "get": (lambda events: events.get(SITE, EVENT_ID), Event),
-    "create": (lambda events: events.create(SITE, "Purchase early access", "dollar"), Event),
-    "update": (lambda events: events.update(SITE, EVENT_ID, name="Purchase (live)"), Event),
-    "delete": (lambda events: events.delete(SITE, EVENT_ID), DeletedEvent),
-    "wipe": (lambda events: events.wipe(SITE, EVENT_ID), type(None)),
+    "list": (lambda c: c.events.list(SITE, limit=10, starting_after="7E2TJKBV"), EventPage),
+    "get": (lambda c: c.events.get(SITE, EVENT_ID), Event),
+    "create": (lambda c: c.events.create(SITE, "Purchase early access", "dollar"), Event),
+    "update": (lambda c: c.events.update(SITE, EVENT_ID, name="Purchase (live)"), Event),
+    "delete": (lambda c: c.events.delete(SITE, EVENT_ID), DeletedEvent),
+    "wipe": (lambda c: c.events.wipe(SITE, EVENT_ID), type(None)),
+    "sites.list": (lambda c: c.sites.list(limit=10, starting_after="ABCDEFGH"), SitePage),
+    "sites.get": (lambda c: c.sites.get(SITE), Site),
+    "token": (lambda c: c.token(), TokenInfo),
+}
+PATHS: dict[str, str] = {
+    **dict.fromkeys(
+        ["list", "get", "create", "update", "delete", "wipe"], f"/v1/sites/{SITE}/events"
+    ),
+    "sites.list": "/v1/sites?",
+    "sites.get": f"/v1/sites/{SITE}",
+    "token": "/v1/token",
 }
 
 
@@ -54,7 +69,7 @@ async def outcome_async(url: str, call: str, *, timeout: float = 5.0) -> object:
     ) as client:
         with warned_if_wipe(call):
             try:
-                result: object = await CALLS[call][0](client.events)
+                result: object = await CALLS[call][0](client)
             except FathomError as error:
                 result = error
     return result
@@ -75,7 +90,7 @@ def outcome_blocking(url: str, call: str, *, timeout: float = 5.0) -> object:
         warned_if_wipe(call),
     ):
         try:
-            result: object = CALLS[call][0](client.events)
+            result: object = CALLS[call][0](client)
         except FathomError as error:
             result = error
     return result

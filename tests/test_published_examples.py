@@ -9,16 +9,16 @@ gathered in the shared ``fathom-api-facts.md``), and its errors page.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import fathom_events
-from fathom_events import APIStatusError, DeletedEvent, Event, EventPage
+from fathom_events import APIStatusError, DeletedEvent, Event, EventPage, Site, SitePage, TokenInfo
 
-from .endpoints import CALLS, outcome_async, outcome_blocking
+from .endpoints import CALLS, PATHS, outcome_async, outcome_blocking
 from .helpers import SITE
 from .hostile import RawRequest, RawServer, http
 
@@ -56,6 +56,18 @@ def check(fixture: dict[str, Any], outcome: object) -> None:
         )
     elif isinstance(outcome, Event):
         check_event(outcome, body)
+    elif isinstance(outcome, SitePage):
+        assert [site.id for site in outcome.data] == [item["id"] for item in body["data"]]
+        for site, item in zip(outcome.data, body["data"], strict=True):
+            check_site(site, item)
+        assert (outcome.has_more, outcome.url) == (body["has_more"], body["url"])
+    elif isinstance(outcome, Site):
+        check_site(outcome, body)
+    elif isinstance(outcome, TokenInfo):
+        assert (outcome.name, outcome.version) == (body["name"], body["version"])
+        assert outcome.abilities == tuple(body["abilities"])
+        for field in ("last_used_at", "expires_at", "created_at", "updated_at"):
+            assert same_time(getattr(outcome, field), body[field]), field
     elif isinstance(outcome, DeletedEvent):
         assert outcome == DeletedEvent(body["id"], body["deleted"])
     else:
@@ -63,6 +75,21 @@ def check(fixture: dict[str, Any], outcome: object) -> None:
         assert outcome.status == fixture["status"]
         assert outcome.message
         assert len(str(outcome).splitlines()) == 1
+
+
+def same_time(value: datetime | None, given: str | None) -> bool:
+    """A timestamp read as aware UTC holds the published one (or both are None)."""
+    if value is None or given is None:
+        return value is None and given is None
+    return value.utcoffset() == timedelta(0) and value.isoformat()[:19] == given[:19].replace(
+        " ", "T"
+    )
+
+
+def check_site(site: Site, item: dict[str, Any]) -> None:
+    assert (site.id, site.name) == (item["id"], item["name"])
+    assert (site.sharing, site.timezone) == (item.get("sharing"), item.get("timezone"))
+    assert same_time(site.created_at, item["created_at"])
 
 
 def check_event(event: Event, item: dict[str, Any]) -> None:
@@ -79,7 +106,7 @@ async def test_published_example_reads_on_the_async_face(path: Path) -> None:
     server = RawServer(lambda _: answer(fixture))
     async with server.serve() as url:
         check(fixture, await outcome_async(url, fixture["call"]))
-    assert_sent_to_the_site(server.requests)
+    assert_sent_to(server.requests, PATHS[fixture["call"]])
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=[path.stem for path in FIXTURES])
@@ -89,12 +116,12 @@ def test_published_example_reads_on_the_blocking_face(path: Path) -> None:
     server = RawServer(lambda _: answer(fixture))
     with server.serve_in_thread() as url:
         check(fixture, outcome_blocking(url, fixture["call"]))
-    assert_sent_to_the_site(server.requests)
+    assert_sent_to(server.requests, PATHS[fixture["call"]])
 
 
-def assert_sent_to_the_site(requests: list[RawRequest]) -> None:
+def assert_sent_to(requests: list[RawRequest], path: str) -> None:
     assert len(requests) == 1
-    assert requests[0].target.startswith(f"/v1/sites/{SITE}/events")
+    assert requests[0].target.startswith(path)
 
 
 def test_every_kind_of_published_example_is_kept() -> None:

@@ -36,6 +36,7 @@ HEAVY = ("aiohttp", "anyio", "rich.console", "fathom_events.testing")
 COMMANDS = {
     "fathom_events._cli._commands",
     "fathom_events._cli._demo",
+    "fathom_events._cli._export",
     "fathom_events._cli._fakeserver",
     "fathom_events._cli._output",
     "fathom_events._cli._sync",
