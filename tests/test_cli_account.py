@@ -335,16 +335,7 @@ def test_pull_all_sites_refused_names_the_abilities(
     assert fake.requests_for("GET", "*/events") == []
 
 
-ALL_SYNC = """\
-sites = "all"
-exclude = ["EVIL", "GONE"]
-
-[[events]]
-name = "Signed up"
-
-[site.WXYZ]
-events = [{ name = "Booked a demo" }]
-"""
+ALL_SYNC = ALL_FILE.replace('"OLD1", "OLD2"', '"EVIL", "GONE"').replace("SITE2", "WXYZ")
 
 
 def test_sync_all_sites_from_the_file(url: str, fake: FakeFathom, tmp_path: Path) -> None:

@@ -176,6 +176,16 @@ def _command(module: str, name: str, *, run_in_asyncio: bool = True) -> Handler:
     return handler
 
 
+def _site_arguments(sub: _Parser) -> None:
+    """SITE... or ``--all-sites`` (one of them, not both: checked when the command runs)."""
+    sub.add_argument("sites", metavar="SITE", nargs="*")
+    sub.add_argument(
+        "--all-sites",
+        action="store_true",
+        help="every site the token can list (needs '*' or 'all-sites-readonly'), not SITE...",
+    )
+
+
 def _sync_arguments(sub: _Parser) -> None:
     """The arguments and options of ``sync``."""
     sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
@@ -253,12 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         " the others are still written, and the JSON lists the failures under 'failed');"
         " exit 2 for bad input; 130 on Ctrl-C.",
     )
-    sub.add_argument("sites", metavar="SITE", nargs="*")
-    sub.add_argument(
-        "--all-sites",
-        action="store_true",
-        help="every site the token can list (needs '*' or 'all-sites-readonly'), not SITE...",
-    )
+    _site_arguments(sub)
     sub.add_argument(
         "--out",
         metavar="FILE",
@@ -309,12 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         " exit 1 when a site could not be read or holds an event a sync file cannot name"
         " (each is named on stderr; nothing is written); exit 2 for bad input; 130 on Ctrl-C.",
     )
-    sub.add_argument("sites", metavar="SITE", nargs="*")
-    sub.add_argument(
-        "--all-sites",
-        action="store_true",
-        help="every site the token can list (needs '*' or 'all-sites-readonly'), not SITE...",
-    )
+    _site_arguments(sub)
     sub.add_argument(
         "--out",
         metavar="FILE",
