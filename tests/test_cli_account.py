@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from fathom_events._cli._commands import LIST_SITES_HINT
 from fathom_events._cli._syncfile import SyncFileError, parse_sync_file
 from fathom_events.testing import FakeFathom
 
-from .test_cli import ANSI, TOKEN, Cli, Ran, in_process_cli, run_cli
+from . import test_cli
+from .test_cli import ANSI, TOKEN, Cli, Ran, run_cli
 from .test_readme import readme_section
 
 # -- the sync file: sites = "all" and exclude ----------------------------------------------
@@ -135,15 +135,9 @@ def _fake() -> FakeFathom:
     return fake
 
 
-@pytest.fixture(name="url")
-def _url(fake: FakeFathom) -> Iterator[str]:
-    with fake.serve_in_thread() as url:
-        yield url
-
-
-@pytest.fixture(name="cli")
-def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
-    return in_process_cli(capsys, url)
+# The fixtures `url` (this module's `fake`, served) and `cli` (main() pointed at it).
+_url = test_cli._url
+_cli = test_cli._cli
 
 
 def run_as(capsys: pytest.CaptureFixture[str], url: str, token: str, *args: str) -> Ran:
