@@ -11,7 +11,7 @@ import itertools
 import json
 import re
 import sys
-from collections.abc import Iterator
+import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,13 +20,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fathom_events import Client
-from fathom_events._cli import main
+from fathom_events._cli import _export, main
 from fathom_events._cli._export import render_sync_file, toml_key, toml_string
 from fathom_events._cli._syncfile import SyncFileError, parse_sync_file, read_sync_file
 from fathom_events._cli._text import escape_controls
 from fathom_events.testing import FakeFathom
 
-from .test_cli import TOKEN, Cli, in_process_cli, run_cli
+# `_url` and `_cli` are test_cli's fixtures `url` (this module's fake, served) and `cli`.
+from .test_cli import (
+    TOKEN,
+    Cli,
+    _cli,  # noqa: F401 - a fixture, used by its name
+    _url,  # noqa: F401 - a fixture, used by its name
+    in_process_cli,
+    run_cli,
+)
+from .test_readme import readme_section
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,17 +62,6 @@ def _fake() -> FakeFathom:
     fake.seed(2, 3)  # SITE1 and SITE2, the same three events each
     fake.add_event("SITE2", "Abandoned cart")
     return fake
-
-
-@pytest.fixture(name="url")
-def _url(fake: FakeFathom) -> Iterator[str]:
-    with fake.serve_in_thread() as url:
-        yield url
-
-
-@pytest.fixture(name="cli")
-def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
-    return in_process_cli(capsys, url)
 
 
 def writes(fake: FakeFathom) -> list[str]:
@@ -251,6 +249,18 @@ def test_export_of_an_unreadable_site_writes_nothing(
     assert list(tmp_path.iterdir()) == []  # no temporary file left either
 
 
+def test_export_larger_than_sync_reads_writes_nothing(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync file larger than `sync` would read is not written: exit 1, saying why."""
+    monkeypatch.setattr(_export, "MAX_FILE_BYTES", 100)
+    path = tmp_path / "goals.toml"
+    ran = cli("export", "SITE1", "--out", str(path))
+    assert ran.code == 1
+    assert "more than sync reads (100); " in ran.err
+    assert not path.exists()
+
+
 # -- sync --check ----------------------------------------------------------------------------
 
 
@@ -386,3 +396,40 @@ def test_render_puts_every_site_in_the_header_count() -> None:
     )
     assert EXPORT_HEADER.match(text)
     assert parse_sync_file(text).desired() == {"A": [], "B": []}
+
+
+# -- the README's walk-through -------------------------------------------------------------
+
+
+def test_readme_goals_as_code_walk_through_is_what_happens(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each `fathom-events` command of README's "Goals as code" prints what it shows there."""
+    section = readme_section("Goals as code")
+    edit = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
+    assert edit is not None
+    blocks = [textwrap.dedent(b) for b in re.findall(r"```console\n(.*?)```", section, re.DOTALL)]
+    fake = FakeFathom({TOKEN: ["*"]})
+    for site in ("CDBUGS", "WXYZ"):
+        fake.add_event(site, "Signed up")
+        fake.add_event(site, "Purchased")
+    fake.add_event("CDBUGS", "Booked a demo")
+    monkeypatch.chdir(tmp_path)
+    ran = code = 0
+    with fake.serve_in_thread() as url:
+        cli = in_process_cli(capsys, url)
+        for number, block in enumerate(blocks):
+            if number == 1:  # after the export: the README's edit, and a stray event
+                with Path("goals.toml").open("a") as file:
+                    file.write("\n" + textwrap.dedent(edit[1]))
+                fake.add_event("WXYZ", "Old promo")
+            for command in re.split(r"^\$ ", block, flags=re.MULTILINE)[1:]:
+                line, _, shown = command.partition("\n")
+                if line.startswith("echo $?"):
+                    assert shown == f"{code}\n"
+                elif line.startswith("fathom-events "):
+                    result = cli(*line.split()[1:], "-q")
+                    code = result.code
+                    assert [s.rstrip() for s in result.out.splitlines()] == shown.splitlines()
+                    ran += 1
+    assert ran == 4

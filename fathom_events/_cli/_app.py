@@ -283,7 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
         api,
         "Give sites the events a sync file names. Exit 0 when everything was done; exit 1 when"
         " a site could not be listed or a change failed (each is named on stderr); exit 2 for"
-        " a bad sync file, nothing sent; 130 on Ctrl-C, after saying what was done.",
+        " a bad sync file, nothing sent; 130 on Ctrl-C, after saying what was done. With"
+        " --check nothing is changed: exit 0 when nothing would change, 3 when something"
+        " would, 1 when a site could not be listed, 2 for a bad sync file.",
     )
     _sync_arguments(sub)
     command(

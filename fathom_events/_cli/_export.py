@@ -164,7 +164,9 @@ def render_sync_file(
     lines += ["", "sites = ["] + [f"  {toml_string(site_id)}," for site_id in counts] + ["]"]
     if common:
         lines += ["", "# Events every site has."]
-    for name in common:
+    for index, name in enumerate(common):
+        if index:
+            lines.append("")
         if note := _duplicates(counts, name):
             lines.append(f"# {note}")
         lines += ["[[events]]", f"name = {toml_string(name)}"]
