@@ -26,6 +26,7 @@ import pytest
 from fathom_events import (
     AsyncClient,
     AsyncEvents,
+    AsyncSites,
     Client,
     ClientClosedError,
     Events,
@@ -35,6 +36,7 @@ from fathom_events import (
     InvalidRequestError,
     RetryPolicy,
     ServerError,
+    Sites,
     SyncReport,
 )
 from fathom_events.testing import FakeFathom, Fault
@@ -102,12 +104,30 @@ def public_methods(cls: type) -> dict[str, Any]:
     return {name: value for name, value in vars(cls).items() if not name.startswith("_")}
 
 
-def test_blocking_events_mirror_async_events() -> None:
-    """Events has exactly AsyncEvents' public methods, with equal parameters and docstrings."""
-    async_methods = public_methods(AsyncEvents)
-    blocking_methods = public_methods(Events)
+@pytest.mark.parametrize(
+    ("async_face", "blocking_face", "expected"),
+    [
+        (AsyncEvents, Events, {"list", "get", "create", "update", "delete", "wipe", "paginate"}),
+        (AsyncSites, Sites, {"list", "get", "paginate", "ids"}),
+    ],
+)
+def test_blocking_resources_mirror_async_ones(
+    async_face: type, blocking_face: type, expected: set[str]
+) -> None:
+    """Events and Sites have exactly their async twins' public methods, parameters and docs."""
+    async_methods = public_methods(async_face)
+    blocking_methods = public_methods(blocking_face)
     assert sorted(blocking_methods) == sorted(async_methods)
-    assert {"list", "get", "create", "update", "delete", "wipe", "paginate"} <= set(async_methods)
+    assert expected <= set(async_methods)
+    assert_twins(async_methods, blocking_methods)
+
+
+def test_blocking_token_mirrors_the_async_one() -> None:
+    """Client.token has AsyncClient.token's parameters and docstring, and blocks."""
+    assert_twins({"token": AsyncClient.token}, {"token": Client.token})
+
+
+def assert_twins(async_methods: dict[str, Any], blocking_methods: dict[str, Any]) -> None:
     for name, async_method in async_methods.items():
         blocking_method = blocking_methods[name]
         async_signature = inspect.signature(async_method)

@@ -31,6 +31,7 @@ BLOCKS = [block for block in python_blocks() if block.section != RECIPES]
 LEFT_ON_THE_FAKE: dict[str, dict[str, list[str]]] = {
     "Quick start (async)": {SITE: [], "WXYZ": []},
     "The blocking client": {SITE: ["Signed up"], "WXYZ": []},
+    "Sites and the token": {SITE: [], "WXYZ": []},
     "Bulk sync": {SITE: ["Purchased", "Signed up"], "WXYZ": ["Signed up"]},
 }
 # The blocks that are tests of the reader's own code, with the tests each defines.

@@ -34,7 +34,9 @@ from fathom_events import (
     ResponseTooLargeError,
     RetryPolicy,
     ServerError,
+    TokenPermissionError,
     TooManyEventsError,
+    TooManySitesError,
     UnexpectedError,
     UnprocessableEntityError,
     UnsupportedEventLoopError,
@@ -94,6 +96,8 @@ def sample_errors() -> list[FathomError]:
         ServerError("oops", status=502, **ANSWER),
         RedirectError("moved", status=301, location="https://elsewhere.example/", **ANSWER),
         TooManyEventsError(SITE, 250),
+        TooManySitesError(250),
+        TokenPermissionError(SITE, "manage", "CI token"),
         UnexpectedError("unexpected ZeroDivisionError: division by zero"),
         UnsupportedEventLoopError("fathom-events needs asyncio; this is trio"),
     ]

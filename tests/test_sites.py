@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,6 +14,7 @@ from fathom_events import (
     AsyncClient,
     BadRequestError,
     Client,
+    ClientClosedError,
     InvalidRequestError,
     NotFoundError,
     ResponseDecodeError,
@@ -29,48 +27,12 @@ from fathom_events import (
 )
 from fathom_events.testing import FakeFathom, Fault, MemoryTransport, RecordedRequest
 
-from .helpers import SITE, TOKEN, FakeTime
+from .faces import collect, face_fixture, opened  # noqa: F401 - face_fixture: `face`
+from .helpers import SITE, TOKEN
 from .hostile import RawServer, http
 
 T0 = datetime(2023, 11, 7, 5, 31, 56, tzinfo=timezone.utc)
 NO_RETRY = RetryPolicy(max_retries=0)
-
-#: Runs ``fn(client)`` on the face under test and gives its value (awaited if need be).
-Run = Callable[[Callable[[Any], Any]], Awaitable[Any]]
-
-
-@contextlib.asynccontextmanager
-async def opened(
-    face: str, fake: FakeFathom, token: str = TOKEN, **options: Any
-) -> AsyncIterator[Run]:
-    """A client of ``face`` on ``fake``; the blocking one is made, called and closed in threads."""
-    fake_time = FakeTime()
-    settings = {"timeout": 5.0, "clock": fake_time.clock, "sleep": fake_time.sleep, **options}
-    if face == "async":
-        async with fake.serve() as url, AsyncClient(token, url, **settings) as client:
-
-            async def run_async(fn: Callable[[Any], Any]) -> Any:
-                result = fn(client)
-                return await result if inspect.isawaitable(result) else result
-
-            yield run_async
-        return
-    with fake.serve_in_thread() as url:
-        blocking = await asyncio.to_thread(functools.partial(Client, token, url, **settings))
-        try:
-
-            async def run_blocking(fn: Callable[[Any], Any]) -> Any:
-                return await asyncio.to_thread(fn, blocking)
-
-            yield run_blocking
-        finally:
-            await asyncio.to_thread(blocking.close)
-
-
-@pytest.fixture(name="face", params=["async", "blocking"])
-def _face(request: pytest.FixtureRequest) -> str:
-    face: str = request.param
-    return face
 
 
 @pytest.fixture(name="fake")
@@ -88,13 +50,6 @@ def many_sites(count: int) -> FakeFathom:
     for n in range(count):
         fake.add_site(f"S{n:04}", created_at=T0 + timedelta(seconds=n))
     return fake
-
-
-async def collect(paginator: Any) -> list[Any]:
-    """Every item of a paginator of either face."""
-    if hasattr(paginator, "__aiter__"):
-        return [item async for item in paginator]
-    return await asyncio.to_thread(list, paginator)
 
 
 # -- sites ----------------------------------------------------------------------------
@@ -418,3 +373,23 @@ async def test_a_token_of_the_wrong_shape_names_its_field(body: object, problem:
     async with server.serve() as url, AsyncClient(TOKEN, url, retry=NO_RETRY) as client:
         with pytest.raises(ResponseDecodeError, match=problem):
             await client.token()
+
+
+async def test_a_closed_async_client_refuses(client: AsyncClient) -> None:
+    """After aclose(), sites and token() raise ClientClosedError, sending nothing."""
+    await client.aclose()
+    with pytest.raises(ClientClosedError):
+        await client.sites.list()
+    with pytest.raises(ClientClosedError):
+        await client.token()
+    with pytest.raises(ClientClosedError):
+        await client.events.plan({SITE: []})
+
+
+def test_a_closed_blocking_client_refuses(sync_client: Client) -> None:
+    """After close(), sites and token() raise ClientClosedError, sending nothing."""
+    sync_client.close()
+    with pytest.raises(ClientClosedError):
+        sync_client.sites.ids()
+    with pytest.raises(ClientClosedError):
+        sync_client.token()
