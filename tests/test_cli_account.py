@@ -68,6 +68,7 @@ def test_all_sites_on_a_listing_file_keeps_its_events() -> None:
     listing = parse_sync_file('sites = ["A"]\n[[events]]\nname = "x"\n', "s.toml")
     every = listing.for_every_site()
     assert every.all_sites
+    assert every.for_every_site() is every
     assert every.desired(["A", "B"]) == {"A": list(listing.events), "B": list(listing.events)}
     extras_only = parse_sync_file('sites = ["A"]\n[site.A]\nevents = [{ name = "x" }]\n', "s.toml")
     with pytest.raises(SyncFileError, match="--all-sites needs \\[\\[events\\]\\]"):
@@ -430,3 +431,32 @@ def test_readme_all_sites_example_and_its_error() -> None:
     with pytest.raises(SyncFileError) as caught:
         typo.sites_to_sync(["CDBUGS"])
     assert str(caught.value).startswith(shown[1])
+
+
+def test_an_account_without_sites(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """No site: `sites` says so (exit 0); `export --all-sites` writes nothing and exits 1."""
+    empty = FakeFathom({TOKEN: ["*"]})
+    with empty.serve_in_thread() as url:
+        cli = test_cli.in_process_cli(capsys, url)
+        listed = cli("sites")
+        assert (listed.code, listed.out, listed.err) == (0, "", "the token can list no sites\n")
+        assert cli("sites", "--json").out == "[]\n"
+        out = tmp_path / "goals.toml"
+        exported = cli("export", "--all-sites", "--out", str(out))
+        assert exported.code == 1
+        assert "the token can see no site; nothing written" in exported.err
+        assert not out.exists()
+
+
+def test_token_warning_comes_with_json_too(
+    capsys: pytest.CaptureFixture[str], fake: FakeFathom, url: str
+) -> None:
+    """With `--json` the warning is in the document and on stderr; stdout stays pure JSON."""
+    soon = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=30)
+    fake.add_token("soon-s3cret", ["read:CDBUGS"], expires_at=soon)
+    ran = run_as(capsys, url, "soon-s3cret", "token", "--json")
+    assert ran.code == 0
+    document = json.loads(ran.out)
+    assert document["can_list_sites"] is False
+    assert document["expiry_warning"].startswith("the token expires in 1 day, on ")
+    assert ran.err == f"fathom-events: warning: {document['expiry_warning']}\n"

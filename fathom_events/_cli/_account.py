@@ -38,20 +38,13 @@ def _when(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def _text(value: object) -> str | None:
-    """A field the API may leave out or send in a form the library does not know, as text."""
-    if value is None:
-        return None
-    return str(getattr(value, "value", value))  # an enum's value, a raw string as it is
-
-
 def site_json(site: Site) -> dict[str, str | None]:
     """A site as JSON: id, name, sharing and timezone (None when the API gave none), created_at."""
     return {
         "id": site.id,
         "name": site.name,
-        "sharing": _text(site.sharing),
-        "timezone": _text(site.timezone),
+        "sharing": site.sharing,
+        "timezone": site.timezone,
         "created_at": _when(site.created_at),
     }
 
