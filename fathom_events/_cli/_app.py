@@ -4,8 +4,10 @@ Exit codes: 0 success; 1 partial failure (a site or a change failed, or the
 API refused a single command; also a pull or sync that could read no site at
 all, and an export that wrote nothing); 2 usage or input error (bad arguments,
 no token or a bad one, a bad base URL, input the API would reject, a malformed
-or hostile sync file), nothing sent; 3 only from ``sync --check``: the sites
-differ from the file; 130 interrupted (Ctrl-C), after saying what was done.
+or hostile sync file), nothing sent (but the listing of the sites, when a
+``sites = "all"`` file names a ``[site.ID]`` the account lacks); 3 only from
+``sync --check``: the sites differ from the file; 130 interrupted (Ctrl-C),
+after saying what was done.
 
 Every line shown goes through ``_text.escape_controls``, errors included.
 
