@@ -249,6 +249,8 @@ NOW = datetime(2026, 11, 28, 4, 0, tzinfo=timezone.utc)
         (NOW + timedelta(days=14, seconds=1), None),
         (NOW + timedelta(days=14), "expires in 14 days"),
         (NOW + timedelta(days=1), "expires in 1 day,"),
+        (NOW + timedelta(days=2, seconds=-1), "expires in 2 days,"),
+        (NOW + timedelta(days=1, hours=11), "expires in 1 day,"),
         (NOW + timedelta(hours=5), "expires in 5 h,"),
         (NOW, "expired on 2026-11-28T04:00:00+00:00"),
         (NOW - timedelta(days=2), "expired on 2026-11-26T04:00:00+00:00"),

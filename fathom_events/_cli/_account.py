@@ -90,8 +90,8 @@ def expiry_warning(expires_at: datetime | None, now: datetime) -> str | None:
         return f"the token expired on {when}; make a new one"
     if left > timedelta(days=EXPIRY_WARNING_DAYS):
         return None
-    if left >= timedelta(days=1):
-        within = tally(left.days, "day")
+    if left >= timedelta(days=1):  # to the nearest day: 47 h 59 min is "2 days"
+        within = tally(round(left / timedelta(days=1)), "day")
     else:
         within = duration(left.total_seconds())
     return f"the token expires in {within}, on {when}; make a new one before then"
