@@ -185,6 +185,14 @@ async def test_sites_are_read_tolerantly() -> None:
     assert page.url == "/v1/sites"
 
 
+async def test_a_sites_page_of_the_wrong_shape_names_its_field() -> None:
+    """A sites list whose data is not an array is ResponseDecodeError naming $.data."""
+    server = served({"object": "list", "url": "/v1/sites", "has_more": False, "data": {}})
+    async with server.serve() as url, AsyncClient(TOKEN, url, retry=NO_RETRY) as client:
+        with pytest.raises(ResponseDecodeError, match=r"\$\.data: expected a list of sites"):
+            await client.sites.list()
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
@@ -297,6 +305,25 @@ async def test_a_cancelled_first_caller_leaves_the_others_their_answer() -> None
         info = await second
     assert info.abilities == ("*",)
     assert first.cancelled()
+
+
+async def test_a_cancelled_waiter_leaves_the_first_caller_its_answer() -> None:
+    """A caller cancelled while it waits on another's request stops; that request goes on."""
+    fake = FakeFathom()
+    held = Held(fake)
+    async with AsyncClient(TOKEN, transport=MemoryTransport(held)) as client:
+        first = asyncio.ensure_future(client.token())
+        await until(lambda: held.arrived == 1)
+        waiter = asyncio.ensure_future(client.token())
+        for _ in range(10):
+            await asyncio.sleep(0)  # the waiter is now waiting on the first's request
+        waiter.cancel()
+        await until(waiter.done)
+        held.release.set()
+        info = await first
+    assert waiter.cancelled()
+    assert info.abilities == ("*",)
+    assert held.arrived == 1
 
 
 async def test_a_failure_is_not_kept(face: str, fake: FakeFathom) -> None:
