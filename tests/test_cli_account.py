@@ -462,3 +462,14 @@ def test_token_warning_comes_with_json_too(
     assert document["can_list_sites"] is False
     assert document["expiry_warning"].startswith("the token expires in 1 day, on ")
     assert ran.err == f"fathom-events: warning: {document['expiry_warning']}\n"
+
+
+def test_sync_with_every_site_excluded(cli: Cli, fake: FakeFathom, tmp_path: Path) -> None:
+    """`sites = "all"` excluding every site found plans nothing, says so and exits 0."""
+    path = tmp_path / "sync.toml"
+    path.write_text('sites = "all"\nexclude = ["CDBUGS", "EVIL", "WXYZ"]\n[[events]]\nname = "x"\n')
+    ran = cli("sync", str(path), "--check")
+    assert ran.code == 0, ran.err
+    assert ran.out.splitlines()[-1] == ("nothing to change: no site to sync")
+    assert "syncing 0 sites (3 excluded)" in ran.err
+    assert fake.requests_for("GET", "*/events") == []

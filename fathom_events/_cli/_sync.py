@@ -216,7 +216,9 @@ def _show_without_applying(
         )
         return
     show_plan(out, plan, per_site=args.dry_run or check)
-    if plan.empty and not plan.sites:
+    if plan.empty and not plan.sites and not plan.failed:
+        out.result("nothing to change: no site to sync")
+    elif plan.empty and not plan.sites:
         out.result(f"nothing done: none of the {tally(len(plan.failed), 'site')} could be listed")
     elif plan.empty and plan.failed:
         out.result(
