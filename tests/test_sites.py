@@ -289,41 +289,24 @@ async def test_concurrent_callers_in_one_loop_wait_for_the_first() -> None:
     assert held.arrived == 1
 
 
-async def test_a_cancelled_first_caller_leaves_the_others_their_answer() -> None:
-    """If the caller the others wait on is cancelled, a waiter asks again and gets its answer."""
-    fake = FakeFathom()
-    held = Held(fake)
-    async with AsyncClient(TOKEN, transport=MemoryTransport(held)) as client:
-        first = asyncio.ensure_future(client.token())
-        await until(lambda: held.arrived == 1)
-        second = asyncio.ensure_future(client.token())
-        for _ in range(10):
-            await asyncio.sleep(0)  # the second caller is now waiting on the first's request
-        first.cancel()
-        await until(lambda: held.arrived == 2)
-        held.release.set()
-        info = await second
-    assert info.abilities == ("*",)
-    assert first.cancelled()
-
-
-async def test_a_cancelled_waiter_leaves_the_first_caller_its_answer() -> None:
-    """A caller cancelled while it waits on another's request stops; that request goes on."""
-    fake = FakeFathom()
-    held = Held(fake)
+@pytest.mark.parametrize("cancelled", ["first", "waiter"])
+async def test_a_cancelled_caller_leaves_the_other_its_answer(cancelled: str) -> None:
+    """Cancel the asker and its waiter asks again; cancel a waiter and the asker goes on."""
+    held = Held(FakeFathom())
     async with AsyncClient(TOKEN, transport=MemoryTransport(held)) as client:
         first = asyncio.ensure_future(client.token())
         await until(lambda: held.arrived == 1)
         waiter = asyncio.ensure_future(client.token())
         for _ in range(10):
             await asyncio.sleep(0)  # the waiter is now waiting on the first's request
-        waiter.cancel()
-        await until(waiter.done)
+        gone, kept = (first, waiter) if cancelled == "first" else (waiter, first)
+        gone.cancel()
+        await until(gone.done)
         held.release.set()
-        info = await first
-    assert waiter.cancelled()
+        info = await kept
+    assert gone.cancelled()
     assert info.abilities == ("*",)
-    assert held.arrived == 1
+    assert held.arrived == (2 if cancelled == "first" else 1)
 
 
 async def test_a_failure_is_not_kept(face: str, fake: FakeFathom) -> None:
