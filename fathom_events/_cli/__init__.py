@@ -7,6 +7,7 @@ the rooms behind this door:
 * ``_app``: arguments, dispatch, errors and exit codes;
 * ``_text``: the words and the escaping that parsing and errors need (nothing heavy);
 * ``_commands``: the API commands (list, get, create, update, delete, pull);
+* ``_account``: the commands about the account (sites, token);
 * ``_sync`` and ``_syncfile``: the sync command, and reading and checking a sync file;
 * ``_output``: progress bars or plain lines, tables, JSON, output files;
 * ``_fakeserver`` and ``_demo``: the commands that run a ``FakeFathom``.

@@ -4,8 +4,10 @@ Exit codes: 0 success; 1 partial failure (a site or a change failed, or the
 API refused a single command; also a pull or sync that could read no site at
 all, and an export that wrote nothing); 2 usage or input error (bad arguments,
 no token or a bad one, a bad base URL, input the API would reject, a malformed
-or hostile sync file), nothing sent; 3 only from ``sync --check``: the sites
-differ from the file; 130 interrupted (Ctrl-C), after saying what was done.
+or hostile sync file), nothing sent (but the listing of the sites, when a
+``sites = "all"`` file names a ``[site.ID]`` the account lacks); 3 only from
+``sync --check``: the sites differ from the file; 130 interrupted (Ctrl-C),
+after saying what was done.
 
 Every line shown goes through ``_text.escape_controls``, errors included.
 
@@ -176,6 +178,39 @@ def _command(module: str, name: str, *, run_in_asyncio: bool = True) -> Handler:
     return handler
 
 
+def _site_arguments(sub: _Parser) -> None:
+    """SITE... or ``--all-sites`` (one of them, not both: checked when the command runs)."""
+    sub.add_argument("sites", metavar="SITE", nargs="*")
+    sub.add_argument(
+        "--all-sites",
+        action="store_true",
+        help="every site the token can list (needs '*' or 'all-sites-readonly'), not SITE...",
+    )
+
+
+def _sync_arguments(sub: _Parser) -> None:
+    """The arguments and options of ``sync``."""
+    sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
+    sub.add_argument("--prune", action="store_true", help="delete events the file does not name")
+    sub.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
+    sub.add_argument(
+        "--set-currency", action="store_true", help="rewrite the currency of existing events"
+    )
+    sub.add_argument(
+        "--check",
+        action="store_true",
+        help=(
+            "for CI: plan, show the changes as --dry-run does, and change nothing; exit 0 when"
+            " nothing would change, 3 when something would, 1 when a site could not be listed"
+        ),
+    )
+    sub.add_argument(
+        "--all-sites",
+        action="store_true",
+        help='every site the token can list, as if the file said sites = "all"',
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; each command's handler is its ``handler`` default."""
     output, connection, limits = _option_groups()
@@ -223,13 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(
         "pull",
         _command("._commands", "pull"),
-        "every event of every site named",
+        "every event of every site named (or --all-sites)",
         api,
-        "Every event of every site named, as JSON or CSV. Exit 0 when every site was read;"
-        " exit 1 when some failed (each is named on stderr; the others are still written, and"
-        " the JSON lists the failures under 'failed'); exit 2 for bad input; 130 on Ctrl-C.",
+        "Every event of every site named (or of every site, --all-sites), as JSON or CSV."
+        " Exit 0 when every site was read; exit 1 when some failed (each is named on stderr;"
+        " the others are still written, and the JSON lists the failures under 'failed');"
+        " exit 2 for bad input; 130 on Ctrl-C.",
     )
-    sub.add_argument("sites", metavar="SITE", nargs="+")
+    _site_arguments(sub)
     sub.add_argument(
         "--out",
         metavar="FILE",
@@ -253,19 +289,23 @@ def build_parser() -> argparse.ArgumentParser:
         " --check nothing is changed: exit 0 when nothing would change, 3 when something"
         " would, 1 when a site could not be listed, 2 for a bad sync file.",
     )
-    sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
-    sub.add_argument("--prune", action="store_true", help="delete events the file does not name")
-    sub.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
-    sub.add_argument(
-        "--set-currency", action="store_true", help="rewrite the currency of existing events"
+    _sync_arguments(sub)
+    command(
+        "sites",
+        _command("._account", "sites"),
+        "list the sites the token can see",
+        api,
+        "The sites the token can list (id, name, sharing, timezone, created_at), oldest first."
+        " Needs a token with '*' or 'all-sites-readonly'. Exit 0, or 1 when the API refused.",
     )
-    sub.add_argument(
-        "--check",
-        action="store_true",
-        help=(
-            "for CI: plan, show the changes as --dry-run does, and change nothing; exit 0 when"
-            " nothing would change, 3 when something would, 1 when a site could not be listed"
-        ),
+    command(
+        "token",
+        _command("._account", "token"),
+        "what the token may do, and when it expires",
+        api,
+        "The token's name, what its abilities allow in words, and its dates (never the token"
+        " itself). Warns on stderr when it expires within 14 days. Exit 0, or 1 when the API"
+        " refused.",
     )
     sub = command(
         "export",
@@ -278,9 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         " exit 1 when a site could not be read or holds an event a sync file cannot name"
         " (each is named on stderr; nothing is written); exit 2 for bad input; 130 on Ctrl-C.",
     )
-    # --all-sites joins SITE here once the sites resource lands (SITE becomes nargs="*",
-    # one of the two required); `_export._sites` is where its ids are fetched.
-    sub.add_argument("sites", metavar="SITE", nargs="+")
+    _site_arguments(sub)
     sub.add_argument(
         "--out",
         metavar="FILE",

@@ -12,10 +12,10 @@ import contextlib
 import csv
 import io
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from fathom_events import AsyncClient, Event, InvalidRequestError, PullResult
+from fathom_events import APIStatusError, AsyncClient, Event, InvalidRequestError, PullResult
 
 from ._output import Counters, Output, event_json, json_text, replace_file
 from ._text import TOKEN_ENV, UsageError
@@ -26,8 +26,11 @@ __all__ = [
     "counters",
     "create",
     "delete",
+    "every_site",
     "get",
     "list_",
+    "listing_sites",
+    "named_sites",
     "pull",
     "update",
 ]
@@ -90,6 +93,31 @@ async def _usage_error(error: InvalidRequestError, args: argparse.Namespace) -> 
     if error.field not in sources:
         return None
     return UsageError(f"{sources[error.field]}: {error.rule}")
+
+
+LIST_SITES_HINT = (
+    "listing the sites needs a token with the ability '*' or 'all-sites-readonly'"
+    " (see fathom-events token)"
+)
+
+
+@contextlib.contextmanager
+def listing_sites(out: Output) -> Iterator[None]:
+    """Around a listing of the sites: a refusal is raised after a line saying what would do."""
+    try:
+        yield
+    except APIStatusError as error:
+        if error.status in (400, 403, 404):
+            out.problem(LIST_SITES_HINT)
+        raise
+
+
+async def every_site(client: AsyncClient, out: Output) -> list[str]:
+    """Every site the token can list, oldest first (``--all-sites``, ``sites = "all"``)."""
+    with listing_sites(out):
+        found = await client.sites.ids()
+    out.note(f"found {len(found):,} sites")
+    return found
 
 
 def counters(client: AsyncClient) -> Counters:
@@ -170,6 +198,20 @@ def _pull_target(args: argparse.Namespace) -> tuple[Path | None, str]:
     return target, fmt
 
 
+def named_sites(args: argparse.Namespace) -> list[str]:
+    """The SITEs named, each once, in order; none with ``--all-sites`` (found once connected).
+
+    One of the two is needed, not both: otherwise a usage error, before any request.
+    """
+    if args.all_sites and args.sites:
+        raise UsageError(f"{args.command}: give SITE... or --all-sites, not both")
+    if not args.all_sites and not args.sites:
+        raise UsageError(
+            f"{args.command}: give SITE... or --all-sites (see fathom-events {args.command} --help)"
+        )
+    return list(dict.fromkeys(args.sites))
+
+
 def render_pull(result: PullResult, fmt: str) -> str:
     """Pulled events as a JSON document, or CSV rows site_id,id,name,currency,created_at.
 
@@ -202,11 +244,14 @@ async def pull(args: argparse.Namespace, out: Output) -> int:
 
     ``--out FILE`` is replaced only when the pull has run to its end and read
     at least one site; when every site failed (or on an error or Ctrl-C) it is
-    left as it was. Exit 0 when every site was read, else 1.
+    left as it was. Exit 0 when every site was read, else 1. ``--all-sites``:
+    every site the token can list, instead of SITE....
     """
     target, fmt = _pull_target(args)
-    sites = list(dict.fromkeys(args.sites))
+    sites = named_sites(args)
     async with connect(args) as client:
+        if args.all_sites:
+            sites = await every_site(client, out)
         with out.progress("pull", len(sites), counters(client)) as on_progress:
             result = await client.events.pull(sites, on_progress=on_progress)
     text = render_pull(result, fmt)

@@ -23,9 +23,9 @@ from datetime import datetime, timezone
 
 import attrs
 
-from fathom_events import Event, EventSpec, InvalidRequestError, __version__
+from fathom_events import AsyncClient, Event, EventSpec, InvalidRequestError, __version__
 
-from ._commands import check_out_path, connect, counters
+from ._commands import check_out_path, connect, counters, every_site, named_sites
 from ._output import Output, replace_file, tally
 from ._syncfile import MAX_FILE_BYTES
 from ._text import PROG, UsageError
@@ -187,14 +187,17 @@ def render_sync_file(
     return "\n".join(lines) + "\n"
 
 
-def _sites(args: argparse.Namespace) -> tuple[list[str], str]:
-    """The sites to export, in order and each once, and how the header names them.
+async def _sites(named: list[str], client: AsyncClient, out: Output) -> tuple[list[str], str]:
+    """The sites to export (``named``, or none: ``--all-sites``), and how the header names them.
 
-    ``--all-sites`` joins here once the sites resource lands: the ids then come
-    from ``client.sites.ids()`` and the header says "every site the token can see".
+    With ``--all-sites`` the ids come from ``client.sites.ids()`` (oldest
+    first) and the header says so; the file still lists them in ``sites``, so
+    that it reproduces exactly the sites it was made from.
     """
-    sites = list(dict.fromkeys(args.sites))
-    return sites, f"{tally(len(sites), 'site')} (`sites` below)"
+    if not named:  # --all-sites
+        found = await every_site(client, out)
+        return found, f"every site the token can see, {tally(len(found), 'site')} (`sites` below)"
+    return named, f"{tally(len(named), 'site')} (`sites` below)"
 
 
 async def export(args: argparse.Namespace, out: Output) -> int:
@@ -206,8 +209,12 @@ async def export(args: argparse.Namespace, out: Output) -> int:
     target = check_out_path(args.out)
     if target is None and args.json:
         raise UsageError("--json prints JSON on stdout: give --out FILE for the sync file")
-    sites, source = _sites(args)
+    named = named_sites(args)
     async with connect(args) as client:
+        sites, source = await _sites(named, client, out)
+        if not sites:
+            out.problem("export: the token can see no site; nothing written")
+            return 1
         with out.progress("export", len(sites), counters(client)) as on_progress:
             result = await client.events.pull(sites, on_progress=on_progress)
     kept = "nothing written" if target is None else f"{target} was left as it was"

@@ -12,7 +12,7 @@ import asyncio
 
 from fathom_events import RateLimit, SyncPlan, SyncReport
 
-from ._commands import connect, counters
+from ._commands import connect, counters, every_site
 from ._output import Output, duration, tally
 from ._syncfile import read_sync_file
 
@@ -148,12 +148,30 @@ def show_report(out: Output, report: SyncReport) -> None:
 async def sync(args: argparse.Namespace, out: Output) -> int:
     """Run ``sync FILE``; 0 when everything was done, 1 when a site or change failed.
 
+    With ``sites = "all"`` in the file (or ``--all-sites``) the sites are
+    found first, with ``client.sites.ids()``, and the file's ``[site.ID]``
+    tables checked against them, before anything is planned.
+
     With ``--check`` nothing is applied: 0 when nothing would change, 3
     (:data:`EXIT_CHANGES`) when something would, 1 when a site could not be
     listed (whatever the others would need: the check is incomplete).
     """
-    desired = read_sync_file(args.file).desired()
+    file = read_sync_file(args.file)
+    if args.all_sites:
+        file = file.for_every_site()
     async with connect(args) as client:
+        if file.all_sites:
+            found = await every_site(client, out)
+            chosen = file.sites_to_sync(found)
+            account = set(found)
+            for site_id in file.exclude:
+                if site_id not in account:
+                    out.note(f"exclude: the account has no site {site_id!r} (nothing to leave out)")
+            if len(chosen) < len(found):
+                out.note(f"syncing {len(chosen):,} sites ({len(found) - len(chosen):,} excluded)")
+            desired = file.desired(chosen)
+        else:
+            desired = file.desired()
         with out.progress("plan", len(desired), counters(client)) as on_progress:
             plan = await client.events.plan(
                 desired, prune=args.prune, set_currency=args.set_currency, on_progress=on_progress
@@ -198,7 +216,9 @@ def _show_without_applying(
         )
         return
     show_plan(out, plan, per_site=args.dry_run or check)
-    if plan.empty and not plan.sites:
+    if plan.empty and not plan.sites and not plan.failed:
+        out.result("nothing to change: no site to sync")
+    elif plan.empty and not plan.sites:
         out.result(f"nothing done: none of the {tally(len(plan.failed), 'site')} could be listed")
     elif plan.empty and plan.failed:
         out.result(

@@ -2,7 +2,7 @@
 
 ::
 
-    sites = ["CDBUGS", "WXYZ"]     # the sites to sync (required)
+    sites = ["CDBUGS", "WXYZ"]     # the sites to sync (required), or "all"
 
     [[events]]                     # an event every site should have
     name = "Signed up"
@@ -18,6 +18,13 @@ A file without ``[[events]]`` must give every site events of its own, or say
 ``no_events = true`` in its ``[site.ID]`` table: the one way to give a site
 none, written by ``export`` for a site that has none (with ``--prune``, every
 event such a site gets is deleted, as the file says).
+
+``sites = "all"`` syncs every site the token can list (found with
+``client.sites.ids()`` when the sync runs), less an optional
+``exclude = ["ID", ...]``; it needs ``[[events]]``, as every site it finds must
+get some. A ``[site.ID]`` table is then checked against the account once its
+sites are known: naming a site the account does not have is an error
+(:meth:`SyncFile.sites_to_sync`), like naming one missing from a ``sites`` list.
 
 Everything is checked before anything is sent, and a problem is reported as
 ``FILE:LINE: what is wrong``. tomllib does not say where a value came from,
@@ -51,6 +58,7 @@ else:
     import tomli as tomllib
 
 __all__ = [
+    "ALL_SITES",
     "MAX_FILE_BYTES",
     "MAX_NESTING",
     "SyncFile",
@@ -98,17 +106,66 @@ class SyncFileError(UsageError):
         super().__init__(f"{filename}:{line}: {problem}" if line else f"{filename}: {problem}")
 
 
+ALL_SITES = "all"
+
+
 @attrs.frozen
 class SyncFile:
-    """A checked sync file: the sites, the events all of them get, and per-site extras."""
+    """A checked sync file: the sites, the events all of them get, and per-site extras.
+
+    ``all_sites``: the file says ``sites = "all"`` (``sites`` is then empty and
+    ``exclude`` holds the ids to leave out); the sites are found when the sync
+    runs and given to :meth:`sites_to_sync`. ``lines`` holds the line of each
+    ``[site.ID]`` table, for the errors that can only be found then.
+    """
 
     sites: tuple[str, ...]
     events: tuple[EventSpec, ...]
     extras: Mapping[str, tuple[EventSpec, ...]]
+    all_sites: bool = False
+    exclude: tuple[str, ...] = ()
+    filename: str = "<sync file>"
+    lines: Mapping[str, int | None] = attrs.field(factory=dict, eq=False)
 
-    def desired(self) -> dict[str, list[EventSpec]]:
-        """What ``events.plan()`` takes: every site's events, common ones first."""
-        return {site: [*self.events, *self.extras.get(site, ())] for site in self.sites}
+    def sites_to_sync(self, account: Sequence[str]) -> tuple[str, ...]:
+        """Every site of ``account`` (the token's sites, oldest first) less the excluded ones.
+
+        Raises :class:`SyncFileError` at the line of a ``[site.ID]`` table
+        whose site is not in ``account``: a typo, or a site since removed,
+        is said before anything is planned rather than skipped in silence.
+        """
+        known = dict.fromkeys(account)
+        for site_id in self.extras:
+            if site_id not in known:
+                raise SyncFileError(
+                    self.filename,
+                    self.lines.get(site_id),
+                    f"[{_table_name(site_id)}]: the account has no site {site_id!r}"
+                    ' (sites = "all" found only the sites the token can list)',
+                )
+        excluded = set(self.exclude)
+        return tuple(site for site in known if site not in excluded)
+
+    def for_every_site(self) -> SyncFile:
+        """The file as if it said ``sites = "all"`` (``sync --all-sites``); needs ``[[events]]``."""
+        if self.all_sites:
+            return self
+        if not self.events:
+            raise SyncFileError(
+                self.filename,
+                None,
+                "--all-sites needs [[events]] in the file: every site it finds must get some",
+            )
+        return attrs.evolve(self, sites=(), all_sites=True)
+
+    def desired(self, sites: Sequence[str] | None = None) -> dict[str, list[EventSpec]]:
+        """What ``events.plan()`` takes: every site's events, common ones first.
+
+        ``sites``: the sites to sync when the file says ``sites = "all"`` (from
+        :meth:`sites_to_sync`); otherwise the file's own ``sites``.
+        """
+        chosen = self.sites if sites is None else sites
+        return {site: [*self.events, *self.extras.get(site, ())] for site in chosen}
 
 
 def read_sync_file(path: str) -> SyncFile:
@@ -326,15 +383,24 @@ class _Checker:
 
     def check(self) -> SyncFile:
         for key in self._document:
-            if key not in ("sites", "events", "site"):
+            if key not in ("sites", "exclude", "events", "site"):
                 self._fail(
                     (key,),
-                    f"unknown key {key!r}: a sync file has `sites`, `events` and [site.ID] tables",
+                    f"unknown key {key!r}: a sync file has `sites`, `exclude`, `events` and"
+                    " [site.ID] tables",
                 )
-        sites = self._sites()
+        all_sites = self._document.get("sites") == ALL_SITES
+        sites = () if all_sites else self._sites()
+        exclude = self._exclude(all_sites=all_sites)
         taken: dict[str, str] = {}
         events = self._events(("events",), self._document.get("events", []), "`events`", taken)
-        extras, none = self._extras(sites, taken)
+        extras, none = self._extras(None if all_sites else sites, taken, exclude)
+        if all_sites and not events:
+            self._fail(
+                ("sites",),
+                'sites = "all" needs [[events]]: every site it finds must get some'
+                " (with --prune every event of a site that gets none would be deleted)",
+            )
         if not events and not any(extras.values()) and not none:
             self._fail((), "names no events: add [[events]] tables (or events to a [site.ID])")
         if events and none:
@@ -357,31 +423,61 @@ class _Checker:
                         f" [{_table_name(site_id)}])",
                         _value_needle(site_id),
                     )
-        return SyncFile(sites, events, extras)
+        lines = {site_id: self._locator.line(("site", site_id)) for site_id in extras}
+        return SyncFile(
+            sites,
+            events,
+            extras,
+            all_sites=all_sites,
+            exclude=exclude,
+            filename=self._filename,
+            lines=lines,
+        )
 
     def _sites(self) -> tuple[str, ...]:
         if "sites" not in self._document:
-            self._fail((), 'has no `sites`: name the sites to sync, e.g. sites = ["CDBUGS"]')
+            self._fail(
+                (),
+                'has no `sites`: name the sites to sync, e.g. sites = ["CDBUGS"], or say'
+                ' sites = "all"',
+            )
         value = self._document["sites"]
         if not isinstance(value, list) or not value:
-            self._fail(("sites",), "`sites` must be a non-empty list of site ids")
+            self._fail(("sites",), '`sites` must be a non-empty list of site ids, or "all"')
+        return self._ids("sites", value, "`sites`", "is listed twice")
+
+    def _ids(self, key: str, value: list[object], label: str, twice: str) -> tuple[str, ...]:
+        """The site ids of the list at ``key``: each a non-empty string, none twice."""
         seen: dict[str, None] = {}  # a dict: ordered, and a million sites are checked at once
         for index, site_id in enumerate(value):
             if not isinstance(site_id, str) or not site_id:
                 self._fail(
-                    ("sites", index),
-                    f"`sites` entry {index + 1} must be a non-empty string, got {_shown(site_id)}",
+                    (key, index),
+                    f"{label} entry {index + 1} must be a non-empty string, got {_shown(site_id)}",
                     _value_needle(site_id),
                 )
             if site_id in seen:
                 self._fail(
-                    ("sites", index),
-                    f"site {site_id!r} is listed twice",
+                    (key, index),
+                    f"site {site_id!r} {twice}",
                     _value_needle(site_id),
                     nth=2,
                 )
             seen[site_id] = None
         return tuple(seen)
+
+    def _exclude(self, *, all_sites: bool) -> tuple[str, ...]:
+        if "exclude" not in self._document:
+            return ()
+        if not all_sites:
+            self._fail(
+                ("exclude",),
+                '`exclude` goes with sites = "all" only: leave the sites out of `sites` instead',
+            )
+        value = self._document["exclude"]
+        if not isinstance(value, list):
+            self._fail(("exclude",), '`exclude` must be a list of site ids, e.g. ["CDBUGS"]')
+        return self._ids("exclude", value, "`exclude`", "is excluded twice")
 
     def _events(
         self, path: KeyPath, value: object, label: str, taken: dict[str, str]
@@ -425,10 +521,26 @@ class _Checker:
             specs.append(spec)
         return tuple(specs)
 
+    def _check_site_table(
+        self, site_id: str, name: str, sites: Sequence[str] | None, exclude: Sequence[str]
+    ) -> None:
+        """A ``[site.ID]`` must name a site in `sites` (when listed) and not an excluded one."""
+        if sites is not None and site_id not in sites:
+            self._fail(
+                ("site", site_id), f"{name}: {site_id!r} is not in `sites`", re.escape(site_id)
+            )
+        if site_id in exclude:
+            self._fail(
+                ("site", site_id), f"{name}: {site_id!r} is in `exclude`", re.escape(site_id)
+            )
+
     def _extras(
-        self, sites: Sequence[str], common: Mapping[str, str]
+        self, sites: Sequence[str] | None, common: Mapping[str, str], exclude: Sequence[str]
     ) -> tuple[dict[str, tuple[EventSpec, ...]], dict[str, None]]:
-        """Each site table's events, and the sites whose table says ``no_events = true``."""
+        """Each site table's events, and the sites whose table says ``no_events = true``.
+
+        ``sites`` None: the file says ``sites = "all"``, checked when the sync runs.
+        """
         value = self._document.get("site", {})
         if not isinstance(value, dict):
             self._fail(("site",), "`site` must hold one table per site, e.g. [site.CDBUGS]")
@@ -436,12 +548,7 @@ class _Checker:
         none: dict[str, None] = {}
         for site_id, table in value.items():
             name = f"[{_table_name(site_id)}]"
-            if site_id not in sites:
-                self._fail(
-                    ("site", site_id),
-                    f"{name}: {site_id!r} is not in `sites`",
-                    re.escape(site_id),
-                )
+            self._check_site_table(site_id, name, sites, exclude)
             if not isinstance(table, dict):
                 self._fail(("site", site_id), f"{name} must be a table with `events`")
             for key in table:
