@@ -75,6 +75,11 @@ def plan_json(plan: SyncPlan) -> dict[str, object]:
             if site.changes
         ],
         "failed": {site: str(error) for site, error in plan.failed.items()},
+        "refused": [
+            {"site_id": site, "action": f.action, "target": f.target, "reason": str(f.error)}
+            for site, failures in plan.refused.items()
+            for f in failures
+        ],
     }
 
 
@@ -96,6 +101,11 @@ def report_json(report: SyncReport) -> dict[str, object]:
             {"site_id": site, "change": change}
             for site, site_report in report.sites.items()
             for change in site_report.interrupted
+        ],
+        "refused": [
+            {"site_id": site, "action": f.action, "target": f.target, "reason": str(f.error)}
+            for site, site_report in report.sites.items()
+            for f in site_report.refused
         ],
     }
 
@@ -120,13 +130,17 @@ def show_plan(out: Output, plan: SyncPlan, *, per_site: bool) -> None:
         if rows:
             out.table(["site", "create", "update (currency)", "delete"], rows)
     s = plan.summary()
+    refused = f", {s['refused']:,} refused (the token may not)" if s["refused"] else ""
     unlisted = f"; {tally(len(plan.failed), 'site')} could not be listed" if plan.failed else ""
     out.result(
         f"plan: {s['sites']:,} sites: {s['create']:,} to create, {s['update']:,} to update,"
-        f" {s['delete']:,} to delete, {s['unchanged']:,} unchanged{unlisted}"
+        f" {s['delete']:,} to delete, {s['unchanged']:,} unchanged{refused}{unlisted}"
     )
     for site, error in plan.failed.items():
         out.problem(f"plan {site}: could not list its events: {error}")
+    for site, failures in plan.refused.items():
+        for failure in failures:
+            out.problem(f"plan {site}: refused: {failure}")
 
 
 def show_report(out: Output, report: SyncReport) -> None:
@@ -176,10 +190,13 @@ async def sync(args: argparse.Namespace, out: Output) -> int:
             plan = await client.events.plan(
                 desired, prune=args.prune, set_currency=args.set_currency, on_progress=on_progress
             )
-        failed = 1 if plan.failed else 0
+        # A change the token may not make is never sent, but the sites still differ from the
+        # file: drift for --check, a failure for a sync.
+        failed = 1 if plan.failed or (plan.refused and not args.check) else 0
+        drift = not plan.empty or bool(plan.refused)
         if args.check or args.dry_run or plan.empty:
             _show_without_applying(out, plan, args, client.requests_sent)
-            if args.check and not failed and not plan.empty:
+            if args.check and not failed and drift:
                 return EXIT_CHANGES
             return failed
         show_plan(out, plan, per_site=False)
@@ -225,6 +242,9 @@ def _show_without_applying(
             f"nothing to change on the {tally(len(plan.sites), 'site')} that could be listed;"
             f" {tally(len(plan.failed), 'site')} could not be listed"
         )
+    elif plan.empty and plan.refused:
+        needed = tally(plan.summary()["refused"], "change")
+        out.result(f"nothing can change: the token may not make the {needed} the sites need")
     elif plan.empty:
         out.result("nothing to change: every site has the file's events")
     elif check and not plan.failed:
