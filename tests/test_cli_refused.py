@@ -24,6 +24,14 @@ def _served() -> object:
         yield fake, url
 
 
+@pytest.fixture(name="path")
+def _path(tmp_path: Path) -> Path:
+    """The sync file of the command-line tests: three creates across two sites."""
+    path = tmp_path / "sync.toml"
+    path.write_text(SYNC_FILE)
+    return path
+
+
 def sync(
     capsys: pytest.CaptureFixture[str], url: str, path: Path, *options: str
 ) -> tuple[int, str, str]:
@@ -33,12 +41,10 @@ def sync(
 
 
 def test_refused_changes_are_named_and_the_sync_exits_1(
-    served: tuple[FakeFathom, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    served: tuple[FakeFathom, str], path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A read-only token's sync sends no write, names each refused change, and exits 1."""
     fake, url = served
-    path = tmp_path / "sync.toml"
-    path.write_text(SYNC_FILE)
     code, out, err = sync(capsys, url, path)
     assert code == 1
     assert {request.method for request in fake.requests} == {"GET"}
@@ -48,12 +54,10 @@ def test_refused_changes_are_named_and_the_sync_exits_1(
 
 
 def test_check_counts_refused_changes_as_drift(
-    served: tuple[FakeFathom, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    served: tuple[FakeFathom, str], path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`sync --check` with a token that may not make the changes still reports drift: exit 3."""
     fake, url = served
-    path = tmp_path / "sync.toml"
-    path.write_text(SYNC_FILE)
     code, _, err = sync(capsys, url, path, "--check")
     assert code == 3
     assert "refused: create" in err
@@ -61,12 +65,10 @@ def test_check_counts_refused_changes_as_drift(
 
 
 def test_the_json_plan_lists_refused_changes(
-    served: tuple[FakeFathom, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    served: tuple[FakeFathom, str], path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--check --json` lists each refused change with its site, action, target and reason."""
     _, url = served
-    path = tmp_path / "sync.toml"
-    path.write_text(SYNC_FILE)
     code, out, _ = sync(capsys, url, path, "--check", "--json")
     assert code == 3
     refused = json.loads(out)["plan"]["refused"]
@@ -79,13 +81,11 @@ def test_the_json_plan_lists_refused_changes(
 
 
 def test_the_json_report_lists_refused_changes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A sync that makes what it may and is refused the rest reports both, and exits 1."""
     fake = FakeFathom({TOKEN: ["*"], READER: ["manage:SITE1", "read:SITE2"]})
     fake.seed(2, 4)
-    path = tmp_path / "sync.toml"
-    path.write_text(SYNC_FILE)
     with fake.serve_in_thread() as url:
         code, out, _ = sync(capsys, url, path, "--json")
     assert code == 1
