@@ -57,7 +57,6 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._untrack import untrack
 from .types import Currency, DeletedEvent, Event, EventPage, Site, SitePage, TokenInfo
 
 try:  # pragma: no cover - which branch runs depends on the installed extras
@@ -282,11 +281,6 @@ def read_event(item: Any) -> Event:
     _set_name(event, name)
     _set_currency(event, currency)
     _set_created_at(event, created_at)
-    if currency is None or type(currency) is str:
-        # Strings, None and a UTC datetime: this event can never be in a cycle, so the
-        # garbage collector need not walk it (see _untrack). A Currency member is an
-        # object a caller could hang things on: such an event stays tracked.
-        untrack(event)
     return event
 
 

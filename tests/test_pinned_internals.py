@@ -6,8 +6,6 @@ again before the new version is allowed.
 
 * attrs: ``_converter.read_event`` builds :class:`Event` by setting its slots,
   skipping an ``__init__`` that only stores.
-* CPython: ``_untrack`` calls ``PyObject_GC_UnTrack`` (through ctypes) on each
-  read event that holds only strings, ``None`` and a UTC datetime.
 * aiohttp: ``_transport`` turns off a session's hidden resend
   (``_retry_connection``), wraps a borrowed session's ``_middlewares``, takes a
   borrowed session's loop from ``_loop``, and releases a dead loop's sessions
@@ -24,11 +22,9 @@ from __future__ import annotations
 import ast
 import asyncio
 import copy
-import gc
 import inspect
 import pickle
 import socket
-import sys
 import threading
 import types
 from datetime import datetime, timezone
@@ -103,43 +99,6 @@ def test_an_event_read_is_the_event_init_builds(currency: Currency | str | None)
     assert attrs.evolve(read, name="B") == attrs.evolve(built, name="B")
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         read.name = "B"  # type: ignore[misc]
-
-
-# --- CPython: events the garbage collector need not walk ------------------------------
-
-CPYTHON = sys.implementation.name == "cpython"
-
-
-@pytest.mark.skipif(not CPYTHON, reason="untracking is CPython's C API")
-@pytest.mark.parametrize("currency", [None, "doubloon"])
-def test_an_event_of_text_and_a_time_is_not_tracked(currency: str | None) -> None:
-    """An event read with no currency, or an unknown one, is left out of the collector's walks."""
-    read = conv.read_event(
-        {"id": "A", "name": "Signed up", "currency": currency, "created_at": "2020-08-21 15:24:00"}
-    )
-    assert not gc.is_tracked(read)
-    assert read.created_at.tzinfo is UTC  # the singleton: nothing that could lead back
-    assert not gc.is_tracked(read.created_at)
-
-
-def test_an_event_holding_a_currency_member_stays_tracked() -> None:
-    """A Currency member is an object a caller could hang the event on: the collector keeps it."""
-    read = conv.read_event(
-        {"id": "A", "name": "B", "currency": "euro", "created_at": "2020-08-21 15:24:00"}
-    )
-    assert gc.is_tracked(read)
-
-
-def test_an_untracked_event_is_freed_and_its_weakrefs_cleared() -> None:
-    """Untracked, an event is still freed when its last reference goes, weakrefs told."""
-    import weakref  # noqa: PLC0415 - this test alone
-
-    read = conv.read_event({"id": "A", "name": "B", "created_at": "2020-08-21 15:24:00"})
-    told: list[object] = []
-    ref = weakref.ref(read, told.append)
-    del read
-    assert ref() is None
-    assert told == [ref]
 
 
 # --- aiohttp and asyncio: a session's private parts ------------------------------------
