@@ -11,12 +11,14 @@ cursor comes from the page before) and so are its changes, so a site has at
 most one request ready at a time, and none while it decodes a page or plans.
 Slots are therefore not held per site: a job keeps ``concurrency`` sites in
 flight (by default :data:`SITES_PER_SLOT` per slot of the client's
-``max_in_flight``, or every site when there are fewer), each taking a slot of
-the client's gate only for each request. A freed slot goes to the next
-request waiting at the gate, first come first served, whichever site it is
-for, so sites advance together and a phase ends without a tail of a few long
-sites. Memory stays bounded however many sites there are: only the sites in
-flight hold a part-read listing (a pull keeps what it read, as it must).
+``max_in_flight``, or every site when there are fewer), and each of their
+requests takes one of the client's slots (its gate) only while it is sent
+and read. A freed slot goes to the next request waiting at the gate, first
+come first served, whichever site it is for, so sites advance together and a
+phase ends without a tail of a few long sites. Memory stays bounded however
+many sites there are: a task per site is started at once (small: it waits for
+its turn), but only the sites in flight hold a part-read listing (a pull
+keeps what it read, as it must).
 
 This module knows nothing of the client: it works through :class:`EventCalls`
 (``client.events`` is one), reads the client's shared limits through
