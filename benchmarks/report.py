@@ -176,6 +176,27 @@ def targets(
             0.93,
             most=False,
         )
+        judge(  # issue 13, item 4 (the row above is the earlier issue's goal)
+            "W3: AsyncClient / raw aiohttp (issue 13)",
+            variant,
+            paired_ratio(by_repeat, "W3", fathom_async, FLOOR_KEY),
+            0.95,
+            most=False,
+        )
+        judge(
+            "W5: AsyncClient pull / raw aiohttp",
+            variant,
+            paired_ratio(by_repeat, "W5", fathom_async, FLOOR_KEY),
+            0.85,
+            most=False,
+        )
+        judge(
+            "W2@64: AsyncClient / raw aiohttp",
+            variant,
+            paired_ratio(by_repeat, "W2@64", fathom_async, FLOOR_KEY),
+            0.90,
+            most=False,
+        )
         judge(
             "W1: blocking Client / AsyncClient",
             variant,

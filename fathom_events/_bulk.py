@@ -1,10 +1,24 @@
 """Work across many sites: pull every event, and plan and apply a declarative sync.
 
-Sites are handled concurrently (bounded), each one's changes in order. What
+Sites are handled concurrently, each one's pages and changes in order. What
 one site suffers never loses another site's results: any error in one site's
 work (a :class:`FathomError`, or anything else, wrapped in
 :class:`UnexpectedError`) is recorded as that site's failure, next to what
 succeeded. Each site is listed up to a cap (:class:`TooManyEventsError` past it).
+
+How every request slot stays busy: a site's pages are sequential (each
+cursor comes from the page before) and so are its changes, so a site has at
+most one request ready at a time, and none while it decodes a page or plans.
+Slots are therefore not held per site: a job keeps ``concurrency`` sites in
+flight (by default :data:`SITES_PER_SLOT` per slot of the client's
+``max_in_flight``, or every site when there are fewer), and each of their
+requests takes one of the client's slots (its gate) only while it is sent
+and read. A freed slot goes to the next request waiting at the gate, first
+come first served, whichever site it is for, so sites advance together and a
+phase ends without a tail of a few long sites. Memory stays bounded however
+many sites there are: a task per site is started at once (small: it waits for
+its turn), but only the sites in flight hold a part-read listing (a pull
+keeps what it read, as it must).
 
 This module knows nothing of the client: it works through :class:`EventCalls`
 (``client.events`` is one), reads the client's shared limits through
@@ -48,6 +62,9 @@ from .types import DeletedEvent, Event, EventPage, TokenInfo
 __all__ = ["AskToken", "ClientUsage", "EventCalls", "apply", "check_concurrency", "plan", "pull"]
 
 PAGE_SIZE = 100
+#: Sites in flight per request slot (the client's ``max_in_flight``) when a job is not given
+#: ``concurrency``: enough that a slot always finds a site with a request ready.
+SITES_PER_SLOT = 4
 T = TypeVar("T")
 
 
@@ -70,7 +87,7 @@ class EventCalls(Protocol):
 class ClientUsage(Protocol):
     """What a bulk job reads of the client's shared limits (its ``Gate`` has all three).
 
-    ``max_in_flight`` is a job's default concurrency; the two counts, taken
+    ``max_in_flight`` sets a job's default sites in flight; the two counts, taken
     at the start and at each step, give the requests and retries the job sent.
     """
 
@@ -95,10 +112,14 @@ def check_site_ids(site_ids: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(check_id("site_ids", s) for s in site_ids))
 
 
-def check_concurrency(value: int | None, default: int) -> int:
-    """A bulk job's concurrency: an int >= 1, or None for the client's ``max_in_flight``."""
+def check_concurrency(value: int | None, max_in_flight: int) -> int:
+    """A bulk job's bound on sites in flight: an int >= 1, or None for the default.
+
+    The default, :data:`SITES_PER_SLOT` sites per request slot, keeps every
+    slot busy (see the module's docstring).
+    """
     if value is None:
-        return default
+        return SITES_PER_SLOT * max_in_flight
     if type(value) is not int or value < 1:
         raise InvalidRequestError("concurrency", f"must be an int >= 1, got {shown(value)}")
     return value

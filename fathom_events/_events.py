@@ -168,8 +168,9 @@ class AsyncEvents:
     ) -> PullResult:
         """Every event of every site, sites fetched concurrently, 100 events per page.
 
-        ``concurrency`` bounds the sites in flight (default: the client's
-        ``max_in_flight``). One site failing does not lose the others: the
+        ``concurrency`` bounds the sites in flight (default: four per request
+        slot of the client's ``max_in_flight``, so that every slot finds a
+        request ready; the slots bound the requests). One site failing does not lose the others: the
         result maps each site read to its events, oldest first, and
         ``result.failed`` maps each site that failed to its error (an error
         that is not a :class:`FathomError` is wrapped in
