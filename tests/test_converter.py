@@ -26,14 +26,13 @@ UTC = timezone.utc
 REQUEST_URL = "http://127.0.0.1:8123/v1/sites/CDBUGS/events?limit=100&starting_after=X"
 GOOD = {"id": "A", "name": "n", "currency": None, "created_at": "2020-08-21 15:24:00"}
 
+#: The JSON codecs the reader may run on: the stdlib always, orjson where it is installed.
+BACKENDS: dict[str, Callable[[bytes], Any]] = {"json": json.loads}
 try:
     import orjson
 except ImportError:  # pragma: no cover - the speedups are optional; CI runs without them
-    orjson = None
-
-#: The JSON codecs the reader may run on: the stdlib always, orjson where it is installed.
-BACKENDS: dict[str, Callable[[bytes], Any]] = {"json": json.loads}
-if orjson is not None:  # pragma: no cover
+    pass
+else:  # pragma: no cover
     BACKENDS["orjson"] = orjson.loads
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -25,11 +26,15 @@ from fathom_events import (
     TokenInfo,
     TooManySitesError,
 )
+from fathom_events._converter import json_loads
 from fathom_events.testing import FakeFathom, Fault, MemoryTransport, RecordedRequest
 
 from .faces import collect, face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN
 from .hostile import RawServer, http
+
+#: Whether answers are read with the stdlib's json (a plain install) rather than orjson.
+STDLIB_JSON = json_loads is json.loads
 
 T0 = datetime(2023, 11, 7, 5, 31, 56, tzinfo=timezone.utc)
 NO_RETRY = RetryPolicy(max_retries=0)
@@ -199,14 +204,18 @@ async def test_a_sites_page_of_the_wrong_shape_names_its_field() -> None:
         ({"id": "A", "name": "a", "created_at": 5}, "$.created_at"),
         ({"id": "A", "name": None, "created_at": "2020-07-27 12:01:01"}, "$.name"),
         ({"id": "A", "name": "a", "sharing": 3, "created_at": "2020-07-27 12:01:01"}, "$.sharing"),
-        ({"id": "\ud800", "name": "a", "created_at": "2020-07-27 12:01:01"}, "$.id"),
+        # orjson (the speedups) refuses a lone surrogate anywhere as invalid JSON.
+        (
+            {"id": "\ud800", "name": "a", "created_at": "2020-07-27 12:01:01"},
+            "$.id" if STDLIB_JSON else "not valid JSON",
+        ),
     ],
 )
 async def test_a_site_of_the_wrong_shape_names_its_field(body: object, problem: str) -> None:
     """A site answer that breaks the shape is ResponseDecodeError naming the field."""
     server = served(body)
     async with server.serve() as url, AsyncClient(TOKEN, url, retry=NO_RETRY) as client:
-        with pytest.raises(ResponseDecodeError, match=problem.replace("$", r"\$")):
+        with pytest.raises(ResponseDecodeError, match=re.escape(problem)):
             await client.sites.get("A")
 
 
