@@ -206,10 +206,10 @@ def too_large(cap: int, *, method: str, url: str, status: int) -> ResponseTooLar
     )
 
 
-def detail(exc: BaseException) -> str:
-    """An exception's class and its own words, on one line; it never raises."""
+def detail(exc: BaseException, words: str | None = None) -> str:
+    """An exception's class and its own words (or ``words``), on one line; it never raises."""
     try:
-        text = one_line(str(exc), _DETAIL_CHARS)
+        text = one_line(str(exc) if words is None else words, _DETAIL_CHARS)
     except Exception:  # noqa: BLE001 - a transport's exception: its str may do anything
         text = ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -64,6 +64,7 @@ from ._seam import (
     Secret,
     Timeouts,
     blot_out_token,
+    detail,
     echoes_token,
     refuse_to_travel,
     secret_free,
@@ -98,7 +99,6 @@ _READ_CHUNK = 256 * 1024
 _SESSION_TIMEOUTS: dict[str, Any] = {}
 # What every request on a borrowed session carries, whatever the session was made with.
 _BORROWED_OPTIONS: dict[str, Any] = {"raise_for_status": False, "auto_decompress": True}
-_DETAIL_CHARS = 300
 
 
 def aiohttp_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
@@ -107,12 +107,10 @@ def aiohttp_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
 
 
 def _detail(exc: BaseException) -> str:
-    # The exception's class and its own words, on one line. A ClientResponseError's str
-    # is safe but names its request; its request_info (the headers, the token among
-    # them) is never read here.
-    text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
-    text = one_line(str(text), _DETAIL_CHARS)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    # A ClientResponseError's str is safe but names its request; its request_info (the
+    # headers, the token among them) is never read here: only its own message.
+    words = exc.message if isinstance(exc, aiohttp.ClientResponseError) else None
+    return detail(exc, None if words is None else str(words))
 
 
 def connection_error(exc: BaseException, *, method: str, url: str) -> APIConnectionError:
