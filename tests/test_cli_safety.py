@@ -68,9 +68,9 @@ def _fake() -> FakeFathom:
 
 
 @pytest.fixture(name="url")
-def _url(fake: FakeFathom) -> Iterator[str]:
-    with fake.serve_in_thread() as url:
-        yield url
+def _url(thread_url: str) -> str:
+    """This file's fake, served from a thread (conftest's ``thread_url``)."""
+    return thread_url
 
 
 @pytest.fixture(name="cli")
