@@ -28,7 +28,7 @@ from .dataset import PAGE_SIZE
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from fathom_events import EventSpec, PullResult, SyncPlan, SyncReport
+    from fathom_events import EventSpec, PullResult, SyncReport
 
 #: A bulk job's desired state, as the workload hands it out: (name, currency) per site.
 Desired = dict[str, list[tuple[str, str | None]]]
@@ -373,10 +373,9 @@ def event_specs(desired: Desired) -> dict[str, list[EventSpec]]:
     }
 
 
-def bulk_outcome(pulled: PullResult, plan: SyncPlan, report: SyncReport) -> int:
+def bulk_outcome(pulled: PullResult, report: SyncReport) -> int:
     """Events pulled plus changes made, once nothing failed."""
     assert not pulled.failed, pulled.failed
-    assert not plan.failed, plan.failed
     assert report.ok, [str(f) for site in report.sites.values() for f in site.failed]
     totals = report.totals()
     changes = totals["created"] + totals["updated"] + totals["deleted"]
@@ -414,14 +413,13 @@ class FathomAsync:
     async def bulk(
         self, desired: dict[str, list[EventSpec]], in_flight: int, sites_at_once: int
     ) -> int:
-        """``events.pull``, then ``events.plan`` and ``events.apply``, as a user would."""
+        """``events.pull``, then ``events.sync`` (plan and apply site by site), as a user would."""
         del in_flight  # the client was built with it as its max_in_flight
         at_once = sites_at_once or None  # None: the library's default
         events = self._client.events
         pulled = await events.pull(list(desired), concurrency=at_once)
-        plan = await events.plan(desired, prune=True, set_currency=True, concurrency=at_once)
-        report = await events.apply(plan, concurrency=at_once)
-        return bulk_outcome(pulled, plan, report)
+        report = await events.sync(desired, prune=True, set_currency=True, concurrency=at_once)
+        return bulk_outcome(pulled, report)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -461,9 +459,8 @@ class FathomBlocking:
         at_once = sites_at_once or None
         events = self._client.events
         pulled = events.pull(list(desired), concurrency=at_once)
-        plan = events.plan(desired, prune=True, set_currency=True, concurrency=at_once)
-        report = events.apply(plan, concurrency=at_once)
-        return bulk_outcome(pulled, plan, report)
+        report = events.sync(desired, prune=True, set_currency=True, concurrency=at_once)
+        return bulk_outcome(pulled, report)
 
     def close(self) -> None:
         self._client.close()

@@ -264,6 +264,7 @@ class Events:
     pull = blocking(AsyncEvents.pull)
     plan = blocking(AsyncEvents.plan)
     apply = blocking(AsyncEvents.apply)
+    sync = blocking(AsyncEvents.sync)
 
     def paginate(
         self,

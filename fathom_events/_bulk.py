@@ -59,7 +59,16 @@ from .exceptions import (
 )
 from .types import DeletedEvent, Event, EventPage, TokenInfo
 
-__all__ = ["AskToken", "ClientUsage", "EventCalls", "apply", "check_concurrency", "plan", "pull"]
+__all__ = [
+    "AskToken",
+    "ClientUsage",
+    "EventCalls",
+    "apply",
+    "check_concurrency",
+    "plan",
+    "pull",
+    "sync",
+]
 
 PAGE_SIZE = 100
 #: Sites in flight per request slot (the client's ``max_in_flight``) when a job is not given
@@ -327,6 +336,37 @@ async def pull(
     return result
 
 
+@attrs.frozen
+class _SitePlanner:
+    """Plans one site: the token's leave to read it, its listing, the comparison, the refusals."""
+
+    events: EventCalls
+    wanted: Mapping[str, Sequence[EventSpec]]
+    token: TokenInfo | None
+    limit: int
+    prune: bool = attrs.field(kw_only=True)
+    set_currency: bool = attrs.field(kw_only=True)
+
+    async def __call__(self, site_id: str) -> SitePlan:
+        token = self.token
+        if token is not None and not token.can_read(site_id):
+            raise TokenPermissionError(site_id, "read", token.name)
+        existing, pages = await list_site(self.events, site_id, self.limit)
+        site_plan = plan_site(
+            site_id,
+            existing,
+            self.wanted[site_id],
+            prune=self.prune,
+            set_currency=self.set_currency,
+            list_requests=pages,
+        )
+        if token is not None and not token.can_manage(site_id):
+            site_plan = refuse_changes(
+                site_plan, TokenPermissionError(site_id, "manage", token.name)
+            )
+        return site_plan
+
+
 async def plan(
     events: EventCalls,
     usage: ClientUsage,
@@ -353,24 +393,10 @@ async def plan(
     plans: dict[str, SitePlan] = {}
     failed: dict[str, FathomError] = {}
     token, note = await _read_token(ask_token, bool(wanted))
+    planner = _SitePlanner(events, wanted, token, limit, prune=prune, set_currency=set_currency)
 
     async def work(site_id: str) -> bool:
-        if token is not None and not token.can_read(site_id):
-            raise TokenPermissionError(site_id, "read", token.name)
-        existing, pages = await list_site(events, site_id, limit)
-        site_plan = plan_site(
-            site_id,
-            existing,
-            wanted[site_id],
-            prune=prune,
-            set_currency=set_currency,
-            list_requests=pages,
-        )
-        if token is not None and not token.can_manage(site_id):
-            site_plan = refuse_changes(
-                site_plan, TokenPermissionError(site_id, "manage", token.name)
-            )
-        plans[site_id] = site_plan
+        plans[site_id] = await planner(site_id)
         return False
 
     await for_each_site(
@@ -499,30 +525,112 @@ async def apply(
     concurrency = check_concurrency(concurrency, usage.max_in_flight)
     if not isinstance(sync_plan, SyncPlan):
         raise InvalidRequestError("plan", "must be a SyncPlan from events.plan()")
-    report = SyncReport() if report is None else report
+    report = _check_report(report)
+    report.token_checked, report.token_note = sync_plan.token_checked, sync_plan.token_note
     by_site = {site.site_id: site for site in sync_plan.sites}
-    count = _Counters(usage)
 
     async def work(site_id: str) -> bool:
         site = by_site[site_id]
         return await _apply_site(events, site, report.site(site_id), sync_plan.max_events_per_site)
 
+    await _reported(
+        report,
+        list(by_site),
+        work,
+        concurrency=concurrency,
+        on_progress=on_progress,
+        counters=_Counters(usage),
+    )
+    return report
+
+
+async def sync(
+    events: EventCalls,
+    usage: ClientUsage,
+    desired: Mapping[str, Sequence[EventSpec]],
+    *,
+    prune: bool,
+    set_currency: bool,
+    concurrency: int | None,
+    max_events_per_site: int,
+    on_progress: ProgressCallback | None,
+    ask_token: AskToken | None,
+    report: SyncReport | None,
+) -> SyncReport:
+    """Plan and apply each site in one pass; see :meth:`AsyncEvents.sync`.
+
+    Each site is planned as :func:`plan` plans it and its changes are sent at
+    once, as :func:`apply` sends them: no site waits for the others to be
+    listed, and a site's listing is let go as soon as its changes are made.
+    """
+    concurrency = check_concurrency(concurrency, usage.max_in_flight)
+    wanted = check_desired(desired)
+    limit = check_max_events_per_site(max_events_per_site)
+    report = _check_report(report)
+    counters = _Counters(usage)  # before the token's request: the report counts it
+    token, report.token_note = await _read_token(ask_token, bool(wanted))
+    report.token_checked = token is not None
+    planner = _SitePlanner(events, wanted, token, limit, prune=prune, set_currency=set_currency)
+
+    async def work(site_id: str) -> bool:
+        site_report = report.site(site_id)
+        try:
+            site_plan = await planner(site_id)
+        except Exception as error:  # noqa: BLE001 - ours or not, it is this site's failure
+            site_report.failed.append(Failure("list", site_id, as_failure(error)))
+            return True
+        return await _apply_site(events, site_plan, site_report, limit)
+
+    await _reported(
+        report,
+        list(wanted),
+        work,
+        concurrency=concurrency,
+        on_progress=on_progress,
+        counters=counters,
+    )
+    return report
+
+
+def _check_report(report: SyncReport | None) -> SyncReport:
+    """The caller's report to fill in, or a new one."""
+    if report is None:
+        return SyncReport()
+    if not isinstance(report, SyncReport):
+        raise InvalidRequestError("report", f"must be a SyncReport or None, got {shown(report)}")
+    return report
+
+
+async def _reported(
+    report: SyncReport,
+    site_ids: Sequence[str],
+    work: Callable[[str], Awaitable[bool]],
+    *,
+    concurrency: int,
+    on_progress: ProgressCallback | None,
+    counters: _Counters,
+) -> None:
+    """Run the changing ``work`` of each site, keeping ``report`` true whatever happens.
+
+    An error out of a site's work outside any one change (those are recorded
+    as they happen) is the site's ``apply`` failure; a cancellation marks the
+    report ``cancelled``; the requests sent are counted either way.
+    """
+
     def on_failure(site_id: str, error: FathomError) -> None:
-        # Outside any one change (those are recorded as they happen): the site's work broke.
         report.site(site_id).failed.append(Failure("apply", site_id, error))
 
     try:
         await for_each_site(
-            list(by_site),
+            site_ids,
             work,
             concurrency=concurrency,
             on_failure=on_failure,
             on_progress=on_progress,
-            counters=count,
+            counters=counters,
         )
     except BaseException:
         report.cancelled = True
         raise
     finally:
-        report.requests_sent, report.retries = count()
-    return report
+        report.requests_sent, report.retries = counters()

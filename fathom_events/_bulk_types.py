@@ -201,8 +201,10 @@ class SiteReport:
     updated: list[Event] = attrs.field(factory=list)
     deleted: list[str] = attrs.field(factory=list)
     skipped: list[str] = attrs.field(factory=list)
-    #: Each change that failed (action ``create``, ``update`` or ``delete``), or
-    #: ``apply`` when the site's work broke outside any one change.
+    #: Each change that failed (action ``create``, ``update`` or ``delete``),
+    #: ``apply`` when the site's work broke outside any one change, or ``list``
+    #: when ``sync`` could not list (or the token may not read) the site, so it
+    #: sent no change to it.
     failed: list[Failure] = attrs.field(factory=list)
     #: Changes in flight when the apply was cancelled: each may or may not have
     #: taken effect (plan again to see).
@@ -213,16 +215,21 @@ class SiteReport:
 
 @attrs.define
 class SyncReport:
-    """What :meth:`~AsyncEvents.apply` did, site by site, filled in as it happens.
+    """What :meth:`~AsyncEvents.apply` or :meth:`~AsyncEvents.sync` did, site by site.
 
-    Pass your own (``apply(plan, report=report)``) to keep what was done even
-    if the apply is cancelled: ``cancelled`` is then True.
+    Filled in as it happens: pass your own (``apply(plan, report=report)``)
+    to keep what was done even if the job is cancelled (``cancelled`` is then
+    True). ``token_checked`` and ``token_note`` say whether the token's
+    abilities were checked first, as :class:`SyncPlan`'s do (``apply`` copies
+    them from its plan).
     """
 
     sites: dict[str, SiteReport] = attrs.field(factory=dict)
     requests_sent: int = 0
     retries: int = 0
     cancelled: bool = False
+    token_checked: bool = False
+    token_note: str | None = None
 
     def site(self, site_id: str) -> SiteReport:
         """The report of one site, made on first use."""

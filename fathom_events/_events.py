@@ -240,6 +240,52 @@ class AsyncEvents:
             ask_token=self._token if check_token else None,
         )
 
+    async def sync(
+        self,
+        desired: Mapping[str, Sequence[EventSpec]],
+        prune: bool = False,
+        set_currency: bool = False,
+        concurrency: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        *,
+        report: SyncReport | None = None,
+        max_events_per_site: int = DEFAULT_MAX_EVENTS_PER_SITE,
+        check_token: bool = True,
+    ) -> SyncReport:
+        """Plan and apply in one pass: each site's changes go out as soon as it is listed.
+
+        What :meth:`plan` then :meth:`apply` do, with the same arguments and
+        the same changes, but site by site: no site waits for every other to
+        be listed first, and a site's listing is let go once its changes are
+        made, so a job over many sites ends sooner and holds less. Use
+        :meth:`plan` and :meth:`apply` to see the changes before making them.
+
+        A site that cannot be listed (or that the token may not read) is in
+        its report's ``failed`` with the action ``list``, and nothing is sent
+        to change it. A change the token may not make is in ``refused`` and
+        never sent. ``report.requests_sent`` counts every request the sync
+        sent, the token's and the listings' too. Failures are recorded, not
+        raised, as in :meth:`apply`; pass ``report`` to keep what was done if
+        the sync is cancelled.
+        """
+        self._ensure_open()  # a closed client refuses outright, not site by site
+        if type(check_token) is not bool:
+            raise InvalidRequestError(
+                "check_token", f"must be True or False, got {proto.shown(check_token)}"
+            )
+        return await _bulk.sync(
+            self,
+            self._usage,
+            desired,
+            prune=prune,
+            set_currency=set_currency,
+            concurrency=concurrency,
+            max_events_per_site=max_events_per_site,
+            on_progress=on_progress,
+            ask_token=self._token if check_token else None,
+            report=report,
+        )
+
     async def apply(
         self,
         plan: SyncPlan,
