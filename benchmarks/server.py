@@ -2,7 +2,9 @@
 
 It speaks the JSON that FakeFathom speaks for the calls the workloads make
 (get, list with ``limit``/``starting_after``/``ending_before``, create,
-update, delete) over plain HTTP/1.1 keep-alive, on a bare
+update, delete, and ``GET /v1/token``, which the bulk jobs' token check
+reads once per client: the token may do anything) over plain HTTP/1.1
+keep-alive, on a bare
 :class:`asyncio.Protocol` (on uvloop when it is installed). Every GET answer
 is rendered once and then served from a cache; creates, updates and deletes
 are answered but not stored (so repeats see the same data), and nothing is
@@ -58,6 +60,18 @@ def response(status: int, body: object) -> bytes:
 
 _UNAUTHORIZED = response(401, {"error": "Unauthenticated."})
 _NOT_FOUND = response(404, {"error": "Not found."})
+_TOKEN = response(
+    200,
+    {
+        "name": "Benchmarks",
+        "version": 2,
+        "abilities": ["*"],
+        "last_used_at": "2024-01-01 09:00:00",
+        "expires_at": None,
+        "created_at": "2024-01-01 09:00:00",
+        "updated_at": "2024-01-01 09:00:00",
+    },
+)
 
 
 class Api:
@@ -112,6 +126,8 @@ class Api:
 
     def _route(self, method: bytes, target: bytes, body: bytes) -> bytes:
         raw_path, _, raw_query = target.decode("latin-1").partition("?")
+        if raw_path == "/v1/token" and method == b"GET":
+            return _TOKEN
         parts = [unquote(part) for part in raw_path.split("/")]
         if len(parts) < 5 or parts[:3] != ["", "v1", "sites"] or parts[4] != "events":
             return _NOT_FOUND
