@@ -579,7 +579,12 @@ async def sync(
         except Exception as error:  # noqa: BLE001 - ours or not, it is this site's failure
             site_report.failed.append(Failure("list", site_id, as_failure(error)))
             return True
-        return await _apply_site(events, site_plan, site_report, limit)
+        # Only the changes are kept while they are sent: the listing (all but the events to
+        # update or delete) is let go now, not after the site's last change.
+        site_report.skipped.extend(event.name for event in site_plan.unchanged)
+        changes = attrs.evolve(site_plan, existing=(), unchanged=())
+        del site_plan
+        return await _apply_site(events, changes, site_report, limit)
 
     await _reported(
         report,
