@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
+import weakref
+from typing import Any
 
 import pytest
 
@@ -12,6 +15,8 @@ from fathom_events import (
     AsyncEvents,
     ClientClosedError,
     Currency,
+    Event,
+    EventPage,
     Events,
     EventSpec,
     InvalidRequestError,
@@ -288,3 +293,30 @@ async def test_sync_lists_a_site_of_several_pages_whole(
     for site in SITES:
         assert [e["name"] for e in fake.events(site)][-1] == "New"
         assert len(report.sites[site].skipped) >= 130
+
+
+async def test_sync_lets_a_sites_listing_go_before_its_changes(
+    client: AsyncClient, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a site's changes are sent, only the events to update or delete are still held."""
+    listed: weakref.WeakSet[Event] = weakref.WeakSet()
+    alive_at_create: list[list[str]] = []
+    real_list, real_create = client.events.list, client.events.create
+
+    async def listing(*args: Any, **kwargs: Any) -> EventPage:
+        page = await real_list(*args, **kwargs)
+        listed.update(page.data)
+        return page
+
+    async def creating(*args: Any, **kwargs: Any) -> Event:
+        gc.collect()
+        alive_at_create.append(sorted(event.name for event in listed))
+        return await real_create(*args, **kwargs)
+
+    monkeypatch.setattr(client.events, "list", listing)
+    monkeypatch.setattr(client.events, "create", creating)
+    report = await client.events.sync({"S1": SPEC}, prune=True)
+    assert report.ok
+    assert report.sites["S1"].skipped == ["Signed up"]
+    # Held: the two events to delete ("Stale" and the second "Signed up"); not the one kept.
+    assert alive_at_create == [["Signed up", "Stale"]]
