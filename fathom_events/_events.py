@@ -67,7 +67,15 @@ class AsyncEvents:
         self._call = call
         self._usage = usage  # for the bulk methods: default concurrency, request counts
         self._ensure_open = ensure_open
-        self._token = token  # for plan: what the token may do, asked once per client
+        self._token = token  # for plan and sync: what the token may do, asked once per client
+
+    def _token_check(self, check_token: object) -> _bulk.AskToken | None:
+        """How plan and sync ask what the token may do, or None: ``check_token=False``."""
+        if type(check_token) is not bool:
+            raise InvalidRequestError(
+                "check_token", f"must be True or False, got {proto.shown(check_token)}"
+            )
+        return self._token if check_token else None
 
     async def list(
         self,
@@ -224,10 +232,7 @@ class AsyncEvents:
         ``plan.token_checked`` is False and ``plan.token_note`` says why.
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
-        if type(check_token) is not bool:
-            raise InvalidRequestError(
-                "check_token", f"must be True or False, got {proto.shown(check_token)}"
-            )
+        ask_token = self._token_check(check_token)
         return await _bulk.plan(
             self,
             self._usage,
@@ -237,7 +242,7 @@ class AsyncEvents:
             concurrency=concurrency,
             max_events_per_site=max_events_per_site,
             on_progress=on_progress,
-            ask_token=self._token if check_token else None,
+            ask_token=ask_token,
         )
 
     async def sync(
@@ -269,10 +274,7 @@ class AsyncEvents:
         the sync is cancelled.
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
-        if type(check_token) is not bool:
-            raise InvalidRequestError(
-                "check_token", f"must be True or False, got {proto.shown(check_token)}"
-            )
+        ask_token = self._token_check(check_token)
         return await _bulk.sync(
             self,
             self._usage,
@@ -282,7 +284,7 @@ class AsyncEvents:
             concurrency=concurrency,
             max_events_per_site=max_events_per_site,
             on_progress=on_progress,
-            ask_token=self._token if check_token else None,
+            ask_token=ask_token,
             report=report,
         )
 
