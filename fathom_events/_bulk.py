@@ -134,6 +134,22 @@ def check_concurrency(value: int | None, max_in_flight: int) -> int:
     return value
 
 
+def check_flag(field: str, value: object) -> bool:
+    """A yes-or-no setting of a bulk job: True or False, nothing that merely looks like one."""
+    if type(value) is not bool:
+        raise InvalidRequestError(field, f"must be True or False, got {shown(value)}")
+    return value
+
+
+def check_progress(on_progress: object) -> ProgressCallback | None:
+    """``on_progress``: a callable or None, refused before anything is sent."""
+    if on_progress is not None and not callable(on_progress):
+        raise InvalidRequestError(
+            "on_progress", f"must be a callable or None, got {shown(on_progress)}"
+        )
+    return on_progress
+
+
 def check_desired(desired: Mapping[str, Sequence[EventSpec]]) -> dict[str, tuple[EventSpec, ...]]:
     """Every site id valid, every spec an EventSpec, no name twice in one site."""
     if not isinstance(desired, Mapping):
@@ -315,6 +331,7 @@ async def pull(
     concurrency = check_concurrency(concurrency, usage.max_in_flight)
     ids = check_site_ids(site_ids)
     limit = check_max_events_per_site(max_events_per_site)
+    on_progress = check_progress(on_progress)
     found: dict[str, list[Event]] = {}
     failed: dict[str, FathomError] = {}
 
@@ -338,14 +355,42 @@ async def pull(
 
 @attrs.frozen
 class _SitePlanner:
-    """Plans one site: the token's leave to read it, its listing, the comparison, the refusals."""
+    """Plans one site: the token's leave to read it, its listing, the comparison, the refusals.
+
+    Made by :meth:`checked` from the caller's input, before anything is sent;
+    ``token`` is filled in once it has been read.
+    """
 
     events: EventCalls
     wanted: Mapping[str, Sequence[EventSpec]]
-    token: TokenInfo | None
     limit: int
     prune: bool = attrs.field(kw_only=True)
     set_currency: bool = attrs.field(kw_only=True)
+    token: TokenInfo | None = attrs.field(default=None, kw_only=True)
+
+    @classmethod
+    def checked(
+        cls,
+        events: EventCalls,
+        desired: Mapping[str, Sequence[EventSpec]],
+        max_events_per_site: int,
+        *,
+        prune: bool,
+        set_currency: bool,
+    ) -> _SitePlanner:
+        """Every input of a plan or a sync checked: the desired state, the cap, the two flags."""
+        return cls(
+            events,
+            check_desired(desired),
+            check_max_events_per_site(max_events_per_site),
+            prune=check_flag("prune", prune),
+            set_currency=check_flag("set_currency", set_currency),
+        )
+
+    async def read_token(self, ask_token: AskToken | None) -> tuple[_SitePlanner, str | None]:
+        """This planner with the token's abilities, and a note if they could not be checked."""
+        token, note = await _read_token(ask_token, bool(self.wanted))
+        return attrs.evolve(self, token=token), note
 
     async def __call__(self, site_id: str) -> SitePlan:
         token = self.token
@@ -388,33 +433,34 @@ async def plan(
     goes on without the check and says so in ``token_note``.
     """
     concurrency = check_concurrency(concurrency, usage.max_in_flight)
-    wanted = check_desired(desired)
-    limit = check_max_events_per_site(max_events_per_site)
+    on_progress = check_progress(on_progress)
+    planner = _SitePlanner.checked(
+        events, desired, max_events_per_site, prune=prune, set_currency=set_currency
+    )
+    planner, note = await planner.read_token(ask_token)
     plans: dict[str, SitePlan] = {}
     failed: dict[str, FathomError] = {}
-    token, note = await _read_token(ask_token, bool(wanted))
-    planner = _SitePlanner(events, wanted, token, limit, prune=prune, set_currency=set_currency)
 
     async def work(site_id: str) -> bool:
         plans[site_id] = await planner(site_id)
         return False
 
     await for_each_site(
-        list(wanted),
+        list(planner.wanted),
         work,
         concurrency=concurrency,
         on_failure=failed.__setitem__,
         on_progress=on_progress,
         counters=_Counters(usage),
     )
-    ordered = tuple(plans[s] for s in wanted if s in plans)
+    ordered = tuple(plans[s] for s in planner.wanted if s in plans)
     return SyncPlan(
         ordered,
-        prune=prune,
-        set_currency=set_currency,
+        prune=planner.prune,
+        set_currency=planner.set_currency,
         failed=failed,
-        max_events_per_site=limit,
-        token_checked=token is not None,
+        max_events_per_site=planner.limit,
+        token_checked=planner.token is not None,
         token_note=note,
     )
 
@@ -525,6 +571,7 @@ async def apply(
     concurrency = check_concurrency(concurrency, usage.max_in_flight)
     if not isinstance(sync_plan, SyncPlan):
         raise InvalidRequestError("plan", "must be a SyncPlan from events.plan()")
+    on_progress = check_progress(on_progress)
     report = _check_report(report)
     report.token_checked, report.token_note = sync_plan.token_checked, sync_plan.token_note
     by_site = {site.site_id: site for site in sync_plan.sites}
@@ -533,14 +580,16 @@ async def apply(
         site = by_site[site_id]
         return await _apply_site(events, site, report.site(site_id), sync_plan.max_events_per_site)
 
-    await _reported(
-        report,
-        list(by_site),
-        work,
-        concurrency=concurrency,
-        on_progress=on_progress,
-        counters=_Counters(usage),
-    )
+    counters = _Counters(usage)
+    with _accounted(report, counters):
+        await _changing(
+            report,
+            list(by_site),
+            work,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            counters=counters,
+        )
     return report
 
 
@@ -561,39 +610,42 @@ async def sync(
 
     Each site is planned as :func:`plan` plans it and its changes are sent at
     once, as :func:`apply` sends them: no site waits for the others to be
-    listed, and a site's listing is let go as soon as its changes are made.
+    listed, and a site's listing is let go as soon as it is planned (only the
+    events to update or delete are held while the changes are sent).
     """
     concurrency = check_concurrency(concurrency, usage.max_in_flight)
-    wanted = check_desired(desired)
-    limit = check_max_events_per_site(max_events_per_site)
+    on_progress = check_progress(on_progress)
+    planner = _SitePlanner.checked(
+        events, desired, max_events_per_site, prune=prune, set_currency=set_currency
+    )
     report = _check_report(report)
     counters = _Counters(usage)  # before the token's request: the report counts it
-    token, report.token_note = await _read_token(ask_token, bool(wanted))
-    report.token_checked = token is not None
-    planner = _SitePlanner(events, wanted, token, limit, prune=prune, set_currency=set_currency)
+    with _accounted(report, counters):
+        planner, report.token_note = await planner.read_token(ask_token)
+        report.token_checked = planner.token is not None
 
-    async def work(site_id: str) -> bool:
-        site_report = report.site(site_id)
-        try:
-            site_plan = await planner(site_id)
-        except Exception as error:  # noqa: BLE001 - ours or not, it is this site's failure
-            site_report.failed.append(Failure("list", site_id, as_failure(error)))
-            return True
-        # Only the changes are kept while they are sent: the listing (all but the events to
-        # update or delete) is let go now, not after the site's last change.
-        site_report.skipped.extend(event.name for event in site_plan.unchanged)
-        changes = attrs.evolve(site_plan, existing=(), unchanged=())
-        del site_plan
-        return await _apply_site(events, changes, site_report, limit)
+        async def work(site_id: str) -> bool:
+            site_report = report.site(site_id)
+            try:
+                site_plan = await planner(site_id)
+            except Exception as error:  # noqa: BLE001 - ours or not, it is this site's failure
+                site_report.failed.append(Failure("list", site_id, as_failure(error)))
+                return True
+            # Only the changes are kept while they are sent: the listing (all but the events
+            # to update or delete) is let go now, not after the site's last change.
+            site_report.skipped.extend(event.name for event in site_plan.unchanged)
+            changes = attrs.evolve(site_plan, existing=(), unchanged=())
+            del site_plan
+            return await _apply_site(events, changes, site_report, planner.limit)
 
-    await _reported(
-        report,
-        list(wanted),
-        work,
-        concurrency=concurrency,
-        on_progress=on_progress,
-        counters=counters,
-    )
+        await _changing(
+            report,
+            list(planner.wanted),
+            work,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            counters=counters,
+        )
     return report
 
 
@@ -606,7 +658,24 @@ def _check_report(report: SyncReport | None) -> SyncReport:
     return report
 
 
-async def _reported(
+@contextlib.contextmanager
+def _accounted(report: SyncReport, counters: _Counters) -> Iterator[None]:
+    """Keep ``report`` true however the job ends.
+
+    Anything that stops the job (a cancellation, ``KeyboardInterrupt``, an
+    error from ``on_progress``) marks the report ``cancelled``; the requests
+    sent are counted either way.
+    """
+    try:
+        yield
+    except BaseException:
+        report.cancelled = True
+        raise
+    finally:
+        report.requests_sent, report.retries = counters()
+
+
+async def _changing(
     report: SyncReport,
     site_ids: Sequence[str],
     work: Callable[[str], Awaitable[bool]],
@@ -615,27 +684,20 @@ async def _reported(
     on_progress: ProgressCallback | None,
     counters: _Counters,
 ) -> None:
-    """Run the changing ``work`` of each site, keeping ``report`` true whatever happens.
+    """Run the changing ``work`` of each site.
 
     An error out of a site's work outside any one change (those are recorded
-    as they happen) is the site's ``apply`` failure; a cancellation marks the
-    report ``cancelled``; the requests sent are counted either way.
+    as they happen) is that site's ``apply`` failure.
     """
 
     def on_failure(site_id: str, error: FathomError) -> None:
         report.site(site_id).failed.append(Failure("apply", site_id, error))
 
-    try:
-        await for_each_site(
-            site_ids,
-            work,
-            concurrency=concurrency,
-            on_failure=on_failure,
-            on_progress=on_progress,
-            counters=counters,
-        )
-    except BaseException:
-        report.cancelled = True
-        raise
-    finally:
-        report.requests_sent, report.retries = counters()
+    await for_each_site(
+        site_ids,
+        work,
+        concurrency=concurrency,
+        on_failure=on_failure,
+        on_progress=on_progress,
+        counters=counters,
+    )

@@ -206,8 +206,8 @@ class SiteReport:
     #: when ``sync`` could not list (or the token may not read) the site, so it
     #: sent no change to it.
     failed: list[Failure] = attrs.field(factory=list)
-    #: Changes in flight when the apply was cancelled: each may or may not have
-    #: taken effect (plan again to see).
+    #: Changes in flight when the apply or sync was cancelled: each may or may
+    #: not have taken effect (plan again to see).
     interrupted: list[str] = attrs.field(factory=list)
     #: Changes the plan refused (the token may not make them): never sent.
     refused: list[Failure] = attrs.field(factory=list)

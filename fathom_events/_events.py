@@ -261,8 +261,9 @@ class AsyncEvents:
 
         What :meth:`plan` then :meth:`apply` do, with the same arguments and
         the same changes, but site by site: no site waits for every other to
-        be listed first, and a site's listing is let go once its changes are
-        made, so a job over many sites ends sooner and holds less. Use
+        be listed first, and a site's listing is let go once it is planned
+        (only the events to update or delete are held while its changes are
+        sent), so a job over many sites ends sooner and holds less. Use
         :meth:`plan` and :meth:`apply` to see the changes before making them.
 
         A site that cannot be listed (or that the token may not read) is in

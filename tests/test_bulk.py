@@ -110,6 +110,14 @@ async def test_pull_reports_progress_per_site(client: AsyncClient, many: FakeFat
         (lambda e: e.plan({"S1": [EventSpec("a"), EventSpec("a")]}), "desired['S1']"),
         (lambda e: e.plan({"S1": ["a"]}), "desired['S1']"),
         (lambda e: e.apply({"S1": []}), "plan"),
+        (lambda e: e.plan({"S1": []}, prune="no"), "prune"),
+        (lambda e: e.plan({"S1": []}, set_currency=1), "set_currency"),
+        (lambda e: e.pull(["S1"], on_progress=5), "on_progress"),
+        (lambda e: e.plan({"S1": []}, on_progress="print"), "on_progress"),
+        (
+            lambda e: e.apply(SyncPlan((), prune=False, set_currency=False), on_progress=5),
+            "on_progress",
+        ),
     ],
 )
 async def test_bulk_input_checked_before_sending(
@@ -347,9 +355,9 @@ async def test_list_requests_count_a_final_empty_page(
 
 
 @pytest.mark.parametrize("face", [AsyncEvents, Events])
-@pytest.mark.parametrize("method", ["pull", "plan"])
+@pytest.mark.parametrize("method", ["pull", "plan", "sync"])
 def test_the_per_site_cap_defaults_to_100_000(face: type, method: str) -> None:
-    """pull and plan, on both faces, cap each site at 100,000 events unless told otherwise."""
+    """pull, plan and sync, on both faces, cap each site at 100,000 events unless told otherwise."""
     parameter = inspect.signature(getattr(face, method)).parameters["max_events_per_site"]
     assert parameter.default == 100_000
     assert SyncPlan((), prune=False, set_currency=False).max_events_per_site == 100_000

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import inspect
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,11 +23,14 @@ from fathom_events import (
     InvalidRequestError,
     NotFoundError,
     Progress,
+    SitePlan,
+    SiteReport,
     SyncReport,
     TokenPermissionError,
     TooManyEventsError,
+    _bulk,
 )
-from fathom_events.testing import FakeFathom, RecordedRequest
+from fathom_events.testing import FakeFathom, Fault, RecordedRequest
 
 from .faces import face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN, FakeTime
@@ -193,6 +197,9 @@ async def test_apply_reports_the_plans_token_check(client: AsyncClient, fake: Fa
         (lambda e: e.sync({"S1": SPEC}, max_events_per_site=0), "max_events_per_site"),
         (lambda e: e.sync({"S1": SPEC}, check_token="yes"), "check_token"),
         (lambda e: e.sync({"S1": SPEC}, report={}), "report"),
+        (lambda e: e.sync({"S1": SPEC}, prune="no"), "prune"),
+        (lambda e: e.sync({"S1": SPEC}, set_currency=None), "set_currency"),
+        (lambda e: e.sync({"S1": SPEC}, on_progress=5), "on_progress"),
     ],
 )
 async def test_sync_input_checked_before_sending(
@@ -320,3 +327,90 @@ async def test_sync_lets_a_sites_listing_go_before_its_changes(
     assert report.sites["S1"].skipped == ["Signed up"]
     # Held: the two events to delete ("Stale" and the second "Signed up"); not the one kept.
     assert alive_at_create == [["Signed up", "Stale"]]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the loop run (no time passes) until ``condition`` holds; fail if it never does."""
+    for _ in range(100_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+async def test_a_sync_cancelled_while_the_token_is_read_says_so(
+    client: AsyncClient, fake: FakeFathom
+) -> None:
+    """Cancelled while asking the token, sync's report is cancelled and counts the request."""
+    fake.inject(Fault.hang(), path="/v1/token")
+    report = SyncReport()
+    task = asyncio.ensure_future(client.events.sync({"S1": SPEC}, report=report))
+    await until(lambda: bool(fake.requests_for("GET", "/v1/token")))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert report.cancelled
+    assert report.requests_sent == 1
+    assert writes(fake) == []
+
+
+async def test_a_sync_cancelled_mid_change_lists_the_change_in_flight(
+    client: AsyncClient, fake: FakeFathom
+) -> None:
+    """A create cut off by cancellation is in interrupted: it may or may not have landed."""
+    fake.inject(Fault.hang(), method="POST")
+    report = SyncReport()
+    task = asyncio.ensure_future(client.events.sync({"S1": SPEC}, report=report))
+    await until(lambda: bool(fake.requests_for("POST", "/v1/sites/S1/events")))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert report.cancelled
+    assert report.sites["S1"].interrupted == ["create 'Purchased'"]
+    assert report.sites["S1"].created == []
+
+
+async def test_sync_records_an_unexpected_error_listing_a_site(
+    client: AsyncClient, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-Fathom error listing one site is its "list" failure; nothing was sent to change it."""
+    break_for(monkeypatch, client, "list", "S2", OverflowError("date value out of range"))
+    report = await client.events.sync(dict.fromkeys(SITE_IDS, SPEC), prune=True)
+    [failure] = report.sites["S2"].failed
+    assert failure.action == "list"
+    assert_unexpected(failure.error, OverflowError)
+    assert not failure.error.may_have_been_applied
+    assert not [r for r in writes(fake) if site_of(r) == "S2"]
+    assert report.sites["S1"].failed == report.sites["S3"].failed == []
+
+
+async def test_sync_records_a_site_that_breaks_outside_any_change(
+    client: AsyncClient, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error after planning and outside any one change is that site's "apply" failure."""
+    real = _bulk._apply_site
+
+    async def broken(events: Any, site: SitePlan, report: SiteReport, limit: int) -> bool:
+        if site.site_id == "S2":
+            raise ZeroDivisionError("a bug")
+        return await real(events, site, report, limit)
+
+    monkeypatch.setattr(_bulk, "_apply_site", broken)
+    report = await client.events.sync(dict.fromkeys(SITE_IDS, SPEC))
+    [failure] = report.sites["S2"].failed
+    assert (failure.action, failure.target) == ("apply", "S2")
+    assert_unexpected(failure.error, ZeroDivisionError)
+    assert [e.name for e in report.sites["S1"].created] == ["Purchased"]
+
+
+@pytest.mark.parametrize("after_action", [True, False])
+async def test_sync_looks_before_creating_again(
+    client: AsyncClient, fake: FakeFathom, after_action: bool
+) -> None:
+    """After a create that may have taken effect, sync lists the site before sending it again."""
+    fake.inject(Fault.html(502, after_action=after_action), method="POST")
+    report = await client.events.sync({"S1": [EventSpec("Once")]})
+    assert report.ok
+    assert [e["name"] for e in fake.events("S1")].count("Once") == 1
+    assert [e.name for e in report.sites["S1"].created] == ["Once"]
+    assert len(fake.requests_for("POST", "/v1/sites/S1/events")) == (1 if after_action else 2)

@@ -107,7 +107,12 @@ def public_methods(cls: type) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("async_face", "blocking_face", "expected"),
     [
-        (AsyncEvents, Events, {"list", "get", "create", "update", "delete", "wipe", "paginate"}),
+        (
+            AsyncEvents,
+            Events,
+            {"list", "get", "create", "update", "delete", "wipe", "paginate"}
+            | {"pull", "plan", "apply", "sync"},
+        ),
         (AsyncSites, Sites, {"list", "get", "paginate", "ids"}),
     ],
 )

@@ -81,6 +81,7 @@ def blocking_bulk_methods_return_plain_types(client: Client) -> None:
     plan = client.events.plan({"SITE": [EventSpec("Signed up")]}, prune=True)
     assert_type(plan, SyncPlan)
     assert_type(client.events.apply(plan), SyncReport)
+    assert_type(client.events.sync({"SITE": [EventSpec("Signed up")]}, prune=True), SyncReport)
     assert_type(client.with_options(max_retries=0), Client)
 
 
@@ -90,3 +91,5 @@ def blocking_bulk_methods_take_the_per_site_cap(client: Client) -> None:
     assert_type(client.events.plan({"SITE": []}, max_events_per_site=500), SyncPlan)
     client.events.pull(["SITE"], max_events_per_site="500")  # type: ignore[arg-type]
     client.events.pull(["SITE"], None, None, 500)  # type: ignore[call-arg]
+    assert_type(client.events.sync({"SITE": []}, max_events_per_site=500), SyncReport)
+    client.events.sync({"SITE": []}, False, False, None, None, None)  # type: ignore[call-arg]
