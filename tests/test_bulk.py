@@ -118,12 +118,21 @@ async def test_pull_reports_progress_per_site(client: AsyncClient, many: FakeFat
             lambda e: e.apply(SyncPlan((), prune=False, set_currency=False), on_progress=5),
             "on_progress",
         ),
+        (lambda e: e.sync({"S1": [EventSpec("a"), EventSpec("a")]}), "desired['S1']"),
+        (lambda e: e.sync({"S1": "Signed up"}), "desired['S1']"),
+        (lambda e: e.sync({"S1": SPEC}, concurrency=0), "concurrency"),
+        (lambda e: e.sync({"S1": SPEC}, max_events_per_site=0), "max_events_per_site"),
+        (lambda e: e.sync({"S1": SPEC}, check_token="yes"), "check_token"),
+        (lambda e: e.sync({"S1": SPEC}, report={}), "report"),
+        (lambda e: e.sync({"S1": SPEC}, prune="no"), "prune"),
+        (lambda e: e.sync({"S1": SPEC}, set_currency=None), "set_currency"),
+        (lambda e: e.sync({"S1": SPEC}, on_progress=5), "on_progress"),
     ],
 )
 async def test_bulk_input_checked_before_sending(
     client: AsyncClient, fake: FakeFathom, call: object, field: str
 ) -> None:
-    """Bad bulk input raises InvalidRequestError naming the field, with nothing sent."""
+    """Bad input to pull, plan, apply or sync is an InvalidRequestError naming the field, unsent."""
     with pytest.raises(InvalidRequestError) as info:
         await call(client.events)  # type: ignore[operator]
     assert info.value.field == field
@@ -234,6 +243,21 @@ async def test_plan_reports_sites_it_could_not_list(client: AsyncClient, fake: F
     assert plan.summary()["failed_sites"] == 1
 
 
+async def cancel_after_first_site(
+    job: Callable[[Callable[[Progress], None]], Awaitable[object]],
+) -> None:
+    """Run ``job(on_progress)`` as a task, cancel it as its first site ends, see it end."""
+    task: asyncio.Future[object]
+
+    def stop_after_first(progress: Progress) -> None:
+        if progress.sites_done == 1:
+            task.cancel()
+
+    task = asyncio.ensure_future(job(stop_after_first))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def test_cancelled_apply_keeps_its_report(
     base_url: str, many: FakeFathom, fake_time: FakeTime
 ) -> None:
@@ -241,17 +265,11 @@ async def test_cancelled_apply_keeps_its_report(
     async with AsyncClient(TOKEN, base_url, clock=fake_time.clock, sleep=fake_time.sleep) as client:
         plan = await client.events.plan(dict.fromkeys(SITES, SPEC))
         report = SyncReport()
-        task: asyncio.Task[SyncReport]
-
-        def stop_after_first(progress: Progress) -> None:
-            if progress.sites_done == 1:
-                task.cancel()
-
-        task = asyncio.ensure_future(
-            client.events.apply(plan, concurrency=1, on_progress=stop_after_first, report=report)
+        await cancel_after_first_site(
+            lambda on_progress: client.events.apply(
+                plan, concurrency=1, on_progress=on_progress, report=report
+            )
         )
-        with pytest.raises(asyncio.CancelledError):
-            await task
     assert report.cancelled
     assert not report.ok
     done = [e.name for site in report.sites.values() for e in site.created]

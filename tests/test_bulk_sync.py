@@ -6,7 +6,6 @@ import asyncio
 import gc
 import inspect
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from fathom_events import (
     EventPage,
     Events,
     EventSpec,
-    InvalidRequestError,
     NotFoundError,
     Progress,
     SitePlan,
@@ -34,7 +32,14 @@ from fathom_events.testing import FakeFathom, Fault, RecordedRequest
 
 from .faces import face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN, FakeTime
-from .test_bulk import SITES, SPEC, assert_unexpected, break_for, library_tasks
+from .test_bulk import (
+    SITES,
+    SPEC,
+    assert_unexpected,
+    break_for,
+    cancel_after_first_site,
+    library_tasks,
+)
 
 SITE_IDS = ["S1", "S2", "S3"]
 
@@ -188,30 +193,6 @@ async def test_apply_reports_the_plans_token_check(client: AsyncClient, fake: Fa
     assert (unchecked.token_checked, unchecked.token_note) == (False, plan.token_note)
 
 
-@pytest.mark.parametrize(
-    ("call", "field"),
-    [
-        (lambda e: e.sync({"S1": [EventSpec("a"), EventSpec("a")]}), "desired['S1']"),
-        (lambda e: e.sync({"S1": "Signed up"}), "desired['S1']"),
-        (lambda e: e.sync({"S1": SPEC}, concurrency=0), "concurrency"),
-        (lambda e: e.sync({"S1": SPEC}, max_events_per_site=0), "max_events_per_site"),
-        (lambda e: e.sync({"S1": SPEC}, check_token="yes"), "check_token"),
-        (lambda e: e.sync({"S1": SPEC}, report={}), "report"),
-        (lambda e: e.sync({"S1": SPEC}, prune="no"), "prune"),
-        (lambda e: e.sync({"S1": SPEC}, set_currency=None), "set_currency"),
-        (lambda e: e.sync({"S1": SPEC}, on_progress=5), "on_progress"),
-    ],
-)
-async def test_sync_input_checked_before_sending(
-    client: AsyncClient, fake: FakeFathom, call: object, field: str
-) -> None:
-    """Bad sync input raises InvalidRequestError naming the field, with nothing sent."""
-    with pytest.raises(InvalidRequestError) as info:
-        await call(client.events)  # type: ignore[operator]
-    assert info.value.field == field
-    assert fake.requests == []
-
-
 async def test_sync_reports_progress_per_site(client: AsyncClient, fake: FakeFathom) -> None:
     """on_progress is told as each site is done, with the requests sent so far."""
     seen: list[Progress] = []
@@ -240,22 +221,14 @@ async def test_cancelled_sync_keeps_its_report(
     """Cancelling sync stops cleanly: no task left, the report says what was done, and it was."""
     async with AsyncClient(TOKEN, base_url, clock=fake_time.clock, sleep=fake_time.sleep) as client:
         report = SyncReport()
-        task: asyncio.Task[SyncReport]
-
-        def stop_after_first(progress: Progress) -> None:
-            if progress.sites_done == 1:
-                task.cancel()
-
-        task = asyncio.ensure_future(
-            client.events.sync(
+        await cancel_after_first_site(
+            lambda on_progress: client.events.sync(
                 dict.fromkeys(SITE_IDS, SPEC),
                 concurrency=1,
-                on_progress=stop_after_first,
+                on_progress=on_progress,
                 report=report,
             )
         )
-        with pytest.raises(asyncio.CancelledError):
-            await task
     assert report.cancelled
     assert not report.ok
     assert [e.name for e in report.sites["S1"].created] == ["Purchased"]
@@ -329,45 +302,41 @@ async def test_sync_lets_a_sites_listing_go_before_its_changes(
     assert alive_at_create == [["Signed up", "Stale"]]
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the loop run (no time passes) until ``condition`` holds; fail if it never does."""
-    for _ in range(100_000):
-        if condition():
-            return
+async def cancelled_once_sent(
+    client: AsyncClient, fake: FakeFathom, method: str, path: str
+) -> SyncReport:
+    """Sync S1 with ``method path`` hanging; cancel it once that request has arrived."""
+    fake.inject(Fault.hang(), method=method, path=path)
+    report = SyncReport()
+    task = asyncio.ensure_future(client.events.sync({"S1": SPEC}, report=report))
+    for _ in range(100_000):  # the loop runs; no time passes
+        if fake.requests_for(method, path):
+            break
         await asyncio.sleep(0)
-    raise AssertionError("the condition never held")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert report.cancelled
+    return report
 
 
 async def test_a_sync_cancelled_while_the_token_is_read_says_so(
     client: AsyncClient, fake: FakeFathom
 ) -> None:
     """Cancelled while asking the token, sync's report is cancelled and counts the request."""
-    fake.inject(Fault.hang(), path="/v1/token")
-    report = SyncReport()
-    task = asyncio.ensure_future(client.events.sync({"S1": SPEC}, report=report))
-    await until(lambda: bool(fake.requests_for("GET", "/v1/token")))
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert report.cancelled
-    assert report.requests_sent == 1
-    assert writes(fake) == []
+    report = await cancelled_once_sent(client, fake, "GET", "/v1/token")
+    assert report.requests_sent == len(fake.requests) == 1
+    assert report.sites == {}
 
 
 async def test_a_sync_cancelled_mid_change_lists_the_change_in_flight(
     client: AsyncClient, fake: FakeFathom
 ) -> None:
     """A create cut off by cancellation is in interrupted: it may or may not have landed."""
-    fake.inject(Fault.hang(), method="POST")
-    report = SyncReport()
-    task = asyncio.ensure_future(client.events.sync({"S1": SPEC}, report=report))
-    await until(lambda: bool(fake.requests_for("POST", "/v1/sites/S1/events")))
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert report.cancelled
+    report = await cancelled_once_sent(client, fake, "POST", "/v1/sites/S1/events")
     assert report.sites["S1"].interrupted == ["create 'Purchased'"]
     assert report.sites["S1"].created == []
+    assert report.requests_sent == len(fake.requests)
 
 
 async def test_sync_records_an_unexpected_error_listing_a_site(
