@@ -24,7 +24,7 @@ from ._bulk_types import (
     SyncReport,
 )
 from ._pagination import AsyncPaginator, cursor_paginator
-from .exceptions import InvalidRequestError, NotFoundError
+from .exceptions import NotFoundError
 from .types import DeletedEvent, Event, EventPage, TokenInfo
 
 __all__ = ["AsyncEvents"]
@@ -71,11 +71,7 @@ class AsyncEvents:
 
     def _token_check(self, check_token: object) -> _bulk.AskToken | None:
         """How plan and sync ask what the token may do, or None: ``check_token=False``."""
-        if type(check_token) is not bool:
-            raise InvalidRequestError(
-                "check_token", f"must be True or False, got {proto.shown(check_token)}"
-            )
-        return self._token if check_token else None
+        return self._token if _bulk.check_flag("check_token", check_token) else None
 
     async def list(
         self,
