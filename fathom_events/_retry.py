@@ -328,16 +328,16 @@ async def call_with_retries(
             if retry_after is not None and refused:
                 gate.cool_down(retry_after)
             verdict = retry_reason(error, operation, policy)
-            if verdict.retry is None:
-                # A retried attempt's doubt is carried by ``landed`` instead.
+            wait = None
+            if verdict.retry is not None and attempts <= policy.max_retries:
+                wait = retry_delay(policy, attempts, draw) if retry_after is None else retry_after
+                too_long = retry_after is not None and retry_after > policy.max_retry_after
+                if too_long or (deadline is not None and clock() + wait >= deadline):
+                    wait = None
+            if wait is None:
+                # This attempt is the last: its own doubt goes on the error it raises (a
+                # retried attempt's doubt is carried by ``landed`` instead).
                 error.may_have_been_applied |= verdict.may_have_taken_effect
-                raise
-            if attempts > policy.max_retries:
-                raise
-            wait = retry_delay(policy, attempts, draw) if retry_after is None else retry_after
-            if retry_after is not None and retry_after > policy.max_retry_after:
-                raise
-            if deadline is not None and clock() + wait >= deadline:
                 raise
             logger.warning(
                 "retrying %s %s (attempt %d of %d) in %.2fs: %s",

@@ -196,6 +196,41 @@ async def test_update_and_delete_retried_after_ambiguous_failures(
     assert fake.events(SITE) == []
 
 
+@pytest.mark.parametrize(
+    ("policy", "fault"),
+    [
+        # No retry left after the first attempt.
+        (RetryPolicy(max_retries=0), Fault.respond(500, json={"error": "boom"})),
+        # A retry would wait past the overall deadline.
+        (
+            RetryPolicy(max_retries=3, deadline=10.0),
+            Fault.respond(502, json={"error": "x"}, headers={"Retry-After": "60"}),
+        ),
+        # The server asks for a longer wait than max_retry_after allows.
+        (
+            RetryPolicy(max_retries=3, max_retry_after=5.0),
+            Fault.respond(500, json={"error": "x"}, headers={"Retry-After": "60"}),
+        ),
+    ],
+)
+async def test_a_write_given_up_after_a_5xx_may_have_been_applied(
+    base_url: str, fake: FakeFathom, fake_time: FakeTime, policy: RetryPolicy, fault: Fault
+) -> None:
+    """An update or delete whose last attempt got a 5xx may have taken effect: the error says so."""
+    stored = fake.add_event(SITE, "Old")
+    fake.inject(fault, method="POST")
+    fake.inject(fault, method="DELETE")
+    async with make_client(base_url, fake_time, retry=policy) as client:
+        with pytest.raises(ServerError) as update:
+            await client.events.update(SITE, stored["id"], name="New")
+        with pytest.raises(ServerError) as delete:
+            await client.events.delete(SITE, stored["id"])
+    for info in (update, delete):
+        assert info.value.attempts == 1
+        assert info.value.may_have_been_applied
+        assert "may have" in str(info.value)
+
+
 async def test_retries_are_logged_without_the_token(
     client: AsyncClient, fake: FakeFathom, caplog: pytest.LogCaptureFixture
 ) -> None:
