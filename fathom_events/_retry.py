@@ -331,8 +331,8 @@ async def call_with_retries(
             wait = None
             if verdict.retry is not None and attempts <= policy.max_retries:
                 wait = retry_delay(policy, attempts, draw) if retry_after is None else retry_after
-                too_long = retry_after is not None and retry_after > policy.max_retry_after
-                if too_long or (deadline is not None and clock() + wait >= deadline):
+                beyond = retry_after is not None and retry_after > policy.max_retry_after
+                if beyond or (deadline is not None and clock() + wait >= deadline):
                     wait = None
             if wait is None:
                 # This attempt is the last: its own doubt goes on the error it raises (a
