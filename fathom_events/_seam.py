@@ -195,6 +195,24 @@ def secret_free(error: APIConnectionError, token: Secret) -> APIConnectionError:
     return error
 
 
+def raise_alone(error: BaseException) -> NoReturn:
+    """Raise ``error`` with no ``__context__``, whatever exception is being handled here.
+
+    Our errors are raised outside the ``except`` block that caught a transport's
+    failure, so that it (holding the request, and so the token) is neither
+    their ``__cause__`` nor their ``__context__``. On Python 3.10 that is not
+    enough: an exception aiohttp handled inside an awaited coroutine can still
+    be the one being handled in ours (3.11 keeps it out), and a plain ``raise``
+    would make it the context. Clearing the context and re-raising with a bare
+    ``raise``, which sets no context, leaves the error alone on every version.
+    """
+    try:
+        raise error  # noqa: TRY301 - raised here to be caught here, and its context cleared
+    except BaseException:
+        error.__context__ = None
+        raise
+
+
 def too_large(cap: int, *, method: str, url: str, status: int) -> ResponseTooLargeError:
     """The error for an answer over ``max_response_bytes``."""
     return ResponseTooLargeError(
@@ -291,9 +309,9 @@ class GivenTransport:
             failure = exc
         else:
             return self._answer(result, request.method, target)
-        # Raised out here, not in the except block: the transport's exception (which may
-        # hold the request, and so the token) is neither its __cause__ nor its __context__.
-        raise secret_free(self._failed(failure, request.method, target), self._token)
+        # Raised out here, and alone: the transport's exception (which may hold the
+        # request, and so the token) is neither its __cause__ nor its __context__.
+        raise_alone(secret_free(self._failed(failure, request.method, target), self._token))
 
     def _answer(self, result: object, method: str, url: str) -> Answer:
         status, headers, body = (

@@ -66,6 +66,7 @@ from ._seam import (
     blot_out_token,
     detail,
     echoes_token,
+    raise_alone,
     refuse_to_travel,
     secret_free,
     standard_headers,
@@ -287,7 +288,7 @@ class Transport:
         """Make the running loop's session now, or say why this loop cannot have one."""
         self._get_session()
 
-    async def send(
+    async def send(  # noqa: RET503 - it ends in raise_alone, which always raises
         self, request: Request, timeouts: Timeouts | None = None, url: str | None = None
     ) -> Answer:
         """Send once; return the answer or raise a mapped connection error.
@@ -348,9 +349,11 @@ class Transport:
                 "session", f"aiohttp would not send the request: {one_line(str(exc))}"
             )
             raise refusal from None
-        # Raised out here, not in the except block: aiohttp's exception (whose request_info
-        # holds the token) is then neither the __cause__ nor the __context__ of ours.
-        raise secret_free(connection_error(failure, method=request.method, url=target), self._token)
+        # Raised out here, and alone: aiohttp's exception (whose request_info holds the
+        # token) is then neither the __cause__ nor the __context__ of ours.
+        raise_alone(
+            secret_free(connection_error(failure, method=request.method, url=target), self._token)
+        )
 
     async def _read_capped(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         # Read a piece at a time, counting decoded bytes, up to the cap. aiohttp inflates

@@ -32,6 +32,7 @@ from fathom_events import (
     ResponseTooLargeError,
     RetryPolicy,
 )
+from fathom_events._seam import raise_alone
 from fathom_events._transport import _refuse_hidden_resend
 
 from .helpers import SITE, TOKEN, FakeTime
@@ -410,3 +411,26 @@ def test_unknown_session_layout_keeps_the_sessions_own_chain() -> None:
     """Were aiohttp to drop _middlewares, we would pass no chain (never replace theirs unread)."""
     stand_in = cast("aiohttp.ClientSession", object())
     assert _refuse_hidden_resend(stand_in) == {}
+
+
+def test_an_error_is_raised_alone_even_while_another_is_handled() -> None:
+    """raise_alone leaves no __context__, even where an exception is being handled.
+
+    Python 3.10 can leave an exception aiohttp handled inside an awaited
+    coroutine as the one being handled where the client raises its own error;
+    here an ``except`` block stands in for that.
+    """
+    error = APIConnectionError("lost", method="GET", url="http://x/v1")
+
+    def while_handling_another() -> None:
+        try:
+            raise ValueError(f"Authorization: Bearer {TOKEN}")  # noqa: TRY301 - the stand-in
+        except ValueError:
+            raise_alone(error)
+
+    with pytest.raises(APIConnectionError) as info:
+        while_handling_another()
+    assert info.value is error
+    assert error.__context__ is None
+    assert error.__cause__ is None
+    assert_token_free(error, TOKEN)
