@@ -68,6 +68,18 @@ def eventually(condition: Callable[[], bool]) -> bool:
     return True
 
 
+def skip_unless_ctrl_c_interrupts() -> None:
+    """Skip the test where a SIGINT would not raise KeyboardInterrupt in the main thread.
+
+    A test runner started in the background by a shell without job control
+    (``cmd &``) inherits SIGINT ignored; so does a runner in a worker thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach only the main thread")
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT is not Python's default KeyboardInterrupt handler here")
+
+
 @contextmanager
 def interrupt_main_when(condition: Callable[[], bool]) -> Iterator[list[bool]]:
     """Send SIGINT to the main thread once ``condition`` holds (as Ctrl-C would).
@@ -76,10 +88,7 @@ def interrupt_main_when(condition: Callable[[], bool]) -> Iterator[list[bool]]:
     lock does not see until the lock is released; a real signal wakes it.
     Yields a list that holds True once the signal was sent.
     """
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signals reach only the main thread")
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        pytest.skip("SIGINT is not Python's default KeyboardInterrupt handler here")
+    skip_unless_ctrl_c_interrupts()
     sent: list[bool] = []
     main = threading.main_thread().ident
     assert main is not None
@@ -392,6 +401,7 @@ def test_with_options_shares_the_portal(sync_client: Client, fake: FakeFathom) -
 
 def test_keyboard_interrupt_drops_the_connection(fake: FakeFathom) -> None:
     """After Ctrl-C the server sees the interrupted request's connection closed."""
+    skip_unless_ctrl_c_interrupts()  # before the server thread: a skip must not strand it
     got_request, hung_up = threading.Event(), threading.Event()
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
