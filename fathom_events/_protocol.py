@@ -152,13 +152,41 @@ def check_id(field: str, value: object) -> str:
     return check_text(field, value)
 
 
+#: What Fathom (a Laravel application, whose TrimStrings middleware trims every request
+#: string) takes off both ends of a name: Unicode whitespace, and U+FEFF, U+200B and U+200E.
+#: Python's whitespace is a few characters wider than PHP's (U+001C..U+001F), which only
+#: makes us stricter in what we send.
+#: (A test checks this literal against ``str.isspace``.)
+OUTER_SPACE: Final = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u200b\u200e"
+)
+
+
+def name_key(name: str) -> str:
+    """``name`` as Fathom stores it, with no outer whitespace: how names are compared."""
+    return name.strip(OUTER_SPACE)
+
+
 def check_name(field: str, value: object) -> str:
-    """A name is valid Unicode text of 1 to 255 characters that is not only whitespace."""
+    """A name is valid Unicode text of 1 to 255 characters, with no outer whitespace.
+
+    Fathom trims what it is sent, so a name with leading or trailing whitespace
+    would be stored other than it was given (and never match it again): it is
+    refused rather than trimmed, since nothing the caller gave is altered.
+    """
     if not isinstance(value, str):
         raise InvalidRequestError(field, f"must be a string, got {type(value).__name__}")
     check_text(field, value)
-    if not value.strip():
+    stored = name_key(value)
+    if not stored:
         raise InvalidRequestError(field, "must not be empty or only whitespace")
+    if stored != value:
+        raise InvalidRequestError(
+            field,
+            f"must not begin or end with whitespace (Fathom trims it, so it would be stored"
+            f" as {shown(stored)}); got {shown(value)}",
+        )
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidRequestError(
             field, f"must be at most {MAX_NAME_LENGTH} characters, got {len(value)}"

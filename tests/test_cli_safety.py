@@ -441,10 +441,10 @@ def test_nesting_in_strings_and_comments_is_not_counted() -> None:
     many = "[{." * 50
     text = (
         f'sites = ["A"] # {many}\n[[events]]\nname = "1{many}"\n[[events]]\n'
-        f'name = \'2{many}\'\n[[events]]\nname = """\n3{many}\n"""\n'
+        f'name = \'2{many}\'\n[[events]]\nname = """\n3{many}"""\n'
     )
     names = [spec.name for spec in parse_sync_file(text).events]
-    assert names == [f"1{many}", f"2{many}", f"3{many}\n"]
+    assert names == [f"1{many}", f"2{many}", f"3{many}"]
 
 
 @pytest.mark.parametrize(

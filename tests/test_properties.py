@@ -26,10 +26,14 @@ SETTINGS = settings(
 )
 CURRENCY_VALUES = {c.value for c in Currency}
 
-valid_names = st.text(min_size=1, max_size=255).filter(lambda s: s.strip() != "")
+# Names as Fathom stores them: no outer whitespace (Fathom trims it).
+valid_names = st.text(min_size=1, max_size=255).filter(lambda s: s and proto.name_key(s) == s)
 invalid_names = st.one_of(
     st.just(""),
     st.text(alphabet=" \t\n", min_size=1, max_size=5),
+    st.tuples(valid_names, st.sampled_from(proto.OUTER_SPACE), st.booleans()).map(
+        lambda t: t[1] + t[0][:250] if t[2] else t[0][:250] + t[1]
+    ),
     st.text(min_size=256, max_size=400),
     st.integers(),
     st.none().map(lambda _: b"bytes"),
@@ -58,7 +62,7 @@ def _served() -> Iterator[tuple[FakeFathom, Client]]:
 @SETTINGS
 @given(name=invalid_names)
 def test_invalid_names_never_sent(served: tuple[FakeFathom, Client], name: object) -> None:
-    """A name that is empty, blank, too long or not a string is refused before sending."""
+    """A name that is empty, blank, padded, too long or not a string is refused unsent."""
     fake, client = served
     before = len(fake.requests)
     with pytest.raises(InvalidRequestError) as info:
