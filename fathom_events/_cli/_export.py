@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 import attrs
 
 from fathom_events import AsyncClient, Event, EventSpec, InvalidRequestError, __version__
+from fathom_events._protocol import name_key
 
 from ._commands import check_out_path, connect, counters, every_site, named_sites
 from ._output import Output, replace_file, tally
@@ -102,18 +103,19 @@ def _name_problem(name: str) -> str | None:
 
 
 def _unwritable(found: Mapping[str, Sequence[Event]]) -> list[Unwritable]:
-    """Every event whose name ``sync`` would not read back as it is."""
+    """Every event whose name (as ``sync`` compares it) ``sync`` would not read back."""
     return [
         Unwritable(site_id, event.id, problem)
         for site_id, events in found.items()
         for event in events
-        if (problem := _name_problem(event.name)) is not None
+        if (problem := _name_problem(name_key(event.name))) is not None
     ]
 
 
 def _names(events: Sequence[Event]) -> Counter[str]:
-    """Each name the events hold, with how many hold it, in order of first appearance."""
-    return Counter(event.name for event in events)
+    """Each name the events hold, as ``sync`` compares names (outer whitespace aside), with
+    how many hold it, in order of first appearance."""
+    return Counter(name_key(event.name) for event in events)
 
 
 def _duplicates(counts: Mapping[str, Counter[str]], name: str) -> str:
@@ -122,7 +124,9 @@ def _duplicates(counts: Mapping[str, Counter[str]], name: str) -> str:
     return f"events of this name: {', '.join(many)}" if many else ""
 
 
-def _header(counts: Mapping[str, Counter[str]], source: str, made_at: datetime) -> list[str]:
+def _header(
+    counts: Mapping[str, Counter[str]], source: str, made_at: datetime, *, padded: bool
+) -> list[str]:
     lines = [
         f"# A sync file written by `{PROG} export` ({PROG} {__version__})",
         f"# on {made_at.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC from {source}.",
@@ -137,6 +141,12 @@ def _header(counts: Mapping[str, Counter[str]], source: str, made_at: datetime) 
             "#",
             "# Some sites have more than one event of one name (marked below). A sync file",
             "# names an event once: sync keeps them all; sync --prune deletes all but the oldest.",
+        ]
+    if padded:
+        lines += [
+            "#",
+            "# Some events have a name with outer whitespace, which Fathom no longer stores:",
+            "# names are written (and matched by sync) without it.",
         ]
     if any(not c for c in counts.values()):
         lines += [
@@ -160,7 +170,8 @@ def render_sync_file(
     counts = {site_id: _names(events) for site_id, events in found.items()}
     first = next(iter(counts.values()), Counter[str]())
     common = [name for name in first if all(name in c for c in counts.values())]
-    lines = _header(counts, source, made_at)
+    padded = any(name_key(e.name) != e.name for events in found.values() for e in events)
+    lines = _header(counts, source, made_at, padded=padded)
     lines += ["", "sites = ["] + [f"  {toml_string(site_id)}," for site_id in counts] + ["]"]
     if common:
         lines += ["", "# Events every site has."]
