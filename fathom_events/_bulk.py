@@ -39,6 +39,7 @@ import attrs
 from ._bulk_types import (
     EventSpec,
     Failure,
+    NameClaims,
     Progress,
     ProgressCallback,
     PullResult,
@@ -49,11 +50,13 @@ from ._bulk_types import (
     check_max_events_per_site,
 )
 from ._pagination import PageWalker
-from ._protocol import check_id, shown
+from ._protocol import check_id, name_key, shown
+from ._sends import noting_sends
 from .exceptions import (
     FathomError,
     InvalidRequestError,
     TokenPermissionError,
+    TooManyDeletesError,
     TooManyEventsError,
     UnexpectedError,
 )
@@ -85,7 +88,9 @@ class EventCalls(Protocol):
 
     async def create(self, site_id: str, name: str, currency: str | None) -> Event: ...
 
-    async def update(self, site_id: str, event_id: str, *, currency: str | None) -> Event: ...
+    async def update(
+        self, site_id: str, event_id: str, name: str | None = None, currency: str | None = None
+    ) -> Event: ...
 
     async def delete(self, site_id: str, event_id: str) -> DeletedEvent: ...
 
@@ -150,8 +155,19 @@ def check_progress(on_progress: object) -> ProgressCallback | None:
     return on_progress
 
 
+def check_max_deletes(value: object) -> int | None:
+    """``max_deletes``: None (no bound) or an int >= 0, refused before anything is sent."""
+    if value is not None and (type(value) is not int or value < 0):
+        raise InvalidRequestError("max_deletes", f"must be None or an int >= 0, got {shown(value)}")
+    return value
+
+
 def check_desired(desired: Mapping[str, Sequence[EventSpec]]) -> dict[str, tuple[EventSpec, ...]]:
-    """Every site id valid, every spec an EventSpec, no name twice in one site."""
+    """Every site id valid, every spec an EventSpec, no name claimed twice in one site.
+
+    See :class:`NameClaims`: no name wanted twice, and no old name of a rename
+    that is also wanted or held by two specs.
+    """
     if not isinstance(desired, Mapping):
         raise InvalidRequestError("desired", "must map site ids to lists of EventSpec")
     checked: dict[str, tuple[EventSpec, ...]] = {}
@@ -162,17 +178,14 @@ def check_desired(desired: Mapping[str, Sequence[EventSpec]]) -> dict[str, tuple
                 f"desired[{site_id!r}]", f"must be a list of EventSpec, got {shown(given)}"
             )
         specs = tuple(given)  # read once: a generator must not be emptied by the checks
-        names: set[str] = set()
+        claims = NameClaims()
         for spec in specs:
             if not isinstance(spec, EventSpec):
                 raise InvalidRequestError(
                     f"desired[{site_id!r}]", f"must hold EventSpec objects, got {shown(spec)}"
                 )
-            if spec.name in names:
-                raise InvalidRequestError(
-                    f"desired[{site_id!r}]", f"names the event {spec.name!r} twice"
-                )
-            names.add(spec.name)
+            if (problem := claims.claim(spec)) is not None:
+                raise InvalidRequestError(f"desired[{site_id!r}]", problem)
         checked[site_id] = specs
     return checked
 
@@ -193,13 +206,27 @@ def as_failure(error: Exception, *, sent: bool = False) -> FathomError:
     return wrapped
 
 
-async def list_site(events: EventCalls, site_id: str, limit: int) -> tuple[list[Event], int]:
-    """Every event of a site, oldest first, and how many list requests that took.
+@attrs.frozen
+class Listing:
+    """A site's events, oldest first, each once; the list requests; the ids seen twice."""
 
-    Raises :class:`TooManyEventsError` as soon as more than ``limit`` events
-    were read (so at most one page past the cap is ever held).
+    events: list[Event]
+    requests: int
+    repeated: tuple[str, ...]
+
+
+async def list_site(events: EventCalls, site_id: str, limit: int) -> Listing:
+    """Every event of a site, oldest first, each once, and how many list requests that took.
+
+    Events are keyed by id: one the listing shows again (pages that overlap
+    while events are created, or a server that repeats itself) is kept as
+    first seen and its id noted in ``repeated``, so that it can never count
+    as a second event of its name. Raises :class:`TooManyEventsError` as soon
+    as more than ``limit`` events were read (so at most one page past the cap
+    is ever held).
     """
-    found: list[Event] = []
+    found: dict[str, Event] = {}
+    repeated: dict[str, None] = {}
     requests = 0
 
     async def fetch(cursor: str | None) -> EventPage:
@@ -209,10 +236,14 @@ async def list_site(events: EventCalls, site_id: str, limit: int) -> tuple[list[
 
     walker = PageWalker(fetch, None)
     while (page := await walker.next_page()) is not None:
-        found.extend(page.data)
+        for event in page.data:
+            if event.id in found:
+                repeated[event.id] = None
+            else:
+                found[event.id] = event
         if len(found) > limit:
             raise TooManyEventsError(site_id, limit)
-    return found, requests
+    return Listing(list(found.values()), requests, tuple(repeated))
 
 
 def plan_site(
@@ -223,33 +254,51 @@ def plan_site(
     prune: bool,
     set_currency: bool,
     list_requests: int,
+    repeated: tuple[str, ...] = (),
 ) -> SitePlan:
-    """Compare what a site has with what it should have (no I/O)."""
-    by_name: dict[str, Event] = {}
+    """Compare what a site has with what it should have (no I/O).
+
+    Names are compared as Fathom stores them (outer whitespace aside). The
+    oldest event of each name is the one a spec matches; the others of that
+    name are extras. A spec that matches no event takes the oldest event of
+    its first old name (``renamed_from``) that the site has, renamed;
+    failing that it is created. Every event neither matched nor renamed is
+    deleted with ``prune``, and left alone without.
+    """
+    by_name: dict[str, Event] = {}  # the oldest event of each name
     extras: list[Event] = []
     for event in existing:
-        if event.name in by_name:
+        key = name_key(event.name)
+        if key in by_name:
             extras.append(event)  # a second event of the same name
         else:
-            by_name[event.name] = event
+            by_name[key] = event
     create: list[EventSpec] = []
+    rename: list[tuple[Event, EventSpec]] = []
     update: list[tuple[Event, EventSpec]] = []
     unchanged: list[Event] = []
-    wanted = {spec.name for spec in specs}
     for spec in specs:
-        current = by_name.get(spec.name)
+        current = by_name.pop(name_key(spec.name), None)
         if current is None:
-            create.append(spec)
+            old = next(
+                (by_name.pop(k) for k in map(name_key, spec.renamed_from) if k in by_name), None
+            )
+            if old is None:
+                create.append(spec)
+            else:
+                rename.append((old, spec))
         elif set_currency and spec.currency is not None:
             update.append((current, spec))
         else:
             unchanged.append(current)
-    delete: list[Event] = []
-    if prune:
-        delete = [e for e in by_name.values() if e.name not in wanted] + extras
-    else:
-        unchanged.extend(e for e in by_name.values() if e.name not in wanted)
-        unchanged.extend(extras)
+    left = [*by_name.values(), *extras]  # wanted by no spec
+    # An event left with an old name of a spec: that spec matched or renamed another event
+    # (had it matched none, this one would have been renamed).
+    renamed_to = {name_key(old): spec for spec in specs for old in spec.renamed_from}
+    not_renamed = [(e, renamed_to[key]) for e in left if (key := name_key(e.name)) in renamed_to]
+    delete = left if prune else []
+    if not prune:
+        unchanged.extend(left)
     return SitePlan(
         site_id,
         tuple(existing),
@@ -258,6 +307,9 @@ def plan_site(
         tuple(delete),
         tuple(unchanged),
         list_requests,
+        rename=tuple(rename),
+        not_renamed=tuple(not_renamed),
+        repeated=repeated,
     )
 
 
@@ -332,11 +384,11 @@ async def pull(
     ids = check_site_ids(site_ids)
     limit = check_max_events_per_site(max_events_per_site)
     on_progress = check_progress(on_progress)
-    found: dict[str, list[Event]] = {}
+    found: dict[str, Listing] = {}
     failed: dict[str, FathomError] = {}
 
     async def work(site_id: str) -> bool:
-        found[site_id], _ = await list_site(events, site_id, limit)
+        found[site_id] = await list_site(events, site_id, limit)
         return False
 
     await for_each_site(
@@ -348,8 +400,13 @@ async def pull(
         counters=_Counters(usage),
     )
     result = PullResult()
-    result.update((site_id, found[site_id]) for site_id in ids if site_id in found)
+    result.update((site_id, found[site_id].events) for site_id in ids if site_id in found)
     result.failed.update((site_id, failed[site_id]) for site_id in ids if site_id in failed)
+    result.repeated.update(
+        (site_id, found[site_id].repeated)
+        for site_id in ids
+        if site_id in found and found[site_id].repeated
+    )
     return result
 
 
@@ -396,14 +453,15 @@ class _SitePlanner:
         token = self.token
         if token is not None and not token.can_read(site_id):
             raise TokenPermissionError(site_id, "read", token.name)
-        existing, pages = await list_site(self.events, site_id, self.limit)
+        listing = await list_site(self.events, site_id, self.limit)
         site_plan = plan_site(
             site_id,
-            existing,
+            listing.events,
             self.wanted[site_id],
             prune=self.prune,
             set_currency=self.set_currency,
-            list_requests=pages,
+            list_requests=listing.requests,
+            repeated=listing.repeated,
         )
         if token is not None and not token.can_manage(site_id):
             site_plan = refuse_changes(
@@ -483,10 +541,11 @@ def refuse_changes(site: SitePlan, error: TokenPermissionError) -> SitePlan:
     """``site`` with every change moved to ``refused`` (as ``error``): none is sent."""
     refused = (
         *(Failure("create", spec.name, error) for spec in site.create),
+        *(Failure("rename", event.name, error) for event, _ in site.rename),
         *(Failure("update", event.name, error) for event, _ in site.update),
         *(Failure("delete", event.name, error) for event in site.delete),
     )
-    return attrs.evolve(site, create=(), update=(), delete=(), refused=refused)
+    return attrs.evolve(site, create=(), rename=(), update=(), delete=(), refused=refused)
 
 
 async def _recorded(
@@ -516,28 +575,46 @@ async def _create(
         return
     # The create may have taken effect: look before sending it again.
     try:
-        existing, _ = await list_site(events, site_id, limit)
+        listing = await list_site(events, site_id, limit)
     except Exception:  # noqa: BLE001 - the outcome is still unknown, as the create's error says
         report.failed.append(failure)
         return
-    match = next((e for e in existing if e.name == spec.name), None)
+    wanted = name_key(spec.name)
+    match = next((e for e in listing.events if name_key(e.name) == wanted), None)
     if (found := match or await _recorded(report, "create", spec.name, create)) is not None:
         report.created.append(found)
 
 
 @contextlib.contextmanager
 def _in_flight(report: SiteReport, action: str, target: str) -> Iterator[None]:
-    """Note a change that was cut off by cancellation: it may have taken effect."""
-    try:
-        yield
-    except BaseException as exc:
-        if not isinstance(exc, Exception):
-            report.interrupted.append(f"{action} {target!r}")
-        raise
+    """Note a change that was cut off by cancellation once a request of it went out.
+
+    Such a change may have taken effect. One cut off before any of its
+    requests was sent (waiting for a request slot, the rate limit or a
+    cool-down) certainly did not, and is not noted.
+    """
+    with noting_sends() as sends:
+        try:
+            yield
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and sends.sent:
+                report.interrupted.append(f"{action} {target!r}")
+            raise
 
 
-async def _apply_site(events: EventCalls, site: SitePlan, report: SiteReport, limit: int) -> bool:
+async def _apply_site(
+    events: EventCalls, site: SitePlan, report: SiteReport, limit: int, *, set_currency: bool
+) -> bool:
+    """Send one site's changes in order: renames, creates, updates, deletes (last)."""
     site_id = site.site_id
+    report.repeated.extend(site.repeated)
+    for event, spec in site.rename:
+        currency = spec.currency if set_currency else None  # else the event keeps its own
+        rename = functools.partial(events.update, site_id, event.id, spec.name, currency)
+        with _in_flight(report, "rename", event.name):
+            renamed = await _recorded(report, "rename", event.name, rename)
+        if renamed is not None:
+            report.renamed.append(renamed)
     for spec in site.create:
         with _in_flight(report, "create", spec.name):
             await _create(events, site_id, spec, report, limit)
@@ -566,6 +643,7 @@ async def apply(
     concurrency: int | None,
     on_progress: ProgressCallback | None,
     report: SyncReport | None,
+    max_deletes: int | None,
 ) -> SyncReport:
     """Carry out a plan; see :meth:`AsyncEvents.apply`."""
     concurrency = check_concurrency(concurrency, usage.max_in_flight)
@@ -573,12 +651,19 @@ async def apply(
         raise InvalidRequestError("plan", "must be a SyncPlan from events.plan()")
     on_progress = check_progress(on_progress)
     report = _check_report(report)
+    _check_deletes(sync_plan.sites, check_max_deletes(max_deletes))
     report.token_checked, report.token_note = sync_plan.token_checked, sync_plan.token_note
     by_site = {site.site_id: site for site in sync_plan.sites}
 
     async def work(site_id: str) -> bool:
         site = by_site[site_id]
-        return await _apply_site(events, site, report.site(site_id), sync_plan.max_events_per_site)
+        return await _apply_site(
+            events,
+            site,
+            report.site(site_id),
+            sync_plan.max_events_per_site,
+            set_currency=sync_plan.set_currency,
+        )
 
     counters = _Counters(usage)
     with _accounted(report, counters):
@@ -605,13 +690,19 @@ async def sync(
     on_progress: ProgressCallback | None,
     ask_token: AskToken | None,
     report: SyncReport | None,
+    max_deletes: int | None,
 ) -> SyncReport:
     """Plan and apply each site in one pass; see :meth:`AsyncEvents.sync`.
 
     Each site is planned as :func:`plan` plans it and its changes are sent at
     once, as :func:`apply` sends them: no site waits for the others to be
     listed, and a site's listing is let go as soon as it is planned (only the
-    events to update or delete are held while the changes are sent).
+    events to rename, update or delete are held while the changes are sent).
+
+    With ``max_deletes`` and ``prune``, the deletes of every site must be
+    known before any change is sent: every site is planned first (its
+    changes held, its listing let go), then the bound is checked, then the
+    changes are sent; ``on_progress`` is called as each site's changes end.
     """
     concurrency = check_concurrency(concurrency, usage.max_in_flight)
     on_progress = check_progress(on_progress)
@@ -619,34 +710,78 @@ async def sync(
         events, desired, max_events_per_site, prune=prune, set_currency=set_currency
     )
     report = _check_report(report)
+    max_deletes = check_max_deletes(max_deletes)
     counters = _Counters(usage)  # before the token's request: the report counts it
     with _accounted(report, counters):
         planner, report.token_note = await planner.read_token(ask_token)
         report.token_checked = planner.token is not None
+        site_ids = list(planner.wanted)
 
-        async def work(site_id: str) -> bool:
-            site_report = report.site(site_id)
+        async def changes_of(site_id: str) -> SitePlan | None:
+            """The site's changes (its listing let go), or None: it could not be planned."""
             try:
                 site_plan = await planner(site_id)
             except Exception as error:  # noqa: BLE001 - ours or not, it is this site's failure
-                site_report.failed.append(Failure("list", site_id, as_failure(error)))
-                return True
+                report.site(site_id).failed.append(Failure("list", site_id, as_failure(error)))
+                return None
             # Only the changes are kept while they are sent: the listing (all but the events
-            # to update or delete) is let go now, not after the site's last change.
-            site_report.skipped.extend(event.name for event in site_plan.unchanged)
-            changes = attrs.evolve(site_plan, existing=(), unchanged=())
-            del site_plan
-            return await _apply_site(events, changes, site_report, planner.limit)
+            # to rename, update or delete) is let go now, not after the site's last change.
+            report.site(site_id).skipped.extend(event.name for event in site_plan.unchanged)
+            return attrs.evolve(site_plan, existing=(), unchanged=())
+
+        async def send(site_id: str, changes: SitePlan | None) -> bool:
+            if changes is None:
+                return True
+            return await _apply_site(
+                events,
+                changes,
+                report.site(site_id),
+                planner.limit,
+                set_currency=planner.set_currency,
+            )
+
+        if max_deletes is not None and planner.prune:
+            planned: dict[str, SitePlan | None] = {}
+
+            async def plan_one(site_id: str) -> bool:
+                planned[site_id] = await changes_of(site_id)
+                return planned[site_id] is None
+
+            await _changing(
+                report,
+                site_ids,
+                plan_one,
+                concurrency=concurrency,
+                on_progress=None,
+                counters=counters,
+            )
+            _check_deletes([p for p in planned.values() if p is not None], max_deletes)
+
+            async def work(site_id: str) -> bool:
+                return await send(site_id, planned.pop(site_id, None))
+
+        else:
+
+            async def work(site_id: str) -> bool:
+                return await send(site_id, await changes_of(site_id))
 
         await _changing(
             report,
-            list(planner.wanted),
+            site_ids,
             work,
             concurrency=concurrency,
             on_progress=on_progress,
             counters=counters,
         )
     return report
+
+
+def _check_deletes(sites: Iterable[SitePlan], max_deletes: int | None) -> None:
+    """Raise :class:`TooManyDeletesError` when ``sites`` would delete more than ``max_deletes``."""
+    if max_deletes is not None:
+        deletes = sum(len(site.delete) for site in sites)
+        if deletes > max_deletes:
+            raise TooManyDeletesError(deletes, max_deletes)
 
 
 def _check_report(report: SyncReport | None) -> SyncReport:

@@ -7,11 +7,11 @@ the apply is cancelled half-way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from ._protocol import check_currency, check_name, shown
+from ._protocol import check_currency, check_name, name_key, shown
 from .exceptions import FathomError, InvalidRequestError
 from .types import Currency, Event
 
@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_MAX_EVENTS_PER_SITE",
     "EventSpec",
     "Failure",
+    "NameClaims",
     "Progress",
     "ProgressCallback",
     "PullResult",
@@ -51,12 +52,92 @@ def _spec_currency(value: object) -> Currency | None:
     return None if value is None else check_currency("currency", value)
 
 
+def _spec_renamed_from(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidRequestError(
+            "renamed_from", f"must be a list of names (not one string), got {shown(value)}"
+        )
+    names: dict[str, str] = {}  # by the name as Fathom stores it
+    for index, item in enumerate(value):
+        name = check_name(f"renamed_from[{index}]", item)
+        if name_key(name) in names:
+            raise InvalidRequestError("renamed_from", f"names {name!r} twice")
+        names[name_key(name)] = name
+    return tuple(names.values())
+
+
 @attrs.frozen
 class EventSpec:
-    """An event a site should have: matched by exact ``name``; ``currency`` set on create."""
+    """An event a site should have.
+
+    ``name`` is 1 to 255 characters with no outer whitespace (Fathom trims
+    it). It matches a site's event whose name is the same once outer
+    whitespace is left aside; the comparison is otherwise exact (case and
+    inner spaces count). ``currency`` is used when the event is created, and
+    for an existing event only with ``set_currency=True``.
+
+    ``renamed_from`` lists names the event had before, so that a rename keeps
+    the event (its id, and with it its conversion history): on a site that
+    has an event of an old name and none of ``name``, a sync renames that
+    event (the first old name found, in this order) instead of creating a new
+    one and, with prune, deleting the old one.
+    """
 
     name: str = attrs.field(converter=_spec_name)
     currency: Currency | None = attrs.field(default=None, converter=_spec_currency)
+    renamed_from: tuple[str, ...] = attrs.field(
+        default=(), converter=_spec_renamed_from, kw_only=True
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if name_key(self.name) in map(name_key, self.renamed_from):
+            raise InvalidRequestError("renamed_from", f"holds {self.name!r}, the event's own name")
+
+
+@attrs.define
+class NameClaims:
+    """The names one site's specs claim, as Fathom stores them, so that none is claimed twice.
+
+    A name is claimed by the spec that wants it, and an old name by the one
+    spec whose ``renamed_from`` holds it: a name wanted twice, an old name
+    that is also wanted, or an old name two specs hold would leave a sync
+    unable to say which event is which. ``where`` labels each claim, for the
+    message about a later one.
+    """
+
+    wanted: dict[str, tuple[str, str]] = attrs.field(factory=dict)
+    old: dict[str, tuple[str, str]] = attrs.field(factory=dict)
+
+    def claim(self, spec: EventSpec, where: str = "") -> str | None:
+        """Claim ``spec``'s names; the problem (nothing claimed) if one is taken already."""
+        key = name_key(spec.name)
+        if key in self.wanted:
+            return f"names the event {spec.name!r} twice{_at(self.wanted[key][1])}"
+        if key in self.old:
+            holder, at = self.old[key]
+            return (
+                f"renamed_from of {holder!r}{_at(at)} names the event {spec.name!r},"
+                " which is also wanted"
+            )
+        for old in spec.renamed_from:
+            old_key = name_key(old)
+            if old_key in self.wanted:
+                return (
+                    f"renamed_from names the event {old!r}, which is also wanted"
+                    f"{_at(self.wanted[old_key][1])}"
+                )
+            if old_key in self.old:
+                holder, at = self.old[old_key]
+                return (
+                    f"{old!r} is in the renamed_from of both {holder!r}{_at(at)} and {spec.name!r}"
+                )
+        self.wanted[key] = (spec.name, where)
+        self.old.update((name_key(old), (spec.name, where)) for old in spec.renamed_from)
+        return None
+
+
+def _at(where: str) -> str:
+    return f" (in {where})" if where else ""
 
 
 @attrs.frozen
@@ -90,11 +171,15 @@ class PullResult(dict[str, list[Event]]):
     """Every event of every site that could be read, by site id.
 
     Sites that failed are not keys; ``failed`` maps each of them to its error.
+    ``repeated`` maps each site whose listing showed an event more than once
+    (pages that overlap while events are created) to those events' ids: each
+    is in the site's list once, as it was first seen.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.failed: dict[str, FathomError] = {}
+        self.repeated: dict[str, tuple[str, ...]] = {}
 
     @property
     def ok(self) -> bool:
@@ -106,13 +191,22 @@ class PullResult(dict[str, list[Event]]):
 class SitePlan:
     """What a sync will do to one site.
 
+    ``rename`` pairs each event that has an old name of a spec (one of its
+    ``renamed_from``) with that spec: one update gives it the spec's name (and,
+    with ``set_currency=True``, its currency), so it keeps its id and history.
     ``update`` pairs each existing event with the spec whose currency will be
     written (only when the plan was made with ``set_currency=True``).
-    ``list_requests`` is how many list pages planning took. ``refused`` holds
-    each change the site needs but the token may not make (a
-    :class:`~fathom_events.TokenPermissionError` each, known from the token's
-    abilities): they are not in ``create``, ``update`` or ``delete``, so they
-    are neither counted nor sent.
+    ``delete`` holds each event to delete (only with prune). ``not_renamed``
+    pairs each event that has an old name of a spec but is not renamed,
+    because the site has an event of the spec's name already (or another of
+    its old names was renamed) with that spec: such an event is an extra like
+    any other, deleted only with prune (then it is in ``delete`` too).
+    ``repeated`` holds the id of each event the listing showed more than
+    once: it counts once, as first seen. ``list_requests`` is how many list
+    pages planning took. ``refused`` holds each change the site needs but the
+    token may not make (a :class:`~fathom_events.TokenPermissionError` each,
+    known from the token's abilities): they are not in ``create``,
+    ``rename``, ``update`` or ``delete``, so they are neither counted nor sent.
     """
 
     site_id: str
@@ -123,11 +217,14 @@ class SitePlan:
     unchanged: tuple[Event, ...] = ()
     list_requests: int = 0
     refused: tuple[Failure, ...] = ()
+    rename: tuple[tuple[Event, EventSpec], ...] = attrs.field(default=(), kw_only=True)
+    not_renamed: tuple[tuple[Event, EventSpec], ...] = attrs.field(default=(), kw_only=True)
+    repeated: tuple[str, ...] = attrs.field(default=(), kw_only=True)
 
     @property
     def changes(self) -> int:
         """The requests applying this site's plan will send (one per change)."""
-        return len(self.create) + len(self.update) + len(self.delete)
+        return len(self.create) + len(self.rename) + len(self.update) + len(self.delete)
 
 
 @attrs.frozen
@@ -178,13 +275,19 @@ class SyncPlan:
         """The changes the token may not make, by site (only sites that have some)."""
         return {site.site_id: site.refused for site in self.sites if site.refused}
 
+    @property
+    def deletes(self) -> int:
+        """How many events applying this plan will delete, over all sites."""
+        return sum(len(site.delete) for site in self.sites)
+
     def summary(self) -> dict[str, int]:
         """Counts of each kind of change, and requests."""
         return {
             "sites": len(self.sites),
             "create": sum(len(s.create) for s in self.sites),
+            "rename": sum(len(s.rename) for s in self.sites),
             "update": sum(len(s.update) for s in self.sites),
-            "delete": sum(len(s.delete) for s in self.sites),
+            "delete": self.deletes,
             "unchanged": sum(len(s.unchanged) for s in self.sites),
             "requests": self.requests,
             "refused": sum(len(s.refused) for s in self.sites),
@@ -201,6 +304,10 @@ class SiteReport:
     updated: list[Event] = attrs.field(factory=list)
     deleted: list[str] = attrs.field(factory=list)
     skipped: list[str] = attrs.field(factory=list)
+    #: Events renamed (each as the answer to its update gives it: same id, new name).
+    renamed: list[Event] = attrs.field(factory=list, kw_only=True)
+    #: Ids the site's listing showed more than once (each counted once): see SitePlan.
+    repeated: list[str] = attrs.field(factory=list, kw_only=True)
     #: Each change that failed (action ``create``, ``update`` or ``delete``),
     #: ``apply`` when the site's work broke outside any one change, or ``list``
     #: when ``sync`` could not list (or the token may not read) the site, so it
@@ -247,6 +354,7 @@ class SyncReport:
         reports = self.sites.values()
         return {
             "created": sum(len(s.created) for s in reports),
+            "renamed": sum(len(s.renamed) for s in reports),
             "updated": sum(len(s.updated) for s in reports),
             "deleted": sum(len(s.deleted) for s in reports),
             "skipped": sum(len(s.skipped) for s in reports),

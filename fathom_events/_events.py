@@ -252,6 +252,7 @@ class AsyncEvents:
         report: SyncReport | None = None,
         max_events_per_site: int = DEFAULT_MAX_EVENTS_PER_SITE,
         check_token: bool = True,
+        max_deletes: int | None = None,
     ) -> SyncReport:
         """Plan and apply in one pass: each site's changes go out as soon as it is listed.
 
@@ -283,6 +284,7 @@ class AsyncEvents:
             on_progress=on_progress,
             ask_token=ask_token,
             report=report,
+            max_deletes=max_deletes,
         )
 
     async def apply(
@@ -291,6 +293,8 @@ class AsyncEvents:
         concurrency: int | None = None,
         on_progress: ProgressCallback | None = None,
         report: SyncReport | None = None,
+        *,
+        max_deletes: int | None = None,
     ) -> SyncReport:
         """Carry out a plan: sites concurrently, each site's changes in order.
 
@@ -313,4 +317,5 @@ class AsyncEvents:
             concurrency=concurrency,
             on_progress=on_progress,
             report=report,
+            max_deletes=max_deletes,
         )

@@ -29,6 +29,7 @@ from typing import TypeVar
 import attrs
 
 from ._protocol import MAX_RETRY_AFTER, Operation, finite_number, shown
+from ._sends import note_send
 from ._slots import Slots
 from .exceptions import (
     APIConnectionError,
@@ -268,6 +269,7 @@ class Gate:
                 await self._wait_for_turn(deadline, max_cool_down)
             with self._lock:
                 self.requests_sent += 1
+            note_send()
             return await attempt()
         finally:
             slots.give_back()

@@ -9,6 +9,7 @@
     ├── PaginationError            the API's cursor stopped advancing
     ├── TooManyEventsError         a bulk job stopped listing a site at its cap
     ├── TooManySitesError          sites.ids() stopped listing sites at its cap
+    ├── TooManyDeletesError        a sync would delete more than max_deletes; nothing sent
     ├── TokenPermissionError       the token may not do it (known from /token); not sent
     ├── UnexpectedError            a bulk job met an error of another kind (``__cause__``)
     ├── APIConnectionError         no HTTP answer: refused, reset, dropped, TLS failure
@@ -58,6 +59,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ServerError",
     "TokenPermissionError",
+    "TooManyDeletesError",
     "TooManyEventsError",
     "TooManySitesError",
     "UnexpectedError",
@@ -277,6 +279,26 @@ class TooManySitesError(FathomError):
         return (
             f"the account lists more than {self.limit:,} sites; listing stopped there"
             " (pass a larger max_sites to read them all)"
+        )
+
+
+class TooManyDeletesError(FathomError):
+    """A plan would delete ``deletes`` events, more than ``max_deletes``: nothing was changed.
+
+    Raised by ``apply`` and ``sync`` given ``max_deletes``, before any change
+    is sent, so that a wrong sync file (or a listing that went wrong) cannot
+    delete a whole account's history.
+    """
+
+    def __init__(self, deletes: int, max_deletes: int) -> None:
+        self.deletes = deletes
+        self.max_deletes = max_deletes
+        super().__init__(deletes, max_deletes)
+
+    def __str__(self) -> str:
+        return (
+            f"the sync would delete {self.deletes:,} events, more than max_deletes"
+            f" ({self.max_deletes:,}); nothing was changed"
         )
 
 

@@ -496,7 +496,7 @@ async def test_bulk_work_does_not_swallow_base_exceptions(
 ) -> None:
     """A BaseException in a site's work ends the job; apply's report marks the change cut off."""
     plan = await client.events.plan({SITE: SPEC[:1]})
-    break_for(monkeypatch, client, "create", SITE, Interrupt())
+    break_for(monkeypatch, client, "create", SITE, Interrupt(), after_sending=True)
     report = SyncReport()
     with pytest.raises(BaseException) as info:  # noqa: PT011 - raised as is or in a group
         await client.events.apply(plan, report=report)

@@ -39,7 +39,9 @@ class Counting:
     async def create(self, site_id: str, name: str, currency: str | None) -> Event:
         raise NotImplementedError
 
-    async def update(self, site_id: str, event_id: str, *, currency: str | None) -> Event:
+    async def update(
+        self, site_id: str, event_id: str, name: str | None = None, currency: str | None = None
+    ) -> Event:
         raise NotImplementedError
 
     async def delete(self, site_id: str, event_id: str) -> DeletedEvent:

@@ -359,10 +359,12 @@ async def test_sync_records_a_site_that_breaks_outside_any_change(
     """An error after planning and outside any one change is that site's "apply" failure."""
     real = _bulk._apply_site
 
-    async def broken(events: Any, site: SitePlan, report: SiteReport, limit: int) -> bool:
+    async def broken(
+        events: Any, site: SitePlan, report: SiteReport, limit: int, **options: Any
+    ) -> bool:
         if site.site_id == "S2":
             raise ZeroDivisionError("a bug")
-        return await real(events, site, report, limit)
+        return await real(events, site, report, limit, **options)
 
     monkeypatch.setattr(_bulk, "_apply_site", broken)
     report = await client.events.sync(dict.fromkeys(SITE_IDS, SPEC))

@@ -36,7 +36,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         # algorithms and their data), and the per-event-loop machinery that the transport
         # (one session per loop) and the retry gate (slots shared across loops) run on;
         # _seam is the transport protocol, free of aiohttp, that _transport implements.
-        "_options _seam _transport _retry _pagination _bulk _bulk_types _loops _slots",
+        "_options _seam _transport _retry _pagination _bulk _bulk_types _loops _slots _sends",
         "_client _events _sites",  # the async client and its resources
         "_blocking _sync",  # the blocking client: _sync.py becomes _blocking.py (either name)
         "__init__",  # the front door: re-exports the rooms below it
@@ -47,7 +47,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
 #: What bulk work may reach, directly or not: its data and the protocol core, never the
 #: client, its resources, its transport or its retries (it works through a protocol).
 BULK_REACH = {"_bulk", "_bulk_types", "_pagination", "_protocol", "_converter", "types",
-              "exceptions"}  # fmt: skip
+              "exceptions", "_sends"}  # fmt: skip
 
 
 def module_name(path: Path) -> str:

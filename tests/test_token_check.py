@@ -139,6 +139,7 @@ def test_a_plan_made_by_hand_says_it_was_not_checked() -> None:
     assert plan.summary() == {
         "sites": 0,
         "create": 0,
+        "rename": 0,
         "update": 0,
         "delete": 0,
         "unchanged": 0,
