@@ -184,8 +184,8 @@ def check_desired(desired: Mapping[str, Sequence[EventSpec]]) -> dict[str, tuple
                 raise InvalidRequestError(
                     f"desired[{site_id!r}]", f"must hold EventSpec objects, got {shown(spec)}"
                 )
-            if (problem := claims.claim(spec)) is not None:
-                raise InvalidRequestError(f"desired[{site_id!r}]", problem)
+            if (conflict := claims.claim(spec)) is not None:
+                raise InvalidRequestError(f"desired[{site_id!r}]", conflict[1])
         checked[site_id] = specs
     return checked
 

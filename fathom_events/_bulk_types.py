@@ -102,37 +102,58 @@ class NameClaims:
     spec whose ``renamed_from`` holds it: a name wanted twice, an old name
     that is also wanted, or an old name two specs hold would leave a sync
     unable to say which event is which. ``where`` labels each claim, for the
-    message about a later one.
+    message about a later one. ``base`` holds claims made already for every
+    site (a sync file's common events): they count, and are never copied.
     """
 
+    base: NameClaims | None = None
     wanted: dict[str, tuple[str, str]] = attrs.field(factory=dict)
     old: dict[str, tuple[str, str]] = attrs.field(factory=dict)
 
-    def claim(self, spec: EventSpec, where: str = "") -> str | None:
-        """Claim ``spec``'s names; the problem (nothing claimed) if one is taken already."""
-        key = name_key(spec.name)
-        if key in self.wanted:
-            return f"names the event {spec.name!r} twice{_at(self.wanted[key][1])}"
-        if key in self.old:
-            holder, at = self.old[key]
+    def _wanted(self, key: str) -> tuple[str, str] | None:
+        """Who wants the name ``key`` (its spec's name, and where), here or in ``base``."""
+        return self._find(key, old=False)
+
+    def _old(self, key: str) -> tuple[str, str] | None:
+        """Whose ``renamed_from`` holds the name ``key`` (its spec's name, and where)."""
+        return self._find(key, old=True)
+
+    def _find(self, key: str, *, old: bool) -> tuple[str, str] | None:
+        for claims in (self, self.base):
+            if claims is not None and (found := (claims.old if old else claims.wanted).get(key)):
+                return found
+        return None
+
+    def claim(self, spec: EventSpec, where: str = "") -> tuple[str, str] | None:
+        """Claim ``spec``'s names; if one is taken already, nothing is claimed and the field
+        at fault (``name``, or ``renamed_from[i]``) and the problem are returned."""
+        name = spec.name
+        if (wanted := self._wanted(name_key(name))) is not None:
+            at = wanted[1]
             return (
-                f"renamed_from of {holder!r}{_at(at)} names the event {spec.name!r},"
-                " which is also wanted"
+                "name",
+                f"the event {name!r} is already in {at}" if at else f"names {name!r} twice",
             )
-        for old in spec.renamed_from:
-            old_key = name_key(old)
-            if old_key in self.wanted:
+        if (renamed := self._old(name_key(name))) is not None:
+            holder, at = renamed
+            return (
+                "name",
+                f"the event {name!r} is wanted, but {holder!r}{_at(at)} is renamed from it",
+            )
+        for index, old in enumerate(spec.renamed_from):
+            if (wanted := self._wanted(name_key(old))) is not None:
                 return (
-                    f"renamed_from names the event {old!r}, which is also wanted"
-                    f"{_at(self.wanted[old_key][1])}"
+                    f"renamed_from[{index}]",
+                    f"renamed_from names the event {old!r}, which is also wanted{_at(wanted[1])}",
                 )
-            if old_key in self.old:
-                holder, at = self.old[old_key]
+            if (renamed := self._old(name_key(old))) is not None:
+                holder, at = renamed
                 return (
-                    f"{old!r} is in the renamed_from of both {holder!r}{_at(at)} and {spec.name!r}"
+                    f"renamed_from[{index}]",
+                    f"{old!r} is in the renamed_from of both {holder!r}{_at(at)} and {name!r}",
                 )
-        self.wanted[key] = (spec.name, where)
-        self.old.update((name_key(old), (spec.name, where)) for old in spec.renamed_from)
+        self.wanted[name_key(name)] = (name, where)
+        self.old.update((name_key(old), (name, where)) for old in spec.renamed_from)
         return None
 
 

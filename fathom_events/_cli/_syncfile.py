@@ -49,6 +49,7 @@ from typing import NoReturn
 import attrs
 
 from fathom_events import EventSpec, InvalidRequestError
+from fathom_events._bulk_types import NameClaims
 
 from ._text import UsageError
 
@@ -81,7 +82,7 @@ _HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]")
 _KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
 _PART = re.compile(_KEY_PART)
 _POSITION = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
-_EVENT_KEYS = ("name", "currency")
+_EVENT_KEYS = ("name", "currency", "renamed_from")
 # What the nesting scan must tell apart: strings and comments (whose brackets and dots
 # are text; an unclosed one ends at its line's end) and the characters that nest.
 _NESTING_TOKENS = re.compile(
@@ -392,9 +393,9 @@ class _Checker:
         all_sites = self._document.get("sites") == ALL_SITES
         sites = () if all_sites else self._sites()
         exclude = self._exclude(all_sites=all_sites)
-        taken: dict[str, str] = {}
-        events = self._events(("events",), self._document.get("events", []), "`events`", taken)
-        extras, none = self._extras(None if all_sites else sites, taken, exclude)
+        common = NameClaims()
+        events = self._events(("events",), self._document.get("events", []), "`events`", common)
+        extras, none = self._extras(None if all_sites else sites, common, exclude)
         if all_sites and not events:
             self._fail(
                 ("sites",),
@@ -480,9 +481,9 @@ class _Checker:
         return self._ids("exclude", value, "`exclude`", "is excluded twice")
 
     def _events(
-        self, path: KeyPath, value: object, label: str, taken: dict[str, str]
+        self, path: KeyPath, value: object, label: str, claims: NameClaims
     ) -> tuple[EventSpec, ...]:
-        """Check a list of event tables; ``taken`` maps names already used to where."""
+        """Check a list of event tables; ``claims`` holds the names (and old names) used."""
         if not isinstance(value, list):
             self._fail(path, f'{label} must be a list of tables like {{ name = "Signed up" }}')
         specs: list[EventSpec] = []
@@ -495,31 +496,55 @@ class _Checker:
                 if key not in _EVENT_KEYS:
                     self._fail(
                         (*where, key),
-                        f"{entry}: unknown key {key!r} (an event has `name` and `currency`)",
+                        f"{entry}: unknown key {key!r} (an event has `name`, `currency` and"
+                        " `renamed_from`)",
                         _key_needle(key),
                     )
             if "name" not in item:
                 self._fail(where, f"{entry} has no `name`")
+            old_names = item.get("renamed_from", [])
+            if not isinstance(old_names, list):
+                self._fail(
+                    (*where, "renamed_from"),
+                    f"{entry}: `renamed_from` must be a list of the names the event had before,"
+                    ' e.g. renamed_from = ["Sign-up"]',
+                    _key_needle("renamed_from"),
+                )
             try:
-                spec = EventSpec(item["name"], item.get("currency"))
+                spec = EventSpec(item["name"], item.get("currency"), renamed_from=old_names)
             except InvalidRequestError as error:
-                field = error.field
-                self._fail(
-                    (*where, field),
-                    f"{entry}: {error}",
-                    _value_needle(item.get(field)),
-                    nth=_count_equal(value[:index], field, item.get(field)) + 1,
+                self._fail_at(
+                    where, entry, error.field, str(error), item=item, earlier=value[:index]
                 )
-            if spec.name in taken:
-                self._fail(
-                    (*where, "name"),
-                    f"{entry}: the event {spec.name!r} is already in {taken[spec.name]}",
-                    _value_needle(spec.name),
-                    nth=_count_equal(value[:index], "name", spec.name) + 1,
-                )
-            taken[spec.name] = label
+            if (conflict := claims.claim(spec, label)) is not None:
+                field, problem = conflict
+                self._fail_at(where, entry, field, problem, item=item, earlier=value[:index])
             specs.append(spec)
         return tuple(specs)
+
+    def _fail_at(
+        self,
+        where: KeyPath,
+        entry: str,
+        field: str,
+        problem: str,
+        *,
+        item: dict[str, object],
+        earlier: list[object],
+    ) -> NoReturn:
+        """Fail at the line of ``field`` of the event entry ``item`` at ``where``.
+
+        ``field`` may name one old name (``renamed_from[2]``). An inline entry is
+        found on its line by its value, counting the ``earlier`` entries that hold it.
+        """
+        key, _, position = field.partition("[")
+        value = item.get(key)
+        nth = 1
+        if position and isinstance(value, list):
+            value = value[int(position.rstrip("]"))]
+        else:
+            nth = _count_equal(earlier, key, value) + 1
+        self._fail((*where, key), f"{entry}: {problem}", _value_needle(value), nth=nth)
 
     def _check_site_table(
         self, site_id: str, name: str, sites: Sequence[str] | None, exclude: Sequence[str]
@@ -535,7 +560,7 @@ class _Checker:
             )
 
     def _extras(
-        self, sites: Sequence[str] | None, common: Mapping[str, str], exclude: Sequence[str]
+        self, sites: Sequence[str] | None, common: NameClaims, exclude: Sequence[str]
     ) -> tuple[dict[str, tuple[EventSpec, ...]], dict[str, None]]:
         """Each site table's events, and the sites whose table says ``no_events = true``.
 
@@ -560,7 +585,10 @@ class _Checker:
                         _key_needle(key),
                     )
             extras[site_id] = self._events(
-                ("site", site_id, "events"), table.get("events", []), f"{name} events", dict(common)
+                ("site", site_id, "events"),
+                table.get("events", []),
+                f"{name} events",
+                NameClaims(common),  # the common events' claims count; they are not copied
             )
             if "no_events" in table:
                 if table["no_events"] is not True:
