@@ -207,9 +207,14 @@ class AsyncEvents:
         """Plan a sync: list each site once and say what must change.
 
         ``desired`` maps site ids to the :class:`EventSpec` each site should
-        have; events match by exact name. Missing events are created with
-        their spec's currency. With ``prune=True`` events not in the spec (and
-        second events of a same name) are deleted. Fathom never reports an
+        have; events match by name, as Fathom stores it (outer whitespace
+        aside; case and everything else count). A spec that matches no event
+        but whose ``renamed_from`` names one the site has renames that event
+        (one update: its id and history are kept) rather than creating a new
+        one. Missing events are created with their spec's currency. With
+        ``prune=True`` events not in the spec (and second events of a same
+        name) are deleted. Events are keyed by id, so an event a listing
+        shows twice counts once (``SitePlan.repeated``). Fathom never reports an
         existing event's currency, so it is rewritten only with
         ``set_currency=True``, one update per event whose spec names a
         currency (such a plan is never empty). Sites whose listing failed are
@@ -270,6 +275,11 @@ class AsyncEvents:
         sent, the token's and the listings' too. Failures are recorded, not
         raised, as in :meth:`apply`; pass ``report`` to keep what was done if
         the sync is cancelled.
+
+        ``max_deletes``: when the sync would delete more than this many
+        events in all, :class:`TooManyDeletesError` is raised before any
+        change is sent; with ``prune=True`` every site is then planned before
+        any change is sent.
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
         ask_token = self._token_check(check_token)
@@ -307,7 +317,10 @@ class AsyncEvents:
         ``may_have_been_applied`` when it broke a change that was sent);
         running ``plan`` and ``apply`` again converges. Pass ``report`` to keep
         what was done if the apply is cancelled (its ``cancelled`` is then
-        True, and changes cut off in flight are in ``interrupted``).
+        True, and changes cut off after their request went out are in
+        ``interrupted``). ``max_deletes``: when the plan deletes more than this
+        many events in all, :class:`TooManyDeletesError` is raised before
+        anything is sent.
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
         return await _bulk.apply(

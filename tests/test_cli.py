@@ -261,8 +261,9 @@ def test_sync_applies_the_file(fake: FakeFathom, url: str, tmp_path: Path) -> No
     # Planning asks the token's abilities first (one request), then lists each site.
     assert re.fullmatch(r"plan: 1/2 sites, [23] requests, 0 retries", progress[0])
     assert progress[1] == "plan: 2/2 sites, 3 requests, 0 retries"
-    assert re.fullmatch(r"apply: 1/2 sites, [456] requests, 0 retries", progress[2])
-    assert progress[3:] == ["apply: 2/2 sites, 6 requests, 0 retries"]
+    # Each phase counts its own requests; applying counts changes, not sites.
+    assert re.fullmatch(r"apply: [12]/3 changes, [12] requests, 0 retries", progress[2])
+    assert progress[3:] == ["apply: 3/3 changes, 3 requests, 0 retries"]
 
 
 def test_sync_dry_run_prints_plan_count_and_time(
@@ -285,8 +286,9 @@ def test_sync_dry_run_prints_plan_count_and_time(
     )
     assert ran.code == 0, ran.err
     assert ran.out.splitlines() == [
-        "SITE1\t'Booked a demo'\t\t",
-        "SITE2\t'Booked a demo', 'Abandoned cart'\t\t",
+        "site\tcreate\trename\tupdate (currency)\tdelete",
+        "SITE1\t'Booked a demo'\t\t\t",
+        "SITE2\t'Booked a demo', 'Abandoned cart'\t\t\t",
         "plan: 2 sites: 3 to create, 0 to update, 0 to delete, 8 unchanged",
         # The token and 2 list requests were sent; 3 + 3 is 3 beyond the burst of 3, one
         # every 3.3 s.
@@ -361,7 +363,7 @@ def test_interrupted_sync_says_what_was_done_and_exits_130(
             # progress line says the command has their answers (not only that
             # the fake stored them).
             while not (
-                any(line.startswith("apply: 1/2 sites") for line in err_lines)
+                any(line.startswith("apply: 2/3 changes") for line in err_lines)
                 and fake.requests_for("POST", "*/SITE1/*")
             ):
                 assert time.monotonic() < deadline, f"the sync did not get going: {err_lines}"
@@ -561,7 +563,7 @@ def test_dry_run_on_a_terminal_shows_a_table(
     ran = cli("sync", str(path), "--dry-run")
     assert ran.code == 0
     shown = ANSI.sub("", ran.out)
-    assert re.search(r"┃ site +┃ create +┃ update \(currency\) +┃ delete +┃", shown)
+    assert re.search(r"┃ site +┃ create +┃ rename +┃ update \(currency\) +┃ delete +┃", shown)
     assert re.search(r"│ SITE2 +│ 'Booked a demo', 'Abandoned cart' +│", shown)
     assert shown.endswith(
         "dry run: applying would send 3 requests, within the burst of the rate limit"
@@ -683,7 +685,7 @@ def test_sync_prune_and_set_currency(cli: Cli, fake: FakeFathom, tmp_path: Path)
         'sites = ["SITE1"]\n[[events]]\nname = "Purchased product #2"\ncurrency = "yen"\n'
         '[[events]]\nname = "New"\n'
     )
-    ran = cli("sync", str(path), "--prune", "--set-currency")
+    ran = cli("sync", str(path), "--prune", "--set-currency", "--yes")
     assert ran.code == 0, ran.err
     assert [(e["name"], e["currency"]) for e in fake.events("SITE1")] == [
         ("Purchased product #2", "yen"),
@@ -753,8 +755,11 @@ def test_sync_dry_run_json(cli: Cli, fake: FakeFathom, tmp_path: Path) -> None:
             {"name": "Booked a demo", "currency": "euro"},
             {"name": "Abandoned cart", "currency": None},
         ],
+        "rename": [],
         "update": [],
         "delete": [],
+        "not_renamed": [],
+        "repeated": [],
     }
     assert document["estimate"] == {"seconds": 0.0, "rate_limit": None}
     assert {r.method for r in fake.requests} == {"GET"}

@@ -299,8 +299,10 @@ def test_check_exit_codes_through_the_real_entry_point(
     run_cli("delete", "SITE1", gone["id"], "--base-url", url, "--token", TOKEN)
     drift = run_cli("sync", str(path), "--check", *base)
     assert drift.code == 3, drift.err
-    deleted = "'Added by hand'" if prune else ""
-    assert f"SITE1\t{gone['name']!r}\t\t{deleted}\n" in drift.out
+    added = next(e["id"] for e in fake.events("SITE1") if e["name"] == "Added by hand")
+    deleted = f"'Added by hand' ({added})" if prune else ""
+    assert drift.out.startswith("site\tcreate\trename\tupdate (currency)\tdelete\n")
+    assert f"SITE1\t{gone['name']!r}\t\t\t{deleted}\n" in drift.out
     assert drift.out.endswith(
         f"check: the sites differ from the file: {1 + bool(prune)} change"
         f"{'s' if prune else ''} to make (sync without --check makes them)\n"
@@ -330,8 +332,11 @@ def test_check_json_is_the_plan(cli: Cli, fake: FakeFathom, tmp_path: Path) -> N
         {
             "site_id": "SITE1",
             "create": [{"name": "Booked", "currency": None}],
+            "rename": [],
             "update": [],
             "delete": [],
+            "not_renamed": [],
+            "repeated": [],
         }
     ]
     assert writes(fake) == []
@@ -349,7 +354,8 @@ def test_a_site_with_no_events_round_trips_and_drift_on_it_is_seen(
     assert cli("sync", str(path), "--check").code == 0
     ran = cli("sync", str(path), "--check", "--prune")
     assert ran.code == 3
-    assert "EMPTY\t\t\t'Stray'\n" in ran.out
+    stray = fake.events("EMPTY")[0]["id"]
+    assert f"EMPTY\t\t\t\t'Stray' ({stray})\n" in ran.out
     assert writes(fake) == []
 
 
@@ -422,8 +428,8 @@ def test_readme_goals_as_code_walk_through_is_what_happens(
     assert edit is not None
     blocks = [textwrap.dedent(b) for b in re.findall(r"```console\n(.*?)```", section, re.DOTALL)]
     fake = FakeFathom({TOKEN: ["*"]})
-    for site in ("CDBUGS", "WXYZ"):
-        fake.add_event(site, "Signed up")
+    for site, signed_up in (("CDBUGS", "7E2TJKBV"), ("WXYZ", "K3M9QX2P")):  # the README's ids
+        fake.add_event(site, "Signed up", event_id=signed_up)
         fake.add_event(site, "Purchased")
     fake.add_event("CDBUGS", "Booked a demo")
     monkeypatch.chdir(tmp_path)
@@ -432,9 +438,10 @@ def test_readme_goals_as_code_walk_through_is_what_happens(
         cli = in_process_cli(capsys, url)
         for number, block in enumerate(blocks):
             if number == 1:  # after the export: the README's edit, and a stray event
-                with Path("goals.toml").open("a") as file:
-                    file.write("\n" + textwrap.dedent(edit[1]))
-                fake.add_event("WXYZ", "Old promo")
+                goals = Path("goals.toml")
+                renamed = goals.read_text().replace('[[events]]\nname = "Signed up"\n', "")
+                goals.write_text(renamed + "\n" + textwrap.dedent(edit[1]))
+                fake.add_event("WXYZ", "Old promo", event_id="IN6NIAKX")
             for command in re.split(r"^\$ ", block, flags=re.MULTILINE)[1:]:
                 line, _, shown = command.partition("\n")
                 if line.startswith("echo $?"):

@@ -209,6 +209,21 @@ def _sync_arguments(sub: _Parser) -> None:
         action="store_true",
         help='every site the token can list, as if the file said sites = "all"',
     )
+    sub.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help=(
+            "make the plan's deletes without asking (they are listed first); without it a"
+            " sync that deletes asks on a terminal, and elsewhere exits 2 having sent nothing"
+        ),
+    )
+    sub.add_argument(
+        "--max-deletes",
+        metavar="N",
+        type=_count,
+        help="exit 2, having sent nothing, when the plan deletes more than N events in all",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -121,8 +121,9 @@ async def every_site(client: AsyncClient, out: Output) -> list[str]:
 
 
 def counters(client: AsyncClient) -> Counters:
-    """Requests sent and retries so far, for progress displays."""
-    return lambda: (client.requests_sent, client.retries)
+    """The requests sent and retries from now on, for the progress of one phase."""
+    sent, retries = client.requests_sent, client.retries
+    return lambda: (client.requests_sent - sent, client.retries - retries)
 
 
 async def list_(args: argparse.Namespace, out: Output) -> int:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from fathom_events import AsyncClient, Currency, EventSpec
+from fathom_events import AsyncClient, Currency, EventSpec, SyncReport
 from fathom_events.testing import FakeFathom, Fault
 
 from ._commands import counters
 from ._output import Output, duration
-from ._sync import plan_json, report_json, show_plan, show_report
+from ._sync import changes_done, plan_json, report_json, show_plan, show_report
 
 __all__ = ["COMMON", "SHOP_EXTRAS", "demo"]
 
@@ -64,8 +64,7 @@ async def demo(args: argparse.Namespace, out: Output) -> int:
             max_in_flight=args.max_in_flight,
             rate_limit=args.rate_limit,
         ) as client:
-            count = counters(client)
-            with out.progress("pull", len(every_site), count) as on_progress:
+            with out.progress("pull", len(every_site), counters(client)) as on_progress:
                 pulled = await client.events.pull(every_site, on_progress=on_progress)
             events = sum(len(found) for found in pulled.values())
             out.result(f"pulled {events:,} events from {len(pulled)} sites")
@@ -76,13 +75,16 @@ async def demo(args: argparse.Namespace, out: Output) -> int:
                 f"spec: every site gets {_names(COMMON)}; the {len(shops)} shops also"
                 f" {_names(SHOP_EXTRAS)}"
             )
-            with out.progress("plan", len(desired), count) as on_progress:
+            with out.progress("plan", len(desired), counters(client)) as on_progress:
                 plan = await client.events.plan(desired, on_progress=on_progress)
             show_plan(out, plan, per_site=False)
-            with out.progress("apply", len(plan.sites), count) as on_progress:
-                report = await client.events.apply(plan, on_progress=on_progress)
-            show_report(out, report)
-            with out.progress("replan", len(desired), count) as on_progress:
+            report = SyncReport()
+            with out.progress(
+                "apply", plan.requests, counters(client), done=lambda: changes_done(report)
+            ) as on_progress:
+                await client.events.apply(plan, on_progress=on_progress, report=report)
+            show_report(out, report, plan)
+            with out.progress("replan", len(desired), counters(client)) as on_progress:
                 again = await client.events.plan(desired, on_progress=on_progress)
             if again.empty:
                 out.result("second plan: empty, every site has the spec's events")

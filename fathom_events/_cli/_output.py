@@ -24,13 +24,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     ProgressColumn,
     SpinnerColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -187,6 +188,34 @@ class _Counts(ProgressColumn):
         return Text(counts_text(self._counters))
 
 
+class _Phase:
+    """How far a phase has come: the sites ended (told by ``seen``), or what ``count`` says."""
+
+    def __init__(self, count: Callable[[], int] | None) -> None:
+        self._count = count
+        self._sites = 0
+
+    def seen(self, progress: Progress) -> None:
+        self._sites = progress.sites_done
+
+    def done(self) -> int:
+        return self._sites if self._count is None else self._count()
+
+
+class _PolledBars(Bars):
+    """Bars that call ``poll`` each time they are drawn (at every refresh of rich's thread)."""
+
+    def __init__(
+        self, *columns: ProgressColumn, poll: Callable[[], None], console: Console
+    ) -> None:
+        self._poll = poll  # first: rich may draw while it is being set up
+        super().__init__(*columns, console=console)
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        self._poll()
+        yield from super().get_renderables()
+
+
 class Output:
     """Where and how results, notes, problems and progress are written."""
 
@@ -234,18 +263,37 @@ class Output:
 
     @staticmethod
     def problem(text: str) -> None:
-        """A failure, on stderr, always, escaped."""
+        """A failure (or what must be seen before it happens), on stderr, always, escaped."""
         print(f"{PROG}: {escape_controls(text)}", file=sys.stderr, flush=True)  # noqa: T201
+
+    @staticmethod
+    def confirm(question: str) -> bool | None:
+        """Ask ``question`` on stderr and read the answer from a terminal: True only for y/yes.
+
+        None when stdin is not a terminal: no one is there to ask. The end of
+        input (Ctrl-D) is a no.
+        """
+        if not sys.stdin.isatty():
+            return None
+        print(f"{escape_controls(question)} [y/N] ", end="", file=sys.stderr, flush=True)  # noqa: T201
+        answer = sys.stdin.readline()
+        if not answer.endswith("\n"):
+            print(file=sys.stderr, flush=True)  # noqa: T201 - end the prompt's line after Ctrl-D
+        return answer.strip().lower() in ("y", "yes")
 
     @staticmethod
     def json(document: object, *, compact: bool = False) -> None:
         """The JSON answer, on stdout (``compact``: on one line)."""
         print(json_text(document, compact=compact), flush=True)  # noqa: T201
 
-    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        """A table on a terminal; tab-separated lines (no header) otherwise; cells escaped.
+    def table(
+        self, headers: Sequence[str], rows: Sequence[Sequence[str]], *, header_line: bool = False
+    ) -> None:
+        """A table on a terminal; tab-separated lines otherwise; cells escaped.
 
-        A tab or a line break inside a cell is escaped too, so a row stays one line.
+        The lines have no header unless ``header_line`` (then the first line
+        names the columns). A tab or a line break inside a cell is escaped too,
+        so a row stays one line.
         """
         shown = [[escape_controls(cell) for cell in row] for row in rows]
         if self.mode == "terminal":
@@ -254,6 +302,8 @@ class Output:
                 table.add_row(*(Text(cell) for cell in row))
             self._out.print(table)
         else:
+            if header_line:
+                self._line("\t".join(headers))
             for row in shown:
                 self._line("\t".join(row))
 
@@ -270,56 +320,71 @@ class Output:
 
     @contextlib.contextmanager
     def progress(
-        self, label: str, total: int, counters: Counters
+        self, label: str, total: int, counters: Counters, *, done: Callable[[], int] | None = None
     ) -> Iterator[Callable[[Progress], None]]:
         """Show the progress of one phase of ``total`` sites; yields an ``on_progress``.
 
-        Leaving without an error marks the phase complete, so a phase that
-        reports no progress of its own (planning) still ends at total.
+        ``counters`` are the phase's own requests and retries. With ``done``,
+        the phase counts ``total`` changes instead of sites: ``done()`` says how
+        many are done so far, read at every refresh of a bar (so a bar moves as
+        each change ends, not only as a site does), and at each site's end for
+        plain lines. Leaving without an error marks the phase complete, so a
+        phase that reports no progress of its own (planning) still ends at total.
         """
+        phase = _Phase(done)
+        unit = "sites" if done is None else "changes"
         if self.bars:
-            with self._bars(label, total, counters) as on_progress:
+            with self._bars(label, total, counters, unit, phase) as on_progress:
                 yield on_progress
         elif self.mode in ("terminal", "plain"):
-            with self._lines(label, total, counters) as on_progress:
+            with self._lines(label, total, counters, unit, phase) as on_progress:
                 yield on_progress
         else:
             yield lambda _: None
 
     @contextlib.contextmanager
     def _bars(
-        self, label: str, total: int, counters: Counters
+        self, label: str, total: int, counters: Counters, unit: str, phase: _Phase
     ) -> Iterator[Callable[[Progress], None]]:
-        bars = Bars(
+        task: TaskID | None = None
+
+        def poll() -> None:
+            if task is not None:
+                bars.update(task, completed=phase.done())
+
+        bars = _PolledBars(
             SpinnerColumn(),
             TextColumn("{task.description:<6}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("sites"),
+            TextColumn(unit),
             _Counts(counters),
             TimeElapsedColumn(),
+            poll=poll,
             console=self._err,
         )
         task = bars.add_task(label, total=total)
         with bars:
-            yield lambda progress: bars.update(task, completed=progress.sites_done)
+            yield phase.seen
             bars.update(task, completed=total)
 
     @contextlib.contextmanager
     def _lines(
-        self, label: str, total: int, counters: Counters
+        self, label: str, total: int, counters: Counters, unit: str, phase: _Phase
     ) -> Iterator[Callable[[Progress], None]]:
         step = max(1, total // 10)
         shown = 0
 
-        def line(done: int) -> None:
+        def line(count: int) -> None:
             nonlocal shown
-            shown = done
-            self.note(f"{label}: {done:,}/{total:,} sites, {counts_text(counters)}")
+            shown = count
+            self.note(f"{label}: {count:,}/{total:,} {unit}, {counts_text(counters)}")
 
         def on_progress(progress: Progress) -> None:
-            if progress.sites_done - shown >= step or progress.sites_done == total:
-                line(progress.sites_done)
+            phase.seen(progress)
+            count = phase.done()
+            if count - shown >= step or (count >= total > shown):
+                line(count)
 
         yield on_progress
         if shown < total:

@@ -10,17 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from fathom_events import RateLimit, SyncPlan, SyncReport
+from fathom_events import AsyncClient, Event, EventSpec, RateLimit, SyncPlan, SyncReport
 
 from ._commands import connect, counters, every_site
 from ._output import Output, duration, tally
-from ._syncfile import read_sync_file
+from ._syncfile import SyncFile, read_sync_file
 
 #: ``sync --check``'s exit code when something would change (and only then).
 EXIT_CHANGES = 3
+#: A sync that sent nothing: deletes not confirmed, or more than ``--max-deletes``.
+EXIT_USAGE = 2
 
 __all__ = [
     "EXIT_CHANGES",
+    "EXIT_USAGE",
+    "changes_done",
     "estimate_seconds",
     "plan_json",
     "report_json",
@@ -54,25 +58,37 @@ def describe_estimate(rate_limit: RateLimit | None, already_sent: int, requests:
     return f"about {duration(seconds)} under the rate limit ({limit}: one every {interval})"
 
 
+def _currency(spec: EventSpec) -> str | None:
+    return None if spec.currency is None else str(spec.currency)
+
+
+def _renamed_to(event: Event, spec: EventSpec, plan: SyncPlan) -> dict[str, object]:
+    """A rename as JSON: the event, its old and new names, the currency sent with it."""
+    currency = _currency(spec) if plan.set_currency else None
+    return {"id": event.id, "from": event.name, "to": spec.name, "currency": currency}
+
+
 def plan_json(plan: SyncPlan) -> dict[str, object]:
-    """The plan's counts, and the changes of every site that has some."""
+    """The plan's counts, and the changes of every site that has some (or notes)."""
     return {
         **plan.summary(),
         "changes": [
             {
                 "site_id": site.site_id,
-                "create": [
-                    {"name": s.name, "currency": None if s.currency is None else str(s.currency)}
-                    for s in site.create
-                ],
+                "create": [{"name": s.name, "currency": _currency(s)} for s in site.create],
+                "rename": [_renamed_to(e, s, plan) for e, s in site.rename],
                 "update": [
                     {"id": e.id, "name": e.name, "currency": str(s.currency)}
                     for e, s in site.update
                 ],
                 "delete": [{"id": e.id, "name": e.name} for e in site.delete],
+                "not_renamed": [
+                    {"id": e.id, "name": e.name, "to": s.name} for e, s in site.not_renamed
+                ],
+                "repeated": list(site.repeated),
             }
             for site in plan.sites
-            if site.changes
+            if site.changes or site.not_renamed or site.repeated
         ],
         "failed": {site: str(error) for site, error in plan.failed.items()},
         "refused": [
@@ -86,8 +102,33 @@ def plan_json(plan: SyncPlan) -> dict[str, object]:
 _IN_FLIGHT = "in flight when interrupted (may have taken effect)"
 
 
-def report_json(report: SyncReport) -> dict[str, object]:
-    """The report's totals, whether it is complete, each failure, and each change cut off."""
+def _deleted(report: SyncReport, plan: SyncPlan | None) -> list[tuple[str, str, str | None]]:
+    """Each event the report says was deleted: site, id, and its name where the plan says."""
+    names = (
+        {} if plan is None else {(s.site_id, e.id): e.name for s in plan.sites for e in s.delete}
+    )
+    return [
+        (site, event_id, names.get((site, event_id)))
+        for site, site_report in report.sites.items()
+        for event_id in site_report.deleted
+    ]
+
+
+def _renames(report: SyncReport, plan: SyncPlan | None) -> list[tuple[str, str, str | None, str]]:
+    """Each event the report says was renamed: site, id, old name (as planned), new name."""
+    old = (
+        {} if plan is None else {(s.site_id, e.id): e.name for s in plan.sites for e, _ in s.rename}
+    )
+    return [
+        (site, event.id, old.get((site, event.id)), event.name)
+        for site, site_report in report.sites.items()
+        for event in site_report.renamed
+    ]
+
+
+def report_json(report: SyncReport, plan: SyncPlan | None = None) -> dict[str, object]:
+    """The report's totals, whether it is complete, each failure, each change cut off, and
+    each event deleted or renamed (named as the plan names them)."""
     return {
         **report.totals(),
         "ok": report.ok,
@@ -107,56 +148,106 @@ def report_json(report: SyncReport) -> dict[str, object]:
             for site, site_report in report.sites.items()
             for f in site_report.refused
         ],
+        "deleted_events": [
+            {"site_id": site, "id": event_id, "name": name}
+            for site, event_id, name in _deleted(report, plan)
+        ],
+        "renamed_events": [
+            {"site_id": site, "id": event_id, "from": old, "to": new}
+            for site, event_id, old, new in _renames(report, plan)
+        ],
     }
+
+
+def changes_done(report: SyncReport) -> int:
+    """The changes an apply has finished so far, made or failed (for the apply bar)."""
+    done = (
+        len(s.created) + len(s.renamed) + len(s.updated) + len(s.deleted) + len(s.failed)
+        for s in report.sites.values()
+    )
+    return sum(done)
 
 
 def _names(items: list[str]) -> str:
     return ", ".join(repr(item) for item in items)
 
 
-def show_plan(out: Output, plan: SyncPlan, *, per_site: bool) -> None:
-    """The plan in words: each changed site (``per_site``), then the totals and failures."""
-    if per_site:
-        rows = [
-            [
-                site.site_id,
-                _names([spec.name for spec in site.create]),
-                _names([event.name for event, _ in site.update]),
-                _names([event.name for event in site.delete]),
-            ]
-            for site in plan.sites
-            if site.changes
+def _plan_rows(plan: SyncPlan) -> list[list[str]]:
+    """One row per site that changes: what it creates, renames, updates and deletes (with ids)."""
+    return [
+        [
+            site.site_id,
+            _names([spec.name for spec in site.create]),
+            ", ".join(f"{event.name!r} -> {spec.name!r}" for event, spec in site.rename),
+            _names([event.name for event, _ in site.update]),
+            ", ".join(f"{event.name!r} ({event.id})" for event in site.delete),
         ]
-        if rows:
-            out.table(["site", "create", "update (currency)", "delete"], rows)
+        for site in plan.sites
+        if site.changes
+    ]
+
+
+def _count(count: int, text: str) -> str:
+    """``, 2 to rename`` when there is any; nothing otherwise (a kind most plans lack)."""
+    return f", {count:,} {text}" if count else ""
+
+
+def show_plan(out: Output, plan: SyncPlan, *, per_site: bool) -> None:
+    """The plan in words: each changed site (``per_site``), then the totals and failures.
+
+    Notes on stderr say what the plan leaves as it is and why: an event of an
+    old name beside its new one, an event the listing showed twice.
+    """
+    if per_site and (rows := _plan_rows(plan)):
+        headers = ["site", "create", "rename", "update (currency)", "delete"]
+        out.table(headers, rows, header_line=True)
     s = plan.summary()
     refused = f", {s['refused']:,} refused (the token may not)" if s["refused"] else ""
     unlisted = f"; {tally(len(plan.failed), 'site')} could not be listed" if plan.failed else ""
     out.result(
-        f"plan: {s['sites']:,} sites: {s['create']:,} to create, {s['update']:,} to update,"
-        f" {s['delete']:,} to delete, {s['unchanged']:,} unchanged{refused}{unlisted}"
+        f"plan: {s['sites']:,} sites: {s['create']:,} to create{_count(s['rename'], 'to rename')},"
+        f" {s['update']:,} to update, {s['delete']:,} to delete, {s['unchanged']:,} unchanged"
+        f"{refused}{unlisted}"
     )
-    for site, error in plan.failed.items():
-        out.problem(f"plan {site}: could not list its events: {error}")
-    for site, failures in plan.refused.items():
+    for site in plan.sites:
+        for event, spec in site.not_renamed:
+            kept = "--prune deletes it" if not plan.prune else "it is deleted, as --prune says"
+            out.note(
+                f"plan {site.site_id}: {event.name!r} ({event.id}) is not renamed to"
+                f" {spec.name!r}: the site has {spec.name!r} already"
+                f" ({'it is left as it is; ' if not plan.prune else ''}{kept})"
+            )
+        for event_id in site.repeated:
+            out.note(
+                f"plan {site.site_id}: the listing showed the event {event_id} more than once;"
+                " it counts once"
+            )
+    for site_id, error in plan.failed.items():
+        out.problem(f"plan {site_id}: could not list its events: {error}")
+    for site_id, failures in plan.refused.items():
         for failure in failures:
-            out.problem(f"plan {site}: refused: {failure}")
+            out.problem(f"plan {site_id}: refused: {failure}")
 
 
-def show_report(out: Output, report: SyncReport) -> None:
-    """What applying did, then (on stderr, in every mode) each failure and each change cut off."""
+def show_report(out: Output, report: SyncReport, plan: SyncPlan | None = None) -> None:
+    """What applying did, each event renamed and deleted (named as ``plan`` names them), then
+    (on stderr, in every mode) each failure and each change cut off."""
     t = report.totals()
     done = "interrupted after" if report.cancelled else "sync:"
     out.result(
-        f"{done} {t['created']:,} created, {t['updated']:,} updated, {t['deleted']:,} deleted,"
-        f" {t['failed']:,} failed;"
+        f"{done} {t['created']:,} created{_count(t['renamed'], 'renamed')}, {t['updated']:,}"
+        f" updated, {t['deleted']:,} deleted, {t['failed']:,} failed;"
         f" {tally(t['requests_sent'], 'request')}, {tally(t['retries'], 'retry', 'retries')}"
     )
-    for site, site_report in report.sites.items():
+    for site_id, event_id, old, new in _renames(report, plan):
+        out.result(f"renamed {site_id} {event_id} {old!r} -> {new!r}")
+    for site_id, event_id, name in _deleted(report, plan):
+        out.result(f"deleted {site_id} {event_id}" + ("" if name is None else f" {name!r}"))
+    for site_id, site_report in report.sites.items():
         for failure in site_report.failed:
-            out.problem(f"sync {site}: {failure}")
+            out.problem(f"sync {site_id}: {failure}")
         for change in site_report.interrupted:
-            out.problem(f"sync {site}: {_IN_FLIGHT}: {change}")
+            out.problem(f"sync {site_id}: {_IN_FLIGHT}: {change}")
 
 
 async def sync(args: argparse.Namespace, out: Output) -> int:
@@ -169,23 +260,18 @@ async def sync(args: argparse.Namespace, out: Output) -> int:
     With ``--check`` nothing is applied: 0 when nothing would change, 3
     (:data:`EXIT_CHANGES`) when something would, 1 when a site could not be
     listed (whatever the others would need: the check is incomplete).
+
+    A plan that deletes is shown with each delete (site, id, name) before
+    anything is sent, and is applied only when confirmed: ``--yes``, or a yes
+    at the prompt on a terminal; otherwise exit 2 and nothing is sent.
+    ``--max-deletes N``: a plan deleting more than N events exits 2, nothing
+    sent (with ``--check`` and ``--dry-run`` too).
     """
     file = read_sync_file(args.file)
     if args.all_sites:
         file = file.for_every_site()
     async with connect(args) as client:
-        if file.all_sites:
-            found = await every_site(client, out)
-            chosen = file.sites_to_sync(found)
-            account = set(found)
-            for site_id in file.exclude:
-                if site_id not in account:
-                    out.note(f"exclude: the account has no site {site_id!r} (nothing to leave out)")
-            if len(chosen) < len(found):
-                out.note(f"syncing {len(chosen):,} sites ({len(found) - len(chosen):,} excluded)")
-            desired = file.desired(chosen)
-        else:
-            desired = file.desired()
+        desired = await _desired(file, client, out)
         with out.progress("plan", len(desired), counters(client)) as on_progress:
             plan = await client.events.plan(
                 desired, prune=args.prune, set_currency=args.set_currency, on_progress=on_progress
@@ -196,19 +282,86 @@ async def sync(args: argparse.Namespace, out: Output) -> int:
         drift = not plan.empty or bool(plan.refused)
         if args.check or args.dry_run or plan.empty:
             _show_without_applying(out, plan, args, client.requests_sent)
+            if _beyond_max_deletes(out, plan, args.max_deletes):
+                return EXIT_USAGE
             if args.check and not failed and drift:
                 return EXIT_CHANGES
             return failed
-        show_plan(out, plan, per_site=False)
+        if not out.json_mode:
+            show_plan(out, plan, per_site=plan.deletes > 0)
+        if _beyond_max_deletes(out, plan, args.max_deletes) or not _deletes_confirmed(
+            out, plan, yes=args.yes
+        ):
+            if out.json_mode:
+                out.json({"dry_run": False, "applied": False, "plan": plan_json(plan)})
+            return EXIT_USAGE
         report = SyncReport()
         try:
-            with out.progress("apply", len(plan.sites), counters(client)) as on_progress:
-                await client.events.apply(plan, on_progress=on_progress, report=report)
+            with out.progress(
+                "apply", plan.requests, counters(client), done=lambda: changes_done(report)
+            ) as on_progress:
+                await client.events.apply(
+                    plan, on_progress=on_progress, report=report, max_deletes=args.max_deletes
+                )
         except (asyncio.CancelledError, KeyboardInterrupt):
             _finish(out, plan, report)  # what was done before the interrupt
             raise
         _finish(out, plan, report)
     return 0 if report.ok and not failed else 1
+
+
+async def _desired(file: SyncFile, client: AsyncClient, out: Output) -> dict[str, list[EventSpec]]:
+    """What the file wants of each site; with ``sites = "all"``, of each site found now."""
+    if not file.all_sites:
+        return file.desired()
+    found = await every_site(client, out)
+    chosen = file.sites_to_sync(found)
+    account = set(found)
+    for site_id in file.exclude:
+        if site_id not in account:
+            out.note(f"exclude: the account has no site {site_id!r} (nothing to leave out)")
+    if len(chosen) < len(found):
+        out.note(f"syncing {len(chosen):,} sites ({len(found) - len(chosen):,} excluded)")
+    return file.desired(chosen)
+
+
+def _beyond_max_deletes(out: Output, plan: SyncPlan, max_deletes: int | None) -> bool:
+    """Whether the plan deletes more than ``--max-deletes``; if so, say so."""
+    if max_deletes is None or plan.deletes <= max_deletes:
+        return False
+    out.problem(
+        f"sync: the plan deletes {tally(plan.deletes, 'event')}, more than --max-deletes"
+        f" {max_deletes:,}; nothing was sent"
+    )
+    return True
+
+
+def _deletes_confirmed(out: Output, plan: SyncPlan, *, yes: bool) -> bool:
+    """Whether the plan's deletes (if any) may be sent: --yes, or yes at a terminal's prompt.
+
+    In JSON mode, where the deletes are not shown in a table, each is named on
+    stderr first.
+    """
+    if not plan.deletes:
+        return True
+    if out.json_mode:
+        for site in plan.sites:
+            for event in site.delete:
+                out.problem(f"sync {site.site_id}: deleting {event.id} {event.name!r}")
+    if yes:
+        return True
+    deletes = tally(plan.deletes, "event")
+    answer = out.confirm(
+        f"delete {deletes} for good? Their conversion history cannot be recovered."
+    )
+    if answer is None:
+        out.problem(
+            f"sync: the plan deletes {deletes} (listed above), and a delete cannot be undone;"
+            " nothing was sent: pass --yes to delete them"
+        )
+    elif not answer:
+        out.problem("sync: nothing was sent")
+    return bool(answer)
 
 
 def _show_without_applying(
@@ -261,5 +414,5 @@ def _show_without_applying(
 
 def _finish(out: Output, plan: SyncPlan, report: SyncReport) -> None:
     if out.json_mode:
-        out.json({"dry_run": False, "plan": plan_json(plan), "report": report_json(report)})
-    show_report(out, report)
+        out.json({"dry_run": False, "plan": plan_json(plan), "report": report_json(report, plan)})
+    show_report(out, report, plan)
