@@ -285,8 +285,8 @@ def plan_site(
             )
             if old is None:
                 create.append(spec)
-            else:
-                rename.append((old, spec))
+            else:  # the spec as the rename sends it: its currency only with set_currency
+                rename.append((old, spec if set_currency else attrs.evolve(spec, currency=None)))
         elif set_currency and spec.currency is not None:
             update.append((current, spec))
         else:
@@ -602,15 +602,12 @@ def _in_flight(report: SiteReport, action: str, target: str) -> Iterator[None]:
             raise
 
 
-async def _apply_site(
-    events: EventCalls, site: SitePlan, report: SiteReport, limit: int, *, set_currency: bool
-) -> bool:
+async def _apply_site(events: EventCalls, site: SitePlan, report: SiteReport, limit: int) -> bool:
     """Send one site's changes in order: renames, creates, updates, deletes (last)."""
     site_id = site.site_id
     report.repeated.extend(site.repeated)
     for event, spec in site.rename:
-        currency = spec.currency if set_currency else None  # else the event keeps its own
-        rename = functools.partial(events.update, site_id, event.id, spec.name, currency)
+        rename = functools.partial(events.update, site_id, event.id, spec.name, spec.currency)
         with _in_flight(report, "rename", event.name):
             renamed = await _recorded(report, "rename", event.name, rename)
         if renamed is not None:
@@ -657,13 +654,7 @@ async def apply(
 
     async def work(site_id: str) -> bool:
         site = by_site[site_id]
-        return await _apply_site(
-            events,
-            site,
-            report.site(site_id),
-            sync_plan.max_events_per_site,
-            set_currency=sync_plan.set_currency,
-        )
+        return await _apply_site(events, site, report.site(site_id), sync_plan.max_events_per_site)
 
     counters = _Counters(usage)
     with _accounted(report, counters):
@@ -732,13 +723,7 @@ async def sync(
         async def send(site_id: str, changes: SitePlan | None) -> bool:
             if changes is None:
                 return True
-            return await _apply_site(
-                events,
-                changes,
-                report.site(site_id),
-                planner.limit,
-                set_currency=planner.set_currency,
-            )
+            return await _apply_site(events, changes, report.site(site_id), planner.limit)
 
         if max_deletes is not None and planner.prune:
             planned: dict[str, SitePlan | None] = {}

@@ -213,8 +213,9 @@ class SitePlan:
     """What a sync will do to one site.
 
     ``rename`` pairs each event that has an old name of a spec (one of its
-    ``renamed_from``) with that spec: one update gives it the spec's name (and,
-    with ``set_currency=True``, its currency), so it keeps its id and history.
+    ``renamed_from``) with that spec as the rename sends it: one update gives
+    the event the spec's name (and its currency, which is None unless the plan
+    was made with ``set_currency=True``), so it keeps its id and history.
     ``update`` pairs each existing event with the spec whose currency will be
     written (only when the plan was made with ``set_currency=True``).
     ``delete`` holds each event to delete (only with prune). ``not_renamed``

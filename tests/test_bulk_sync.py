@@ -359,12 +359,10 @@ async def test_sync_records_a_site_that_breaks_outside_any_change(
     """An error after planning and outside any one change is that site's "apply" failure."""
     real = _bulk._apply_site
 
-    async def broken(
-        events: Any, site: SitePlan, report: SiteReport, limit: int, **options: Any
-    ) -> bool:
+    async def broken(events: Any, site: SitePlan, report: SiteReport, limit: int) -> bool:
         if site.site_id == "S2":
             raise ZeroDivisionError("a bug")
-        return await real(events, site, report, limit, **options)
+        return await real(events, site, report, limit)
 
     monkeypatch.setattr(_bulk, "_apply_site", broken)
     report = await client.events.sync(dict.fromkeys(SITE_IDS, SPEC))

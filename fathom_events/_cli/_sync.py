@@ -62,10 +62,9 @@ def _currency(spec: EventSpec) -> str | None:
     return None if spec.currency is None else str(spec.currency)
 
 
-def _renamed_to(event: Event, spec: EventSpec, plan: SyncPlan) -> dict[str, object]:
+def _renamed_to(event: Event, spec: EventSpec) -> dict[str, object]:
     """A rename as JSON: the event, its old and new names, the currency sent with it."""
-    currency = _currency(spec) if plan.set_currency else None
-    return {"id": event.id, "from": event.name, "to": spec.name, "currency": currency}
+    return {"id": event.id, "from": event.name, "to": spec.name, "currency": _currency(spec)}
 
 
 def plan_json(plan: SyncPlan) -> dict[str, object]:
@@ -76,7 +75,7 @@ def plan_json(plan: SyncPlan) -> dict[str, object]:
             {
                 "site_id": site.site_id,
                 "create": [{"name": s.name, "currency": _currency(s)} for s in site.create],
-                "rename": [_renamed_to(e, s, plan) for e, s in site.rename],
+                "rename": [_renamed_to(e, s) for e, s in site.rename],
                 "update": [
                     {"id": e.id, "name": e.name, "currency": str(s.currency)}
                     for e, s in site.update
