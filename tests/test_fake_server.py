@@ -494,7 +494,7 @@ async def test_scopes(
         ),
         ({"name": "x", "currency": "bitcoin"}, {"currency": ["The selected currency is invalid."]}),
         (
-            {"currency": None},
+            {"currency": 7},
             {
                 "name": ["The name field is required."],
                 "currency": ["The selected currency is invalid."],

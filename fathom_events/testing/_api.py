@@ -5,6 +5,12 @@ an `Answer`: a status, a JSON-able body and extra headers. Checks run in the
 order a Laravel-style API runs them: route (404/405), token (401, also once
 it has expired), site visibility (404), permission (400: writes, and listing
 sites), then the event itself (404) and the input (400).
+
+Input is read as Fathom's Laravel application reads it (`_input`): every
+query value and body field is trimmed, and one left empty is missing (null).
+So a create named "Signed up " stores "Signed up", a blank name is required,
+and a null or blank currency is as if not given (create: dollar; update: the
+stored one stays). An update that sends a blank name is refused (required).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import attrs
 
+from fathom_events.testing._input import clean, cleaned
 from fathom_events.testing._ordered import UnknownCursorError
 from fathom_events.testing._state import CURRENCIES, EventRecord, SiteRecord, Store, TokenRecord
 
@@ -211,8 +218,8 @@ class _Handler:
     ) -> Answer:
         """A list answer: `fetch(limit, starting_after, ending_before)` read from the query."""
         limit = self._limit()
-        after = self.call.query.get("starting_after") or None
-        before = self.call.query.get("ending_before") or None
+        after = self._cursor("starting_after")
+        before = self._cursor("ending_before")
         if after is not None and before is not None:
             raise _error(400, "Send either starting_after or ending_before, not both.")
         try:
@@ -230,10 +237,10 @@ class _Handler:
         )
 
     def _limit(self) -> int:
-        raw = self.call.query.get("limit", "")
-        if raw == "":
+        raw = clean(self.call.query.get("limit"))
+        if raw is None:
             return _LIMIT_DEFAULT
-        if not _INTEGER.fullmatch(raw):
+        if not isinstance(raw, str) or not _INTEGER.fullmatch(raw):
             raise _invalid({"limit": ["The limit field must be an integer."]})
         limit = int(raw)
         if not _LIMIT_MIN <= limit <= _LIMIT_MAX:
@@ -248,17 +255,17 @@ class _Handler:
 
     def _create(self, site_id: str) -> Answer:
         self._site(site_id, write=True)
-        body = self._json_object()
+        body = cleaned(self._json_object())
         errors = _check_name(body, required=True) | _check_currency(body)
         if errors:
             raise _invalid(errors)
-        record = self.store.create(site_id, body["name"], body.get("currency", "dollar"))
+        record = self.store.create(site_id, body["name"], body.get("currency") or "dollar")
         return Answer(200, self._event(record, with_currency=True))
 
     def _update(self, site_id: str, event_id: str) -> Answer:
         self._site(site_id, write=True)
         self._existing(site_id, event_id)
-        body = self._json_object()
+        body = cleaned(self._json_object())
         errors = _check_name(body, required=False) | _check_currency(body)
         if errors:
             raise _invalid(errors)
@@ -274,6 +281,10 @@ class _Handler:
         return Answer(200, {"id": event_id, "object": "event", "deleted": True})
 
     # -- helpers ----------------------------------------------------------------
+
+    def _cursor(self, name: str) -> str | None:
+        """The query's cursor `name`, cleaned; None when not given (or blank)."""
+        return clean(self.call.query.get(name))
 
     def _existing(self, site_id: str, event_id: str) -> EventRecord:
         record = self.store.get(site_id, event_id)
@@ -319,8 +330,8 @@ class _Handler:
 def _check_name(body: dict[str, Any], *, required: bool) -> dict[str, list[str]]:
     if "name" not in body and not required:
         return {}
-    name = body.get("name")
-    if name is None or name == "":
+    name = body.get("name")  # cleaned: a blank name is None
+    if name is None:
         return {"name": ["The name field is required."]}
     if not isinstance(name, str):
         return {"name": ["The name field must be a string."]}
@@ -330,6 +341,8 @@ def _check_name(body: dict[str, Any], *, required: bool) -> dict[str, list[str]]
 
 
 def _check_currency(body: dict[str, Any]) -> dict[str, list[str]]:
-    if "currency" in body and body["currency"] not in CURRENCIES:
+    """A null or blank currency is as if not given (create: dollar, update: unchanged)."""
+    currency = body.get("currency")
+    if currency is not None and currency not in CURRENCIES:
         return {"currency": ["The selected currency is invalid."]}
     return {}
