@@ -16,19 +16,20 @@ stored one stays). An update that sends a blank name is refused (required).
 from __future__ import annotations
 
 import functools
-import json
 import re
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import attrs
 
-from fathom_events.testing._input import clean, cleaned
+from fathom_events.testing._input import InputError, clean, read_body
 from fathom_events.testing._ordered import UnknownCursorError
 from fathom_events.testing._state import CURRENCIES, EventRecord, SiteRecord, Store, TokenRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
+
+    from fathom_events.testing._input import Field
 
 R = TypeVar("R")
 
@@ -49,11 +50,14 @@ RETIRED_MESSAGE: Final = (
 
 @attrs.frozen
 class Call:
-    """What the API reads from one request. `segments` is None if undecodable."""
+    """What the API reads from one request. `segments` is None if undecodable.
+
+    `query` holds the query's fields as PHP reads them (`php_fields`), not yet cleaned.
+    """
 
     method: str
     segments: tuple[str, ...] | None
-    query: Mapping[str, str]
+    query: Mapping[str, Field]
     authorization: str | None
     content_type: str
     body: bytes
@@ -255,7 +259,7 @@ class _Handler:
 
     def _create(self, site_id: str) -> Answer:
         self._site(site_id, write=True)
-        body = cleaned(self._json_object())
+        body = self._body()
         errors = _check_name(body, required=True) | _check_currency(body)
         if errors:
             raise _invalid(errors)
@@ -265,7 +269,7 @@ class _Handler:
     def _update(self, site_id: str, event_id: str) -> Answer:
         self._site(site_id, write=True)
         self._existing(site_id, event_id)
-        body = cleaned(self._json_object())
+        body = self._body()
         errors = _check_name(body, required=False) | _check_currency(body)
         if errors:
             raise _invalid(errors)
@@ -284,7 +288,10 @@ class _Handler:
 
     def _cursor(self, name: str) -> str | None:
         """The query's cursor `name`, cleaned; None when not given (or blank)."""
-        return clean(self.call.query.get(name))
+        value = clean(self.call.query.get(name))
+        if value is not None and not isinstance(value, str):
+            raise _invalid({name: [f"The {name.replace('_', ' ')} field must be a string."]})
+        return value
 
     def _existing(self, site_id: str, event_id: str) -> EventRecord:
         record = self.store.get(site_id, event_id)
@@ -292,20 +299,12 @@ class _Handler:
             raise _error(404, "Event not found.")
         return record
 
-    def _json_object(self) -> dict[str, Any]:
-        raw = self.call.body
-        if not raw.strip():
-            return {}
-        media_type = self.call.content_type.partition(";")[0].strip().lower()
-        if media_type != "application/json" and not media_type.endswith("+json"):
-            raise _error(400, "Send the request body as JSON, with Content-Type: application/json.")
+    def _body(self) -> dict[str, Any]:
+        """The body's fields (JSON or a form), cleaned."""
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise _error(400, "The request body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise _error(400, "The request body must be a JSON object.")
-        return body
+            return read_body(self.call.content_type, self.call.body)
+        except InputError as exc:
+            raise _error(400, str(exc)) from None
 
     def _event(self, record: EventRecord, *, with_currency: bool) -> dict[str, Any]:
         return {

@@ -16,6 +16,7 @@ from aiohttp import web
 from fathom_events.testing._api import Answer, Call, CreatedAtFormat, handle
 from fathom_events.testing._at_once import play_at_once
 from fathom_events.testing._faults import Fault, FaultQueue
+from fathom_events.testing._input import php_fields
 from fathom_events.testing._recording import RecordedRequest, decode_segments, record
 from fathom_events.testing._state import Store, spread, utc_now
 from fathom_events.testing._wire import deliver, render, reply, wait_or_stop, wants_json
@@ -310,7 +311,7 @@ class FakeFathom:
         call = Call(
             method=recorded.method,
             segments=decode_segments(recorded.raw_path),
-            query=recorded.query,
+            query=php_fields(recorded.query_pairs),
             authorization=authorization,
             content_type=content_type,
             body=recorded.body,
