@@ -1,10 +1,11 @@
-"""The Events API (and the sites and token endpoints) as documented, with no HTTP in sight.
+"""The Events API (and the sites, token and account endpoints) as documented, with no HTTP.
 
 `handle` takes the parts of a request the API looks at (a `Call`) and returns
 an `Answer`: a status, a JSON-able body and extra headers. Checks run in the
 order a Laravel-style API runs them: route (404/405), token (401, also once
-it has expired), site visibility (404), permission (400: writes, and listing
-sites), then the event itself (404) and the input (400).
+it has expired), site visibility (404), permission (400: writes, listing
+sites, the account), then the event itself (404) and the input (400). The
+retired wipes (an event's, a site's) answer 410 once all of that passes.
 
 Input is read as Fathom's Laravel application reads it (`_input`): every
 query value and body field is trimmed, and one left empty is missing (null).
@@ -42,9 +43,9 @@ _LIMIT_MAX: Final = 100
 _LIMIT_DEFAULT: Final = 10
 _INTEGER: Final = re.compile(r"[+-]?[0-9]+")
 
-RETIRED_MESSAGE: Final = (
+_RETIRED: Final = (
     "This endpoint has been retired and now returns 410 Gone. It is no longer "
-    "possible to wipe an event's completion data via the API."
+    "possible to wipe {what} via the API."
 )
 
 
@@ -122,6 +123,9 @@ class _Handler:
         if segments == ("v1", "token"):
             self._allow("GET")
             return self._token()
+        if segments == ("v1", "account"):
+            self._allow("GET")
+            return self._account()
         if segments == ("v1", "sites"):
             self._allow("GET")
             return self._list_sites()
@@ -134,6 +138,8 @@ class _Handler:
         if not rest:
             self._allow("GET")
             return self._get_site(site_id)
+        if rest == ("data",):
+            return self._retired(site_id, "a site's data")
         if rest == ("events",):
             if self._allow("GET", "POST") == "GET":
                 return self._list(site_id)
@@ -147,10 +153,14 @@ class _Handler:
                 return self._update(site_id, event_id)
             return self._delete(site_id, event_id)
         if len(rest) == 3 and rest[0] == "events" and rest[2] == "data":
-            self._allow("DELETE")
-            self._site(site_id, write=True)
-            raise _error(410, RETIRED_MESSAGE)
+            return self._retired(site_id, "an event's completion data")
         raise _error(404, "Not found.")
+
+    def _retired(self, site_id: str, what: str) -> Answer:
+        """A retired wipe: 410 Gone, once the token may manage the site."""
+        self._allow("DELETE")
+        self._site(site_id, write=True)
+        raise _error(410, _RETIRED.format(what=what))
 
     def _allow(self, *allowed: str) -> str:
         if self.call.method not in allowed:
@@ -190,6 +200,15 @@ class _Handler:
                 "created_at": format_time(record.created_at, "plain"),
                 "updated_at": format_time(record.updated_at, "plain"),
             },
+        )
+
+    def _account(self) -> Answer:
+        if not self._token_record().can_read_account:
+            raise _error(400, "This token does not have permission to read the account.")
+        account = self.store.account()
+        return Answer(
+            200,
+            {"id": account.id, "object": "account", "name": account.name, "email": account.email},
         )
 
     def _list_sites(self) -> Answer:

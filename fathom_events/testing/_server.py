@@ -113,6 +113,23 @@ class FakeFathom:
             expires_at=expires_at,
         )
 
+    def set_account(
+        self,
+        *,
+        account_id: int | None = None,
+        name: str | None = None,
+        email: str | None = None,
+    ) -> None:
+        """Change what `GET /v1/account` shows: only the fields given, the others stay.
+
+        The account starts as `{"id": 500302232, "object": "account", "name":
+        "Fake Fathom", "email": "fake@example.com"}`. `account_id` is an integer
+        >= 0 (the API's account id is a number, unlike every other id); `name`
+        and `email` are non-empty strings. Reading the account needs a token
+        with the `*` ability; any other token gets 400, as listing sites does.
+        """
+        self._store.set_account(account_id, name, email)
+
     def add_site(
         self,
         site_id: str,
