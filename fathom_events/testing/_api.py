@@ -25,12 +25,14 @@ import attrs
 from fathom_events.testing._input import InputError, clean, read_body
 from fathom_events.testing._ordered import UnknownCursorError
 from fathom_events.testing._state import CURRENCIES, EventRecord, SiteRecord, Store, TokenRecord
+from fathom_events.testing._throttle import MESSAGE as THROTTLED
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
 
     from fathom_events.testing._input import Field
+    from fathom_events.testing._throttle import Throttle
 
 R = TypeVar("R")
 
@@ -102,65 +104,92 @@ def format_time(moment: datetime, created_at_format: CreatedAtFormat) -> str:
     return moment.strftime(_FORMATS[created_at_format])
 
 
-def handle(store: Store, call: Call, created_at_format: CreatedAtFormat) -> Answer:
-    """Perform `call` against `store` and return the answer."""
-    try:
-        return _Handler(store, call, created_at_format).dispatch()
-    except _Refusal as refusal:
-        return refusal.answer
+@attrs.frozen
+class Api:
+    """The API over the fake's state: what each request meets, over HTTP and in memory.
+
+    `throttle`, when set, is each token's rate budget (see `_throttle`).
+    """
+
+    store: Store
+    created_at_format: CreatedAtFormat = "plain"
+    throttle: Throttle | None = None
+
+    def handle(self, call: Call) -> Answer:
+        """Perform `call` and return the answer."""
+        try:
+            return _Handler(self, call).dispatch()
+        except _Refusal as refusal:
+            return refusal.answer
+
+
+if TYPE_CHECKING:
+    # What a route leads to: the endpoint's work, given the token that asked.
+    Endpoint = Callable[[TokenRecord], Answer]
 
 
 @attrs.define
 class _Handler:
-    store: Store
+    api: Api
     call: Call
-    created_at_format: CreatedAtFormat
+
+    @property
+    def store(self) -> Store:
+        return self.api.store
 
     def dispatch(self) -> Answer:
+        """Route, authenticate, spend the budget, then run the endpoint, as Laravel orders them.
+
+        Routing comes first (404 for an unknown path, 405 for a wrong method);
+        then the auth middleware (401), then throttle (429; Laravel's middleware
+        priority puts auth first, so a request that fails it spends nothing).
+        """
+        endpoint = self._route()
+        token, record = self._authenticate()
+        throttle = self.api.throttle
+        retry_after = None if throttle is None else throttle.spend(token)
+        if retry_after is not None:
+            raise _Refusal(429, {"error": THROTTLED}, ("Retry-After", str(retry_after)))
+        return endpoint(record)
+
+    def _route(self) -> Endpoint:
         segments = self.call.segments
         if segments is None or "" in segments:
             raise _error(404, "Not found.")
         if segments == ("v1", "token"):
             self._allow("GET")
-            return self._token()
+            return self._token
         if segments == ("v1", "account"):
             self._allow("GET")
-            return self._account()
+            return self._account
         if segments == ("v1", "sites"):
             self._allow("GET")
-            return self._list_sites()
+            return self._list_sites
         if segments[:2] != ("v1", "sites"):
             raise _error(404, "Not found.")
-        return self._dispatch_site(segments[2], segments[3:])
+        return self._route_site(segments[2], segments[3:])
 
-    def _dispatch_site(self, site_id: str, rest: tuple[str, ...]) -> Answer:
+    def _route_site(self, site_id: str, rest: tuple[str, ...]) -> Endpoint:
         """Route /v1/sites/{site_id}/... by what follows the site id."""
         if not rest:
             self._allow("GET")
-            return self._get_site(site_id)
+            return functools.partial(self._get_site, site_id=site_id)
         if rest == ("data",):
-            return self._retired(site_id, "a site's data")
+            self._allow("DELETE")
+            return functools.partial(self._retired, site_id=site_id, what="a site's data")
         if rest == ("events",):
             if self._allow("GET", "POST") == "GET":
-                return self._list(site_id)
-            return self._create(site_id)
+                return functools.partial(self._list, site_id=site_id)
+            return functools.partial(self._create, site_id=site_id)
         if len(rest) == 2 and rest[0] == "events":
-            event_id = rest[1]
             verb = self._allow("GET", "POST", "DELETE")
-            if verb == "GET":
-                return self._get(site_id, event_id)
-            if verb == "POST":
-                return self._update(site_id, event_id)
-            return self._delete(site_id, event_id)
+            endpoint = {"GET": self._get, "POST": self._update, "DELETE": self._delete}[verb]
+            return functools.partial(endpoint, site_id=site_id, event_id=rest[1])
         if len(rest) == 3 and rest[0] == "events" and rest[2] == "data":
-            return self._retired(site_id, "an event's completion data")
+            self._allow("DELETE")
+            what = "an event's completion data"
+            return functools.partial(self._retired, site_id=site_id, what=what)
         raise _error(404, "Not found.")
-
-    def _retired(self, site_id: str, what: str) -> Answer:
-        """A retired wipe: 410 Gone, once the token may manage the site."""
-        self._allow("DELETE")
-        self._site(site_id, write=True)
-        raise _error(410, _RETIRED.format(what=what))
 
     def _allow(self, *allowed: str) -> str:
         if self.call.method not in allowed:
@@ -169,16 +198,16 @@ class _Handler:
 
     # -- authentication and scopes ------------------------------------------
 
-    def _token_record(self) -> TokenRecord:
+    def _authenticate(self) -> tuple[str, TokenRecord]:
+        """The bearer token and its record; 401 if it is missing, unknown or expired."""
         token = bearer_token(self.call.authorization)
         record = None if token is None else self.store.token(token)
-        if record is None or record.expired(self.store.now):
+        if token is None or record is None or record.expired(self.store.now):
             raise _error(401, "Unauthenticated.")
-        return record
+        return token, record
 
-    def _site(self, site_id: str, *, write: bool) -> None:
+    def _site(self, token: TokenRecord, site_id: str, *, write: bool) -> None:
         """Check the token may see (and, if `write`, manage) the site."""
-        token = self._token_record()
         if not token.can_read(site_id) or not self.store.has_site(site_id):
             raise _error(404, "Site not found.")
         if write and not token.can_manage(site_id):
@@ -186,8 +215,7 @@ class _Handler:
 
     # -- endpoints ------------------------------------------------------------
 
-    def _token(self) -> Answer:
-        record = self._token_record()
+    def _token(self, record: TokenRecord) -> Answer:
         expires = record.expires_at
         return Answer(
             200,
@@ -202,8 +230,8 @@ class _Handler:
             },
         )
 
-    def _account(self) -> Answer:
-        if not self._token_record().can_read_account:
+    def _account(self, token: TokenRecord) -> Answer:
+        if not token.can_read_account:
             raise _error(400, "This token does not have permission to read the account.")
         account = self.store.account()
         return Answer(
@@ -211,20 +239,20 @@ class _Handler:
             {"id": account.id, "object": "account", "name": account.name, "email": account.email},
         )
 
-    def _list_sites(self) -> Answer:
-        if not self._token_record().can_list_sites:
+    def _list_sites(self, token: TokenRecord) -> Answer:
+        if not token.can_list_sites:
             raise _error(400, "This token does not have permission to list sites.")
         return self._page("/v1/sites", self.store.site_page, "a site", self._site_object)
 
-    def _get_site(self, site_id: str) -> Answer:
-        self._site(site_id, write=False)
+    def _get_site(self, token: TokenRecord, site_id: str) -> Answer:
+        self._site(token, site_id, write=False)
         record = self.store.site(site_id)
         if record is None:  # pragma: no cover - sites are never removed
             raise _error(404, "Site not found.")
         return Answer(200, self._site_object(record))
 
-    def _list(self, site_id: str) -> Answer:
-        self._site(site_id, write=False)
+    def _list(self, token: TokenRecord, site_id: str) -> Answer:
+        self._site(token, site_id, write=False)
         return self._page(
             f"/v1/sites/{site_id}/events",
             functools.partial(self.store.page, site_id),
@@ -272,12 +300,12 @@ class _Handler:
             )
         return limit
 
-    def _get(self, site_id: str, event_id: str) -> Answer:
-        self._site(site_id, write=False)
+    def _get(self, token: TokenRecord, site_id: str, event_id: str) -> Answer:
+        self._site(token, site_id, write=False)
         return Answer(200, self._event(self._existing(site_id, event_id), with_currency=False))
 
-    def _create(self, site_id: str) -> Answer:
-        self._site(site_id, write=True)
+    def _create(self, token: TokenRecord, site_id: str) -> Answer:
+        self._site(token, site_id, write=True)
         body = self._body()
         errors = _check_name(body, required=True) | _check_currency(body)
         if errors:
@@ -285,8 +313,8 @@ class _Handler:
         record = self.store.create(site_id, body["name"], body.get("currency") or "dollar")
         return Answer(200, self._event(record, with_currency=True))
 
-    def _update(self, site_id: str, event_id: str) -> Answer:
-        self._site(site_id, write=True)
+    def _update(self, token: TokenRecord, site_id: str, event_id: str) -> Answer:
+        self._site(token, site_id, write=True)
         self._existing(site_id, event_id)
         body = self._body()
         errors = _check_name(body, required=False) | _check_currency(body)
@@ -297,11 +325,16 @@ class _Handler:
             raise _error(404, "Event not found.")
         return Answer(200, self._event(record, with_currency=True))
 
-    def _delete(self, site_id: str, event_id: str) -> Answer:
-        self._site(site_id, write=True)
+    def _delete(self, token: TokenRecord, site_id: str, event_id: str) -> Answer:
+        self._site(token, site_id, write=True)
         if not self.store.delete(site_id, event_id):
             raise _error(404, "Event not found.")
         return Answer(200, {"id": event_id, "object": "event", "deleted": True})
+
+    def _retired(self, token: TokenRecord, site_id: str, what: str) -> Answer:
+        """A retired wipe: 410 Gone, once the token may manage the site."""
+        self._site(token, site_id, write=True)
+        raise _error(410, _RETIRED.format(what=what))
 
     # -- helpers ----------------------------------------------------------------
 
@@ -331,7 +364,7 @@ class _Handler:
             "object": "event",
             "name": record.name,
             "currency": record.currency if with_currency else None,
-            "created_at": format_time(record.created_at, self.created_at_format),
+            "created_at": format_time(record.created_at, self.api.created_at_format),
         }
 
     def _site_object(self, record: SiteRecord) -> dict[str, Any]:
@@ -340,7 +373,7 @@ class _Handler:
             "object": "site",
             "name": record.name,
             "sharing": record.sharing,
-            "created_at": format_time(record.created_at, self.created_at_format),
+            "created_at": format_time(record.created_at, self.api.created_at_format),
             "timezone": record.timezone,
         }
 

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import anyio
 from aiohttp import web
 
-from fathom_events.testing._api import Answer, Call, CreatedAtFormat, handle
+from fathom_events.testing._api import Answer, Api, Call, CreatedAtFormat
 from fathom_events.testing._at_once import play_at_once
 from fathom_events.testing._faults import Fault, FaultQueue
 from fathom_events.testing._input import php_fields
 from fathom_events.testing._recording import RecordedRequest, decode_segments, record
-from fathom_events.testing._state import Store, spread, utc_now
+from fathom_events.testing._state import Store, aware, spread, utc_now
+from fathom_events.testing._throttle import Throttle, check_rate_limit
 from fathom_events.testing._wire import deliver, render, reply, wait_or_stop, wants_json
 
 if TYPE_CHECKING:
@@ -51,6 +52,25 @@ class FakeFathom:
     URL it yields, then inspect `requests` and `events()`. `inject` scripts
     faults. Every method is safe to call from any thread while it serves.
     `latency` (seconds, default 0) delays every answer, as a real network does.
+
+    `rate_limit=(requests, seconds)` gives each token a rate budget, counted
+    as Laravel's throttle counts: a fixed window opens with the token's first
+    request and lasts `seconds` by the `now` clock. Once `requests` are spent
+    in the window, every request answers 429 `{"error": "Too Many
+    Attempts."}` with `Retry-After` the whole seconds until the window closes
+    (rounded up, at least 1), and is not counted. Over HTTP and through
+    `answer()` alike:
+
+    - A request that fails authentication (401), or names an unknown path or
+      a wrong method (404, 405), is answered before the budget is looked at
+      (Laravel routes, then authenticates, then throttles): it spends nothing
+      and is never refused with 429.
+    - A fault that answers instead of the API (`respond`, `rate_limited`,
+      `html`, `disconnect`, `hang`, `huge_body`, `malformed_json`) stands for
+      a gateway or the network: it is used up and spends nothing. A fault
+      that lets the API act (`after_action=True`, `delay`, `truncated_json`,
+      `trickle`) spends as a plain request does, and once the budget is spent
+      the answer it plays out is the 429.
     """
 
     DEFAULT_TOKEN: ClassVar[str] = "fake-fathom-token"  # noqa: S105 - a fake's well-known token
@@ -62,6 +82,7 @@ class FakeFathom:
         now: Callable[[], datetime] | None = None,
         created_at_format: CreatedAtFormat = "plain",
         latency: float = 0.0,
+        rate_limit: tuple[int, float] | None = None,
     ) -> None:
         if not latency >= 0:
             raise ValueError(f"latency must be a number of seconds >= 0; got {latency!r}")
@@ -70,8 +91,13 @@ class FakeFathom:
             raise ValueError(
                 f"created_at_format must be 'plain' or 'iso'; got {created_at_format!r}"
             )
-        self._created_at_format: CreatedAtFormat = created_at_format
-        self._store = Store(now or utc_now)
+        clock = now or utc_now
+        self._store = Store(clock)
+        throttle = None
+        if rate_limit is not None:
+            requests, seconds = check_rate_limit(rate_limit)
+            throttle = Throttle(requests, seconds, lambda: aware(clock()))
+        self._api = Api(self._store, created_at_format, throttle)
         self._faults = FaultQueue()
         self._requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
@@ -333,7 +359,7 @@ class FakeFathom:
             content_type=content_type,
             body=recorded.body,
         )
-        return functools.partial(handle, self._store, call, self._created_at_format)
+        return functools.partial(self._api.handle, call)
 
 
 class _ThreadedServer:

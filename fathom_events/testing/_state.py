@@ -50,11 +50,16 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def as_utc(moment: datetime) -> datetime:
-    """Return `moment` in UTC at second precision; a naive datetime is taken as UTC."""
+def aware(moment: datetime) -> datetime:
+    """Return `moment` in UTC; a naive datetime is taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).replace(microsecond=0)
+    return moment.astimezone(timezone.utc)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Return `moment` in UTC at second precision; a naive datetime is taken as UTC."""
+    return aware(moment).replace(microsecond=0)
 
 
 @attrs.frozen
