@@ -581,7 +581,7 @@ def test_dry_run_on_a_terminal_shows_a_table(
         (["list", "S", "--max-in-flight", "0"], "'0' is not a whole number >= 1"),
         (["pull", "S", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
         (["--base-url", "http://x", "demo"], "--base-url does not apply to demo"),
-        (["--rate-limit", "off", "fake-server"], "--rate-limit does not apply to fake-server"),
+        (["--max-in-flight", "2", "fake-server"], "--max-in-flight does not apply to fake-server"),
         (["fake-server", "--latency", "-1"], "'-1' is not a number of seconds >= 0"),
         (["list", "S"], "fathom-events: no API token: pass --token or set FATHOM_API_TOKEN"),
         (
@@ -913,7 +913,14 @@ async def test_fake_server_serves_seeded_sites_on_the_given_port() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     args = argparse.Namespace(
-        token=None, latency=0.01, sites=2, events_per_site=1, host="127.0.0.1", port=port
+        token=None,
+        latency=0.01,
+        sites=2,
+        events_per_site=1,
+        host="127.0.0.1",
+        port=port,
+        fake_rate_limit=None,
+        faults=[],
     )
     stop = asyncio.Event()
     server = asyncio.create_task(run_fake_server(args, Output("json"), stop))

@@ -1,0 +1,191 @@
+"""`fathom-events fake-server` for suites in any language: --rate-limit, --fault, /_fake/faults.
+
+One test runs the real entry point and speaks plain HTTP to it, as a suite in
+another language would; the others call `main()` or `run_fake_server` in this
+process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import select
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+import aiohttp
+import pytest
+
+from fathom_events._cli import _fakeserver, main
+from fathom_events._cli._fakeserver import run_fake_server
+from fathom_events._cli._output import Output
+
+from .test_cli import SCRIPT, TOKEN, subprocess_env
+
+CREATE_503 = '{"method": "POST", "path": "/v1/sites/*/events", "fault": "respond", "status": 503}'
+
+
+def http(
+    method: str, url: str, body: dict[str, Any] | None = None, *, token: str | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """One plain HTTP request: status, headers and the parsed JSON answer (None if empty)."""
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+            return answer.status, dict(answer.headers), json.loads(answer.read() or "null")
+    except urllib.error.HTTPError as refused:
+        with refused:
+            return refused.code, dict(refused.headers), json.loads(refused.read() or "null")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_fake_server_takes_a_rate_limit_and_faults_at_start_and_while_running() -> None:
+    """`fake-server --rate-limit 3/3600 --fault SPEC` applies both; /_fake/faults scripts more."""
+    process = subprocess.Popen(  # noqa: S603 - our own entry point
+        [
+            str(SCRIPT),
+            "fake-server",
+            "--sites",
+            "1",
+            "--events-per-site",
+            "0",
+            "--token",
+            TOKEN,
+            "--rate-limit",
+            "3/3600",
+            "--fault",
+            CREATE_503,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        assert ready, "no serving line"
+        line = process.stdout.readline()
+        found = re.match(r"serving a fake Fathom API at (http://127\.0\.0\.1:(\d+))/v1: ", line)
+        assert found, line
+        base, faults = f"{found[1]}/v1", f"{found[1]}/_fake/faults"
+        assert "at most 3 requests per 3600 s per token" in line
+        assert f"faults: {faults}" in line
+        events = f"{base}/sites/SITE1/events"
+        assert http("POST", events, {"name": "A"}, token=TOKEN)[0] == 503  # spends nothing
+        assert http("POST", events, {"name": "A"}, token=TOKEN)[0] == 200
+        down = {"error": "Bad gateway."}
+        next_two = {
+            "path": "/v1/token",
+            "fault": "respond",
+            "status": 502,
+            "json": down,
+            "times": 2,
+        }
+        status, _, answer = http("POST", faults, next_two)
+        assert (status, answer) == (200, {"pending_faults": 2})
+        assert http("GET", f"{base}/token", token=TOKEN)[0] == 502
+        assert http("DELETE", faults)[2] == {"pending_faults": 0}
+        assert http("POST", faults, {"fault": "respond"})[2] == {
+            "error": "fault description: 'status' is missing: fault 'respond' needs it"
+        }
+        assert [http("GET", f"{base}/token", token=TOKEN)[0] for _ in range(2)] == [200, 200]
+        status, headers, body = http("GET", f"{base}/token", token=TOKEN)
+        assert (status, body) == (429, {"error": "Too Many Attempts."})
+        assert 3590 <= int(headers["Retry-After"]) <= 3600
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert (process.returncode, err) == (0, "")
+    assert out == "stopped after 6 requests\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["fake-server", "--rate-limit", "2000"],
+            (
+                "fathom-events fake-server: argument --rate-limit: '2000' is not N/SECONDS"
+                " (e.g. 2000/3600: 2000 requests an hour per token)"
+            ),
+        ),
+        (["fake-server", "--rate-limit", "0/60"], "'0/60' is not N/SECONDS"),
+        (["fake-server", "--rate-limit", "10/0"], "'10/0' is not N/SECONDS"),
+        (["fake-server", "--rate-limit", "10/nan"], "'10/nan' is not N/SECONDS"),
+        (["fake-server", "--rate-limit", "ten/60"], "'ten/60' is not N/SECONDS"),
+        (
+            ["--rate-limit", "10/60", "fake-server"],
+            (
+                "fathom-events fake-server: --rate-limit before fake-server is the client's;"
+                " the fake's goes after it: fake-server --rate-limit N/SECONDS"
+            ),
+        ),
+        (
+            ["fake-server", "--fault", CREATE_503, "--fault", '{"fault": "hang", "times": 0}'],
+            (
+                'fathom-events fake-server: --fault \'{"fault": "hang", "times": 0}\':'
+                " fault description: 'times' must be an integer >= 1; got 0"
+            ),
+        ),
+        (["fake-server", "--fault", "503"], "fault description: must be a JSON object"),
+    ],
+)
+def test_bad_rate_limit_or_fault_is_a_usage_error(
+    args: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A bad --rate-limit (a bare number too) or --fault exits 2 with one line, serving nothing."""
+
+    def never(*_: object) -> None:
+        pytest.fail("the fake server started serving")
+
+    monkeypatch.setattr(_fakeserver, "serve_on", never)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+async def test_json_ready_line_names_the_limit_and_the_control_endpoint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --json the ready line gives rate_limit [N, SECONDS] and the faults URL."""
+    args = argparse.Namespace(
+        token=None,
+        latency=0.0,
+        sites=0,
+        events_per_site=0,
+        host="127.0.0.1",
+        port=0,
+        fake_rate_limit=(5, 60.0),
+        faults=[CREATE_503],
+    )
+    stop = asyncio.Event()
+    server = asyncio.create_task(run_fake_server(args, Output("json"), stop))
+    printed = ""
+    while "\n" not in printed:
+        await asyncio.sleep(0.01)
+        printed += capsys.readouterr().out
+    ready = json.loads(printed.splitlines()[0])
+    assert (ready["rate_limit"], ready["pending_faults"]) == ([5, 60.0], 1)
+    assert ready["faults"] == ready["serving"].removesuffix("/v1") + "/_fake/faults"
+    async with aiohttp.ClientSession() as session, session.get(ready["faults"]) as answer:
+        assert await answer.json() == {"pending_faults": 1}
+    stop.set()
+    assert await server == 0
