@@ -7,13 +7,10 @@ process.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import re
-import select
 import signal
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -26,7 +23,7 @@ from fathom_events._cli import _fakeserver, main
 from fathom_events._cli._fakeserver import run_fake_server
 from fathom_events._cli._output import Output
 
-from .test_cli import SCRIPT, TOKEN, subprocess_env
+from .test_cli import TOKEN, fake_server_args, fake_server_process
 
 CREATE_503 = '{"method": "POST", "path": "/v1/sites/*/events", "fault": "respond", "status": 503}'
 
@@ -51,31 +48,11 @@ def http(
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_fake_server_takes_a_rate_limit_and_faults_at_start_and_while_running() -> None:
     """`fake-server --rate-limit 3/3600 --fault SPEC` applies both; /_fake/faults scripts more."""
-    process = subprocess.Popen(  # noqa: S603 - our own entry point
-        [
-            str(SCRIPT),
-            "fake-server",
-            "--sites",
-            "1",
-            "--events-per-site",
-            "0",
-            "--token",
-            TOKEN,
-            "--rate-limit",
-            "3/3600",
-            "--fault",
-            CREATE_503,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=subprocess_env(),
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 20)
-        assert ready, "no serving line"
-        line = process.stdout.readline()
+    args = ("--sites", "1", "--events-per-site", "0", "--token", TOKEN)
+    with fake_server_process(*args, "--rate-limit", "3/3600", "--fault", CREATE_503) as (
+        process,
+        line,
+    ):
         found = re.match(r"serving a fake Fathom API at (http://127\.0\.0\.1:(\d+))/v1: ", line)
         assert found, line
         base, faults = f"{found[1]}/v1", f"{found[1]}/_fake/faults"
@@ -105,10 +82,6 @@ def test_fake_server_takes_a_rate_limit_and_faults_at_start_and_while_running() 
         assert 3590 <= int(headers["Retry-After"]) <= 3600
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert (process.returncode, err) == (0, "")
     assert out == "stopped after 6 requests\n"
 
@@ -166,16 +139,7 @@ async def test_json_ready_line_names_the_limit_and_the_control_endpoint(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """With --json the ready line gives rate_limit [N, SECONDS] and the faults URL."""
-    args = argparse.Namespace(
-        token=None,
-        latency=0.0,
-        sites=0,
-        events_per_site=0,
-        host="127.0.0.1",
-        port=0,
-        fake_rate_limit=(5, 60.0),
-        faults=[CREATE_503],
-    )
+    args = fake_server_args(sites=0, fake_rate_limit=(5, 60.0), faults=[CREATE_503])
     stop = asyncio.Event()
     server = asyncio.create_task(run_fake_server(args, Output("json"), stop))
     printed = ""

@@ -7,7 +7,7 @@ language would script the fake between its tests.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,10 +16,8 @@ from yarl import URL
 from fathom_events.testing import FakeFathom, Fault
 from fathom_events.testing._control import parse_fault_spec
 
-from .test_fake_server import TOKEN, Api, Reply, events_path
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from .helpers import TOKEN, Api, Reply
+from .test_fake_server import events_path
 
 SITE = "CDBUGS"
 CREATES_503 = {"method": "POST", "path": "/v1/sites/*/events", "fault": "respond", "status": 503}
@@ -30,12 +28,6 @@ def _fake() -> FakeFathom:
     fake = FakeFathom(control_endpoint=True)
     fake.add_site(SITE)
     return fake
-
-
-@pytest.fixture(name="api")
-async def _api(fake: FakeFathom) -> AsyncIterator[Api]:
-    async with fake.serve() as base_url, aiohttp.ClientSession() as session:
-        yield Api(session, base_url)
 
 
 async def control(api: Api, method: str, body: bytes | None = None) -> Reply:

@@ -9,19 +9,15 @@ from __future__ import annotations
 import json
 import sys
 import unicodedata
-from typing import TYPE_CHECKING
 
-import aiohttp
 import pytest
 
 from fathom_events.testing import FakeFathom
 from fathom_events.testing._input import TRIMMED
 from fathom_events.testing._recording import record_sent
 
-from .test_fake_server import TOKEN, Api, Reply, event_path, events_path, ticking_clock
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from .helpers import TOKEN, Api, Reply
+from .test_fake_server import event_path, events_path, ticking_clock
 
 SITE = "CDBUGS"
 FORM = "application/x-www-form-urlencoded"
@@ -34,12 +30,6 @@ def _fake() -> FakeFathom:
     fake = FakeFathom(now=ticking_clock())
     fake.add_site(SITE)
     return fake
-
-
-@pytest.fixture(name="api")
-async def _api(fake: FakeFathom) -> AsyncIterator[Api]:
-    async with fake.serve() as base_url, aiohttp.ClientSession() as session:
-        yield Api(session, base_url)
 
 
 def stored(fake: FakeFathom) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import pytest
@@ -17,10 +17,8 @@ import pytest
 from fathom_events.testing import FakeFathom, Fault
 from fathom_events.testing._recording import record_sent
 
-from .test_fake_server import T0, TOKEN, Api, events_path
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from .helpers import TOKEN, Api
+from .test_fake_server import T0, events_path
 
 SITE = "CDBUGS"
 OTHER = "other-token"
@@ -50,12 +48,6 @@ def _fake(clock: Clock) -> FakeFathom:
     fake = FakeFathom({TOKEN: ["*"], OTHER: ["*"]}, now=clock, rate_limit=(3, 60))
     fake.add_site(SITE)
     return fake
-
-
-@pytest.fixture(name="api")
-async def _api(fake: FakeFathom) -> AsyncIterator[Api]:
-    async with fake.serve() as base_url, aiohttp.ClientSession() as session:
-        yield Api(session, base_url)
 
 
 async def statuses(api: Api, count: int, path: str = "/token", **options: Any) -> list[int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -11,10 +11,8 @@ import pytest
 
 from fathom_events.testing import FakeFathom, Fault
 
-from .test_fake_server import T0, TOKEN, Api, ticking_clock
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from .helpers import TOKEN, Api
+from .test_fake_server import T0, ticking_clock
 
 SCOPED = "scoped"
 PUBLISHED_SITE = {
@@ -38,12 +36,6 @@ def site_path(site_id: str) -> str:
 @pytest.fixture(name="fake")
 def _fake() -> FakeFathom:
     return FakeFathom(now=ticking_clock())
-
-
-@pytest.fixture(name="api")
-async def _api(fake: FakeFathom) -> AsyncIterator[Api]:
-    async with fake.serve() as base_url, aiohttp.ClientSession() as session:
-        yield Api(session, base_url)
 
 
 @pytest.fixture(name="site_ids")

@@ -1,11 +1,12 @@
 """The Events API (and the sites, token and account endpoints) as documented, with no HTTP.
 
-`handle` takes the parts of a request the API looks at (a `Call`) and returns
-an `Answer`: a status, a JSON-able body and extra headers. Checks run in the
-order a Laravel-style API runs them: route (404/405), token (401, also once
-it has expired), site visibility (404), permission (400: writes, listing
-sites, the account), then the event itself (404) and the input (400). The
-retired wipes (an event's, a site's) answer 410 once all of that passes.
+`Api.handle` takes the parts of a request the API looks at (a `Call`) and
+returns an `Answer`: a status, a JSON-able body and extra headers. Checks run
+in the order a Laravel-style API runs them: route (404/405), token (401, also
+once it has expired), the token's rate budget if one is set (429), site
+visibility (404), permission (400: writes, listing sites, the account), then
+the event itself (404) and the input (400). The retired wipes (an event's, a
+site's) answer 410 once all of that passes.
 
 Input is read as Fathom's Laravel application reads it (`_input`): every
 query value and body field is trimmed, and one left empty is missing (null).
