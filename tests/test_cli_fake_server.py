@@ -21,7 +21,7 @@ import pytest
 
 from fathom_events._cli import _fakeserver, main
 from fathom_events._cli._fakeserver import run_fake_server
-from fathom_events._cli._output import Output
+from fathom_events._cli._output import Mode, Output
 
 from .test_cli import TOKEN, fake_server_args, fake_server_process
 
@@ -135,21 +135,28 @@ def test_bad_rate_limit_or_fault_is_a_usage_error(
     assert err.count("\n") == 1
 
 
-async def test_json_ready_line_names_the_limit_and_the_control_endpoint(
-    capsys: pytest.CaptureFixture[str],
+@pytest.mark.parametrize("mode", ["json", "plain"])
+async def test_ready_line_names_the_limit_and_the_control_endpoint(
+    mode: Mode, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """With --json the ready line gives rate_limit [N, SECONDS] and the faults URL."""
+    """The ready line gives the rate limit and the faults URL, in JSON and in words."""
     args = fake_server_args(sites=0, fake_rate_limit=(5, 60.0), faults=[CREATE_503])
     stop = asyncio.Event()
-    server = asyncio.create_task(run_fake_server(args, Output("json"), stop))
+    server = asyncio.create_task(run_fake_server(args, Output(mode), stop))
     printed = ""
     while "\n" not in printed:
         await asyncio.sleep(0.01)
         printed += capsys.readouterr().out
-    ready = json.loads(printed.splitlines()[0])
-    assert (ready["rate_limit"], ready["pending_faults"]) == ([5, 60.0], 1)
-    assert ready["faults"] == ready["serving"].removesuffix("/v1") + "/_fake/faults"
-    async with aiohttp.ClientSession() as session, session.get(ready["faults"]) as answer:
+    first = printed.splitlines()[0]
+    if mode == "json":
+        ready = json.loads(first)
+        assert (ready["rate_limit"], ready["pending_faults"]) == ([5, 60.0], 1)
+        assert ready["faults"] == ready["serving"].removesuffix("/v1") + "/_fake/faults"
+        faults = ready["faults"]
+    else:
+        assert "; at most 5 requests per 60 s per token; faults: http://" in first
+        faults = first.split("faults: ")[1].split(";")[0]
+    async with aiohttp.ClientSession() as session, session.get(faults) as answer:
         assert await answer.json() == {"pending_faults": 1}
     stop.set()
     assert await server == 0

@@ -13,7 +13,7 @@ import unicodedata
 import pytest
 
 from fathom_events.testing import FakeFathom
-from fathom_events.testing._input import TRIMMED
+from fathom_events.testing._input import TRIMMED, php_fields
 from fathom_events.testing._recording import record_sent
 
 from .helpers import TOKEN, Api, Reply
@@ -214,6 +214,26 @@ async def test_form_fields_php_would_refuse(
     reply = await form(api, events_path(), body)
     assert (reply.status, reply.json()) == (400, {"errors": errors})
     assert stored(fake) == []
+
+
+def test_php_fields_registers_keys_as_php_does() -> None:
+    """Keys are cut at NUL, lose leading spaces, get "_" for " " and "."; key[] entries add up."""
+    pairs = [
+        ("name[]", "a"),
+        (" starting.after", "X"),
+        ("a b[c", "1"),
+        ("x\0y", "2"),
+        ("name[]", "b"),
+        ("id", "1"),
+        ("id", "2"),
+    ]
+    assert php_fields(pairs) == {
+        "name": ["a", "b"],
+        "starting_after": "X",
+        "a_b_c": "1",
+        "x": "2",
+        "id": "2",
+    }
 
 
 async def test_query_keys_are_read_as_php_reads_them(api: Api, fake: FakeFathom) -> None:
