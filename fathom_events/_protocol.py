@@ -153,12 +153,12 @@ def check_id(field: str, value: object) -> str:
 
 
 #: What Fathom (a Laravel application, whose TrimStrings middleware trims every request
-#: string) takes off both ends of a name: Unicode whitespace, and U+FEFF, U+200B and U+200E.
-#: Python's whitespace is a few characters wider than PHP's (U+001C..U+001F), which only
-#: makes us stricter in what we send.
-#: (A test checks this literal against ``str.isspace``.)
+#: string) takes off both ends of a name: Unicode whitespace (PCRE's, which still counts
+#: U+180E), and NUL, U+FEFF, U+200B and U+200E. Python's whitespace is a few characters
+#: wider (U+001C..U+001F), which only makes us stricter in what we send. (A test checks
+#: this literal against ``str.isspace`` and FakeFathom's trimming.)
 OUTER_SPACE: Final = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\x00\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u180e\u2000\u2001\u2002\u2003\u2004\u2005"
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u200b\u200e"
 )
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 
 import fathom_events
 from fathom_events import AsyncClient, Client, RetryPolicy
 from fathom_events.testing import FakeFathom
 
-from .helpers import SITE, TOKEN, FakeTime
+from .helpers import SITE, TOKEN, Api, FakeTime
 
 # The front door binds each public name when it is first used. Use them all now, as
 # `from fathom_events import *` does, so that a test of its namespace sees every name
@@ -35,6 +36,13 @@ def _fake() -> FakeFathom:
 async def _base_url(fake: FakeFathom) -> AsyncIterator[str]:
     async with fake.serve() as url:
         yield url
+
+
+@pytest.fixture(name="api")
+async def _api(base_url: str) -> AsyncIterator[Api]:
+    """Plain HTTP to the served fake (not our client), over one aiohttp.ClientSession."""
+    async with aiohttp.ClientSession() as session:
+        yield Api(session, base_url)
 
 
 @pytest.fixture(name="policy")

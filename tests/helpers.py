@@ -1,15 +1,25 @@
-"""Constants and fake time shared by the tests."""
+"""Constants, fake time and a plain HTTP helper shared by the tests."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import attrs
+from yarl import URL
 
 from fathom_events import AsyncClient
 from fathom_events._transport import Transport
 from fathom_events.testing import FakeFathom
 
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
+
 SITE = "CDBUGS"
 TOKEN = FakeFathom.DEFAULT_TOKEN
+_NO_BODY = object()
 
 
 class FakeTime:
@@ -28,6 +38,46 @@ class FakeTime:
         wake_at = self.now + seconds
         await asyncio.sleep(0)
         self.now = max(self.now, wake_at)
+
+
+@attrs.frozen
+class Reply:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@attrs.frozen
+class Api:
+    """A thin helper over one ClientSession, speaking to one fake."""
+
+    session: aiohttp.ClientSession
+    base_url: str
+
+    def url(self, path: str) -> URL:
+        return URL(self.base_url + path, encoded=True)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = TOKEN,
+        accept: str | None = "application/json",
+        body: Any = _NO_BODY,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> Reply:
+        sent = {} if token is None else {"Authorization": f"Bearer {token}"}
+        if accept is not None:
+            sent["Accept"] = accept
+        sent.update(headers or {})
+        extra: dict[str, Any] = {"data": data} if body is _NO_BODY else {"json": body}
+        async with self.session.request(method, self.url(path), headers=sent, **extra) as resp:
+            return Reply(resp.status, resp.headers, await resp.read())
 
 
 def aiohttp_transport(client: AsyncClient) -> Transport:

@@ -34,6 +34,7 @@ import pytest
 
 from fathom_events import RateLimit, SyncReport
 from fathom_events._cli import EXTRA_HINT, _fakeserver, _syncfile, main
+from fathom_events._cli._app import _parse
 from fathom_events._cli._fakeserver import run_fake_server
 from fathom_events._cli._output import Output, duration
 from fathom_events._cli._sync import estimate_seconds, report_json, show_report
@@ -124,6 +125,35 @@ def run_cli(*args: str, script: bool = False, env: dict[str, str] | None = None)
     )
     assert TOKEN not in done.stdout + done.stderr
     return Ran(done.returncode, done.stdout, done.stderr)
+
+
+@contextlib.contextmanager
+def fake_server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`fake-server ARGS` run by the installed script: the process and its ready line."""
+    process = subprocess.Popen(  # noqa: S603 - our own entry point
+        [str(SCRIPT), "fake-server", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        assert ready, "no serving line"
+        yield process, process.stdout.readline()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def fake_server_args(**given: object) -> argparse.Namespace:
+    """The arguments `fake-server` runs with when no option is given, but for `given`."""
+    args = _parse(["fake-server"])
+    for name, value in given.items():
+        setattr(args, name, value)
+    return args
 
 
 def names(fake: FakeFathom, site: str) -> list[str]:
@@ -390,29 +420,8 @@ def test_interrupted_sync_says_what_was_done_and_exits_130(
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_fake_server_serves_until_interrupted(stop: signal.Signals) -> None:
     """`fake-server` says where it serves, answers HTTP, and exits 0 on SIGINT or SIGTERM."""
-    process = subprocess.Popen(  # noqa: S603 - our own entry point
-        [
-            str(SCRIPT),
-            "fake-server",
-            "--port",
-            "0",
-            "--sites",
-            "2",
-            "--events-per-site",
-            "3",
-            "--token",
-            TOKEN,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=subprocess_env(),
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 20)
-        assert ready, "no serving line"
-        line = process.stdout.readline()
+    args = ("--port", "0", "--sites", "2", "--events-per-site", "3", "--token", TOKEN)
+    with fake_server_process(*args) as (process, line):
         found = re.match(r"serving a fake Fathom API at (http://127\.0\.0\.1:\d+/v1): ", line)
         assert found, line
         assert "2 sites (SITE1..SITE2), 3 events each" in line
@@ -424,9 +433,6 @@ def test_fake_server_serves_until_interrupted(stop: signal.Signals) -> None:
             assert [e["name"] for e in json.load(answer)["data"]] == NAMES[:3]
         process.send_signal(stop)
         out, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert process.returncode == 0, err
     assert out == "stopped after 1 request\n"
     assert err == ""
@@ -583,7 +589,7 @@ def test_dry_run_on_a_terminal_shows_a_table(
         (["list", "S", "--max-in-flight", "0"], "'0' is not a whole number >= 1"),
         (["pull", "S", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
         (["--base-url", "http://x", "demo"], "--base-url does not apply to demo"),
-        (["--rate-limit", "off", "fake-server"], "--rate-limit does not apply to fake-server"),
+        (["--max-in-flight", "2", "fake-server"], "--max-in-flight does not apply to fake-server"),
         (["fake-server", "--latency", "-1"], "'-1' is not a number of seconds >= 0"),
         (["list", "S"], "fathom-events: no API token: pass --token or set FATHOM_API_TOKEN"),
         (
@@ -917,9 +923,7 @@ async def test_fake_server_serves_seeded_sites_on_the_given_port() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    args = argparse.Namespace(
-        token=None, latency=0.01, sites=2, events_per_site=1, host="127.0.0.1", port=port
-    )
+    args = fake_server_args(latency=0.01, sites=2, events_per_site=1, port=port)
     stop = asyncio.Event()
     server = asyncio.create_task(run_fake_server(args, Output("json"), stop))
     url = f"http://127.0.0.1:{port}/v1/sites/SITE2/events"

@@ -1,9 +1,9 @@
-"""FakeFathom's sites and token endpoints, over real HTTP with a plain aiohttp.ClientSession."""
+"""FakeFathom's sites, token and account endpoints, over real HTTP with a plain ClientSession."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -11,10 +11,8 @@ import pytest
 
 from fathom_events.testing import FakeFathom, Fault
 
-from .test_fake_server import T0, TOKEN, Api, ticking_clock
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from .helpers import TOKEN, Api
+from .test_fake_server import T0, ticking_clock
 
 SCOPED = "scoped"
 PUBLISHED_SITE = {
@@ -38,12 +36,6 @@ def site_path(site_id: str) -> str:
 @pytest.fixture(name="fake")
 def _fake() -> FakeFathom:
     return FakeFathom(now=ticking_clock())
-
-
-@pytest.fixture(name="api")
-async def _api(fake: FakeFathom) -> AsyncIterator[Api]:
-    async with fake.serve() as base_url, aiohttp.ClientSession() as session:
-        yield Api(session, base_url)
 
 
 @pytest.fixture(name="site_ids")
@@ -92,16 +84,24 @@ def published_fake() -> FakeFathom:
         created_at=datetime(2024, 1, 1, 12, tzinfo=timezone.utc),
         updated_at=datetime(2024, 1, 15, 9, 24, tzinfo=timezone.utc),
     )
+    fake.set_account(account_id=500302232, name="Bugs Bunny", email="bugs@example.com")
     return fake
 
 
 async def test_published_examples() -> None:
-    """The sites list, the site and the token answer exactly as the reference's examples."""
+    """The sites list, the site, the token and the account answer as the reference's examples."""
     async with published_fake().serve() as base_url, aiohttp.ClientSession() as session:
         api = Api(session, base_url)
         listed = (await api.call("GET", sites_path())).json()
         one = (await api.call("GET", site_path("CDBUGS"))).json()
         token = (await api.call("GET", "/token")).json()
+        account = (await api.call("GET", "/account")).json()
+    assert account == {
+        "id": 500302232,
+        "object": "account",
+        "name": "Bugs Bunny",
+        "email": "bugs@example.com",
+    }
     assert listed == {"object": "list", "url": "/v1/sites", "has_more": False, "data": [one]}
     assert one == PUBLISHED_SITE
     assert token == {
@@ -266,29 +266,93 @@ async def test_unknown_cursor_is_refused(api: Api, site_ids: list[str], cursor: 
     assert "site" in reply.json()["error"]
 
 
+# -- the account and the retired site wipe ------------------------------------------------
+
+
+async def test_account_defaults(api: Api) -> None:
+    """GET /v1/account answers the fake's account: an integer id, object, name and email."""
+    reply = await api.call("GET", "/account")
+    assert reply.json() == {
+        "id": 500302232,
+        "object": "account",
+        "name": "Fake Fathom",
+        "email": "fake@example.com",
+    }
+
+
+async def test_set_account_changes_only_what_is_given(api: Api, fake: FakeFathom) -> None:
+    """set_account changes the fields given and keeps the others."""
+    fake.set_account(name="Acme", email="ops@acme.example")
+    fake.set_account(account_id=7)
+    account = (await api.call("GET", "/account")).json()
+    assert account == {"id": 7, "object": "account", "name": "Acme", "email": "ops@acme.example"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "exception"),
+    [
+        ({"account_id": True}, ValueError),
+        ({"account_id": "500302232"}, ValueError),
+        ({"account_id": -1}, ValueError),
+        ({"name": ""}, ValueError),
+        ({"email": 3}, ValueError),
+    ],
+)
+def test_bad_account_fields_are_refused(fields: dict[str, Any], exception: type[Exception]) -> None:
+    """set_account refuses an id that is not an integer >= 0, and an empty or mistyped text."""
+    fake = FakeFathom()
+    with pytest.raises(exception):
+        fake.set_account(**fields)
+
+
+@pytest.mark.parametrize(
+    ("abilities", "status"),
+    [
+        (["*"], 410),
+        (["manage:CDBUGS"], 410),
+        (["all-sites-readonly"], 400),
+        (["read:CDBUGS"], 400),
+        (["manage:OTHER"], 404),
+    ],
+)
+async def test_site_wipe_is_gone(
+    api: Api, fake: FakeFathom, abilities: list[str], status: int
+) -> None:
+    """DELETE /v1/sites/{id}/data answers 410 once the token may manage the site; wipes nothing."""
+    fake.add_event("CDBUGS", "Kept")
+    fake.add_token(SCOPED, abilities)
+    reply = await api.call("DELETE", site_path("CDBUGS") + "/data", token=SCOPED)
+    assert reply.status == status
+    if status == 410:
+        assert "retired" in reply.json()["error"]
+    assert len(fake.events("CDBUGS")) == 1
+    assert (await api.call("DELETE", site_path("NOPE") + "/data")).status == 404
+    assert (await api.call("DELETE", site_path("CDBUGS") + "/data", token=None)).status == 401
+
+
 # -- scopes and errors ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("abilities", "expected"),
     [
-        (["*"], (200, 200, 200)),
-        (["all-sites-readonly"], (200, 200, 200)),
-        (["manage:CDBUGS"], (400, 200, 200)),
-        (["read:CDBUGS"], (400, 200, 200)),
-        (["read:OTHER", "manage:OTHER"], (400, 404, 200)),
-        (["sites:list", "read:*"], (400, 404, 200)),  # unknown abilities grant nothing
-        ([], (400, 404, 200)),
+        (["*"], (200, 200, 200, 200)),
+        (["all-sites-readonly"], (200, 200, 200, 400)),
+        (["manage:CDBUGS"], (400, 200, 200, 400)),
+        (["read:CDBUGS"], (400, 200, 200, 400)),
+        (["read:OTHER", "manage:OTHER"], (400, 404, 200, 400)),
+        (["sites:list", "read:*"], (400, 404, 200, 400)),  # unknown abilities grant nothing
+        ([], (400, 404, 200, 400)),
     ],
 )
 async def test_scopes(
     api: Api, fake: FakeFathom, abilities: list[str], expected: tuple[int, ...]
 ) -> None:
-    """Listing needs * or all-sites-readonly; a site needs read access; /token any token."""
+    """Listing needs * or all-sites-readonly; a site read access; /token any; /account *."""
     fake.add_site("CDBUGS")
     fake.add_token(SCOPED, abilities)
     statuses = []
-    for path in (sites_path(), site_path("CDBUGS"), "/token"):
+    for path in (sites_path(), site_path("CDBUGS"), "/token", "/account"):
         reply = await api.call("GET", path, token=SCOPED)
         statuses.append(reply.status)
         if reply.status == 400:
@@ -307,7 +371,7 @@ async def test_unknown_and_hidden_sites_are_the_same_404(api: Api, fake: FakeFat
     assert missing.json() == hidden.json() == {"error": "Site not found."}
 
 
-@pytest.mark.parametrize("path", [sites_path(), site_path("CDBUGS"), "/token"])
+@pytest.mark.parametrize("path", [sites_path(), site_path("CDBUGS"), "/token", "/account"])
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Token {TOKEN}"])
 async def test_bad_credentials_are_401(
     api: Api, fake: FakeFathom, path: str, authorization: str | None
@@ -342,19 +406,24 @@ async def test_expired_token_is_401() -> None:
         ("POST", sites_path(), "GET"),
         ("DELETE", site_path("CDBUGS"), "GET"),
         ("PUT", "/token", "GET"),
+        ("POST", "/account", "GET"),
+        ("GET", site_path("CDBUGS") + "/data", "DELETE"),
     ],
 )
 async def test_wrong_method_is_405(
     api: Api, fake: FakeFathom, method: str, path: str, allow: str
 ) -> None:
-    """The sites and token paths answer only GET: anything else is 405 with Allow."""
+    """The sites, token and account paths answer only GET, the site wipe DELETE: else 405."""
     fake.add_site("CDBUGS")
     reply = await api.call(method, path, body={"name": "x"})
     assert (reply.status, reply.headers["Allow"]) == (405, allow)
     assert len(fake.events("CDBUGS")) == 0
 
 
-@pytest.mark.parametrize("path", ["/sites/", "/sites/CDBUGS/", "/site", "/sites/CDBUGS/x"])
+@pytest.mark.parametrize(
+    "path",
+    ["/sites/", "/sites/CDBUGS/", "/site", "/sites/CDBUGS/x", "/account/", "/accounts"],
+)
 async def test_near_misses_are_404(api: Api, fake: FakeFathom, path: str) -> None:
     """Paths next to the sites endpoints answer 404."""
     fake.add_site("CDBUGS")

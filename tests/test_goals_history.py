@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import sys
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ from fathom_events import (
     SyncReport,
     TooManyDeletesError,
 )
+from fathom_events._protocol import OUTER_SPACE, name_key
 from fathom_events.testing import FakeFathom, Fault, RecordedRequest
+from fathom_events.testing._input import TRIMMED
 
 from .faces import face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN, FakeTime
@@ -188,6 +191,13 @@ async def test_a_token_that_may_only_read_refuses_a_rename(face: str) -> None:
 
 
 # --- names as Fathom stores them ------------------------------------------------------------
+
+
+def test_what_fathom_trims_is_what_a_name_may_not_begin_or_end_with() -> None:
+    """OUTER_SPACE is Python's whitespace and what Laravel trims besides (as FakeFathom does)."""
+    spaces = {chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace()}
+    assert set(OUTER_SPACE) == spaces | set(TRIMMED)
+    assert all(name_key(f"{c}A{c}") == "A" for c in OUTER_SPACE)
 
 
 @pytest.mark.parametrize("name", ["Signed up ", " Signed up", "Signed up\n", "\u200bSigned up"])

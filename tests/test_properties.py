@@ -18,6 +18,7 @@ from fathom_events import (
 )
 from fathom_events import _protocol as proto
 from fathom_events.testing import FakeFathom
+from fathom_events.testing._input import TRIMMED
 
 from .helpers import SITE, TOKEN
 
@@ -26,8 +27,12 @@ SETTINGS = settings(
 )
 CURRENCY_VALUES = {c.value for c in Currency}
 
-# Names as Fathom stores them: no outer whitespace (Fathom trims it).
-valid_names = st.text(min_size=1, max_size=255).filter(lambda s: s and proto.name_key(s) == s)
+# Names as Fathom stores them: no outer whitespace (a Laravel app trims it; FakeFathom too).
+# Not the token: the client blots the token out of whatever an answer echoes (and Hypothesis
+# draws the string constants of the code it tests, the fake's well-known token among them).
+valid_names = st.text(min_size=1, max_size=255).filter(
+    lambda s: s and proto.name_key(s) == s and TOKEN not in s
+)
 invalid_names = st.one_of(
     st.just(""),
     st.text(alphabet=" \t\n", min_size=1, max_size=5),
@@ -126,7 +131,8 @@ def test_any_id_is_one_segment(served: tuple[FakeFathom, Client], event_id: str)
 
 
 @SETTINGS
-@given(cursor=ids, limit=st.integers(1, 100))
+# A blank cursor is as if not given (a Laravel app trims it to null), so it names no event.
+@given(cursor=ids.filter(lambda s: s.strip(TRIMMED) != ""), limit=st.integers(1, 100))
 def test_any_cursor_arrives_intact(
     served: tuple[FakeFathom, Client], cursor: str, limit: int
 ) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn, cast
@@ -78,6 +79,20 @@ def _rate_limit(text: str) -> RateLimit | None:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not N/SECONDS (e.g. 2000/3600) or 'off'"
         ) from None
+
+
+def _fake_rate_limit(text: str) -> tuple[int, float]:
+    """``fake-server --rate-limit``: N/SECONDS, both given (no default window, no 'off')."""
+    requests, slash, seconds = text.partition("/")
+    try:
+        budget = (int(requests), float(seconds))
+    except ValueError:
+        budget = (0, 0.0)
+    if not slash or budget[0] < 1 or not 0 < budget[1] < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not N/SECONDS (e.g. 2000/3600: 2000 requests an hour per token)"
+        )
+    return budget
 
 
 def _positive_int(text: str) -> int:
@@ -358,7 +373,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", metavar="T", type=_token, default=argparse.SUPPRESS, help="the token it accepts"
     )
     sub.add_argument("--latency", metavar="SECONDS", type=_seconds, default=0.0, help="delay (0)")
-    sub.set_defaults(accepted={*OUTPUT_OPTIONS, "token"})
+    sub.add_argument(
+        "--rate-limit",
+        dest="fake_rate_limit",
+        metavar="N/SECONDS",
+        type=_fake_rate_limit,
+        help="answer 429 past N requests per SECONDS per token, as Fathom does (default: no limit)",
+    )
+    sub.add_argument(
+        "--fault",
+        dest="faults",
+        metavar="SPEC",
+        action="append",
+        default=[],
+        help=(
+            'inject a fault described in JSON, e.g. \'{"method": "POST", "path":'
+            ' "/v1/sites/*/events", "fault": "respond", "status": 503}\' (repeatable;'
+            " POST /_fake/faults takes the same while it runs)"
+        ),
+    )
+    # The shared --rate-limit (the client's) given before the command is not this one.
+    sub.set_defaults(accepted={*OUTPUT_OPTIONS, "token"}, shadowed={"rate_limit"})
     command(
         "demo",
         _command("._demo", "demo"),
@@ -374,7 +409,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     given = set(vars(args)) & {*OUTPUT_OPTIONS, *CONNECTION_OPTIONS, *LIMIT_OPTIONS}
     for dest in sorted(given - args.accepted):
         option = "--" + dest.replace("_", "-")
-        raise UsageError(f"{PROG} {args.command}: {option} does not apply to {args.command}")
+        command = args.command
+        if dest in getattr(args, "shadowed", ()):
+            raise UsageError(
+                f"{PROG} {command}: {option} before {command} is the client's;"
+                f" the fake's goes after it: {command} {option} N/SECONDS"
+            )
+        raise UsageError(f"{PROG} {command}: {option} does not apply to {command}")
     for dest, default in _option_defaults().items():
         if not hasattr(args, dest):
             setattr(args, dest, default)

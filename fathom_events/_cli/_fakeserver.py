@@ -2,7 +2,11 @@
 
 Anything that speaks HTTP (a test suite in any language) can point at it. It
 prints one line when it is ready, with its base URL, and stops cleanly on
-Ctrl-C or SIGTERM (exit code 0).
+Ctrl-C or SIGTERM (exit code 0). ``--rate-limit N/SECONDS`` gives each token
+Fathom's kind of budget; ``--fault SPEC`` (a JSON fault description, see
+``FakeFathom.inject_spec``) injects faults before it serves, and its control
+endpoint (``/_fake/faults``, beside ``/v1``) takes more, or clears them, while
+it runs.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from aiohttp import web
 from fathom_events.testing import FakeFathom
 
 from ._output import Output, tally
+from ._text import PROG, UsageError
 
 __all__ = ["fake_server", "run_fake_server", "serve_on"]
 
@@ -41,9 +46,15 @@ async def serve_on(fake: FakeFathom, host: str, port: int) -> AsyncIterator[str]
 async def run_fake_server(args: argparse.Namespace, out: Output, stop: asyncio.Event) -> int:
     """Seed a fake from the arguments and serve it until ``stop`` is set."""
     token = FakeFathom.DEFAULT_TOKEN if args.token is None else args.token
-    fake = FakeFathom({token: ["*"]}, latency=args.latency)
+    budget = args.fake_rate_limit
+    fake = FakeFathom(
+        {token: ["*"]}, latency=args.latency, rate_limit=budget, control_endpoint=True
+    )
+    for spec in args.faults:
+        _inject(fake, spec)
     site_ids = fake.seed(args.sites, args.events_per_site)
     async with serve_on(fake, args.host, args.port) as base_url:
+        faults_url = base_url.removesuffix("/v1") + FakeFathom.CONTROL_PATH
         # The fake's well-known token is printed; a token of your own is not.
         shown_token = token if args.token is None else None
         if out.json_mode:
@@ -53,22 +64,39 @@ async def run_fake_server(args: argparse.Namespace, out: Output, stop: asyncio.E
                     "sites": site_ids,
                     "events_per_site": args.events_per_site,
                     "token": shown_token,
+                    "rate_limit": None if budget is None else list(budget),
+                    "faults": faults_url,
+                    "pending_faults": fake.pending_faults(),
                 },
                 compact=True,
             )
         else:
             sites = f"{site_ids[0]}..{site_ids[-1]}" if site_ids else "none"
             token_text = f"token {shown_token}" if shown_token else "the token given with --token"
-            out.result(
-                f"serving a fake Fathom API at {base_url}: {len(site_ids)} sites ({sites}),"
-                f" {args.events_per_site} events each; {token_text}; Ctrl-C stops it"
-            )
+            parts = [
+                (
+                    f"serving a fake Fathom API at {base_url}: {len(site_ids)} sites ({sites}),"
+                    f" {args.events_per_site} events each"
+                ),
+                token_text,
+            ]
+            if budget is not None:
+                parts.append(f"at most {budget[0]} requests per {budget[1]:g} s per token")
+            out.result("; ".join([*parts, f"faults: {faults_url}", "Ctrl-C stops it"]))
         await stop.wait()
     if out.json_mode:
         out.json({"stopped": True, "requests": len(fake.requests)}, compact=True)
     else:
         out.result(f"stopped after {tally(len(fake.requests), 'request')}")
     return 0
+
+
+def _inject(fake: FakeFathom, spec: str) -> None:
+    """Inject one ``--fault SPEC``; a description the fake cannot read is a usage error."""
+    try:
+        fake.inject_spec(spec)
+    except ValueError as error:
+        raise UsageError(f"{PROG} fake-server: --fault {spec!r:.200}: {error}") from None
 
 
 def fake_server(args: argparse.Namespace, out: Output) -> int:

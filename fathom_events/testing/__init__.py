@@ -1,4 +1,4 @@
-"""Test helpers: `FakeFathom`, a fake Fathom Events API (with sites and token) on loopback.
+"""Test helpers: `FakeFathom`, a fake Fathom Events API (with sites, token, account) on loopback.
 
     from fathom_events.testing import FakeFathom, Fault
 

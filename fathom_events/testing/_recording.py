@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json as jsonlib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 
 from fathom_events.testing._api import bearer_token
+from fathom_events.testing._input import load_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -107,8 +107,8 @@ def _recorded(
         key = name.lower()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     try:
-        parsed = jsonlib.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+        parsed = load_json(body) if body else None
+    except ValueError:  # UnicodeDecodeError too
         parsed = None
     return RecordedRequest(
         method=method,

@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import anyio
 from aiohttp import web
 
-from fathom_events.testing._api import Answer, Call, CreatedAtFormat, handle
+from fathom_events.testing._api import Answer, Api, Call, CreatedAtFormat
 from fathom_events.testing._at_once import play_at_once
+from fathom_events.testing._control import CONTROL_PATH, answer_control, parse_fault_spec
 from fathom_events.testing._faults import Fault, FaultQueue
+from fathom_events.testing._input import php_fields
 from fathom_events.testing._recording import RecordedRequest, decode_segments, record
-from fathom_events.testing._state import Store, spread, utc_now
+from fathom_events.testing._state import Store, aware, spread, utc_now
+from fathom_events.testing._throttle import Throttle, check_rate_limit
 from fathom_events.testing._wire import deliver, render, reply, wait_or_stop, wants_json
 
 if TYPE_CHECKING:
@@ -50,9 +53,47 @@ class FakeFathom:
     URL it yields, then inspect `requests` and `events()`. `inject` scripts
     faults. Every method is safe to call from any thread while it serves.
     `latency` (seconds, default 0) delays every answer, as a real network does.
+
+    Input is read as Fathom's Laravel application reads it (inferred, not
+    confirmed by a live answer): create and update take a JSON body or a form
+    (`application/x-www-form-urlencoded`; a key given twice keeps the last,
+    `key[]` is an array, as PHP reads it); any other body is 400. Every query
+    value and body field is then trimmed as Laravel 11's `Str::trim` trims
+    (Unicode whitespace, NUL, U+FEFF, U+200B, U+200E at either end) and an
+    empty string is missing (null): a create named "Signed up " stores
+    "Signed up"; a blank name answers 400 "The name field is required." (on
+    update too); a null or blank currency is as if not given (create: dollar;
+    update: unchanged); a blank `limit` or cursor is as if not given.
+
+    `rate_limit=(requests, seconds)` gives each token a rate budget, counted
+    as Laravel's throttle counts: a fixed window opens with the token's first
+    request and lasts `seconds` by the `now` clock. Once `requests` are spent
+    in the window, every request answers 429 `{"error": "Too Many
+    Attempts."}` with `Retry-After` the whole seconds until the window closes
+    (rounded up, at least 1), and is not counted. Over HTTP and through
+    `answer()` alike:
+
+    - A request that fails authentication (401), or names an unknown path or
+      a wrong method (404, 405), is answered before the budget is looked at
+      (Laravel routes, then authenticates, then throttles): it spends nothing
+      and is never refused with 429.
+    - A fault that answers instead of the API (`respond`, `rate_limited`,
+      `html`, `disconnect`, `hang`, `huge_body`, `malformed_json`) stands for
+      a gateway or the network: it is used up and spends nothing. A fault
+      that lets the API act (`after_action=True`, `delay`, `truncated_json`,
+      `trickle`) spends as a plain request does, and once the budget is spent
+      the answer it plays out is the 429.
+
+    `control_endpoint=True` also serves `CONTROL_PATH` ("/_fake/faults")
+    beside the API, for test suites in other languages: `GET` answers
+    `{"pending_faults": N}`, `POST` a fault description (see `inject_spec`)
+    injects it, `DELETE` clears every fault; an unreadable description is
+    400. Its requests are not recorded, take no fault and spend no budget.
+    It is off by default: anyone who can reach the port could script faults.
     """
 
     DEFAULT_TOKEN: ClassVar[str] = "fake-fathom-token"  # noqa: S105 - a fake's well-known token
+    CONTROL_PATH: ClassVar[str] = CONTROL_PATH
 
     def __init__(
         self,
@@ -61,6 +102,8 @@ class FakeFathom:
         now: Callable[[], datetime] | None = None,
         created_at_format: CreatedAtFormat = "plain",
         latency: float = 0.0,
+        rate_limit: tuple[int, float] | None = None,
+        control_endpoint: bool = False,
     ) -> None:
         if not latency >= 0:
             raise ValueError(f"latency must be a number of seconds >= 0; got {latency!r}")
@@ -69,8 +112,14 @@ class FakeFathom:
             raise ValueError(
                 f"created_at_format must be 'plain' or 'iso'; got {created_at_format!r}"
             )
-        self._created_at_format: CreatedAtFormat = created_at_format
-        self._store = Store(now or utc_now)
+        clock = now or utc_now
+        self._store = Store(clock)
+        throttle = None
+        if rate_limit is not None:
+            requests, seconds = check_rate_limit(rate_limit)
+            throttle = Throttle(requests, seconds, lambda: aware(clock()))
+        self._api = Api(self._store, created_at_format, throttle)
+        self._control_endpoint = control_endpoint
         self._faults = FaultQueue()
         self._requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
@@ -111,6 +160,23 @@ class FakeFathom:
             updated_at=updated_at,
             expires_at=expires_at,
         )
+
+    def set_account(
+        self,
+        *,
+        account_id: int | None = None,
+        name: str | None = None,
+        email: str | None = None,
+    ) -> None:
+        """Change what `GET /v1/account` shows: only the fields given, the others stay.
+
+        The account starts as `{"id": 500302232, "object": "account", "name":
+        "Fake Fathom", "email": "fake@example.com"}`. `account_id` is an integer
+        >= 0 (the API's account id is a number, unlike every other id); `name`
+        and `email` are non-empty strings. Reading the account needs a token
+        with the `*` ability; any other token gets 400, as listing sites does.
+        """
+        self._store.set_account(account_id, name, email)
 
     def add_site(
         self,
@@ -210,6 +276,24 @@ class FakeFathom:
         """
         self._faults.add(fault, method, path, times)
 
+    def inject_spec(self, spec: str | bytes) -> None:
+        """Inject the fault a JSON fault description gives, as `inject` would.
+
+        `spec` is one JSON object: `fault` names a `Fault` classmethod and its
+        keywords are the other fields; `method`, `path` and `times` are
+        `inject`'s (defaults "*", "*", 1). For example, the next two creates
+        answer 503:
+
+            {"method": "POST", "path": "/v1/sites/*/events", "times": 2,
+             "fault": "respond", "status": 503}
+
+        `fake-server --fault` and `POST /_fake/faults` take the same text.
+        Raises ValueError (its message starts "fault description: ") for one
+        that cannot be read; nothing is injected then.
+        """
+        parsed = parse_fault_spec(spec)
+        self.inject(parsed.fault, method=parsed.method, path=parsed.path, times=parsed.times)
+
     def clear_faults(self) -> None:
         self._faults.clear()
 
@@ -229,6 +313,8 @@ class FakeFathom:
         app = web.Application()
         app[_STOPPING] = asyncio.Event()
         app.on_shutdown.append(_release_waiters)
+        if self._control_endpoint:
+            app.router.add_route("*", "/_fake/{tail:.*}", self._control)
         # One catch-all route: we split the raw path ourselves, so that an
         # encoded "/" stays inside its id.
         app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)
@@ -256,6 +342,9 @@ class FakeFathom:
             yield base_url
         finally:
             server.stop()
+
+    async def _control(self, request: web.Request) -> web.Response:
+        return await answer_control(self, request)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -310,12 +399,12 @@ class FakeFathom:
         call = Call(
             method=recorded.method,
             segments=decode_segments(recorded.raw_path),
-            query=recorded.query,
+            query=php_fields(recorded.query_pairs),
             authorization=authorization,
             content_type=content_type,
             body=recorded.body,
         )
-        return functools.partial(handle, self._store, call, self._created_at_format)
+        return functools.partial(self._api.handle, call)
 
 
 class _ThreadedServer:

@@ -50,11 +50,16 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def as_utc(moment: datetime) -> datetime:
-    """Return `moment` in UTC at second precision; a naive datetime is taken as UTC."""
+def aware(moment: datetime) -> datetime:
+    """Return `moment` in UTC; a naive datetime is taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).replace(microsecond=0)
+    return moment.astimezone(timezone.utc)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Return `moment` in UTC at second precision; a naive datetime is taken as UTC."""
+    return aware(moment).replace(microsecond=0)
 
 
 @attrs.frozen
@@ -95,6 +100,15 @@ class SiteRecord:
 
 
 @attrs.frozen
+class AccountRecord:
+    """The account the tokens belong to, as `GET /v1/account` shows it."""
+
+    id: int = 500302232  # the reference's example (an integer, unlike every other id)
+    name: str = "Fake Fathom"
+    email: str = "fake@example.com"
+
+
+@attrs.frozen
 class TokenRecord:
     """One accepted token: its abilities (as given, in order) and its metadata."""
 
@@ -109,6 +123,10 @@ class TokenRecord:
     @granted.default
     def _granted(self) -> frozenset[str]:
         return frozenset(self.abilities)
+
+    @property
+    def can_read_account(self) -> bool:
+        return "*" in self.granted
 
     @property
     def can_list_sites(self) -> bool:
@@ -137,6 +155,7 @@ class Store:
         self._lock = threading.Lock()
         self._now = now
         self._tokens: dict[str, TokenRecord] = {}
+        self._account = AccountRecord()
         self._sites: Ordered[SiteRecord] = Ordered()
         self._events: dict[str, Ordered[EventRecord]] = {}
         self._event_ids: Counter[str] = Counter()
@@ -145,7 +164,28 @@ class Store:
     def now(self) -> datetime:
         return as_utc(self._now())
 
-    # -- tokens and sites -------------------------------------------------
+    # -- the account, tokens and sites -------------------------------------
+
+    def set_account(self, account_id: int | None, name: str | None, email: str | None) -> None:
+        """Change the fields given (not None) of the account."""
+        if account_id is not None and (
+            not isinstance(account_id, int) or isinstance(account_id, bool) or account_id < 0
+        ):
+            raise ValueError(f"account_id must be an integer >= 0; got {account_id!r}")
+        for field, value in (("name", name), ("email", email)):
+            if value is not None:
+                _check_text(field, value)
+        with self._lock:
+            self._account = attrs.evolve(
+                self._account,
+                id=self._account.id if account_id is None else account_id,
+                name=self._account.name if name is None else name,
+                email=self._account.email if email is None else email,
+            )
+
+    def account(self) -> AccountRecord:
+        with self._lock:
+            return self._account
 
     def add_token(
         self,
