@@ -511,8 +511,8 @@ def error_for(
         "url": url,
         "retry_after": parse_retry_after(_header(answer.headers, "retry-after"), now=now),
     }
-    if cls is BadRequestError:
-        return BadRequestError(message, errors=errors, **common)
+    if issubclass(cls, (BadRequestError, UnprocessableEntityError)):
+        return cls(message, errors=errors, **common)
     if 300 <= answer.status < 400:
         return _redirect_error(answer, common)
     return cls(message, **common)

@@ -391,14 +391,16 @@ async def error_statuses_are_typed(face: Face, status: int, cls: type[APIStatusE
 
 
 async def validation_errors_from_the_server(face: Face) -> None:
-    """A 400 with field errors exposes them in .errors."""
-    face.fake.inject(
-        Fault.respond(400, json={"errors": {"name": ["The name has already been taken."]}})
-    )
+    """A 400 or a 422 with field errors exposes them in .errors."""
+    taken = {"name": ["The name has already been taken."]}
+    face.fake.inject(Fault.respond(400, json={"errors": taken}))
+    face.fake.inject(Fault.respond(422, json={"errors": taken}))
     async with face.open(TOKEN, face.url, retry=NO_RETRY) as client:
-        with pytest.raises(BadRequestError) as info:
+        with pytest.raises(BadRequestError) as bad:
             await client.events.create(SITE, "Dup")
-    assert info.value.errors == {"name": ["The name has already been taken."]}
+        with pytest.raises(UnprocessableEntityError) as unprocessable:
+            await client.events.create(SITE, "Dup")
+    assert bad.value.errors == unprocessable.value.errors == taken
 
 
 async def html_gateway_page_keeps_status(face: Face) -> None:

@@ -312,15 +312,29 @@ def test_status_maps_to_error_class(status: int, cls: type[APIStatusError]) -> N
     assert str(status) in str(error)
 
 
-def test_validation_errors_fill_errors_and_message() -> None:
-    """A 400 with field errors exposes them as .errors and names them in the message."""
+@pytest.mark.parametrize(
+    ("status", "cls"), [(400, BadRequestError), (422, UnprocessableEntityError)]
+)
+def test_validation_errors_fill_errors_and_message(
+    status: int, cls: type[BadRequestError | UnprocessableEntityError]
+) -> None:
+    """A 400 or 422 with field errors exposes them as .errors and names them in the message."""
     body = {"errors": {"name": ["The name field is required."], "currency": "Bad."}}
     error = proto.error_for(
-        answer(400, body), method="POST", url="u", operation=proto.Operation.CREATE, now=0
+        answer(status, body), method="POST", url="u", operation=proto.Operation.CREATE, now=0
     )
-    assert isinstance(error, BadRequestError)
+    assert type(error) is cls
     assert error.errors == {"name": ["The name field is required."], "currency": ["Bad."]}
     assert "name: The name field is required." in error.message
+    plain = proto.error_for(
+        answer(status, {"error": "No."}),
+        method="POST",
+        url="u",
+        operation=proto.Operation.CREATE,
+        now=0,
+    )
+    assert isinstance(plain, cls)
+    assert plain.errors == {}
 
 
 def test_html_error_keeps_status_and_excerpt() -> None:
