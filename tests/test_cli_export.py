@@ -390,12 +390,14 @@ def test_no_events_is_checked(text: str, line: int, problem: str) -> None:
 
 
 def test_render_puts_every_site_in_the_header_count() -> None:
-    """The header counts the sites it names; a file of no events still reads back."""
-    text = render_sync_file(
-        {"A": [], "B": []}, source="2 sites (`sites` below)", made_at=datetime.now(timezone.utc)
-    )
+    """The header counts the sites the file names; a file of no events still reads back."""
+    now = datetime.now(timezone.utc)
+    text = render_sync_file({"A": [], "B": []}, made_at=now)
     assert EXPORT_HEADER.match(text)
+    assert " from 2 sites (`sites` below).\n" in text
     assert parse_sync_file(text).desired() == {"A": [], "B": []}
+    every = render_sync_file({"A": []}, all_sites=True, made_at=now)
+    assert " from every site the token can see, 1 site (`sites` below).\n" in every
 
 
 # -- the README's walk-through -------------------------------------------------------------

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 
 import attrs
 
-from fathom_events import AsyncClient, Event, EventSpec, InvalidRequestError, __version__
+from fathom_events import Event, EventSpec, InvalidRequestError, __version__
 
 from ._commands import check_out_path, connect, counters, every_site, named_sites
 from ._output import Output, replace_file, tally
@@ -122,7 +122,11 @@ def _duplicates(counts: Mapping[str, Counter[str]], name: str) -> str:
     return f"events of this name: {', '.join(many)}" if many else ""
 
 
-def _header(counts: Mapping[str, Counter[str]], source: str, made_at: datetime) -> list[str]:
+def _header(counts: Mapping[str, Counter[str]], *, all_sites: bool, made_at: datetime) -> list[str]:
+    # The count is of the sites the file lists, each once, however they were found.
+    source = f"{tally(len(counts), 'site')} (`sites` below)"
+    if all_sites:
+        source = f"every site the token can see, {source}"
     lines = [
         f"# A sync file written by `{PROG} export` ({PROG} {__version__})",
         f"# on {made_at.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC from {source}.",
@@ -148,19 +152,20 @@ def _header(counts: Mapping[str, Counter[str]], source: str, made_at: datetime) 
 
 
 def render_sync_file(
-    found: Mapping[str, Sequence[Event]], *, source: str, made_at: datetime
+    found: Mapping[str, Sequence[Event]], *, all_sites: bool = False, made_at: datetime
 ) -> str:
     """The sync file that gives each site of ``found`` (oldest events first) what it has.
 
-    ``source`` says where the sites came from, for the header. Raises
-    :class:`ExportError` when an event's name cannot be written as it is.
+    ``all_sites``: the sites are every site the token can see, and the header
+    says so. Raises :class:`ExportError` when an event's name cannot be
+    written as it is.
     """
     if unwritable := _unwritable(found):
         raise ExportError(unwritable)
     counts = {site_id: _names(events) for site_id, events in found.items()}
     first = next(iter(counts.values()), Counter[str]())
     common = [name for name in first if all(name in c for c in counts.values())]
-    lines = _header(counts, source, made_at)
+    lines = _header(counts, all_sites=all_sites, made_at=made_at)
     lines += ["", "sites = ["] + [f"  {toml_string(site_id)}," for site_id in counts] + ["]"]
     if common:
         lines += ["", "# Events every site has."]
@@ -187,19 +192,6 @@ def render_sync_file(
     return "\n".join(lines) + "\n"
 
 
-async def _sites(named: list[str], client: AsyncClient, out: Output) -> tuple[list[str], str]:
-    """The sites to export (``named``, or none: ``--all-sites``), and how the header names them.
-
-    With ``--all-sites`` the ids come from ``client.sites.ids()`` (oldest
-    first) and the header says so; the file still lists them in ``sites``, so
-    that it reproduces exactly the sites it was made from.
-    """
-    if not named:  # --all-sites
-        found = await every_site(client, out)
-        return found, f"every site the token can see, {tally(len(found), 'site')} (`sites` below)"
-    return named, f"{tally(len(named), 'site')} (`sites` below)"
-
-
 async def export(args: argparse.Namespace, out: Output) -> int:
     """Run ``export SITE...``: 0 when the file was written, 1 when nothing could be.
 
@@ -211,7 +203,10 @@ async def export(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("--json prints JSON on stdout: give --out FILE for the sync file")
     named = named_sites(args)
     async with connect(args) as client:
-        sites, source = await _sites(named, client, out)
+        # With --all-sites the ids come from client.sites.ids() (oldest first, each once)
+        # and the header says so; the file still lists them in `sites`, so that it
+        # reproduces exactly the sites it was made from.
+        sites = named or await every_site(client, out)
         if not sites:
             out.problem("export: the token can see no site; nothing written")
             return 1
@@ -224,7 +219,9 @@ async def export(args: argparse.Namespace, out: Output) -> int:
         out.problem(f"export: {tally(len(result.failed), 'site')} could not be read; {kept}")
         return 1
     try:
-        text = render_sync_file(result, source=source, made_at=datetime.now(timezone.utc))
+        text = render_sync_file(
+            result, all_sites=args.all_sites, made_at=datetime.now(timezone.utc)
+        )
     except ExportError as error:
         for event in error.unwritable:
             out.problem(f"export {event.site_id}: {event}")
