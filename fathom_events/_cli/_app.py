@@ -316,16 +316,22 @@ def build_parser() -> argparse.ArgumentParser:
         " events every site has under [[events]], the rest under [site.ID]. No currency is"
         " written (Fathom does not tell an existing event's). Exit 0 when it was written;"
         " exit 1 when a site could not be read or holds an event a sync file cannot name"
-        " (each is named on stderr; nothing is written); exit 2 for bad input; 130 on Ctrl-C.",
+        " (each is named on stderr; nothing is written); exit 2 for bad input (an --out FILE"
+        " that exists, without --force, is one: nothing is sent); 130 on Ctrl-C.",
     )
     _site_arguments(sub)
     sub.add_argument(
         "--out",
         metavar="FILE",
         help=(
-            "write to FILE instead of stdout, replaced in one step once every site was read;"
-            " otherwise FILE is left as it was"
+            "write to FILE instead of stdout, in one step once every site was read; otherwise"
+            " FILE is left as it was. An existing FILE is refused (exit 2) unless --force is"
+            " given, before anything is sent; a special file (/dev/null, /dev/stdout, a pipe)"
+            " is not an existing file, and is written to as it is"
         ),
+    )
+    sub.add_argument(
+        "--force", action="store_true", help="replace --out FILE if it exists (see --out)"
     )
     sub = command(
         "fake-server",

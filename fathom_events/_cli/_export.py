@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import re
+import stat
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 
 import attrs
 
@@ -192,15 +194,36 @@ def render_sync_file(
     return "\n".join(lines) + "\n"
 
 
-async def export(args: argparse.Namespace, out: Output) -> int:
-    """Run ``export SITE...``: 0 when the file was written, 1 when nothing could be.
-
-    ``--out FILE`` is replaced whole, and only when every site was read and
-    every event can be written; otherwise it is left as it was.
-    """
+def _out_path(args: argparse.Namespace) -> Path | None:
+    """Where the sync file goes (None: stdout), checked before any request."""
     target = check_out_path(args.out)
     if target is None and args.json:
         raise UsageError("--json prints JSON on stdout: give --out FILE for the sync file")
+    if target is not None and not args.force and _is_a_file(target):
+        raise UsageError(f"export: {target} already exists; give --force to replace it")
+    return target
+
+
+def _is_a_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file (through any symlink): what ``--force`` guards.
+
+    A special file (``/dev/null``, ``/dev/stdout``, a pipe) holds nothing to
+    lose, and is written to as it is.
+    """
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:  # missing (or a dangling symlink): nothing there yet
+        return False
+
+
+async def export(args: argparse.Namespace, out: Output) -> int:
+    """Run ``export SITE...``: 0 when the file was written, 1 when nothing could be.
+
+    ``--out FILE`` is refused, before any request, when FILE exists (unless
+    ``--force``); it is written whole, and only when every site was read and
+    every event can be written; otherwise it is left as it was.
+    """
+    target = _out_path(args)
     named = named_sites(args)
     async with connect(args) as client:
         # With --all-sites the ids come from client.sites.ids() (oldest first, each once)
