@@ -71,13 +71,16 @@ def _rate_limit(text: str) -> RateLimit | None:
         return None
     from fathom_events import RateLimit  # noqa: PLC0415 - only when the option is given
 
-    requests, _, seconds = text.partition("/")
+    requests, slash, seconds = text.partition("/")
+    problem = f"{text!r} is not N/SECONDS (e.g. 2000/3600) or 'off'"
+    if not slash:
+        if (count := requests.strip()).isdecimal():  # once read as N an hour, without a word
+            problem += f": say the seconds too ({count}/3600 is {count} an hour)"
+        raise argparse.ArgumentTypeError(problem)
     try:
-        return RateLimit(int(requests), float(seconds or 3600))
+        return RateLimit(int(requests), float(seconds))
     except (ValueError, InvalidRequestError):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not N/SECONDS (e.g. 2000/3600) or 'off'"
-        ) from None
+        raise argparse.ArgumentTypeError(problem) from None
 
 
 def _positive_int(text: str) -> int:
