@@ -176,7 +176,7 @@ def test_export_writes_common_events_then_each_sites_own(
 
 
 def test_export_refuses_to_replace_an_existing_file_without_force(
-    fake: FakeFathom, url: str, tmp_path: Path
+    cli: Cli, fake: FakeFathom, url: str, tmp_path: Path
 ) -> None:
     """An existing --out FILE is refused (exit 2, nothing sent, FILE untouched) unless --force."""
     path = tmp_path / "goals.toml"
@@ -189,6 +189,7 @@ def test_export_refuses_to_replace_an_existing_file_without_force(
     assert refused.err == (
         f"fathom-events: export: {path} already exists; give --force to replace it\n"
     )
+    assert cli("--json", "export", "SITE1", "--out", str(path)).code == 2
     assert fake.requests == []
     assert path.read_text() == "# my edits\n"
     assert path.stat().st_mtime_ns == before.st_mtime_ns
