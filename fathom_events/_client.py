@@ -227,7 +227,7 @@ class AsyncClient(ClientFace):
         if self._transport.closed:
             raise ClientClosedError("this client is closed; create a new one")
 
-    async def _call(self, request: proto.Request, into: type[T]) -> T:
+    async def _call(self, request: proto.Request, into: type[T] | proto.Lenient[T]) -> T:
         # The loop is checked where asyncio is first needed (the send, or a wait in the
         # gate), not here: on Python 3.11 each look at the running loop costs a getpid().
         self._refuse_if_closed()

@@ -36,8 +36,10 @@ read Fathom's answers, and ours must not leak into theirs.
   each timestamp may be missing or ``null`` (``None``) or in either form.
 * ``str | None``, ``int | str | None``, ``datetime | None`` and ``list[str]``:
   strict hooks for those fields (so that the error path names a bad one).
-* ``DeletedEvent``: a generated dict hook without detailed validation (we
-  wrap the first error ourselves) that ignores unknown keys.
+* ``DeletedEvent``: a hand-written hook, :func:`structure_deleted`: ``id`` is
+  required, a missing ``deleted`` is true, unknown keys are ignored. (A
+  delete's answer without an ``id`` at all is not read here: ``_protocol``
+  reads it as the event the request named, deleted.)
 * The private request bodies: unstructured with fields left at ``None``
   omitted, so an update sends only what the caller gave.
 
@@ -56,7 +58,7 @@ from urllib.parse import urlsplit
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from .types import Currency, DeletedEvent, Event, EventPage, Site, SitePage, TokenInfo
 
@@ -110,7 +112,8 @@ _CURRENCY_FIELD = Currency | str | None
 _UTC = timezone.utc
 
 #: Fields an answer may leave out: the older reference shows events without ``currency``
-#: (read as None), and a page without a usable ``url`` keeps the request's path.
+#: (read as None), a page without a usable ``url`` keeps the request's path, and a
+#: delete answer without ``deleted`` is read as deleted.
 OPTIONAL_FIELDS: Final = frozenset(
     {
         (Event, "currency"),
@@ -118,6 +121,7 @@ OPTIONAL_FIELDS: Final = frozenset(
         (SitePage, "url"),
         (Site, "sharing"),
         (Site, "timezone"),
+        (DeletedEvent, "deleted"),
         *(
             (TokenInfo, field.name)
             for field in attrs.fields(TokenInfo)
@@ -394,14 +398,20 @@ def structure_token(value: Any, _: object = None) -> TokenInfo:
     )
 
 
+def structure_deleted(value: Any, _: object = None) -> DeletedEvent:
+    """Read a delete answer that names its event: ``id``, and ``deleted`` (true if missing)."""
+    return DeletedEvent(
+        _structure_str(value["id"]), _structure_bool(value.get("deleted", True), bool)
+    )
+
+
 def configure_converter(target: cattrs.Converter) -> None:
     """Register every hook listed in this module's docstring on ``target``."""
     target.register_structure_hook(str, _structure_str)
     target.register_structure_hook(bool, _structure_bool)
     target.register_structure_hook(datetime, parse_timestamp)
     target.register_structure_hook_func(lambda t: t == _CURRENCY_FIELD, _structure_currency)
-    attrs.resolve_types(DeletedEvent)
-    target.register_structure_hook(DeletedEvent, make_dict_structure_fn(DeletedEvent, target))
+    target.register_structure_hook(DeletedEvent, structure_deleted)
     target.register_structure_hook(Event, structure_event)
     target.register_structure_hook_func(lambda t: t == list[Event], structure_event_list)
     target.register_structure_hook(EventPage, structure_event_page)

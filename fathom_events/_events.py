@@ -51,7 +51,9 @@ def _deprecated(message: str) -> Callable[[F], F]:
 
 
 class _Call(Protocol):
-    def __call__(self, request: proto.Request, into: type[T], /) -> Awaitable[T]: ...
+    def __call__(
+        self, request: proto.Request, into: type[T] | proto.Lenient[T], /
+    ) -> Awaitable[T]: ...
 
 
 class AsyncEvents:
@@ -117,14 +119,20 @@ class AsyncEvents:
     async def delete(self, site_id: str, event_id: str) -> DeletedEvent:
         """Delete an event. It cannot be undone, by you or by Fathom.
 
+        A success answered without the event's id (``204 No Content``, ``{}``,
+        ``[]``) says the event is gone: it returns ``DeletedEvent(event_id,
+        deleted=True)``. A success whose body is not JSON raises
+        :class:`ResponseDecodeError`.
+
         A delete whose earlier attempt may have taken effect (its answer was
         lost: a 5xx other than 503, a timeout, a dropped connection) and whose
         retry is then answered 404 has reached its end state, so it returns
         ``DeletedEvent(event_id, deleted=True)``. A 404 after attempts that
         were refused (429, 503) is raised as usual.
         """
+        request = proto.build_delete(site_id, event_id)  # checks event_id
         try:
-            return await self._call(proto.build_delete(site_id, event_id), DeletedEvent)
+            return await self._call(request, proto.deleted_answer(event_id))
         except NotFoundError as error:
             if error.may_have_been_applied:  # an earlier attempt's answer was lost
                 return DeletedEvent(event_id, deleted=True)

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, Generic, TypeVar, cast
 from urllib.parse import quote
 
 import attrs
@@ -45,7 +45,7 @@ from .exceptions import (
     ServerError,
     UnprocessableEntityError,
 )
-from .types import Currency, EventPage, SitePage
+from .types import Currency, DeletedEvent, EventPage, SitePage
 
 T = TypeVar("T")
 logger = logging.getLogger("fathom_events")
@@ -404,12 +404,47 @@ def _structure(data: object, into: type[T], url: str) -> T:
     return cast("T", hook(data, into))
 
 
-def decode(answer: Answer, into: type[T], *, method: str, url: str) -> T:
+@attrs.frozen
+class Lenient(Generic[T]):
+    """What a 2xx answer is read as when its type alone does not say it (a delete's).
+
+    A JSON object holding ``key`` is read as ``into``, its shape checked. Any
+    other JSON object, a JSON list, ``null``, or no body at all (none, or only
+    whitespace) says only that the request succeeded, and stands for
+    ``otherwise``. A body that is not JSON, or is JSON of another kind (a
+    number, a string, true or false), is a :class:`ResponseDecodeError`.
+    """
+
+    into: type[T]
+    key: str
+    otherwise: T
+
+
+def deleted_answer(event_id: str) -> Lenient[DeletedEvent]:
+    """How a delete's 2xx answer is read: ``{id, object, deleted}`` as it says, or else
+    the event the request named, ``event_id``, deleted.
+
+    The reference documents the first; an API may as well answer a delete
+    with ``204 No Content``, ``{}`` or ``[]``, and the event is gone all the same.
+    """
+    return Lenient(DeletedEvent, "id", DeletedEvent(event_id, deleted=True))
+
+
+_JSON_WHITESPACE = b" \t\r\n"
+
+
+def decode(answer: Answer, into: type[T] | Lenient[T], *, method: str, url: str) -> T:
     """Read a 2xx answer as ``into``, or raise :class:`ResponseDecodeError` naming the fault.
 
+    ``into`` is the answer's type, or a :class:`Lenient` reading of it.
     ``url`` is the request's URL: a list answer without a usable ``url`` of
     its own takes that URL's path. Nothing but a value or that error comes out.
     """
+    lenient: Lenient[T] | None = None
+    if isinstance(into, Lenient):
+        lenient, into = into, into.into
+        if not answer.body.strip(_JSON_WHITESPACE):
+            return lenient.otherwise
     try:
         data = json_loads(answer.body)
     except RecursionError:
@@ -417,7 +452,11 @@ def decode(answer: Answer, into: type[T], *, method: str, url: str) -> T:
     except ValueError as exc:
         problem = f"the answer is not valid JSON ({one_line(str(exc))}): {excerpt(answer.body)!r}"
     else:
-        if not isinstance(data, dict):
+        if lenient is not None and not (isinstance(data, dict) and lenient.key in data):
+            if data is None or isinstance(data, (dict, list)):
+                return lenient.otherwise
+            problem = f"expected a JSON object, a list or null, got {describe(data)}"
+        elif not isinstance(data, dict):
             problem = f"expected a JSON object, got {describe(data)}"
         else:
             try:
@@ -500,8 +539,8 @@ def error_for(
         "url": url,
         "retry_after": parse_retry_after(_header(answer.headers, "retry-after"), now=now),
     }
-    if cls is BadRequestError:
-        return BadRequestError(message, errors=errors, **common)
+    if issubclass(cls, (BadRequestError, UnprocessableEntityError)):
+        return cls(message, errors=errors, **common)
     if 300 <= answer.status < 400:
         return _redirect_error(answer, common)
     return cls(message, **common)

@@ -22,7 +22,7 @@
         ├── PermissionDeniedError     403
         ├── NotFoundError             404 (missing, or the token may not see it)
         ├── GoneError                 410 (a retired endpoint, such as wipe)
-        ├── UnprocessableEntityError  422
+        ├── UnprocessableEntityError  422 (``.errors`` holds field errors)
         ├── RateLimitError            429 (``.retry_after`` in seconds)
         ├── ServerError               5xx
         └── RedirectError             3xx (``.location``), never followed
@@ -198,8 +198,8 @@ class APIStatusError(_RequestError):
         return f"{self.status}: {super().__str__()}"
 
 
-class BadRequestError(APIStatusError):
-    """400: bad parameters, failed validation or a token lacking permission.
+class _FieldValidationError(APIStatusError):
+    """An API error that may name the fields it refused (400 and 422).
 
     ``errors`` maps each rejected field to the API's messages about it (empty
     when the body carried a single ``error`` string instead).
@@ -210,6 +210,14 @@ class BadRequestError(APIStatusError):
     ) -> None:
         super().__init__(message, **fields)
         self.errors: dict[str, list[str]] = dict(errors or {})
+
+
+class BadRequestError(_FieldValidationError):
+    """400: bad parameters, failed validation or a token lacking permission.
+
+    ``errors`` maps each rejected field to the API's messages about it (empty
+    when the body carried a single ``error`` string instead).
+    """
 
 
 class AuthenticationError(APIStatusError):
@@ -228,8 +236,12 @@ class GoneError(APIStatusError):
     """410: the endpoint has been retired (the wipe endpoint)."""
 
 
-class UnprocessableEntityError(APIStatusError):
-    """422: the request was understood but cannot be fulfilled."""
+class UnprocessableEntityError(_FieldValidationError):
+    """422: the request was understood but cannot be fulfilled.
+
+    ``errors`` maps each rejected field to the API's messages about it, as
+    for :class:`BadRequestError`.
+    """
 
 
 class RateLimitError(APIStatusError):

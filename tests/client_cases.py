@@ -206,6 +206,37 @@ async def create_get_update_delete_round_trip(face: Face) -> None:
         assert fake.events(SITE) == []
 
 
+async def delete_answered_without_an_id_is_done(face: Face, fault: Fault) -> None:
+    """A 2xx delete answer without an id (no body, 204, {}, [], null) is the event deleted."""
+    fake = face.fake
+    stored = fake.add_event(SITE, "Gone soon")
+    fake.inject(fault, method="DELETE")
+    async with face.client() as client:
+        gone = await client.events.delete(SITE, stored["id"])
+    assert gone == DeletedEvent(stored["id"], deleted=True)
+    assert fake.events(SITE) == []
+    assert len(fake.requests) == 1
+
+
+async def delete_answer_with_an_id_is_read(face: Face) -> None:
+    """A delete answer with an id is read as it is; a missing `deleted` is true."""
+    face.fake.inject(Fault.respond(200, json={"id": "OTHER", "object": "event"}))
+    face.fake.inject(Fault.respond(200, json={"id": "A", "deleted": False}))
+    async with face.open(TOKEN, face.url, retry=NO_RETRY) as client:
+        assert await client.events.delete(SITE, "A") == DeletedEvent("OTHER", deleted=True)
+        assert await client.events.delete(SITE, "A") == DeletedEvent("A", deleted=False)
+
+
+async def unreadable_delete_answer_is_decode_error(face: Face, fault: Fault, quoted: str) -> None:
+    """A 2xx delete answer that is not JSON, or JSON of no object, list or null, is refused."""
+    face.fake.inject(fault)
+    async with face.open(TOKEN, face.url, retry=NO_RETRY) as client:
+        with pytest.raises(ResponseDecodeError, match=quoted) as info:
+            await client.events.delete(SITE, "A")
+    assert info.value.status == 200
+    assert info.value.method == "DELETE"
+
+
 async def create_without_currency_sends_only_the_name(face: Face) -> None:
     """A create with no currency sends just the name; Fathom's default (dollar) comes back."""
     async with face.client() as client:
@@ -360,14 +391,16 @@ async def error_statuses_are_typed(face: Face, status: int, cls: type[APIStatusE
 
 
 async def validation_errors_from_the_server(face: Face) -> None:
-    """A 400 with field errors exposes them in .errors."""
-    face.fake.inject(
-        Fault.respond(400, json={"errors": {"name": ["The name has already been taken."]}})
-    )
+    """A 400 or a 422 with field errors exposes them in .errors."""
+    taken = {"name": ["The name has already been taken."]}
+    face.fake.inject(Fault.respond(400, json={"errors": taken}))
+    face.fake.inject(Fault.respond(422, json={"errors": taken}))
     async with face.open(TOKEN, face.url, retry=NO_RETRY) as client:
-        with pytest.raises(BadRequestError) as info:
+        with pytest.raises(BadRequestError) as bad:
             await client.events.create(SITE, "Dup")
-    assert info.value.errors == {"name": ["The name has already been taken."]}
+        with pytest.raises(UnprocessableEntityError) as unprocessable:
+            await client.events.create(SITE, "Dup")
+    assert bad.value.errors == unprocessable.value.errors == taken
 
 
 async def html_gateway_page_keeps_status(face: Face) -> None:
@@ -464,6 +497,25 @@ ERROR_STATUSES: list[tuple[int, type[APIStatusError]]] = [
     (503, ServerError),
     (418, APIStatusError),
 ]
+#: 2xx answers to a delete that say only that it succeeded (the event is deleted first).
+DELETED_WITHOUT_ID = {
+    "empty-body": Fault.respond(200, after_action=True),
+    "204": Fault.respond(204, after_action=True),
+    "empty-object": Fault.respond(200, json={}, after_action=True),
+    "deleted-true": Fault.respond(200, json={"deleted": True}, after_action=True),
+    "empty-list": Fault.respond(200, json=[], after_action=True),
+    "null": Fault.respond(200, text="null", content_type="application/json", after_action=True),
+    "blank-line": Fault.respond(200, text="\r\n", after_action=True),
+}
+#: 2xx answers to a delete that cannot be read, and what the error says of each.
+UNREADABLE_DELETES = {
+    "html": (Fault.respond(200, text="<html>OK</html>"), "not valid JSON"),
+    "number": (Fault.respond(200, json=5), "expected a JSON object, a list or null, got int 5"),
+    "string": (Fault.respond(200, json="gone"), "got str 'gone'"),
+    "true": (Fault.respond(200, json=True), "got true"),
+    "bad-id": (Fault.respond(200, json={"id": 5, "deleted": True}), r"\$\.id"),
+    "bad-flag": (Fault.respond(200, json={"id": "A", "deleted": "yes"}), r"\$\.deleted"),
+}
 UNREADABLE = {"malformed_json": Fault.malformed_json(), "truncated_json": Fault.truncated_json()}
 
 
@@ -472,6 +524,7 @@ def _table() -> Iterator[ParameterSet]:
         every_request_sends_auth_accept_and_user_agent,
         create_get_update_delete_round_trip,
         create_without_currency_sends_only_the_name,
+        delete_answer_with_an_id_is_read,
         update_currency_only,
         list_pages_with_limit_and_cursors,
         default_list_sends_no_query,
@@ -503,6 +556,18 @@ def _table() -> Iterator[ParameterSet]:
         yield pytest.param(
             functools.partial(error_statuses_are_typed, status=status, cls=cls),
             id=f"{name}[{status}-{cls.__name__}]",
+        )
+    name = delete_answered_without_an_id_is_done.__name__
+    for answer, fault in DELETED_WITHOUT_ID.items():
+        yield pytest.param(
+            functools.partial(delete_answered_without_an_id_is_done, fault=fault),
+            id=f"{name}[{answer}]",
+        )
+    name = unreadable_delete_answer_is_decode_error.__name__
+    for answer, (fault, quoted) in UNREADABLE_DELETES.items():
+        yield pytest.param(
+            functools.partial(unreadable_delete_answer_is_decode_error, fault=fault, quoted=quoted),
+            id=f"{name}[{answer}]",
         )
     name = unreadable_success_is_decode_error.__name__
     for fault_name, fault in UNREADABLE.items():

@@ -32,6 +32,7 @@ from fathom_events import (
 )
 from fathom_events.testing import FakeFathom, Fault
 
+from .faces import face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN, FakeTime
 
 SITES = ["S1", "S2", "S3", "S4", "S5"]
@@ -179,6 +180,22 @@ async def test_prune_deletes_what_the_spec_lacks(client: AsyncClient, fake: Fake
     report = await client.events.apply(plan)
     assert [e["id"] for e in fake.events(SITE)] == [keep["id"]]
     assert report.sites[SITE].deleted == [e.id for e in plan.sites[0].delete]
+
+
+@pytest.mark.parametrize("body", [{}, {"deleted": True}, []])
+async def test_apply_records_a_delete_answered_without_an_id_as_done(
+    face: str, fake: FakeFathom, body: object
+) -> None:
+    """A prune whose delete is answered 2xx without an id is recorded deleted, not failed."""
+    fake.add_event(SITE, "Signed up")
+    stale = fake.add_event(SITE, "Stale")
+    fake.inject(Fault.respond(200, json=body, after_action=True), method="DELETE")
+    async with opened(face, fake) as run:
+        plan = await run(lambda c: c.events.plan({SITE: [EventSpec("Signed up")]}, prune=True))
+        report = await run(lambda c: c.events.apply(plan))
+    assert report.ok
+    assert report.sites[SITE].deleted == [stale["id"]]
+    assert [e["name"] for e in fake.events(SITE)] == ["Signed up"]
 
 
 async def test_without_prune_nothing_is_deleted(client: AsyncClient, fake: FakeFathom) -> None:

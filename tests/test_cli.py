@@ -34,7 +34,7 @@ import pytest
 
 from fathom_events import RateLimit, SyncReport
 from fathom_events._cli import EXTRA_HINT, _fakeserver, _syncfile, main
-from fathom_events._cli._app import _parse
+from fathom_events._cli._app import _parse, build_parser
 from fathom_events._cli._fakeserver import run_fake_server
 from fathom_events._cli._output import Output, duration
 from fathom_events._cli._sync import estimate_seconds, report_json, show_report
@@ -586,6 +586,21 @@ def test_dry_run_on_a_terminal_shows_a_table(
         ([], "fathom-events: the following arguments are required: COMMAND"),
         (["list"], "fathom-events list: the following arguments are required: SITE"),
         (["list", "S", "--rate-limit", "10/x"], "'10/x' is not N/SECONDS (e.g. 2000/3600)"),
+        (
+            ["list", "S", "--rate-limit", "10"],
+            (
+                "argument --rate-limit: '10' is not N/SECONDS (e.g. 2000/3600) or 'off':"
+                " say the seconds too (10/3600 is 10 an hour)"
+            ),
+        ),
+        (["list", "S", "--rate-limit", "10/"], "'10/' is not N/SECONDS (e.g. 2000/3600) or 'off'"),
+        (
+            ["list", "S", "--rate-limit", "fast"],
+            "'fast' is not N/SECONDS (e.g. 2000/3600) or 'off' (",
+        ),
+        (["list", "S", "--rate-limit", "10/ "], "'10/ ' is not N/SECONDS (e.g. 2000/3600)"),
+        (["list", "S", "--rate-limit", "/60"], "'/60' is not N/SECONDS (e.g. 2000/3600)"),
+        (["list", "S", "--rate-limit", "0/60"], "'0/60' is not N/SECONDS (e.g. 2000/3600)"),
         (["list", "S", "--max-in-flight", "0"], "'0' is not a whole number >= 1"),
         (["pull", "S", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
         (["--base-url", "http://x", "demo"], "--base-url does not apply to demo"),
@@ -619,6 +634,16 @@ def test_usage_errors_are_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [("2000/3600", RateLimit(2000, 3600)), ("10/1.5", RateLimit(10, 1.5)), ("off", None)],
+)
+def test_rate_limit_is_n_per_seconds_or_off(text: str, limit: RateLimit | None) -> None:
+    """`--rate-limit N/SECONDS` is N requests per SECONDS; `off` is no limit."""
+    args = build_parser().parse_args(["list", "S", "--rate-limit", text])
+    assert args.rate_limit == limit
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="0.0.0.0 reaches loopback on POSIX")

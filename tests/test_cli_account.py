@@ -22,6 +22,7 @@ from fathom_events.testing import FakeFathom
 from . import test_cli
 from .test_cli import ANSI, TOKEN, Cli, Ran, run_cli
 from .test_readme import readme_section
+from .test_sites import repeat_sites_across_pages
 
 # -- the sync file: sites = "all" and exclude ----------------------------------------------
 
@@ -403,6 +404,23 @@ def test_export_all_sites(cli: Cli, fake: FakeFathom, tmp_path: Path) -> None:
     both = cli("export", "--all-sites", "CDBUGS")
     assert both.code == 2
     assert "give SITE... or --all-sites, not both" in both.err
+
+
+def test_export_all_sites_counts_a_site_listed_twice_once(
+    cli: Cli, fake: FakeFathom, tmp_path: Path
+) -> None:
+    """A site the listing's pages give twice is found, exported and counted once."""
+    repeat_sites_across_pages(fake)  # A, B; then B, A, C
+    for site in ("A", "B", "C"):
+        fake.add_event(site, "Signed up")
+    path = tmp_path / "goals.toml"
+    ran = cli("export", "--all-sites", "--out", str(path))
+    assert ran.code == 0, ran.err
+    assert "found 3 sites" in ran.err
+    assert ran.out == f"exported 3 events of 3 sites into {path}\n"
+    text = path.read_text()
+    assert "from every site the token can see, 3 sites (`sites` below)." in text
+    assert parse_sync_file(text).sites == ("A", "B", "C")
 
 
 def test_sync_check_of_all_sites_finds_drift(cli: Cli, fake: FakeFathom, tmp_path: Path) -> None:

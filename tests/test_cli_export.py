@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import sys
 import textwrap
@@ -131,8 +132,8 @@ def test_sync_of_a_fresh_export_plans_nothing(
                 for name in names:
                     fake.add_event(prefix + tail, name)
             sites = [prefix + tail for tail, _ in account]
-            code = main(["export", *sites, "--out", str(path), "-q", "--base-url", url,
-                         "--token", TOKEN])  # fmt: skip
+            code = main(["export", *sites, "--out", str(path), "--force", "-q",
+                         "--base-url", url, "--token", TOKEN])  # fmt: skip
             assert code == 0, capsys.readouterr().err
             desired = read_sync_file(str(path)).desired()
             assert list(desired) == sites
@@ -173,6 +174,58 @@ def test_export_writes_common_events_then_each_sites_own(
     assert [e["name"] for e in document["events"]] == [e["name"] for e in fake.events("SITE1")]
     assert document["site"] == {"SITE2": {"events": [{"name": "Abandoned cart"}]}}
     assert writes(fake) == []
+
+
+def test_export_refuses_to_replace_an_existing_file_without_force(
+    cli: Cli, fake: FakeFathom, url: str, tmp_path: Path
+) -> None:
+    """An existing --out FILE is refused (exit 2, nothing sent, FILE untouched) unless --force."""
+    path = tmp_path / "goals.toml"
+    path.write_text("# my edits\n")
+    before = path.stat()
+    base = ["--base-url", url, "--token", TOKEN]
+    refused = run_cli("export", "SITE1", "--out", str(path), *base, script=True)
+    assert refused.code == 2
+    assert refused.out == ""
+    assert refused.err == (
+        f"fathom-events: export: {path} already exists; give --force to replace it\n"
+    )
+    assert cli("--json", "export", "SITE1", "--out", str(path)).code == 2
+    assert fake.requests == []
+    assert path.read_text() == "# my edits\n"
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+    forced = run_cli("export", "SITE1", "--out", str(path), "--force", *base)
+    assert forced.code == 0, forced.err
+    assert parse_sync_file(path.read_text()).sites == ("SITE1",)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks and /dev/null are POSIX here")
+def test_export_protects_a_file_behind_a_symlink_but_not_a_special_file(
+    fake: FakeFathom, url: str, tmp_path: Path
+) -> None:
+    """A symlink to a file guards that file; /dev/null and /dev/stdout need no --force."""
+    real = tmp_path / "real.toml"
+    real.write_text("kept\n")
+    link = tmp_path / "link.toml"
+    link.symlink_to(real)
+    base = ["--base-url", url, "--token", TOKEN]
+    assert run_cli("export", "SITE1", "--out", str(link), *base).code == 2
+    assert real.read_text() == "kept\n"
+    assert fake.requests == []
+    to_null = run_cli("export", "SITE1", "--out", os.devnull, *base)
+    assert to_null.code == 0, to_null.err
+    to_stdout = run_cli("export", "SITE1", "--out", "/dev/stdout", *base)
+    assert to_stdout.code == 0, to_stdout.err
+    assert parse_sync_file(to_stdout.out.split("exported ")[0]).sites == ("SITE1",)
+
+
+def test_export_help_says_an_existing_file_needs_force(capsys: pytest.CaptureFixture[str]) -> None:
+    """`export --help` says an existing FILE is refused without --force, and what is not a file."""
+    assert main(["export", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--force" in text
+    assert "An existing FILE is refused (exit 2) unless --force" in text
+    assert "/dev/null" in text
 
 
 def test_export_to_stdout_is_the_file_itself(cli: Cli, fake: FakeFathom) -> None:
@@ -233,7 +286,7 @@ def test_export_of_an_event_a_sync_file_cannot_name_writes_nothing(
     blank = fake.add_event("SITE2", "   ")
     path = tmp_path / "goals.toml"
     path.write_text("kept\n")
-    ran = cli("export", "SITE1", "SITE2", "--out", str(path))
+    ran = cli("export", "SITE1", "SITE2", "--out", str(path), "--force")
     assert ran.code == 1
     assert ran.out == ""
     assert path.read_text() == "kept\n"
@@ -408,12 +461,14 @@ def test_no_events_is_checked(text: str, line: int, problem: str) -> None:
 
 
 def test_render_puts_every_site_in_the_header_count() -> None:
-    """The header counts the sites it names; a file of no events still reads back."""
-    text = render_sync_file(
-        {"A": [], "B": []}, source="2 sites (`sites` below)", made_at=datetime.now(timezone.utc)
-    )
+    """The header counts the sites the file names; a file of no events still reads back."""
+    now = datetime.now(timezone.utc)
+    text = render_sync_file({"A": [], "B": []}, made_at=now)
     assert EXPORT_HEADER.match(text)
+    assert " from 2 sites (`sites` below).\n" in text
     assert parse_sync_file(text).desired() == {"A": [], "B": []}
+    every = render_sync_file({"A": []}, all_sites=True, made_at=now)
+    assert " from every site the token can see, 1 site (`sites` below).\n" in every
 
 
 # -- the README's walk-through -------------------------------------------------------------

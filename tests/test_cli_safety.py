@@ -200,6 +200,16 @@ def test_out_through_a_symlink_and_to_dev_null(cli: Cli, tmp_path: Path) -> None
     assert tmp_files(tmp_path) == []
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="/dev/stdout is POSIX")
+def test_out_dev_stdout_writes_to_a_piped_stdout(url: str) -> None:
+    """--out /dev/stdout writes the events to stdout when it is a pipe, as on a terminal."""
+    ran = run_cli("pull", "SITE1", "--out", "/dev/stdout", "--base-url", url, "--token", TOKEN)
+    assert ran.code == 0, ran.err
+    document, end = json.JSONDecoder().raw_decode(ran.out)
+    assert list(document["sites"]) == ["SITE1"]
+    assert ran.out[end:].endswith(" into /dev/stdout\n")  # the summary follows the file
+
+
 def test_pull_help_says_when_the_file_is_replaced(capsys: pytest.CaptureFixture[str]) -> None:
     """`pull --help` says FILE is replaced only once the pull is done, and the exit codes."""
     assert main(["pull", "--help"]) == 0

@@ -194,6 +194,55 @@ def test_page_and_deleted_decode() -> None:
     )
 
 
+SENT = DeletedEvent("SENT", deleted=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (204, b"", SENT),
+        (200, b"", SENT),
+        (200, b" \r\n", SENT),
+        (200, b"null", SENT),
+        (200, b"{}", SENT),
+        (200, b'{"deleted": true, "object": "event"}', SENT),
+        (200, b'{"deleted": false}', SENT),
+        (200, b"[]", SENT),
+        (202, b'[{"id": "X"}]', SENT),
+        (200, b'{"id": "A", "object": "event", "deleted": true}', DeletedEvent("A", True)),
+        (200, b'{"id": "A"}', DeletedEvent("A", True)),
+        (200, b'{"id": "A", "deleted": false}', DeletedEvent("A", False)),
+    ],
+)
+def test_a_delete_answer_without_an_id_is_the_sent_event_deleted(
+    status: int, body: bytes, expected: DeletedEvent
+) -> None:
+    """A delete's 2xx answer without an id is the id sent, deleted; one with an id is read."""
+    deleted = proto.deleted_answer("SENT")
+    assert proto.decode(answer(status, body), deleted, method="DELETE", url="u") == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "quoted"),
+    [
+        (b"OK", "not valid JSON"),
+        (b"{", "not valid JSON"),
+        (b"[" * 100_000, "not valid JSON|nested too deeply"),
+        (b"0", "expected a JSON object, a list or null, got int 0"),
+        (b'"deleted"', "expected a JSON object, a list or null, got str 'deleted'"),
+        (b"false", "expected a JSON object, a list or null, got false"),
+        (b'{"id": null}', r"DeletedEvent: \$\.id: expected a string, got null"),
+        (b'{"id": "A", "deleted": 1}', r"\$\.deleted: expected true or false, got int 1"),
+    ],
+)
+def test_an_unreadable_delete_answer_is_a_decode_error(body: bytes, quoted: str) -> None:
+    """A delete's 2xx answer that is not JSON, or not an object, a list or null, is refused."""
+    deleted = proto.deleted_answer("SENT")
+    with pytest.raises(ResponseDecodeError, match=quoted) as info:
+        proto.decode(answer(200, body), deleted, method="DELETE", url="u")
+    assert info.value.status == 200
+
+
 @pytest.mark.parametrize(
     ("body", "into", "quoted"),
     [
@@ -263,15 +312,29 @@ def test_status_maps_to_error_class(status: int, cls: type[APIStatusError]) -> N
     assert str(status) in str(error)
 
 
-def test_validation_errors_fill_errors_and_message() -> None:
-    """A 400 with field errors exposes them as .errors and names them in the message."""
+@pytest.mark.parametrize(
+    ("status", "cls"), [(400, BadRequestError), (422, UnprocessableEntityError)]
+)
+def test_validation_errors_fill_errors_and_message(
+    status: int, cls: type[BadRequestError | UnprocessableEntityError]
+) -> None:
+    """A 400 or 422 with field errors exposes them as .errors and names them in the message."""
     body = {"errors": {"name": ["The name field is required."], "currency": "Bad."}}
     error = proto.error_for(
-        answer(400, body), method="POST", url="u", operation=proto.Operation.CREATE, now=0
+        answer(status, body), method="POST", url="u", operation=proto.Operation.CREATE, now=0
     )
-    assert isinstance(error, BadRequestError)
+    assert type(error) is cls
     assert error.errors == {"name": ["The name field is required."], "currency": ["Bad."]}
     assert "name: The name field is required." in error.message
+    plain = proto.error_for(
+        answer(status, {"error": "No."}),
+        method="POST",
+        url="u",
+        operation=proto.Operation.CREATE,
+        now=0,
+    )
+    assert isinstance(plain, cls)
+    assert plain.errors == {}
 
 
 def test_html_error_keeps_status_and_excerpt() -> None:

@@ -92,7 +92,7 @@ def sample_errors() -> list[FathomError]:
         PermissionDeniedError("no", status=403, **ANSWER),
         NotFoundError("gone fishing", status=404, **ANSWER),
         GoneError("retired", status=410, **ANSWER),
-        UnprocessableEntityError("cannot", status=422, **ANSWER),
+        UnprocessableEntityError("cannot", errors={"name": ["taken"]}, status=422, **ANSWER),
         RateLimitError("slow down", status=429, retry_after=7.0, **ANSWER),
         ServerError("oops", status=502, **ANSWER),
         RedirectError("moved", status=301, location="https://elsewhere.example/", **ANSWER),

@@ -143,6 +143,38 @@ async def test_ids_lists_every_site_100_a_request(face: str) -> None:
     assert [r.query.get("limit") for r in fake.requests] == ["100", "100"]
 
 
+def site_json(site_id: str) -> dict[str, object]:
+    return {"id": site_id, "object": "site", "name": site_id, "created_at": "2020-07-27 12:01:01"}
+
+
+def sites_page(*site_ids: str, has_more: bool) -> Fault:
+    page = {"object": "list", "url": "/v1/sites", "has_more": has_more,
+            "data": [site_json(site_id) for site_id in site_ids]}  # fmt: skip
+    return Fault.respond(200, json=page)
+
+
+def repeat_sites_across_pages(fake: FakeFathom) -> None:
+    """The next two listings of sites answer A, B, then B, A, C: a hostile or shifting listing."""
+    fake.inject(sites_page("A", "B", has_more=True), method="GET", path="/v1/sites")
+    fake.inject(sites_page("B", "A", "C", has_more=False), method="GET", path="/v1/sites")
+
+
+async def test_ids_gives_each_site_once(face: str, fake: FakeFathom) -> None:
+    """ids() keeps the first of a site that the listing's pages give again."""
+    repeat_sites_across_pages(fake)
+    async with opened(face, fake) as run:
+        ids = await run(lambda c: c.sites.ids())
+    assert ids == ["A", "B", "C"]
+    assert [r.query.get("starting_after") for r in fake.requests] == [None, "B"]
+
+
+async def test_ids_cap_counts_each_site_once(face: str, fake: FakeFathom) -> None:
+    """A site given again does not count toward max_sites."""
+    repeat_sites_across_pages(fake)
+    async with opened(face, fake) as run:
+        assert await run(lambda c: c.sites.ids(max_sites=3)) == ["A", "B", "C"]
+
+
 async def test_ids_stops_past_its_cap(face: str) -> None:
     """ids(max_sites=N) raises TooManySitesError at the first page past N, and asks no further."""
     fake = many_sites(350)

@@ -72,13 +72,16 @@ def _rate_limit(text: str) -> RateLimit | None:
         return None
     from fathom_events import RateLimit  # noqa: PLC0415 - only when the option is given
 
-    requests, _, seconds = text.partition("/")
+    requests, slash, seconds = text.partition("/")
+    problem = f"{text!r} is not N/SECONDS (e.g. 2000/3600) or 'off'"
+    if not slash:
+        if (count := requests.strip()).isdecimal():  # once read as N an hour, without a word
+            problem += f": say the seconds too ({count}/3600 is {count} an hour)"
+        raise argparse.ArgumentTypeError(problem)
     try:
-        return RateLimit(int(requests), float(seconds or 3600))
+        return RateLimit(int(requests), float(seconds))
     except (ValueError, InvalidRequestError):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not N/SECONDS (e.g. 2000/3600) or 'off'"
-        ) from None
+        raise argparse.ArgumentTypeError(problem) from None
 
 
 def _fake_rate_limit(text: str) -> tuple[int, float]:
@@ -346,16 +349,22 @@ def build_parser() -> argparse.ArgumentParser:
         " events every site has under [[events]], the rest under [site.ID]. No currency is"
         " written (Fathom does not tell an existing event's). Exit 0 when it was written;"
         " exit 1 when a site could not be read or holds an event a sync file cannot name"
-        " (each is named on stderr; nothing is written); exit 2 for bad input; 130 on Ctrl-C.",
+        " (each is named on stderr; nothing is written); exit 2 for bad input (an --out FILE"
+        " that exists, without --force, is one: nothing is sent); 130 on Ctrl-C.",
     )
     _site_arguments(sub)
     sub.add_argument(
         "--out",
         metavar="FILE",
         help=(
-            "write to FILE instead of stdout, replaced in one step once every site was read;"
-            " otherwise FILE is left as it was"
+            "write to FILE instead of stdout, in one step once every site was read; otherwise"
+            " FILE is left as it was. An existing FILE is refused (exit 2) unless --force is"
+            " given, before anything is sent; a special file (/dev/null, /dev/stdout, a pipe)"
+            " is not an existing file, and is written to as it is"
         ),
+    )
+    sub.add_argument(
+        "--force", action="store_true", help="replace --out FILE if it exists (see --out)"
     )
     sub = command(
         "fake-server",

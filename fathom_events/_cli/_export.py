@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import argparse
 import re
+import stat
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 
 import attrs
 
-from fathom_events import AsyncClient, Event, EventSpec, InvalidRequestError, __version__
+from fathom_events import Event, EventSpec, InvalidRequestError, __version__
 from fathom_events._protocol import name_key
 
 from ._commands import check_out_path, connect, counters, every_site, named_sites
@@ -125,8 +127,12 @@ def _duplicates(counts: Mapping[str, Counter[str]], name: str) -> str:
 
 
 def _header(
-    counts: Mapping[str, Counter[str]], source: str, made_at: datetime, *, padded: bool
+    counts: Mapping[str, Counter[str]], *, all_sites: bool, made_at: datetime, padded: bool
 ) -> list[str]:
+    # The count is of the sites the file lists, each once, however they were found.
+    source = f"{tally(len(counts), 'site')} (`sites` below)"
+    if all_sites:
+        source = f"every site the token can see, {source}"
     lines = [
         f"# A sync file written by `{PROG} export` ({PROG} {__version__})",
         f"# on {made_at.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC from {source}.",
@@ -158,12 +164,13 @@ def _header(
 
 
 def render_sync_file(
-    found: Mapping[str, Sequence[Event]], *, source: str, made_at: datetime
+    found: Mapping[str, Sequence[Event]], *, all_sites: bool = False, made_at: datetime
 ) -> str:
     """The sync file that gives each site of ``found`` (oldest events first) what it has.
 
-    ``source`` says where the sites came from, for the header. Raises
-    :class:`ExportError` when an event's name cannot be written as it is.
+    ``all_sites``: the sites are every site the token can see, and the header
+    says so. Raises :class:`ExportError` when an event's name cannot be
+    written as it is.
     """
     if unwritable := _unwritable(found):
         raise ExportError(unwritable)
@@ -171,7 +178,7 @@ def render_sync_file(
     first = next(iter(counts.values()), Counter[str]())
     common = [name for name in first if all(name in c for c in counts.values())]
     padded = any(name_key(e.name) != e.name for events in found.values() for e in events)
-    lines = _header(counts, source, made_at, padded=padded)
+    lines = _header(counts, all_sites=all_sites, made_at=made_at, padded=padded)
     lines += ["", "sites = ["] + [f"  {toml_string(site_id)}," for site_id in counts] + ["]"]
     if common:
         lines += ["", "# Events every site has."]
@@ -198,31 +205,42 @@ def render_sync_file(
     return "\n".join(lines) + "\n"
 
 
-async def _sites(named: list[str], client: AsyncClient, out: Output) -> tuple[list[str], str]:
-    """The sites to export (``named``, or none: ``--all-sites``), and how the header names them.
+def _out_path(args: argparse.Namespace) -> Path | None:
+    """Where the sync file goes (None: stdout), checked before any request."""
+    target = check_out_path(args.out)
+    if target is None and args.json:
+        raise UsageError("--json prints JSON on stdout: give --out FILE for the sync file")
+    if target is not None and not args.force and _is_a_file(target):
+        raise UsageError(f"export: {target} already exists; give --force to replace it")
+    return target
 
-    With ``--all-sites`` the ids come from ``client.sites.ids()`` (oldest
-    first) and the header says so; the file still lists them in ``sites``, so
-    that it reproduces exactly the sites it was made from.
+
+def _is_a_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file (through any symlink): what ``--force`` guards.
+
+    A special file (``/dev/null``, ``/dev/stdout``, a pipe) holds nothing to
+    lose, and is written to as it is.
     """
-    if not named:  # --all-sites
-        found = await every_site(client, out)
-        return found, f"every site the token can see, {tally(len(found), 'site')} (`sites` below)"
-    return named, f"{tally(len(named), 'site')} (`sites` below)"
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:  # missing (or a dangling symlink): nothing there yet
+        return False
 
 
 async def export(args: argparse.Namespace, out: Output) -> int:
     """Run ``export SITE...``: 0 when the file was written, 1 when nothing could be.
 
-    ``--out FILE`` is replaced whole, and only when every site was read and
+    ``--out FILE`` is refused, before any request, when FILE exists (unless
+    ``--force``); it is written whole, and only when every site was read and
     every event can be written; otherwise it is left as it was.
     """
-    target = check_out_path(args.out)
-    if target is None and args.json:
-        raise UsageError("--json prints JSON on stdout: give --out FILE for the sync file")
+    target = _out_path(args)
     named = named_sites(args)
     async with connect(args) as client:
-        sites, source = await _sites(named, client, out)
+        # With --all-sites the ids come from client.sites.ids() (oldest first, each once)
+        # and the header says so; the file still lists them in `sites`, so that it
+        # reproduces exactly the sites it was made from.
+        sites = named or await every_site(client, out)
         if not sites:
             out.problem("export: the token can see no site; nothing written")
             return 1
@@ -235,7 +253,9 @@ async def export(args: argparse.Namespace, out: Output) -> int:
         out.problem(f"export: {tally(len(result.failed), 'site')} could not be read; {kept}")
         return 1
     try:
-        text = render_sync_file(result, source=source, made_at=datetime.now(timezone.utc))
+        text = render_sync_file(
+            result, all_sites=args.all_sites, made_at=datetime.now(timezone.utc)
+        )
     except ExportError as error:
         for event in error.unwritable:
             out.problem(f"export {event.site_id}: {event}")

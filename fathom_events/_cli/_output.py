@@ -72,21 +72,24 @@ def replace_file(path: Path, chunks: Iterable[bytes]) -> None:
     keep, and is written to directly.
     """
     try:
-        _replace_file(Path(os.path.realpath(path)), chunks)
+        _replace_file(path, chunks)
     except OSError as error:
         # Name the file the user gave, not the temporary one beside it.
         raise OSError(error.errno, error.strerror or str(error), str(path)) from error
 
 
-def _replace_file(target: Path, chunks: Iterable[bytes]) -> None:
+def _replace_file(path: Path, chunks: Iterable[bytes]) -> None:
     try:
-        old: os.stat_result | None = target.stat()
+        # Through the path as given, as open() goes: /dev/stdout on a pipe resolves to no
+        # real path ("/proc/PID/fd/pipe:[N]"), but stat() and open() reach the pipe.
+        old: os.stat_result | None = path.stat()
     except FileNotFoundError:
         old = None
     if old is not None and not stat.S_ISREG(old.st_mode):
-        with target.open("wb") as file:
+        with path.open("wb") as file:
             file.writelines(chunks)
         return
+    target = Path(os.path.realpath(path))
     temporary, descriptor = _new_file_beside(target)
     try:
         with os.fdopen(descriptor, "wb") as file:

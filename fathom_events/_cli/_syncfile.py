@@ -43,6 +43,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import NoReturn
 
@@ -282,15 +283,6 @@ def _key_parts(dotted: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def _common(a: KeyPath, b: KeyPath) -> int:
-    count = 0
-    for left, right in zip(a, b, strict=False):
-        if left != right:
-            break
-        count += 1
-    return count
-
-
 class _Locator:
     """Maps key paths (``("events", 2, "name")``) to the line of the text that wrote them."""
 
@@ -310,6 +302,12 @@ class _Locator:
                 self._entries.append((number, table, True))
             elif key := _KEY.match(line):
                 self._entries.append((number, (*table, *_key_parts(key[1])), False))
+        # Each key path's every prefix, and the first line that wrote a path under it: a
+        # path's line is then a few lookups, not a pass over the file per table.
+        self._first: dict[KeyPath, int] = {}
+        for number, path, _ in self._entries:
+            for length in range(1, len(path) + 1):
+                self._first.setdefault(path[:length], number)
 
     def line(self, path: KeyPath, needle: str | None = None, nth: int = 1) -> int | None:
         """The line that wrote ``path``, or failing that the line of its nearest parent.
@@ -319,9 +317,10 @@ class _Locator:
         the array that holds the wanted item and earlier items match too.
         """
         best_line, best_common = None, 0
-        for number, entry, _ in self._entries:
-            if (common := _common(entry, path)) > best_common:
-                best_line, best_common = number, common
+        for length in range(len(path), 0, -1):  # the longest prefix any line wrote
+            if (found := self._first.get(path[:length])) is not None:
+                best_line, best_common = found, length
+                break
         if best_line is None or best_common == len(path) or needle is None:
             return best_line
         indexes = [i for i, part in enumerate(path) if isinstance(part, int)]
@@ -547,7 +546,7 @@ class _Checker:
         self._fail((*where, key), f"{entry}: {problem}", _value_needle(value), nth=nth)
 
     def _check_site_table(
-        self, site_id: str, name: str, sites: Sequence[str] | None, exclude: Sequence[str]
+        self, site_id: str, name: str, sites: AbstractSet[str] | None, exclude: AbstractSet[str]
     ) -> None:
         """A ``[site.ID]`` must name a site in `sites` (when listed) and not an excluded one."""
         if sites is not None and site_id not in sites:
@@ -571,9 +570,11 @@ class _Checker:
             self._fail(("site",), "`site` must hold one table per site, e.g. [site.CDBUGS]")
         extras: dict[str, tuple[EventSpec, ...]] = {}
         none: dict[str, None] = {}
+        listed = None if sites is None else frozenset(sites)  # looked up once per table
+        excluded = frozenset(exclude)
         for site_id, table in value.items():
             name = f"[{_table_name(site_id)}]"
-            self._check_site_table(site_id, name, sites, exclude)
+            self._check_site_table(site_id, name, listed, excluded)
             if not isinstance(table, dict):
                 self._fail(("site", site_id), f"{name} must be a table with `events`")
             for key in table:
