@@ -48,6 +48,7 @@ from ._bulk_types import (
     SyncPlan,
     SyncReport,
     check_max_events_per_site,
+    describe_change,
 )
 from ._pagination import PageWalker
 from ._protocol import check_id, name_key, shown
@@ -541,7 +542,7 @@ def refuse_changes(site: SitePlan, error: TokenPermissionError) -> SitePlan:
     """``site`` with every change moved to ``refused`` (as ``error``): none is sent."""
     refused = (
         *(Failure("create", spec.name, error) for spec in site.create),
-        *(Failure("rename", event.name, error) for event, _ in site.rename),
+        *(Failure("rename", event.name, error, to=spec.name) for event, spec in site.rename),
         *(Failure("update", event.name, error) for event, _ in site.update),
         *(Failure("delete", event.name, error) for event in site.delete),
     )
@@ -549,13 +550,18 @@ def refuse_changes(site: SitePlan, error: TokenPermissionError) -> SitePlan:
 
 
 async def _recorded(
-    report: SiteReport, action: str, target: str, call: Callable[[], Awaitable[T]]
+    report: SiteReport,
+    action: str,
+    target: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    to: str | None = None,
 ) -> T | None:
     """Run one change; a failure (of any kind: see :func:`as_failure`) goes into the report."""
     try:
         return await call()
     except Exception as error:  # noqa: BLE001 - ours or not, the change's outcome is recorded
-        report.failed.append(Failure(action, target, as_failure(error, sent=True)))
+        report.failed.append(Failure(action, target, as_failure(error, sent=True), to=to))
         return None
 
 
@@ -586,7 +592,9 @@ async def _create(
 
 
 @contextlib.contextmanager
-def _in_flight(report: SiteReport, action: str, target: str) -> Iterator[None]:
+def _in_flight(
+    report: SiteReport, action: str, target: str, *, to: str | None = None
+) -> Iterator[None]:
     """Note a change that was cut off by cancellation once a request of it went out.
 
     Such a change may have taken effect. One cut off before any of its
@@ -598,7 +606,7 @@ def _in_flight(report: SiteReport, action: str, target: str) -> Iterator[None]:
             yield
         except BaseException as exc:
             if not isinstance(exc, Exception) and sends.sent:
-                report.interrupted.append(f"{action} {target!r}")
+                report.interrupted.append(describe_change(action, target, to))
             raise
 
 
@@ -608,8 +616,8 @@ async def _apply_site(events: EventCalls, site: SitePlan, report: SiteReport, li
     report.repeated.extend(site.repeated)
     for event, spec in site.rename:
         rename = functools.partial(events.update, site_id, event.id, spec.name, spec.currency)
-        with _in_flight(report, "rename", event.name):
-            renamed = await _recorded(report, "rename", event.name, rename)
+        with _in_flight(report, "rename", event.name, to=spec.name):
+            renamed = await _recorded(report, "rename", event.name, rename, to=spec.name)
         if renamed is not None:
             report.renamed.append(renamed)
     for spec in site.create:
@@ -651,6 +659,7 @@ async def apply(
     _check_deletes(sync_plan.sites, check_max_deletes(max_deletes))
     report.token_checked, report.token_note = sync_plan.token_checked, sync_plan.token_note
     by_site = {site.site_id: site for site in sync_plan.sites}
+    _open_sites(report, by_site)
 
     async def work(site_id: str) -> bool:
         site = by_site[site_id]
@@ -694,6 +703,9 @@ async def sync(
     known before any change is sent: every site is planned first (its
     changes held, its listing let go), then the bound is checked, then the
     changes are sent; ``on_progress`` is called as each site's changes end.
+    Past the bound, :class:`TooManyDeletesError` is raised and the report
+    holds only the requests sent (the listings) and the sites that could not
+    be listed: nothing was changed, nothing is marked done or cancelled.
     """
     concurrency = check_concurrency(concurrency, usage.max_in_flight)
     on_progress = check_progress(on_progress)
@@ -703,12 +715,14 @@ async def sync(
     report = _check_report(report)
     max_deletes = check_max_deletes(max_deletes)
     counters = _Counters(usage)  # before the token's request: the report counts it
+    refusal: TooManyDeletesError | None = None
     with _accounted(report, counters):
         planner, report.token_note = await planner.read_token(ask_token)
         report.token_checked = planner.token is not None
         site_ids = list(planner.wanted)
+        _open_sites(report, site_ids)
 
-        async def changes_of(site_id: str) -> SitePlan | None:
+        async def changes_of(site_id: str) -> _Changes | None:
             """The site's changes (its listing let go), or None: it could not be planned."""
             try:
                 site_plan = await planner(site_id)
@@ -717,30 +731,21 @@ async def sync(
                 return None
             # Only the changes are kept while they are sent: the listing (all but the events
             # to rename, update or delete) is let go now, not after the site's last change.
-            report.site(site_id).skipped.extend(event.name for event in site_plan.unchanged)
-            return attrs.evolve(site_plan, existing=(), unchanged=())
+            skipped = tuple(event.name for event in site_plan.unchanged)
+            return attrs.evolve(site_plan, existing=(), unchanged=()), skipped
 
-        async def send(site_id: str, changes: SitePlan | None) -> bool:
+        async def send(site_id: str, changes: _Changes | None) -> bool:
             if changes is None:
                 return True
-            return await _apply_site(events, changes, report.site(site_id), planner.limit)
+            site_report = report.site(site_id)
+            site_report.skipped.extend(changes[1])
+            return await _apply_site(events, changes[0], site_report, planner.limit)
 
         if max_deletes is not None and planner.prune:
-            planned: dict[str, SitePlan | None] = {}
-
-            async def plan_one(site_id: str) -> bool:
-                planned[site_id] = await changes_of(site_id)
-                return planned[site_id] is None
-
-            await _changing(
-                report,
-                site_ids,
-                plan_one,
-                concurrency=concurrency,
-                on_progress=None,
-                counters=counters,
+            planned = await _plan_first(
+                report, site_ids, changes_of, concurrency=concurrency, counters=counters
             )
-            _check_deletes([p for p in planned.values() if p is not None], max_deletes)
+            refusal = _too_many_deletes((p[0] for p in planned.values() if p), max_deletes)
 
             async def work(site_id: str) -> bool:
                 return await send(site_id, planned.pop(site_id, None))
@@ -750,23 +755,66 @@ async def sync(
             async def work(site_id: str) -> bool:
                 return await send(site_id, await changes_of(site_id))
 
-        await _changing(
-            report,
-            site_ids,
-            work,
-            concurrency=concurrency,
-            on_progress=on_progress,
-            counters=counters,
-        )
+        if refusal is None:
+            await _changing(
+                report,
+                site_ids,
+                work,
+                concurrency=concurrency,
+                on_progress=on_progress,
+                counters=counters,
+            )
+    if refusal is not None:  # raised here: the report is not marked cancelled, nothing was
+        raise refusal
     return report
+
+
+#: A site's changes (its listing let go) and the names of the events it leaves as they are.
+_Changes = tuple[SitePlan, tuple[str, ...]]
+
+
+async def _plan_first(
+    report: SyncReport,
+    site_ids: Sequence[str],
+    changes_of: Callable[[str], Awaitable[_Changes | None]],
+    *,
+    concurrency: int,
+    counters: _Counters,
+) -> dict[str, _Changes | None]:
+    """Every site's changes, planned before any is sent (None: the site could not be)."""
+    planned: dict[str, _Changes | None] = {}
+
+    async def plan_one(site_id: str) -> bool:
+        planned[site_id] = await changes_of(site_id)
+        return planned[site_id] is None
+
+    await _changing(
+        report, site_ids, plan_one, concurrency=concurrency, on_progress=None, counters=counters
+    )
+    return planned
+
+
+def _open_sites(report: SyncReport, site_ids: Iterable[str]) -> None:
+    """Make every site's report before any work starts: ``report.sites`` then never grows
+    while the work runs (a progress display may read it from another thread)."""
+    for site_id in site_ids:
+        report.site(site_id)
+
+
+def _too_many_deletes(
+    sites: Iterable[SitePlan], max_deletes: int | None
+) -> TooManyDeletesError | None:
+    """The error when ``sites`` would delete more than ``max_deletes``; None when they would not."""
+    if max_deletes is None:
+        return None
+    deletes = sum(len(site.delete) for site in sites)
+    return TooManyDeletesError(deletes, max_deletes) if deletes > max_deletes else None
 
 
 def _check_deletes(sites: Iterable[SitePlan], max_deletes: int | None) -> None:
     """Raise :class:`TooManyDeletesError` when ``sites`` would delete more than ``max_deletes``."""
-    if max_deletes is not None:
-        deletes = sum(len(site.delete) for site in sites)
-        if deletes > max_deletes:
-            raise TooManyDeletesError(deletes, max_deletes)
+    if (refusal := _too_many_deletes(sites, max_deletes)) is not None:
+        raise refusal
 
 
 def _check_report(report: SyncReport | None) -> SyncReport:

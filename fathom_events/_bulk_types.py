@@ -28,6 +28,7 @@ __all__ = [
     "SyncPlan",
     "SyncReport",
     "check_max_events_per_site",
+    "describe_change",
 ]
 
 #: The most events a bulk job lists from one site before it records the site as
@@ -178,14 +179,23 @@ ProgressCallback = Callable[[Progress], object]
 
 @attrs.frozen
 class Failure:
-    """One thing that did not work: what was tried (``action``), on what, and the error."""
+    """One thing that did not work: what was tried (``action``), on what, and the error.
+
+    ``to`` is the new name of a rename (``target`` is the old one), else None.
+    """
 
     action: str
     target: str
     error: FathomError
+    to: str | None = attrs.field(default=None, kw_only=True)
 
     def __str__(self) -> str:
-        return f"{self.action} {self.target!r}: {self.error}"
+        return f"{describe_change(self.action, self.target, self.to)}: {self.error}"
+
+
+def describe_change(action: str, target: str, to: str | None = None) -> str:
+    """A change in words: ``create 'Signed up'``, ``rename 'Sign-up' -> 'Signed up'``."""
+    return f"{action} {target!r}" if to is None else f"{action} {target!r} -> {to!r}"
 
 
 class PullResult(dict[str, list[Event]]):

@@ -186,7 +186,8 @@ async def test_a_token_that_may_only_read_refuses_a_rename(face: str) -> None:
     async with opened(face, fake) as run:
         report = await run(lambda c: c.events.sync(desired))
     (refused,) = report.sites[SITE].refused
-    assert (refused.action, refused.target) == ("rename", "Sign-up")
+    assert (refused.action, refused.target, refused.to) == ("rename", "Sign-up", "Signed up")
+    assert str(refused).startswith("rename 'Sign-up' -> 'Signed up': the token")
     assert writes(fake) == []
 
 
@@ -323,10 +324,14 @@ async def test_apply_over_max_deletes_sends_nothing(face: str, stale: FakeFathom
 
 async def test_sync_over_max_deletes_sends_no_write(face: str, stale: FakeFathom) -> None:
     """sync with more deletes than max_deletes lists every site, then stops before any write."""
+    refused = SyncReport()
     async with opened(face, stale) as run:
         with pytest.raises(TooManyDeletesError):
-            await run(lambda c: c.events.sync(DESIRED, prune=True, max_deletes=0))
+            await run(lambda c: c.events.sync(DESIRED, prune=True, max_deletes=0, report=refused))
         assert writes(stale) == []
+        # The report says nothing was done: only the token's and the listings' requests.
+        assert (refused.cancelled, refused.totals()["skipped"]) == (False, 0)
+        assert refused.requests_sent == len(stale.requests) == 3
         report = await run(lambda c: c.events.sync(DESIRED, prune=True, max_deletes=4))
     assert report.ok
     assert report.totals()["deleted"] == 4
@@ -382,3 +387,32 @@ async def test_interrupted_lists_only_changes_that_were_sent(stale: FakeFathom) 
     ]
     assert interrupted == ["create 'New'"]
     assert len(stale.requests_for("POST")) == 1
+
+
+@pytest.mark.parametrize("job", ["apply", "sync"])
+async def test_every_site_has_its_report_before_any_work(
+    face: str, stale: FakeFathom, job: str
+) -> None:
+    """report.sites holds every site, in order, from the first progress on: it never grows
+    while the work runs (a progress bar reads it from another thread)."""
+    report = SyncReport()
+    seen: list[list[str]] = []
+
+    def on_progress(_: object) -> None:
+        seen.append(list(report.sites))
+
+    async with opened(face, stale) as run:
+        if job == "apply":
+            plan = await run(lambda c: c.events.plan(DESIRED))
+            await run(
+                lambda c: c.events.apply(
+                    plan, report=report, on_progress=on_progress, concurrency=1
+                )
+            )
+        else:
+            await run(
+                lambda c: c.events.sync(
+                    DESIRED, report=report, on_progress=on_progress, concurrency=1
+                )
+            )
+    assert seen == [["S1", "S2"], ["S1", "S2"]]
