@@ -6,6 +6,7 @@ against FakeFathom over real HTTP; writes are counted from the fake's request lo
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
@@ -15,13 +16,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rich.console import Console
 
+from fathom_events._cli import _output
+from fathom_events._cli._output import Output
 from fathom_events._cli._syncfile import SyncFileError, parse_sync_file
 from fathom_events.testing import FakeFathom, RecordedRequest
 
 from .test_cli import TOKEN, Cli, in_process_cli, run_cli, subprocess_env
+from .test_goals_history import repeating_listing
 
 RENAMING = """\
 sites = ["SITE1", "SITE2"]
@@ -184,8 +190,41 @@ def test_an_old_name_beside_the_new_one_is_said(cli: Cli, fake: FakeFathom, tmp_
     assert ran.code == 0, ran.err
     assert (
         f"plan SITE1: 'Sign-up' ({ids(fake, 'SITE1')['Sign-up']}) is not renamed to 'Signed up':"
-        " the site has 'Signed up' already (it is left as it is; --prune deletes it)"
+        " the site has 'Signed up' already; --prune would delete it"
     ) in ran.err
+
+
+def test_an_old_name_left_because_another_was_renamed_is_said(
+    cli: Cli, fake: FakeFathom, tmp_path: Path
+) -> None:
+    """Where another old name's event is renamed, the plan names it as the reason."""
+    fake.add_event("SITE1", "Registered")
+    text = RENAMING.replace(
+        'renamed_from = ["Sign-up"]', 'renamed_from = ["Sign-up", "Registered"]'
+    )
+    ran = cli("sync", sync_file(tmp_path, text), "--dry-run")
+    assert ran.code == 0, ran.err
+    old = ids(fake, "SITE1")
+    assert (
+        f"plan SITE1: 'Registered' ({old['Registered']}) is not renamed to 'Signed up':"
+        f" 'Sign-up' ({old['Sign-up']}) is renamed to it; --prune would delete it"
+    ) in ran.err
+
+
+def test_a_refused_rename_says_old_and_new(fake: FakeFathom, url: str, tmp_path: Path) -> None:
+    """A rename the token may not make is named 'Old' -> 'New' on stderr and in JSON."""
+    fake.add_token("READER", ["all-sites-readonly"])
+    path = sync_file(tmp_path, RENAMING)
+    ran = run_cli("sync", path, "--check", "--json", "--base-url", url, "--token", "READER")
+    refused = json.loads(ran.out)["plan"]["refused"]
+    assert {key: refused[0][key] for key in ("site_id", "action", "target", "to")} == {
+        "site_id": "SITE1",
+        "action": "rename",
+        "target": "Sign-up",
+        "to": "Signed up",
+    }
+    shown = run_cli("sync", path, "--check", "--base-url", url, "--token", "READER")
+    assert "refused: rename 'Sign-up' -> 'Signed up': the token" in shown.err
 
 
 # --- deletes: listed, confirmed, bounded ------------------------------------------------------
@@ -194,8 +233,7 @@ def test_an_old_name_beside_the_new_one_is_said(cli: Cli, fake: FakeFathom, tmp_
 def test_a_sync_that_deletes_without_a_terminal_or_yes_sends_nothing(
     fake: FakeFathom, url: str, tmp_path: Path
 ) -> None:
-    """Through the real entry point, with no terminal and no --yes: the deletes are listed,
-    exit 2, and the fake receives zero writes."""
+    """The real entry point, no terminal, no --yes: deletes listed, exit 2, zero writes."""
     path = sync_file(tmp_path, PRUNING)
     ran = run_cli("sync", path, "--prune", "--base-url", url, "--token", TOKEN)
     assert ran.code == 2, ran.err
@@ -314,6 +352,8 @@ def test_on_a_terminal_a_sync_asks_before_deleting(
                 process.communicate()
     assert process.returncode == code, (seen + err).decode()
     assert re.search(rb"delete 4 events for good\?", seen)
+    # stdout is not the terminal here: the deletes are named on stderr, before the question.
+    assert re.search(rb"sync SITE2: deleting \w+ 'Old promo'\n.*\[y/N\]", seen, re.DOTALL)
     assert b"'Old promo'" in out
     assert len([w for w in writes(fake) if w.method == "DELETE"]) == deleted
     if not deleted:
@@ -332,3 +372,41 @@ def test_progress_counts_each_phases_own_requests_and_each_change(
     progress = [line for line in ran.err.splitlines() if line.startswith(("plan:", "apply:"))]
     assert progress[-1] == "apply: 4/4 changes, 4 requests, 0 retries"
     assert "plan: 2/2 sites, 3 requests, 0 retries" in progress
+
+
+def test_the_apply_bar_moves_as_each_change_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bar of changes asks done() each time it is drawn, so it moves between sites' ends."""
+    made: list[_output._PolledBars] = []
+
+    class Recording(_output._PolledBars):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(_output, "_PolledBars", Recording)
+    out = Output("plain", bars=True)
+    out._err = Console(file=io.StringIO(), force_terminal=True, width=100)
+    done = 0
+    with out.progress("apply", 5, lambda: (done, 0), done=lambda: done):
+        done = 3  # three changes ended; no site has, so no on_progress was called
+        made[0].get_renderable()  # a draw, as rich's refresh thread makes ten times a second
+        assert made[0].tasks[0].completed == 3
+    assert made[0].tasks[0].completed == 5
+
+
+@pytest.mark.parametrize("command", ["pull", "export"])
+def test_pull_and_export_say_when_a_listing_repeats_an_event(
+    cli: Cli, fake: FakeFathom, command: str
+) -> None:
+    """A listing that shows an event twice: pull and export write it once, and say so."""
+    first = fake.events("SITE1")[0]["id"]
+    repeating_listing(fake, "SITE1")
+    ran = cli(command, "SITE1")
+    assert ran.code == 0, ran.err
+    assert (
+        f"{command} SITE1: the listing showed 1 event more than once ({first}); each counts once"
+    ) in ran.err
+    if command == "pull":
+        assert [e["id"] for e in json.loads(ran.out)["sites"]["SITE1"]].count(first) == 1
+    else:
+        assert ran.out.count('name = "Sign-up"') == 1

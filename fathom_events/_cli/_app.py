@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn, cast
@@ -86,16 +85,16 @@ def _rate_limit(text: str) -> RateLimit | None:
 
 def _fake_rate_limit(text: str) -> tuple[int, float]:
     """``fake-server --rate-limit``: N/SECONDS, both given (no default window, no 'off')."""
+    from fathom_events.testing._throttle import check_rate_limit  # noqa: PLC0415 - when given
+
     requests, slash, seconds = text.partition("/")
     try:
-        budget = (int(requests), float(seconds))
+        return check_rate_limit((int(requests), float(seconds)) if slash else None)
     except ValueError:
-        budget = (0, 0.0)
-    if not slash or budget[0] < 1 or not 0 < budget[1] < math.inf:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not N/SECONDS (e.g. 2000/3600: 2000 requests an hour per token)"
-        )
-    return budget
+            f"{text!r} is not N/SECONDS (e.g. 2000/3600: 2000 requests an hour per token;"
+            " at most ten years)"
+        ) from None
 
 
 def _positive_int(text: str) -> int:

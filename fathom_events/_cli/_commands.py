@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fathom_events import APIStatusError, AsyncClient, Event, InvalidRequestError, PullResult
 
-from ._output import Counters, Output, event_json, json_text, replace_file
+from ._output import Counters, Output, event_json, json_text, replace_file, tally
 from ._text import TOKEN_ENV, UsageError
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "listing_sites",
     "named_sites",
     "pull",
+    "show_pulled",
     "update",
 ]
 
@@ -213,6 +214,17 @@ def named_sites(args: argparse.Namespace) -> list[str]:
     return list(dict.fromkeys(args.sites))
 
 
+def show_pulled(out: Output, result: PullResult, command: str) -> None:
+    """Each site that could not be read (a problem), and each whose listing repeated events."""
+    for site, error in result.failed.items():
+        out.problem(f"{command} {site}: {error}")
+    for site, ids in result.repeated.items():
+        out.note(
+            f"{command} {site}: the listing showed {tally(len(ids), 'event')} more than once"
+            f" ({', '.join(ids)}); each counts once"
+        )
+
+
 def render_pull(result: PullResult, fmt: str) -> str:
     """Pulled events as a JSON document, or CSV rows site_id,id,name,currency,created_at.
 
@@ -261,8 +273,7 @@ async def pull(args: argparse.Namespace, out: Output) -> int:
         print(text, end="", flush=True)  # noqa: T201 - the pulled events are the answer
     elif written:
         replace_file(target, [text.encode("utf-8")])
-    for site, error in result.failed.items():
-        out.problem(f"pull {site}: {error}")
+    show_pulled(out, result, "pull")
     events = sum(len(found) for found in result.values())
     summary = f"pulled {events:,} events from {len(result):,} sites"
     if result.failed:

@@ -28,7 +28,7 @@ import attrs
 from fathom_events import Event, EventSpec, InvalidRequestError, __version__
 from fathom_events._protocol import name_key
 
-from ._commands import check_out_path, connect, counters, every_site, named_sites
+from ._commands import check_out_path, connect, counters, every_site, named_sites, show_pulled
 from ._output import Output, replace_file, tally
 from ._syncfile import MAX_FILE_BYTES
 from ._text import PROG, UsageError
@@ -247,8 +247,7 @@ async def export(args: argparse.Namespace, out: Output) -> int:
         with out.progress("export", len(sites), counters(client)) as on_progress:
             result = await client.events.pull(sites, on_progress=on_progress)
     kept = "nothing written" if target is None else f"{target} was left as it was"
-    for site, error in result.failed.items():
-        out.problem(f"export {site}: {error}")
+    show_pulled(out, result, "export")
     if result.failed:
         out.problem(f"export: {tally(len(result.failed), 'site')} could not be read; {kept}")
         return 1

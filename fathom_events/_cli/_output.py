@@ -249,6 +249,11 @@ class Output:
     def json_mode(self) -> bool:
         return self.mode == "json"
 
+    @property
+    def results_on_terminal(self) -> bool:
+        """Whether results (stdout) are seen on a terminal: not JSON, not a file or a pipe."""
+        return not self.json_mode and sys.stdout.isatty()
+
     def result(self, text: str) -> None:
         """A line of the answer, on stdout (not in JSON mode), escaped."""
         self._line(escape_controls(text))
@@ -350,10 +355,11 @@ class Output:
         self, label: str, total: int, counters: Counters, unit: str, phase: _Phase
     ) -> Iterator[Callable[[Progress], None]]:
         task: TaskID | None = None
+        ended = False  # then the phase is complete, whatever done() says
 
         def poll() -> None:
             if task is not None:
-                bars.update(task, completed=phase.done())
+                bars.update(task, completed=total if ended else phase.done())
 
         bars = _PolledBars(
             SpinnerColumn(),
@@ -369,6 +375,7 @@ class Output:
         task = bars.add_task(label, total=total)
         with bars:
             yield phase.seen
+            ended = True
             bars.update(task, completed=total)
 
     @contextlib.contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from fathom_events import AsyncClient, Event, EventSpec, RateLimit, SyncPlan, SyncReport
+from fathom_events import AsyncClient, Event, EventSpec, Failure, RateLimit, SyncPlan, SyncReport
 
 from ._commands import connect, counters, every_site
 from ._output import Output, duration, tally
@@ -91,10 +91,20 @@ def plan_json(plan: SyncPlan) -> dict[str, object]:
         ],
         "failed": {site: str(error) for site, error in plan.failed.items()},
         "refused": [
-            {"site_id": site, "action": f.action, "target": f.target, "reason": str(f.error)}
+            {**_failure_json(site, f), "reason": str(f.error)}
             for site, failures in plan.refused.items()
             for f in failures
         ],
+    }
+
+
+def _failure_json(site_id: str, failure: Failure) -> dict[str, object]:
+    """Where a failure was and what was tried (``to``: a rename's new name, else null)."""
+    return {
+        "site_id": site_id,
+        "action": failure.action,
+        "target": failure.target,
+        "to": failure.to,
     }
 
 
@@ -133,7 +143,7 @@ def report_json(report: SyncReport, plan: SyncPlan | None = None) -> dict[str, o
         "ok": report.ok,
         "cancelled": report.cancelled,
         "failures": [
-            {"site_id": site, "action": f.action, "target": f.target, "error": str(f.error)}
+            {**_failure_json(site, f), "error": str(f.error)}
             for site, site_report in report.sites.items()
             for f in site_report.failed
         ],
@@ -143,7 +153,7 @@ def report_json(report: SyncReport, plan: SyncPlan | None = None) -> dict[str, o
             for change in site_report.interrupted
         ],
         "refused": [
-            {"site_id": site, "action": f.action, "target": f.target, "reason": str(f.error)}
+            {**_failure_json(site, f), "reason": str(f.error)}
             for site, site_report in report.sites.items()
             for f in site_report.refused
         ],
@@ -209,12 +219,18 @@ def show_plan(out: Output, plan: SyncPlan, *, per_site: bool) -> None:
         f"{refused}{unlisted}"
     )
     for site in plan.sites:
+        renamed = {spec.name: event for event, spec in site.rename}
         for event, spec in site.not_renamed:
-            kept = "--prune deletes it" if not plan.prune else "it is deleted, as --prune says"
+            other = renamed.get(spec.name)
+            why = (
+                f"the site has {spec.name!r} already"
+                if other is None
+                else f"{other.name!r} ({other.id}) is renamed to it"
+            )
+            kept = "it is deleted, as --prune says" if plan.prune else "--prune would delete it"
             out.note(
                 f"plan {site.site_id}: {event.name!r} ({event.id}) is not renamed to"
-                f" {spec.name!r}: the site has {spec.name!r} already"
-                f" ({'it is left as it is; ' if not plan.prune else ''}{kept})"
+                f" {spec.name!r}: {why}; {kept}"
             )
         for event_id in site.repeated:
             out.note(
@@ -338,12 +354,13 @@ def _beyond_max_deletes(out: Output, plan: SyncPlan, max_deletes: int | None) ->
 def _deletes_confirmed(out: Output, plan: SyncPlan, *, yes: bool) -> bool:
     """Whether the plan's deletes (if any) may be sent: --yes, or yes at a terminal's prompt.
 
-    In JSON mode, where the deletes are not shown in a table, each is named on
-    stderr first.
+    Unless the plan's rows were shown on a terminal (JSON mode, or stdout
+    redirected to a file or a pipe), each delete is named on stderr first,
+    where whoever is asked sees it.
     """
     if not plan.deletes:
         return True
-    if out.json_mode:
+    if not out.results_on_terminal:  # then the plan's rows may not be before anyone's eyes
         for site in plan.sites:
             for event in site.delete:
                 out.problem(f"sync {site.site_id}: deleting {event.id} {event.name!r}")
