@@ -93,10 +93,11 @@ def test_fake_server_takes_a_rate_limit_and_faults_at_start_and_while_running() 
             ["fake-server", "--rate-limit", "2000"],
             (
                 "fathom-events fake-server: argument --rate-limit: '2000' is not N/SECONDS"
-                " (e.g. 2000/3600: 2000 requests an hour per token)"
+                " (e.g. 2000/3600: 2000 requests an hour per token; at most ten years)"
             ),
         ),
         (["fake-server", "--rate-limit", "0/60"], "'0/60' is not N/SECONDS"),
+        (["fake-server", "--rate-limit", "1/1e20"], "'1/1e20' is not N/SECONDS"),
         (["fake-server", "--rate-limit", "10/0"], "'10/0' is not N/SECONDS"),
         (["fake-server", "--rate-limit", "10/nan"], "'10/nan' is not N/SECONDS"),
         (["fake-server", "--rate-limit", "ten/60"], "'ten/60' is not N/SECONDS"),
@@ -144,9 +145,12 @@ async def test_ready_line_names_the_limit_and_the_control_endpoint(
     stop = asyncio.Event()
     server = asyncio.create_task(run_fake_server(args, Output(mode), stop))
     printed = ""
-    while "\n" not in printed:
-        await asyncio.sleep(0.01)
+    for _ in range(100_000):  # turns of the loop, never a real sleep, and a bound
+        if "\n" in printed:
+            break
+        await asyncio.sleep(0)
         printed += capsys.readouterr().out
+    assert "\n" in printed, "the fake server printed no ready line"
     first = printed.splitlines()[0]
     if mode == "json":
         ready = json.loads(first)

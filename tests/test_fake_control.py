@@ -106,6 +106,17 @@ async def test_control_requests_take_no_fault_and_spend_no_budget() -> None:
         (b'{"fault": "hang", "path": null}', "'path' must be a string"),
         (b'{"fault": "disconnect", "after_action": "yes"}', "'after_action' must be true or"),
         (b'{"fault": "rate_limited", "retry_after": 5}', "'retry_after' must be a string or"),
+        (
+            b'{"fault": "respond", "status": 503, "headers": {"X-A": "1\\r\\nSet-Cookie: x"}}',
+            "must be text without line breaks or controls",
+        ),
+        (b'{"fault": "respond", "status": 503, "headers": {"X A": "1"}}', "not an HTTP token"),
+        (
+            b'{"fault": "respond", "status": 503, "content_type": "text/plain\\r\\nX: y"}',
+            "must be text without line breaks",
+        ),
+        (b'{"fault": "rate_limited", "retry_after": "1\\n"}', "without line breaks"),
+        (b'{"fault": "respond", "status": 503, "json": NaN}', "no NaN or infinity"),
     ],
 )
 async def test_bad_descriptions_are_400_with_the_reason(

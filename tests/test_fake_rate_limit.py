@@ -174,10 +174,22 @@ async def test_faults_that_perform_spend_and_meet_the_budget(api: Api, fake: Fak
 
 @pytest.mark.parametrize(
     "rate_limit",
-    [(0, 60), (1, 0), (1, -5), (True, 60), ("10", 60), (10, "60"), (10,), 10, (10, float("nan"))],
+    [
+        (0, 60),
+        (1, 0),
+        (1, -5),
+        (True, 60),
+        ("10", 60),
+        (10, "60"),
+        (10,),
+        10,
+        (10, float("nan")),
+        (1, 1e13),  # past the calendar once added to now: every request would answer 500
+        (1, 1e20),
+    ],
 )
 def test_bad_rate_limits_are_refused(rate_limit: Any) -> None:
-    """rate_limit must be (requests >= 1, seconds > 0): anything else is a ValueError."""
+    """rate_limit must be (requests >= 1, 0 < seconds <= ten years): else a ValueError."""
     with pytest.raises(ValueError, match="rate_limit"):
         FakeFathom(rate_limit=rate_limit)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import http
 import json as jsonlib
+import re
 import threading
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,6 +47,22 @@ def _check_status(status: int) -> int:
     if not isinstance(status, int) or not _STATUS_MIN <= status <= _STATUS_MAX:
         raise ValueError(f"status must be an integer from 100 to 599; got {status!r}")
     return status
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    """Header names are tokens and values hold no line break or control: else aiohttp could
+    not send the fault's answer (and would drop the connection instead)."""
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"header name {name!r:.100} is not an HTTP token")
+        if not isinstance(value, str) or _HEADER_VALUE_UNSAFE.search(value):
+            raise ValueError(
+                f"header {name!r} must be text without line breaks or controls; got {value!r:.100}"
+            )
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -94,7 +111,10 @@ class Fault:
             raise ValueError("pass json or text, not both")
         extra = dict(headers or {})
         if json is not None:
-            body = jsonlib.dumps(json).encode()
+            try:
+                body = jsonlib.dumps(json, allow_nan=False).encode()
+            except ValueError:
+                raise ValueError("json must be JSON: no NaN or infinity") from None
             content_type = content_type or "application/json"
         elif text is not None:
             body = text.encode()
@@ -104,6 +124,7 @@ class Fault:
         has_type = any(name.lower() == "content-type" for name in extra)
         if content_type is not None and not has_type:
             extra["Content-Type"] = content_type
+        _check_headers(extra)
         return cls(
             kind="respond",
             status=_check_status(status),

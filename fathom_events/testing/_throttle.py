@@ -29,6 +29,10 @@ class _Window:
     spent: int = 1
 
 
+#: The longest window a budget may have: ten years (a longer one leaves the calendar).
+MAX_WINDOW: Final = 10 * 365 * 24 * 3600
+
+
 def check_rate_limit(rate_limit: object) -> tuple[int, float]:
     """`rate_limit` as (requests, seconds), or a ValueError saying what it must be."""
     if isinstance(rate_limit, tuple) and len(rate_limit) == 2:
@@ -39,12 +43,13 @@ def check_rate_limit(rate_limit: object) -> tuple[int, float]:
             and requests >= 1
             and isinstance(seconds, (int, float))
             and not isinstance(seconds, bool)
-            and 0 < seconds < math.inf
+            and 0 < seconds <= MAX_WINDOW
         ):
             return requests, float(seconds)
     raise ValueError(
         "rate_limit must be (requests, seconds): a whole number >= 1 and a number of"
-        f" seconds > 0, e.g. (2000, 3600); got {rate_limit!r}"
+        f" seconds > 0 and at most {MAX_WINDOW:,} (ten years), e.g. (2000, 3600);"
+        f" got {rate_limit!r:.100}"
     )
 
 
