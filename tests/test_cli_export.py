@@ -116,8 +116,7 @@ def accounts(draw: st.DrawFn) -> list[tuple[str, list[str]]]:
 def test_sync_of_a_fresh_export_plans_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """For any account, `sync` of a fresh export plans no change (nor with --prune, unless
-    a site has two events of one name, when the newer ones are all it deletes)."""
+    """A fresh export syncs to no change; with --prune it deletes only the newer twins."""
     fake = FakeFathom({TOKEN: ["*"]})
     fresh = itertools.count()  # each example has sites of its own on the one served fake
     path = tmp_path / "goals.toml"
@@ -267,8 +266,7 @@ def test_export_marks_twins_and_sites_without_events(cli: Cli, fake: FakeFathom)
 
 
 def test_export_writes_a_padded_name_as_sync_compares_it(cli: Cli, fake: FakeFathom) -> None:
-    """An event stored with outer whitespace is written without it (the header says so), and
-    a sync of the file keeps that event."""
+    """A name stored with outer whitespace is exported without it, and the header says so."""
     fake.add_event("PADDED", " Signed up\t")
     ran = cli("export", "PADDED")
     assert ran.code == 0, ran.err
@@ -280,8 +278,7 @@ def test_export_writes_a_padded_name_as_sync_compares_it(cli: Cli, fake: FakeFat
 def test_export_of_an_event_a_sync_file_cannot_name_writes_nothing(
     cli: Cli, fake: FakeFathom, tmp_path: Path
 ) -> None:
-    """A name sync would refuse (too long, only spaces) fails the export: exit 1, each named,
-    the file left as it was."""
+    """A name sync would refuse fails the export: exit 1, each named, the file as it was."""
     long = fake.add_event("SITE2", "x" * 256)
     blank = fake.add_event("SITE2", "   ")
     path = tmp_path / "goals.toml"
@@ -339,8 +336,7 @@ def exported(cli: Cli, path: Path, *sites: str) -> Path:
 def test_check_exit_codes_through_the_real_entry_point(
     cli: Cli, fake: FakeFathom, url: str, tmp_path: Path, prune: list[str]
 ) -> None:
-    """`sync --check` exits 0 in sync, 3 on drift (showing it), 1 for an unreadable site,
-    2 for a bad file, and never sends a write."""
+    """`sync --check` exits 0, 3 on drift, 1 unreadable, 2 bad file; it never writes."""
     path = exported(cli, tmp_path / "goals.toml", "SITE1", "SITE2")
     base = ["--base-url", url, "--token", TOKEN, *prune]
     fake.reset_requests()
@@ -398,8 +394,7 @@ def test_check_json_is_the_plan(cli: Cli, fake: FakeFathom, tmp_path: Path) -> N
 def test_a_site_with_no_events_round_trips_and_drift_on_it_is_seen(
     cli: Cli, fake: FakeFathom, tmp_path: Path
 ) -> None:
-    """An exported empty site checks clean, with --prune too; an event added to it is
-    drift only to --check --prune (without --prune, sync never deletes)."""
+    """An empty site round-trips; an event added to it is drift only to --check --prune."""
     fake.add_site("EMPTY")
     path = exported(cli, tmp_path / "goals.toml", "EMPTY", "SITE1")
     assert cli("sync", str(path), "--check", "--prune").code == 0

@@ -393,8 +393,7 @@ async def test_interrupted_lists_only_changes_that_were_sent(stale: FakeFathom) 
 async def test_every_site_has_its_report_before_any_work(
     face: str, stale: FakeFathom, job: str
 ) -> None:
-    """report.sites holds every site, in order, from the first progress on: it never grows
-    while the work runs (a progress bar reads it from another thread)."""
+    """report.sites holds every site, in order, before any work: it never grows meanwhile."""
     report = SyncReport()
     seen: list[list[str]] = []
 

@@ -111,8 +111,7 @@ def test_sync_then_plan_is_empty_and_history_is_kept(
     prune: bool,
     set_currency: bool,
 ) -> None:
-    """After sync, a plan is empty; renamed events keep their ids; without prune nothing is
-    deleted; with prune, the event a wanted name or a rename matched is never deleted."""
+    """sync converges; a matched or renamed event keeps its id; no prune, no delete."""
     fake, client = served
     prefix = f"P{next(FRESH)}S"
     desired: dict[str, list[EventSpec]] = {}
