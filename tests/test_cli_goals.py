@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from fathom_events._cli import _output
+from fathom_events._cli import _export, _output
 from fathom_events._cli._output import Output
 from fathom_events._cli._syncfile import SyncFileError, parse_sync_file
 from fathom_events.testing import FakeFathom, RecordedRequest
@@ -410,3 +410,22 @@ def test_pull_and_export_say_when_a_listing_repeats_an_event(
         assert [e["id"] for e in json.loads(ran.out)["sites"]["SITE1"]].count(first) == 1
     else:
         assert ran.out.count('name = "Sign-up"') == 1
+
+
+def test_export_never_replaces_a_file_made_while_it_ran(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that appears at --out after the first look is left as it is: exit 2."""
+    target = tmp_path / "goals.toml"
+    real = _export._out_path
+
+    def looked_before_the_file_was_made(args: Any) -> Path | None:
+        found = real(args)
+        target.write_text("written by someone else\n")
+        return found
+
+    monkeypatch.setattr(_export, "_out_path", looked_before_the_file_was_made)
+    ran = cli("export", "SITE1", "--out", str(target))
+    assert ran.code == 2
+    assert target.read_text() == "written by someone else\n"
+    assert f"export: {target} appeared while exporting; give --force" in ran.err

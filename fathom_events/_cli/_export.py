@@ -273,6 +273,9 @@ async def export(args: argparse.Namespace, out: Output) -> int:
         print(text, end="", flush=True)  # noqa: T201 - the sync file is the answer
         out.note(summary)
         return 0
+    if not args.force and _is_a_file(target):  # made while the sites were read
+        out.problem(f"export: {target} appeared while exporting; give --force to replace it")
+        return 2
     replace_file(target, [data])
     if out.json_mode:
         out.json({"out": str(target), "sites": len(result), "events": events})
