@@ -9,8 +9,14 @@ from __future__ import annotations
 import json
 import sys
 import unicodedata
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fathom_events.testing import FakeFathom
 from fathom_events.testing._input import TRIMMED, php_fields
@@ -264,6 +270,8 @@ def deep_json(depth: int) -> bytes:
         ("application/json", deep_json(50_000), "not valid JSON"),
         ("application/json", b'{"name": 1' + b"0" * 5000 + b"}", "not valid JSON"),
         ("application/json", b'{"name": "\xff"}', "not valid JSON"),
+        ("application/json", b'{"name": "\\ud800x"}', "not valid JSON"),
+        ("application/json", b'{"name": "x", "\\udfff": 1}', "not valid JSON"),
         (FORM, b"a=1&" * 1000 + b"name=x", "more than 1000 fields"),
         (FORM, b"name=%FF", "not UTF-8"),
         (FORM, b"name=\xff", "not UTF-8"),
@@ -302,3 +310,83 @@ async def test_deep_form_keys_are_read_flat(api: Api, fake: FakeFathom) -> None:
     """A form key 10,000 brackets deep is one array field (refused by type), not a deep walk."""
     reply = await form(api, events_path(), b"name" + b"[a]" * 10_000 + b"=x")
     assert (reply.status, reply.json()) == (400, {"errors": {"name": [STRING]}})
+
+
+@pytest.mark.parametrize("method", ["create", "update"])
+async def test_a_lone_surrogate_never_reaches_the_store(
+    api: Api, fake: FakeFathom, method: str
+) -> None:
+    """A name holding a lone surrogate is refused (400, as PHP's json_decode refuses it); the
+    site's listing still answers 200."""
+    existing = fake.add_event(SITE, "Kept")
+    path = events_path() if method == "create" else event_path(existing["id"])
+    data = b'{"name": "\\ud800 sign-up"}'
+    reply = await api.call("POST", path, data=data, headers={"Content-Type": "application/json"})
+    assert reply.status == 400
+    listed = await api.call("GET", events_path())
+    assert listed.status == 200
+    assert stored(fake) == [("Kept", "dollar")]
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(st.characters(exclude_categories=()), max_size=20),  # lone surrogates too
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.text(st.characters(exclude_categories=()), max_size=5), inner, max_size=3
+        )
+    ),
+    max_leaves=8,
+)
+
+
+@pytest.fixture(name="served", scope="module")
+def _served() -> Iterator[tuple[FakeFathom, str]]:
+    fake = FakeFathom()
+    fake.add_event(SITE, "Kept")
+    with fake.serve_in_thread() as url:
+        yield fake, url
+
+
+def send(url: str, method: str, path: str, body: bytes | None = None) -> int:
+    """The status of one plain HTTP request to the served fake."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url + path, data=body, headers=headers, method=method)  # noqa: S310 - the fake on loopback
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    fields=st.dictionaries(st.sampled_from(["name", "currency", "x"]), JSON_VALUES, max_size=3),
+    raw=st.binary(max_size=40),
+    query=st.text(st.characters(exclude_categories=()), max_size=12),
+)
+def test_the_fake_never_answers_500(
+    served: tuple[FakeFathom, str], fields: dict[str, object], raw: bytes, query: str
+) -> None:
+    """Whatever JSON, bytes or query a client sends, the fake answers it, never with a 500,
+    and the site's listing still answers 200 afterwards."""
+    fake, url = served
+    kept = fake.events(SITE)[0]["id"]
+    body = json.dumps(fields).encode()  # ensure_ascii: a lone surrogate travels as \\udXXX
+    cursor = urllib.parse.quote(query, safe="", errors="surrogatepass")
+    statuses = [
+        send(url, "POST", f"/sites/{SITE}/events", body),
+        send(url, "POST", f"/sites/{SITE}/events/{kept}", body),
+        send(url, "POST", f"/sites/{SITE}/events", raw),
+        send(url, "GET", f"/sites/{SITE}/events?starting_after={cursor}&limit={cursor}"),
+    ]
+    assert 500 not in statuses, statuses
+    assert send(url, "GET", f"/sites/{SITE}/events?limit=100") == 200

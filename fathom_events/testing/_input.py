@@ -73,11 +73,17 @@ class InputError(ValueError):
 
 
 def load_json(raw: bytes | str) -> Any:
-    """Parse JSON; raises ValueError when it is malformed or nested too deeply to parse."""
+    """Parse JSON; raises ValueError when it is malformed, nested too deeply to parse, or
+    holds a lone surrogate (``"\\ud800"``), which is not text: PHP's json_decode refuses it
+    too, and a stored one could never be written out again."""
     try:
-        return json.loads(raw)
+        parsed = json.loads(raw)
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")  # a lone surrogate fails here
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    except UnicodeEncodeError:
+        raise ValueError("JSON holds a lone surrogate") from None
+    return parsed
 
 
 def php_fields(pairs: Iterable[tuple[str, str]]) -> dict[str, Field]:
