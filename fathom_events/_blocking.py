@@ -31,7 +31,7 @@ from ._options import ClientOptions, same_parameters_as
 from ._pagination import AsyncPaginator, PageLike, T
 from ._sites import AsyncSites
 from ._transport import refuse_to_travel
-from .exceptions import ClientClosedError
+from .exceptions import ClientClosedError, UnsupportedEventLoopError
 from .types import Event, Site
 
 if TYPE_CHECKING:
@@ -172,6 +172,21 @@ def _finalize(portal: _Portal, client: AsyncClient, description: str) -> None:
             f"unclosed {description}: use 'with Client() as client:' or call close()",
             ResourceWarning,
             stacklevel=1,
+        )
+
+
+def _refuse_on_its_thread(portal: _Portal) -> None:
+    """Refuse a call made on the portal's own thread (from a callback the client runs there).
+
+    That thread runs the client's calls: a call made from it would wait for
+    itself for good, and every other thread's call would wait behind it.
+    """
+    if threading.get_ident() == portal.thread_id:
+        raise UnsupportedEventLoopError(
+            "this Client was called from its own event loop thread (from a callback it runs,"
+            " such as on_progress), where the call would wait for itself for good: keep what"
+            " you need in the callback and call the client after the call returns, or from"
+            " another thread"
         )
 
 
@@ -365,9 +380,11 @@ class Client(ClientFace):
     token = blocking_of(AsyncClient.token, _itself)
 
     def _portal(self) -> _Portal:
+        """The portal every call goes through, once the call may be made from this thread."""
         portal = self.__portal
         if portal is None:
             raise ClientClosedError("this client is closed; create a new one")
+        _refuse_on_its_thread(portal)
         return portal
 
     @property
@@ -393,6 +410,8 @@ class Client(ClientFace):
         """Close the session and stop the portal's thread. Idempotent; a twin does nothing."""
         if self._finalizer is None:
             return
+        if (open_portal := self.__portal) is not None:
+            _refuse_on_its_thread(open_portal)
         with self._lock:
             portal, self.__portal = self.__portal, None
         if portal is None:

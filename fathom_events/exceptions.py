@@ -107,7 +107,9 @@ class UnsupportedEventLoopError(FathomError, RuntimeError):
     backend), for a borrowed ``session=`` awaited outside the event loop it
     belongs to, and when a request was cut by asyncio objects of one loop used
     in another (then ``may_have_been_applied`` tells whether a write may have
-    taken effect).
+    taken effect). A blocking ``Client`` raises it, at once, when it is called
+    from its own event loop thread (a callback it runs, such as
+    ``on_progress``), where the call would wait for itself for good.
     """
 
 
