@@ -306,6 +306,7 @@ class Sites:
     list = blocking_of(AsyncSites.list, _SITES)
     get = blocking_of(AsyncSites.get, _SITES)
     ids = blocking_of(AsyncSites.ids, _SITES)
+    every = blocking_of(AsyncSites.every, _SITES)
 
     def paginate(
         self,

@@ -82,30 +82,36 @@ class AsyncSites:
         proto.build_list_sites(page_size, starting_after, ending_before)  # check input now
         return cursor_paginator(self.list, page_size, starting_after, ending_before)
 
-    async def ids(self, *, max_sites: int = DEFAULT_MAX_SITES) -> builtins.list[str]:
-        """The id of every site the token can see, once each, oldest first, 100 sites a request.
+    async def every(self, *, max_sites: int = DEFAULT_MAX_SITES) -> builtins.list[Site]:
+        """Every site the token can see, once each, oldest first, 100 sites a request.
 
         A site the listing gives again (its pages overlap, or the account
         changed under the walk) is kept where it first came. Past
         ``max_sites`` sites (default 100,000, far above any real account) it
-        stops and raises :class:`TooManySitesError`, so at most one page past
-        the cap is ever held.
+        stops and raises :class:`TooManySitesError`, so that a server which
+        never stops answering ``has_more`` cannot run it without end, and at
+        most one page past the cap is ever held.
         """
         if type(max_sites) is not int or max_sites < 1:
             raise InvalidRequestError(
                 "max_sites", f"must be an int >= 1, got {proto.shown(max_sites)}"
             )
-        found: dict[str, None] = {}  # ordered, and each site once
+        found: dict[str, Site] = {}  # ordered, and each site once
 
         async def fetch(cursor: str | None) -> SitePage:
             return await self.list(_PAGE_SIZE, starting_after=cursor)
 
         walker = PageWalker(fetch, None)
         while (page := await walker.next_page()) is not None:
-            found.update((site.id, None) for site in page.data)
+            for site in page.data:
+                found.setdefault(site.id, site)
             if len(found) > max_sites:
                 raise TooManySitesError(max_sites)
-        return builtins.list(found)
+        return builtins.list(found.values())
+
+    async def ids(self, *, max_sites: int = DEFAULT_MAX_SITES) -> builtins.list[str]:
+        """The id of every site the token can see, once each, oldest first: see :meth:`every`."""
+        return [site.id for site in await self.every(max_sites=max_sites)]
 
 
 def _being_cancelled() -> bool:

@@ -122,7 +122,7 @@ def public_methods(cls: type) -> dict[str, Any]:
             {"list", "get", "create", "update", "delete", "wipe", "paginate"}
             | {"pull", "plan", "apply", "sync"},
         ),
-        (AsyncSites, Sites, {"list", "get", "paginate", "ids"}),
+        (AsyncSites, Sites, {"list", "get", "paginate", "ids", "every"}),
     ],
 )
 def test_blocking_resources_mirror_async_ones(
