@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from fathom_events import TooManySitesError
+
 from ._commands import connect, listing_sites
 from ._output import Output, duration, tally
 
@@ -50,10 +52,17 @@ def site_json(site: Site) -> dict[str, str | None]:
 
 
 async def sites(args: argparse.Namespace, out: Output) -> int:
-    """Every site the token can list, oldest first."""
+    """Every site the token can list, oldest first, each once; 1 past ``--max-sites``."""
     async with connect(args) as client:
-        with listing_sites(out):
-            found = [site async for site in client.sites.paginate()]
+        try:
+            with listing_sites(out):
+                found = await client.sites.every(max_sites=args.max_sites)
+        except TooManySitesError as error:
+            out.problem(
+                f"sites: the account lists more than {error.limit:,} sites; listing stopped"
+                " there (--max-sites N reads more)"
+            )
+            return 1
     shown = [site_json(site) for site in found]
     if out.json_mode:
         out.json(shown)

@@ -40,6 +40,10 @@ OUTPUT_OPTIONS = ("json", "quiet", "debug")
 CONNECTION_OPTIONS = ("token", "base_url", "allow_insecure_http")
 LIMIT_OPTIONS = ("rate_limit", "max_in_flight")
 PULL_FORMATS = ("json", "csv")
+#: What ``list`` and ``sites`` read at most by default: the library's caps
+#: (``DEFAULT_MAX_EVENTS_PER_SITE``, ``DEFAULT_MAX_SITES``), written here so that parsing
+#: imports nothing of the client (a test keeps them equal).
+LISTING_CAP = 100_000
 EXIT_INTERRUPTED = 130
 
 
@@ -205,6 +209,50 @@ def _site_arguments(sub: _Parser) -> None:
     )
 
 
+def _cap_argument(sub: _Parser, flag: str, what: str) -> None:
+    """``--max-events`` / ``--max-sites``: how far a listing goes before it stops (exit 1)."""
+    sub.add_argument(
+        flag,
+        metavar="N",
+        type=_positive_int,
+        default=LISTING_CAP,
+        help=f"stop (exit 1) past N {what} (default {LISTING_CAP:,})",
+    )
+
+
+def _fake_server_arguments(sub: _Parser) -> None:
+    """The options of ``fake-server``: where it listens, what it holds, how it misbehaves."""
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    sub.add_argument("--port", type=_count, default=0, help="port (default: a free one)")
+    sub.add_argument("--sites", metavar="N", type=_count, default=3, help="sites to seed (3)")
+    sub.add_argument(
+        "--events-per-site", metavar="M", type=_count, default=20, help="events per site (20)"
+    )
+    sub.add_argument(
+        "--token", metavar="T", type=_token, default=argparse.SUPPRESS, help="the token it accepts"
+    )
+    sub.add_argument("--latency", metavar="SECONDS", type=_seconds, default=0.0, help="delay (0)")
+    sub.add_argument(
+        "--rate-limit",
+        dest="fake_rate_limit",
+        metavar="N/SECONDS",
+        type=_fake_rate_limit,
+        help="answer 429 past N requests per SECONDS per token, as Fathom does (default: no limit)",
+    )
+    sub.add_argument(
+        "--fault",
+        dest="faults",
+        metavar="SPEC",
+        action="append",
+        default=[],
+        help=(
+            'inject a fault described in JSON, e.g. \'{"method": "POST", "path":'
+            ' "/v1/sites/*/events", "fault": "respond", "status": 503}\' (repeatable;'
+            " POST /_fake/faults takes the same while it runs)"
+        ),
+    )
+
+
 def _sync_arguments(sub: _Parser) -> None:
     """The arguments and options of ``sync``."""
     sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
@@ -265,8 +313,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler, accepted=accepted)
         return sub
 
-    sub = command("list", _command("._commands", "list_"), "list every event of a site", api)
+    sub = command(
+        "list",
+        _command("._commands", "list_"),
+        "list every event of a site",
+        api,
+        "Every event of a site, oldest first, each once. Exit 0; 1 when the API refused or the"
+        f" site has more than --max-events events (default {LISTING_CAP:,}: listing stops there).",
+    )
     sub.add_argument("site", metavar="SITE")
+    _cap_argument(sub, "--max-events", "events")
     sub = command("get", _command("._commands", "get"), "show one event", api)
     sub.add_argument("site", metavar="SITE")
     sub.add_argument("event", metavar="EVENT")
@@ -322,14 +378,16 @@ def build_parser() -> argparse.ArgumentParser:
         " would, 1 when a site could not be listed, 2 for a bad sync file.",
     )
     _sync_arguments(sub)
-    command(
+    sub = command(
         "sites",
         _command("._account", "sites"),
         "list the sites the token can see",
         api,
-        "The sites the token can list (id, name, sharing, timezone, created_at), oldest first."
-        " Needs a token with '*' or 'all-sites-readonly'. Exit 0, or 1 when the API refused.",
+        "The sites the token can list (id, name, sharing, timezone, created_at), oldest first,"
+        " each once. Needs a token with '*' or 'all-sites-readonly'. Exit 0; 1 when the API"
+        f" refused or it lists more than --max-sites sites (default {LISTING_CAP:,}).",
     )
+    _cap_argument(sub, "--max-sites", "sites")
     command(
         "token",
         _command("._account", "token"),
@@ -371,35 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run a fake Fathom API until interrupted",
         [output],
     )
-    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    sub.add_argument("--port", type=_count, default=0, help="port (default: a free one)")
-    sub.add_argument("--sites", metavar="N", type=_count, default=3, help="sites to seed (3)")
-    sub.add_argument(
-        "--events-per-site", metavar="M", type=_count, default=20, help="events per site (20)"
-    )
-    sub.add_argument(
-        "--token", metavar="T", type=_token, default=argparse.SUPPRESS, help="the token it accepts"
-    )
-    sub.add_argument("--latency", metavar="SECONDS", type=_seconds, default=0.0, help="delay (0)")
-    sub.add_argument(
-        "--rate-limit",
-        dest="fake_rate_limit",
-        metavar="N/SECONDS",
-        type=_fake_rate_limit,
-        help="answer 429 past N requests per SECONDS per token, as Fathom does (default: no limit)",
-    )
-    sub.add_argument(
-        "--fault",
-        dest="faults",
-        metavar="SPEC",
-        action="append",
-        default=[],
-        help=(
-            'inject a fault described in JSON, e.g. \'{"method": "POST", "path":'
-            ' "/v1/sites/*/events", "fault": "respond", "status": 503}\' (repeatable;'
-            " POST /_fake/faults takes the same while it runs)"
-        ),
-    )
+    _fake_server_arguments(sub)
     # The shared --rate-limit (the client's) given before the command is not this one.
     sub.set_defaults(accepted={*OUTPUT_OPTIONS, "token"}, shadowed={"rate_limit"})
     command(

@@ -15,7 +15,14 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from fathom_events import APIStatusError, AsyncClient, Event, InvalidRequestError, PullResult
+from fathom_events import (
+    APIStatusError,
+    AsyncClient,
+    Event,
+    InvalidRequestError,
+    PullResult,
+    TooManyEventsError,
+)
 
 from ._output import Counters, Output, event_json, json_text, replace_file, tally
 from ._text import TOKEN_ENV, UsageError
@@ -128,9 +135,23 @@ def counters(client: AsyncClient) -> Counters:
 
 
 async def list_(args: argparse.Namespace, out: Output) -> int:
-    """Every event of a site, oldest first."""
+    """Every event of a site, oldest first, each once; 1 past ``--max-events``.
+
+    Read as ``pull`` reads a site (100 a page, keyed by id, capped), so that a
+    server which never stops answering ``has_more`` cannot run it without end.
+    """
     async with connect(args) as client:
-        events = [event async for event in client.events.paginate(args.site)]
+        result = await client.events.pull([args.site], max_events_per_site=args.max_events)
+    if (error := result.failed.get(args.site)) is not None:
+        if isinstance(error, TooManyEventsError):
+            out.problem(
+                f"list {args.site}: the site has more than {error.limit:,} events; listing"
+                " stopped there (--max-events N reads more)"
+            )
+            return 1
+        raise error
+    show_pulled(out, result, "list")
+    events = result[args.site]
     if out.json_mode:
         out.json([event_json(event) for event in events])
     elif events:
