@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, TypeVar
 
@@ -51,9 +53,10 @@ from ._bulk_types import (
     describe_change,
 )
 from ._pagination import PageWalker
-from ._protocol import check_id, name_key, shown
+from ._protocol import check_id, name_key, one_line, shown
 from ._sends import noting_sends
 from .exceptions import (
+    APIStatusError,
     FathomError,
     InvalidRequestError,
     TokenPermissionError,
@@ -74,7 +77,14 @@ __all__ = [
     "sync",
 ]
 
+logger = logging.getLogger("fathom_events")
+
 PAGE_SIZE = 100
+#: The most of an error's body a recorded failure keeps (as one printable line): a bulk job
+#: may record thousands of failures, and a server may send megabytes with each.
+KEPT_BODY_CHARS = 500
+#: The most of a cut body logged at DEBUG, before it is cut.
+LOGGED_BODY_CHARS = 64 * 1024
 #: Sites in flight per request slot (the client's ``max_in_flight``) when a job is not given
 #: ``concurrency``: enough that a slot always finds a site with a request ready.
 SITES_PER_SLOT = 4
@@ -198,7 +208,7 @@ def as_failure(error: Exception, *, sent: bool = False) -> FathomError:
     error of another kind leaves its outcome unknown (``may_have_been_applied``).
     """
     if isinstance(error, FathomError):
-        return error
+        return _kept(error)
     text = str(error)
     text = text if len(text) <= 200 else text[:200] + "..."
     wrapped = UnexpectedError(f"unexpected {type(error).__name__}: {text}")
@@ -214,6 +224,30 @@ class Listing:
     events: list[Event]
     requests: int
     repeated: tuple[str, ...]
+
+
+def _kept(error: FathomError) -> FathomError:
+    """``error`` as a bulk job keeps it: its body cut to an excerpt, and no traceback.
+
+    The traceback's frames held the whole answer (and the request), kept alive
+    for as long as the failure is; the body is logged at DEBUG (up to
+    :data:`LOGGED_BODY_CHARS`) before it is cut to :data:`KEPT_BODY_CHARS`.
+    """
+    error.__traceback__ = None
+    if isinstance(error, APIStatusError) and error.body is not None:
+        body = error.body
+        text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+        if len(text) > KEPT_BODY_CHARS:
+            logger.debug(
+                "%s %s answered %d with a body of %d characters, kept as an excerpt: %s",
+                error.method,
+                error.url,
+                error.status,
+                len(text),
+                text[:LOGGED_BODY_CHARS],
+            )
+            error.body = one_line(text, KEPT_BODY_CHARS)
+    return error
 
 
 async def list_site(events: EventCalls, site_id: str, limit: int) -> Listing:
@@ -635,7 +669,7 @@ async def _apply_site(events: EventCalls, site: SitePlan, report: SiteReport, li
             deleted = await _recorded(report, "delete", event.name, delete)
         if deleted is not None:
             report.deleted.append(event.id)
-    report.skipped.extend(event.name for event in site.unchanged)
+    report.left_as_they_were(site.unchanged)
     report.refused.extend(site.refused)
     return bool(report.failed)
 
@@ -721,31 +755,22 @@ async def sync(
         report.token_checked = planner.token is not None
         site_ids = list(planner.wanted)
         _open_sites(report, site_ids)
+        # With the bound, nothing is recorded until every site is planned and it holds.
+        guarded = max_deletes is not None and planner.prune
 
-        async def changes_of(site_id: str) -> _Changes | None:
-            """The site's changes (its listing let go), or None: it could not be planned."""
-            try:
-                site_plan = await planner(site_id)
-            except Exception as error:  # noqa: BLE001 - ours or not, it is this site's failure
-                report.site(site_id).failed.append(Failure("list", site_id, as_failure(error)))
-                return None
-            # Only the changes are kept while they are sent: the listing (all but the events
-            # to rename, update or delete) is let go now, not after the site's last change.
-            skipped = tuple(event.name for event in site_plan.unchanged)
-            return attrs.evolve(site_plan, existing=(), unchanged=()), skipped
+        async def changes_of(site_id: str) -> SitePlan | None:
+            return await _changes_of(planner, report.site(site_id), held=guarded)
 
-        async def send(site_id: str, changes: _Changes | None) -> bool:
+        async def send(site_id: str, changes: SitePlan | None) -> bool:
             if changes is None:
                 return True
-            site_report = report.site(site_id)
-            site_report.skipped.extend(changes[1])
-            return await _apply_site(events, changes[0], site_report, planner.limit)
+            return await _apply_site(events, changes, report.site(site_id), planner.limit)
 
-        if max_deletes is not None and planner.prune:
+        if guarded:
             planned = await _plan_first(
                 report, site_ids, changes_of, concurrency=concurrency, counters=counters
             )
-            refusal = _too_many_deletes((p[0] for p in planned.values() if p), max_deletes)
+            refusal = _too_many_deletes(filter(None, planned.values()), max_deletes)
 
             async def work(site_id: str) -> bool:
                 return await send(site_id, planned.pop(site_id, None))
@@ -769,20 +794,37 @@ async def sync(
     return report
 
 
-#: A site's changes (its listing let go) and the names of the events it leaves as they are.
-_Changes = tuple[SitePlan, tuple[str, ...]]
+async def _changes_of(planner: _SitePlanner, report: SiteReport, *, held: bool) -> SitePlan | None:
+    """A site's changes, its listing let go; None (a ``list`` failure) if it cannot be planned.
+
+    Only the changes are kept while they are sent: the listing (all but the
+    events to rename, update or delete) is let go now, not after the site's
+    last change. The events it leaves as they are are recorded now, or, when
+    ``held`` (every site is planned before any change is sent), kept in the
+    plan and recorded as its changes are sent.
+    """
+    site_id = report.site_id
+    try:
+        site_plan = await planner(site_id)
+    except Exception as error:  # noqa: BLE001 - ours or not, it is this site's failure
+        report.failed.append(Failure("list", site_id, as_failure(error)))
+        return None
+    if held:
+        return attrs.evolve(site_plan, existing=())
+    report.left_as_they_were(site_plan.unchanged)
+    return attrs.evolve(site_plan, existing=(), unchanged=())
 
 
 async def _plan_first(
     report: SyncReport,
     site_ids: Sequence[str],
-    changes_of: Callable[[str], Awaitable[_Changes | None]],
+    changes_of: Callable[[str], Awaitable[SitePlan | None]],
     *,
     concurrency: int,
     counters: _Counters,
-) -> dict[str, _Changes | None]:
+) -> dict[str, SitePlan | None]:
     """Every site's changes, planned before any is sent (None: the site could not be)."""
-    planned: dict[str, _Changes | None] = {}
+    planned: dict[str, SitePlan | None] = {}
 
     async def plan_one(site_id: str) -> bool:
         planned[site_id] = await changes_of(site_id)

@@ -7,7 +7,7 @@ the apply is cancelled half-way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -335,7 +335,12 @@ class SiteReport:
     created: list[Event] = attrs.field(factory=list)
     updated: list[Event] = attrs.field(factory=list)
     deleted: list[str] = attrs.field(factory=list)
+    #: The names of the events left as they were, only when the report was made with
+    #: ``SyncReport(keep_skipped_names=True)`` (a big account's would fill memory);
+    #: ``skipped_count`` counts them either way.
     skipped: list[str] = attrs.field(factory=list)
+    skipped_count: int = attrs.field(default=0, kw_only=True)
+    keep_skipped_names: bool = attrs.field(default=False, kw_only=True, repr=False)
     #: Events renamed (each as the answer to its update gives it: same id, new name).
     renamed: list[Event] = attrs.field(factory=list, kw_only=True)
     #: Ids the site's listing showed more than once (each counted once): see SitePlan.
@@ -351,6 +356,12 @@ class SiteReport:
     #: Changes the plan refused (the token may not make them): never sent.
     refused: list[Failure] = attrs.field(factory=list)
 
+    def left_as_they_were(self, events: Sequence[Event]) -> None:
+        """Count the events a sync left as they were (and keep their names, if asked)."""
+        self.skipped_count += len(events)
+        if self.keep_skipped_names:
+            self.skipped.extend(event.name for event in events)
+
 
 @attrs.define
 class SyncReport:
@@ -360,7 +371,9 @@ class SyncReport:
     to keep what was done even if the job is cancelled (``cancelled`` is then
     True). ``token_checked`` and ``token_note`` say whether the token's
     abilities were checked first, as :class:`SyncPlan`'s do (``apply`` copies
-    them from its plan).
+    them from its plan). The events left as they were are counted
+    (``SiteReport.skipped_count``, ``totals()["skipped"]``); their names are
+    kept too (``SiteReport.skipped``) only with ``keep_skipped_names=True``.
     """
 
     sites: dict[str, SiteReport] = attrs.field(factory=dict)
@@ -369,11 +382,12 @@ class SyncReport:
     cancelled: bool = False
     token_checked: bool = False
     token_note: str | None = None
+    keep_skipped_names: bool = attrs.field(default=False, kw_only=True)
 
     def site(self, site_id: str) -> SiteReport:
         """The report of one site, made on first use."""
         if site_id not in self.sites:
-            self.sites[site_id] = SiteReport(site_id)
+            self.sites[site_id] = SiteReport(site_id, keep_skipped_names=self.keep_skipped_names)
         return self.sites[site_id]
 
     @property
@@ -389,7 +403,7 @@ class SyncReport:
             "renamed": sum(len(s.renamed) for s in reports),
             "updated": sum(len(s.updated) for s in reports),
             "deleted": sum(len(s.deleted) for s in reports),
-            "skipped": sum(len(s.skipped) for s in reports),
+            "skipped": sum(s.skipped_count for s in reports),
             "failed": sum(len(s.failed) for s in reports),
             "refused": sum(len(s.refused) for s in reports),
             "requests_sent": self.requests_sent,
