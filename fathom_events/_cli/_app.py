@@ -209,6 +209,32 @@ def _site_arguments(sub: _Parser) -> None:
     )
 
 
+def _pull_arguments(sub: _Parser) -> None:
+    """The arguments and options of ``pull``."""
+    _site_arguments(sub)
+    sub.add_argument(
+        "--out",
+        metavar="FILE",
+        help=(
+            "write to FILE instead of stdout. FILE is replaced in one step once the pull has"
+            " run to its end and read at least one site; when every site failed, or on an"
+            " error or Ctrl-C, FILE is left as it was"
+        ),
+    )
+    sub.add_argument(
+        "--format", choices=PULL_FORMATS, help="json (default) or csv (default for *.csv)"
+    )
+    sub.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help=(
+            "write each CSV cell as it is. Without it a cell that a spreadsheet would run as a"
+            " formula, one that starts with =, +, -, @, a tab or a carriage return (say an"
+            " event named =HYPERLINK(...)), is written with a ' before it"
+        ),
+    )
+
+
 def _sync_arguments(sub: _Parser) -> None:
     """The arguments and options of ``sync``."""
     sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
@@ -301,19 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         " the others are still written, and the JSON lists the failures under 'failed');"
         " exit 2 for bad input; 130 on Ctrl-C.",
     )
-    _site_arguments(sub)
-    sub.add_argument(
-        "--out",
-        metavar="FILE",
-        help=(
-            "write to FILE instead of stdout. FILE is replaced in one step once the pull has"
-            " run to its end and read at least one site; when every site failed, or on an"
-            " error or Ctrl-C, FILE is left as it was"
-        ),
-    )
-    sub.add_argument(
-        "--format", choices=PULL_FORMATS, help="json (default) or csv (default for *.csv)"
-    )
+    _pull_arguments(sub)
     sub = command(
         "sync",
         _command("._sync", "sync"),
