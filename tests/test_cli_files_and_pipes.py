@@ -1,8 +1,10 @@
 """The command line's output is what the user expects, wherever it goes.
 
-A pipe whose reader has gone (``| head``) ends the command quietly with 141,
-as SIGPIPE would. A CSV cell a spreadsheet would run as a formula is written
-inert, unless ``--csv-raw``.
+``--out`` files are private until complete, then get the mode the user
+expects, and are never written through a symlink another user planted in a
+shared directory. A pipe whose reader has gone (``| head``) ends the command
+quietly with 141, as SIGPIPE would. A CSV cell a spreadsheet would run as a
+formula is written inert, unless ``--csv-raw``.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import errno
 import io
 import json
 import os
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fathom_events._cli import main
+from fathom_events._cli._output import replace_file
+from fathom_events._cli._text import UsageError
 from fathom_events.testing import FakeFathom
 
 from .test_cli import SYNC_FILE, TOKEN, Cli, Ran, in_process_cli, subprocess_env
@@ -88,12 +94,175 @@ def run_into_a_closed_pipe(*args: str, stderr_too: bool = False, buffered: bool 
     return Ran(done.returncode, "", done.stderr or "")
 
 
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def tmp_files(*directories: Path) -> list[str]:
+    return sorted(p.name for d in directories for p in d.iterdir() if p.name.endswith(".tmp"))
+
+
 def assert_quiet_about_the_pipe(err: str) -> None:
     """Nothing on stderr says the pipe broke: no line of ours, no traceback, no 'ignored'."""
     assert "fathom-events:" not in err, err
     assert "Broken pipe" not in err, err
     assert "Traceback" not in err, err
     assert "Exception ignored" not in err, err
+
+
+# -- --out files: private until complete ---------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes and umask")
+@pytest.mark.parametrize(
+    ("old_mode", "final_mode"), [(None, 0o640), (0o644, 0o644), (0o600, 0o600)]
+)
+def test_the_new_content_is_readable_by_its_owner_only_until_complete(
+    tmp_path: Path, old_mode: int | None, final_mode: int
+) -> None:
+    """The temporary file is mode 600 from first byte to last; then the old (or umask's) mode."""
+    out = tmp_path / "events.json"
+    if old_mode is not None:
+        out.write_text("old")
+        out.chmod(old_mode)
+    seen: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        for chunk in (b"new ", b"content"):
+            seen.extend(mode_of(path) for path in tmp_path.glob(".*.tmp"))
+            yield chunk
+        seen.extend(mode_of(path) for path in tmp_path.glob(".*.tmp"))  # every chunk written
+
+    umask = os.umask(0o027)
+    try:
+        replace_file(out, chunks())
+    finally:
+        os.umask(umask)
+    assert seen == [0o600, 0o600, 0o600]
+    assert out.read_text() == "new content"
+    assert mode_of(out) == final_mode
+    assert tmp_files(tmp_path) == []
+
+
+# -- --out through symlinks ---------------------------------------------------------------------
+
+ANOTHER_UID = 4242  # a user who is not the one running the tests
+NEEDS_ROOT = pytest.mark.skipif(
+    sys.platform == "win32" or os.geteuid() != 0,
+    reason="giving a symlink to another user (os.lchown) needs root",
+)
+
+
+def planted_link(directory: Path, mode: int, victim: Path, *, owner: int = ANOTHER_UID) -> Path:
+    """A symlink to ``victim`` that ``owner`` left in ``directory`` (made with ``mode``)."""
+    directory.mkdir(exist_ok=True)
+    directory.chmod(mode)
+    link = directory / "events.json"
+    link.symlink_to(victim)
+    if owner != os.geteuid():
+        os.lchown(link, owner, owner)
+    return link
+
+
+@pytest.fixture(name="victim")
+def _victim(tmp_path: Path) -> Path:
+    """Another user's file, that a planted link points at."""
+    home = tmp_path / "home"
+    home.mkdir()
+    victim = home / "notes.txt"
+    victim.write_bytes(b"someone else's notes\n")
+    return victim
+
+
+@NEEDS_ROOT
+@pytest.mark.parametrize("mode", [0o1777, 0o1775, 0o777], ids=["tmp", "sticky", "world-writable"])
+@pytest.mark.parametrize("command", [["pull", "SITE1"], ["export", "SITE1", "--force"]])
+def test_out_refuses_a_symlink_another_user_planted_in_a_shared_directory(
+    cli: Cli, fake: FakeFathom, victim: Path, mode: int, command: list[str]
+) -> None:
+    """--out through another user's link in a sticky or world-writable dir: exit 2, nothing sent."""
+    link = planted_link(victim.parent.parent / "shared", mode, victim)
+    before = victim.stat()
+    ran = cli(*command, "--out", str(link))
+    assert ran.code == 2
+    assert ran.err == (
+        f"fathom-events: cannot write {link}: it is a symlink another user (uid {ANOTHER_UID})"
+        f" owns in a directory others can write to ({link.parent}); give the path of the file"
+        " itself if you mean it\n"
+    )
+    assert fake.requests == []
+    assert victim.read_bytes() == b"someone else's notes\n"
+    assert victim.stat().st_mtime_ns == before.st_mtime_ns
+    assert link.is_symlink()
+    assert tmp_files(victim.parent, link.parent) == []
+
+
+@NEEDS_ROOT
+def test_out_refuses_a_chain_that_passes_through_a_planted_symlink(
+    cli: Cli, fake: FakeFathom, tmp_path: Path, victim: Path
+) -> None:
+    """A link of the user's own that leads to a planted one is refused as well; nothing sent."""
+    planted = planted_link(tmp_path / "shared", 0o1777, victim)
+    mine = tmp_path / "mine.json"
+    mine.symlink_to(planted)
+    ran = cli("pull", "SITE1", "--out", str(mine))
+    assert ran.code == 2
+    assert f"cannot write {mine}: {planted} is a symlink another user" in ran.err
+    assert fake.requests == []
+    assert victim.read_bytes() == b"someone else's notes\n"
+
+
+@NEEDS_ROOT
+def test_a_symlink_planted_after_the_check_is_refused_when_writing(
+    tmp_path: Path, victim: Path
+) -> None:
+    """replace_file checks the links itself: one planted while the pull ran is refused too."""
+    link = planted_link(tmp_path / "shared", 0o1777, victim)
+    with pytest.raises(UsageError, match="is a symlink another user"):
+        replace_file(link, [b"pulled events"])
+    assert victim.read_bytes() == b"someone else's notes\n"
+    assert tmp_files(victim.parent, link.parent) == []
+
+
+@NEEDS_ROOT
+def test_out_writes_through_another_users_symlink_in_a_private_directory(
+    cli: Cli, tmp_path: Path, victim: Path
+) -> None:
+    """A link in a directory only its owner can write to is followed, as documented."""
+    link = planted_link(tmp_path / "private", 0o755, victim)
+    ran = cli("pull", "SITE1", "--out", str(link))
+    assert ran.code == 0, ran.err
+    assert list(json.loads(victim.read_text())["sites"]) == ["SITE1"]
+    assert link.is_symlink()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks and the sticky bit are POSIX here")
+def test_out_writes_through_the_users_own_symlink_in_a_shared_directory(
+    cli: Cli, tmp_path: Path, victim: Path
+) -> None:
+    """The user's own link in /tmp-like directory is followed: the file replaced, the link kept."""
+    link = planted_link(tmp_path / "shared", 0o1777, victim, owner=os.geteuid())
+    ran = cli("pull", "SITE1", "--out", str(link))
+    assert ran.code == 0, ran.err
+    assert list(json.loads(victim.read_text())["sites"]) == ["SITE1"]
+    assert link.is_symlink()
+    assert tmp_files(victim.parent, link.parent) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks are POSIX here")
+def test_out_through_a_loop_of_symlinks_is_a_usage_error(
+    cli: Cli, fake: FakeFathom, tmp_path: Path
+) -> None:
+    """--out on links that lead to each other: exit 2 before any request; the links stay."""
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.symlink_to(second)
+    second.symlink_to(first)
+    ran = cli("pull", "SITE1", "--out", str(first))
+    assert ran.code == 2
+    assert ran.err == f"fathom-events: cannot write {first}: too many levels of symbolic links\n"
+    assert fake.requests == []
+    assert first.is_symlink()
+    assert second.is_symlink()
 
 
 # -- a closed stdout --------------------------------------------------------------------------

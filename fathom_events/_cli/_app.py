@@ -218,7 +218,8 @@ def _pull_arguments(sub: _Parser) -> None:
         help=(
             "write to FILE instead of stdout. FILE is replaced in one step once the pull has"
             " run to its end and read at least one site; when every site failed, or on an"
-            " error or Ctrl-C, FILE is left as it was"
+            " error or Ctrl-C, FILE is left as it was. A symlink is followed, unless another"
+            " user owns it in a directory others can write to (exit 2, nothing sent)"
         ),
     )
     sub.add_argument(

@@ -17,7 +17,15 @@ from pathlib import Path
 
 from fathom_events import APIStatusError, AsyncClient, Event, InvalidRequestError, PullResult
 
-from ._output import Counters, Output, event_json, json_text, replace_file, tally
+from ._output import (
+    Counters,
+    Output,
+    event_json,
+    json_text,
+    link_target,
+    replace_file,
+    tally,
+)
 from ._text import TOKEN_ENV, UsageError
 
 __all__ = [
@@ -186,6 +194,8 @@ def check_out_path(out: str | None) -> Path | None:
     target = None if out is None else Path(out)
     if target is not None and (target.is_dir() or not target.parent.is_dir()):
         raise UsageError(f"cannot write {out}: not a file in an existing directory")
+    if target is not None:
+        link_target(target)  # a symlink that may not be followed is refused now, not at the end
     return target
 
 
