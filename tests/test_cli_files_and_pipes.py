@@ -27,7 +27,8 @@ from fathom_events._cli._output import replace_file
 from fathom_events._cli._text import UsageError
 from fathom_events.testing import FakeFathom
 
-from .test_cli import SYNC_FILE, TOKEN, Cli, Ran, in_process_cli, subprocess_env
+from .test_cli import SYNC_FILE, TOKEN, Cli, Ran, subprocess_env
+from .test_cli_safety import _cli, _url, tmp_files  # noqa: F401 - the `cli` and `url` fixtures
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE (13), as a shell reports `yes | head`
 # Names a spreadsheet would run as a formula (OWASP's CSV injection list: =, +, -, @, tab,
@@ -49,17 +50,6 @@ def _fake() -> FakeFathom:
     fake = FakeFathom({TOKEN: ["*"]})
     fake.seed(2, 3)  # SITE1, SITE2
     return fake
-
-
-@pytest.fixture(name="url")
-def _url(thread_url: str) -> str:
-    """This file's fake, served from a thread (conftest's ``thread_url``)."""
-    return thread_url
-
-
-@pytest.fixture(name="cli")
-def _cli(capsys: pytest.CaptureFixture[str], url: str) -> Cli:
-    return in_process_cli(capsys, url)
 
 
 def csv_rows(text: str) -> list[list[str]]:
@@ -96,10 +86,6 @@ def run_into_a_closed_pipe(*args: str, stderr_too: bool = False, buffered: bool 
 
 def mode_of(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-def tmp_files(*directories: Path) -> list[str]:
-    return sorted(p.name for d in directories for p in d.iterdir() if p.name.endswith(".tmp"))
 
 
 def assert_quiet_about_the_pipe(err: str) -> None:
@@ -194,7 +180,7 @@ def test_out_refuses_a_symlink_another_user_planted_in_a_shared_directory(
     assert victim.read_bytes() == b"someone else's notes\n"
     assert victim.stat().st_mtime_ns == before.st_mtime_ns
     assert link.is_symlink()
-    assert tmp_files(victim.parent, link.parent) == []
+    assert tmp_files(victim.parent) + tmp_files(link.parent) == []
 
 
 @NEEDS_ROOT
@@ -221,7 +207,7 @@ def test_a_symlink_planted_after_the_check_is_refused_when_writing(
     with pytest.raises(UsageError, match="is a symlink another user"):
         replace_file(link, [b"pulled events"])
     assert victim.read_bytes() == b"someone else's notes\n"
-    assert tmp_files(victim.parent, link.parent) == []
+    assert tmp_files(victim.parent) + tmp_files(link.parent) == []
 
 
 @NEEDS_ROOT
@@ -246,7 +232,7 @@ def test_out_writes_through_the_users_own_symlink_in_a_shared_directory(
     assert ran.code == 0, ran.err
     assert list(json.loads(victim.read_text())["sites"]) == ["SITE1"]
     assert link.is_symlink()
-    assert tmp_files(victim.parent, link.parent) == []
+    assert tmp_files(victim.parent) + tmp_files(link.parent) == []
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="symlinks are POSIX here")
