@@ -7,7 +7,8 @@ no token or a bad one, a bad base URL, input the API would reject, a malformed
 or hostile sync file), nothing sent (but the listing of the sites, when a
 ``sites = "all"`` file names a ``[site.ID]`` the account lacks); 3 only from
 ``sync --check``: the sites differ from the file; 130 interrupted (Ctrl-C),
-after saying what was done.
+after saying what was done; 141 (as SIGPIPE gives) when stdout or stderr is
+a pipe whose reader has gone (``| head``), saying nothing.
 
 Every line shown goes through ``_text.escape_controls``, errors included.
 
@@ -19,10 +20,12 @@ runs, so ``--help``, ``--version`` and a usage error answer at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 
 from fathom_events import DEFAULT_BASE_URL, FathomError, InvalidRequestError, __version__
 
@@ -45,6 +48,7 @@ PULL_FORMATS = ("json", "csv")
 #: imports nothing of the client (a test keeps them equal).
 LISTING_CAP = 100_000
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 128 + 13  # 13: SIGPIPE; a shell reports 141 for `yes | head`
 
 
 class _Parser(argparse.ArgumentParser):
@@ -253,6 +257,33 @@ def _fake_server_arguments(sub: _Parser) -> None:
     )
 
 
+def _pull_arguments(sub: _Parser) -> None:
+    """The arguments and options of ``pull``."""
+    _site_arguments(sub)
+    sub.add_argument(
+        "--out",
+        metavar="FILE",
+        help=(
+            "write to FILE instead of stdout. FILE is replaced in one step once the pull has"
+            " run to its end and read at least one site; when every site failed, or on an"
+            " error or Ctrl-C, FILE is left as it was. A symlink is followed, unless another"
+            " user owns it in a directory others can write to (exit 2, nothing sent)"
+        ),
+    )
+    sub.add_argument(
+        "--format", choices=PULL_FORMATS, help="json (default) or csv (default for *.csv)"
+    )
+    sub.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help=(
+            "write each CSV cell as it is. Without it a cell that a spreadsheet would run as a"
+            " formula, one that starts with =, +, -, @, a tab or a carriage return (say an"
+            " event named =HYPERLINK(...)), is written with a ' before it"
+        ),
+    )
+
+
 def _sync_arguments(sub: _Parser) -> None:
     """The arguments and options of ``sync``."""
     sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
@@ -353,19 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
         " the others are still written, and the JSON lists the failures under 'failed');"
         " exit 2 for bad input; 130 on Ctrl-C.",
     )
-    _site_arguments(sub)
-    sub.add_argument(
-        "--out",
-        metavar="FILE",
-        help=(
-            "write to FILE instead of stdout. FILE is replaced in one step once the pull has"
-            " run to its end and read at least one site; when every site failed, or on an"
-            " error or Ctrl-C, FILE is left as it was"
-        ),
-    )
-    sub.add_argument(
-        "--format", choices=PULL_FORMATS, help="json (default) or csv (default for *.csv)"
-    )
+    _pull_arguments(sub)
     sub = command(
         "sync",
         _command("._sync", "sync"),
@@ -482,7 +501,18 @@ def _fail(error: BaseException, code: int, *, debug: bool) -> int:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv``, run the command, and return its exit code; never raises."""
+    """Parse ``argv``, run the command, and return its exit code; never raises.
+
+    A pipe whose reader has gone (``| head``) ends the command quietly, as
+    SIGPIPE ends other commands: see :func:`_reader_gone`.
+    """
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     try:
         args = _parse(argv)
     except UsageError as error:
@@ -498,7 +528,35 @@ def run(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             out.problem("interrupted")
             return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            raise  # not a failure to report: run() ends the command quietly
         except (UsageError, InvalidRequestError) as error:
             return _fail(error, 2, debug=args.debug)
         except Exception as error:  # noqa: BLE001 - every failure becomes one line and a code
             return _fail(error, 1, debug=args.debug)
+
+
+def _reader_gone() -> int:
+    """Stdout or stderr is a pipe no one reads any more: exit 141 and say nothing of it.
+
+    141 (128 + SIGPIPE) is what a shell reports for a command that SIGPIPE
+    ended, as in ``yes | head``. What a stream still holds goes to devnull
+    instead, so that Python's own flush at exit neither prints ``Exception
+    ignored ... BrokenPipeError`` nor makes the exit code 120.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        _flush_or_drop(stream)
+    return EXIT_BROKEN_PIPE
+
+
+def _flush_or_drop(stream: TextIO) -> None:
+    """Flush ``stream``; when it cannot be (its pipe is broken), point its descriptor at devnull."""
+    try:
+        stream.flush()
+    except (OSError, ValueError):  # the broken pipe (or a closed stream)
+        with contextlib.suppress(OSError, ValueError):  # no descriptor (not a file): leave it
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, stream.fileno())
+            finally:
+                os.close(devnull)

@@ -24,7 +24,15 @@ from fathom_events import (
     TooManyEventsError,
 )
 
-from ._output import Counters, Output, event_json, json_text, replace_file, tally
+from ._output import (
+    Counters,
+    Output,
+    event_json,
+    json_text,
+    link_target,
+    replace_file,
+    tally,
+)
 from ._text import TOKEN_ENV, UsageError
 
 __all__ = [
@@ -207,6 +215,8 @@ def check_out_path(out: str | None) -> Path | None:
     target = None if out is None else Path(out)
     if target is not None and (target.is_dir() or not target.parent.is_dir()):
         raise UsageError(f"cannot write {out}: not a file in an existing directory")
+    if target is not None:
+        link_target(target)  # a symlink that may not be followed is refused now, not at the end
     return target
 
 
@@ -218,6 +228,8 @@ def _pull_target(args: argparse.Namespace) -> tuple[Path | None, str]:
         fmt = "csv" if target is not None and target.suffix.lower() == ".csv" else "json"
     if target is None and fmt == "csv" and args.json:
         raise UsageError("--json prints JSON on stdout: give --out FILE for the CSV")
+    if args.csv_raw and fmt != "csv":
+        raise UsageError("pull: --csv-raw is for CSV output (--format csv, or --out FILE.csv)")
     return target, fmt
 
 
@@ -246,12 +258,28 @@ def show_pulled(out: Output, result: PullResult, command: str) -> None:
         )
 
 
-def render_pull(result: PullResult, fmt: str) -> str:
+# What starts a formula in a spreadsheet's cell (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert_cell(value: str) -> str:
+    """``value`` for a spreadsheet to show, not run: with a ' first when it starts a formula."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def render_pull(result: PullResult, fmt: str, *, csv_raw: bool = False) -> str:
     """Pulled events as a JSON document, or CSV rows site_id,id,name,currency,created_at.
 
-    CSV is data for programs: values are kept as they are (a field holding a
-    line break is quoted, so no value can forge a row); only a lone surrogate,
-    which no UTF-8 file can hold, is written as its ``\\udXXX`` escape.
+    JSON holds every value exactly. CSV is opened in spreadsheets too, which
+    run a cell that starts with =, +, -, @, a tab or a carriage return as a
+    formula (``=HYPERLINK(...)`` in an event's name): such a cell is written
+    with a ``'`` before it (OWASP's rule), so that it is shown as text. Fathom's
+    ids and the ISO dates never start so, and are written as they are; only a
+    name (say ``-5% off``), or an id from a server that is not Fathom, gets the
+    quote. With ``csv_raw`` (``--csv-raw``) every value is written as it is. A
+    field holding a line break is quoted, so no value can forge a row; only a
+    lone surrogate, which no UTF-8 file can hold, is written as its
+    ``\\udXXX`` escape.
     """
     if fmt == "json":
         document = {
@@ -269,6 +297,8 @@ def render_pull(result: PullResult, fmt: str) -> str:
         for event in events:
             shown = event_json(event)
             row = [site, shown["id"], shown["name"], shown["currency"] or "", shown["created_at"]]
+            if not csv_raw:
+                row = [inert_cell(str(field)) for field in row]
             (quoted if any("\r" in str(field) for field in row) else plain).writerow(row)
     return buffer.getvalue().encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -288,7 +318,7 @@ async def pull(args: argparse.Namespace, out: Output) -> int:
             sites = await every_site(client, out)
         with out.progress("pull", len(sites), counters(client)) as on_progress:
             result = await client.events.pull(sites, on_progress=on_progress)
-    text = render_pull(result, fmt)
+    text = render_pull(result, fmt, csv_raw=args.csv_raw)
     written = target is not None and bool(result)
     if target is None:
         print(text, end="", flush=True)  # noqa: T201 - the pulled events are the answer

@@ -9,7 +9,8 @@ of the way. ``--json`` prints one JSON document on stdout.
 Names and messages come from the API and the user, so nothing is printed as
 it came: everything goes through ``_text.escape_controls`` (or ``json_text``),
 in tables, plain lines and on stderr alike. Files are written by
-:func:`replace_file`: whole, or not at all.
+:func:`replace_file`: whole, or not at all, private until complete, and never
+through a symlink another user planted in a shared directory.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from rich.text import Text
 
 from fathom_events import Event, Progress
 
-from ._text import PROG, escape_controls, json_text
+from ._text import PROG, UsageError, escape_controls, json_text
 
 __all__ = [
     "Counters",
@@ -50,6 +51,7 @@ __all__ = [
     "escape_controls",
     "event_json",
     "json_text",
+    "link_target",
     "replace_file",
     "retry_log",
     "tally",
@@ -62,23 +64,62 @@ Mode = Literal["terminal", "plain", "json"]
 def replace_file(path: Path, chunks: Iterable[bytes]) -> None:
     """Write ``chunks`` to ``path`` whole or not at all.
 
-    They go to a new file beside the target, which is renamed over it only
-    once every chunk is written and flushed to disk; on any error or Ctrl-C
-    the new file is removed and the old one is left byte for byte. A new
-    file gets the mode the umask gives (0666 less the umask), a replaced one
-    keeps its mode (and, where allowed, its owner). A symlink is followed, so
-    the file it points to is replaced and the link stays. A target that is not
-    a regular file (``/dev/null``, ``/dev/stdout``, a FIFO) holds nothing to
-    keep, and is written to directly.
+    They go to a new file beside the target, readable by its owner only (mode
+    600) from its first byte, which is renamed over the target only once every
+    chunk is written and flushed to disk; on any error or Ctrl-C the new file
+    is removed and the old one is left byte for byte. Only then does it get
+    its mode: a replaced file's (and, where allowed, its owner), or for a new
+    file the mode the umask gives (0666 less the umask). A symlink is followed,
+    so the file it points to is replaced and the link stays, but not one that
+    another user owns in a directory others can write to (see
+    :func:`link_target`). A target that is not a regular file (``/dev/null``,
+    ``/dev/stdout``, a FIFO) holds nothing to keep, and is written to directly.
     """
+    target = link_target(path)
     try:
-        _replace_file(path, chunks)
+        _replace_file(path, target, chunks)
     except OSError as error:
         # Name the file the user gave, not the temporary one beside it.
         raise OSError(error.errno, error.strerror or str(error), str(path)) from error
 
 
-def _replace_file(path: Path, chunks: Iterable[bytes]) -> None:
+def link_target(path: Path) -> Path:
+    """The file that writing ``path`` replaces: ``path``, or where its chain of symlinks ends.
+
+    A link in the chain that another user owns, in a directory that is sticky
+    or writable by anyone (``/tmp``), is refused (a :class:`UsageError`): that
+    user could have planted it to make us overwrite a file of ours, or, run by
+    root, of anyone. (Linux's ``protected_symlinks`` refuses to follow such a
+    link too, but resolving it by hand, as ``realpath()`` does, goes around
+    that.) Directories on the way are left to the kernel to follow.
+    """
+    target = path
+    for _ in range(_MAX_LINKS):
+        if not target.is_symlink():
+            return target
+        _refuse_a_planted_link(path, target)
+        target = target.parent / target.readlink()
+    raise UsageError(f"cannot write {path}: too many levels of symbolic links")
+
+
+_MAX_LINKS = 40  # as Linux's limit (ELOOP)
+
+
+def _refuse_a_planted_link(path: Path, link: Path) -> None:
+    if sys.platform == "win32":  # no sticky bit; links need privileges to make
+        return
+    owner = link.lstat().st_uid
+    shared = stat.S_ISVTX | stat.S_IWOTH
+    if owner != os.geteuid() and link.parent.stat().st_mode & shared:
+        shown = "it" if link == path else str(link)
+        raise UsageError(
+            f"cannot write {path}: {shown} is a symlink another user (uid {owner}) owns in a"
+            f" directory others can write to ({link.parent}); give the path of the file itself"
+            " if you mean it"
+        )
+
+
+def _replace_file(path: Path, target: Path, chunks: Iterable[bytes]) -> None:
     try:
         # Through the path as given, as open() goes: /dev/stdout on a pipe resolves to no
         # real path ("/proc/PID/fd/pipe:[N]"), but stat() and open() reach the pipe.
@@ -89,17 +130,20 @@ def _replace_file(path: Path, chunks: Iterable[bytes]) -> None:
         with path.open("wb") as file:
             file.writelines(chunks)
         return
-    target = Path(os.path.realpath(path))
     temporary, descriptor = _new_file_beside(target)
     try:
         with os.fdopen(descriptor, "wb") as file:
             file.writelines(chunks)
             file.flush()
-            if old is not None:
-                temporary.chmod(stat.S_IMODE(old.st_mode))
-                if sys.platform != "win32":
+            # Complete: now it may have its mode (after its owner: chown clears set-id bits).
+            mode = _umask_mode() if old is None else stat.S_IMODE(old.st_mode)
+            if sys.platform == "win32":
+                temporary.chmod(mode)  # only its read-only flag
+            else:  # by descriptor: the name could be swapped for a link meanwhile
+                if old is not None:
                     with contextlib.suppress(OSError):  # only root may give a file away
-                        os.chown(temporary, old.st_uid, old.st_gid)
+                        os.chown(file.fileno(), old.st_uid, old.st_gid)
+                os.fchmod(file.fileno(), mode)
             os.fsync(file.fileno())
         temporary.replace(target)
     except BaseException:
@@ -108,13 +152,20 @@ def _replace_file(path: Path, chunks: Iterable[bytes]) -> None:
         raise
 
 
+def _umask_mode() -> int:
+    """0666 less the umask: the mode open() gives a new file."""
+    umask = os.umask(0o077)  # read by setting it; 077 meanwhile, should a thread make a file
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _new_file_beside(target: Path) -> tuple[Path, int]:
-    """A new, empty file in ``target``'s directory, created with the umask's mode."""
+    """A new, empty file in ``target``'s directory, readable and writable by its owner only."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
         candidate = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
         try:
-            return candidate, os.open(candidate, flags, 0o666)
+            return candidate, os.open(candidate, flags, 0o600)
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary name beside {target}")  # pragma: no cover
