@@ -169,13 +169,15 @@ def assert_frames_token_free(error: BaseException, forms: Iterable[str]) -> None
 def assert_token_free(error: BaseException, token: str, *forms: str) -> None:
     """Nothing ``error`` leads to shows ``token`` (or one of its ``forms``), nor does a pickle.
 
-    That is every object reachable from it.
+    That is every object reachable from it, and every frame along its
+    tracebacks but the tests' own (see :func:`assert_frames_token_free`).
     """
     every = (token, *forms)
     for obj in reachable(error):
         assert not _shows(obj, every), f"the token shows in a {type(obj).__name__}: {obj!r:.300}"
     blob = pickle.dumps(error)
     assert not any(form.encode() in blob for form in every)
+    assert_frames_token_free(error, every)
 
 
 def summary(error: BaseException) -> dict[str, Any]:

@@ -22,6 +22,9 @@ from .helpers import SITE, TOKEN
 from .hostile import RawRequest, RawServer, Reply, always, http
 from .secrecy import assert_token_free
 
+#: Every error these tests meet is walked for the token once each test ends (see conftest).
+pytestmark = pytest.mark.usefixtures("every_error_token_free")
+
 NO_RETRY = RetryPolicy(max_retries=0)
 
 

@@ -40,6 +40,9 @@ from .hostile import RawRequest, RawServer, Reply, always, deflate_bomb, gzip_bo
 from .secrecy import assert_token_free
 from .test_fault_matrix import SESSION_KINDS, session_of
 
+#: Every error these tests meet is walked for the token once each test ends (see conftest).
+pytestmark = pytest.mark.usefixtures("every_error_token_free")
+
 NO_RETRY = RetryPolicy(max_retries=0)
 PAGE = json.dumps({"data": [], "has_more": False, "url": f"/v1/sites/{SITE}/events"}).encode()
 
