@@ -350,12 +350,18 @@ class GivenTransport:
     ) -> Answer | FathomError:
         """The transport's answer, or the error to raise for what it did (the caller raises it).
 
-        A FathomError the transport raises passes as it is.
+        A FathomError the transport raises passes as it is, with this frame on its
+        traceback: the request (the token in its headers) is in no local of it.
         """
-        headers = self._headers if request.body is None else self._json_headers
         try:
             result = await self._given.send(
-                TransportRequest(request.method, url, headers, request.body), timeouts
+                TransportRequest(
+                    request.method,
+                    url,
+                    self._headers if request.body is None else self._json_headers,
+                    request.body,
+                ),
+                timeouts,
             )
         except FathomError:
             raise

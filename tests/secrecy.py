@@ -21,10 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from fathom_events import AsyncClient, Client
-from fathom_events._blocking import _Portal
-from fathom_events._options import ClientOptions
-from fathom_events._seam import GivenTransport, Secret, TransportRequest
+from fathom_events._seam import GivenTransport, Secret
 from fathom_events._transport import Transport
 
 _ATOMS = (str, bytes, bytearray, int, float, complex, bool, type(None))
@@ -83,20 +80,11 @@ def _shows(obj: object, forms: Iterable[str]) -> bool:
     return False
 
 
-#: What holds the token by design, and shows it in no repr or str: the clients and their
-#: settings, transports and event loop thread, the Secret, and the request handed to a
-#: transport. A frame of the library may hold these; their repr and str are checked, and
-#: what they hold is not walked (it is the token, on purpose).
-KEEPERS: tuple[type, ...] = (
-    AsyncClient,
-    Client,
-    ClientOptions,
-    GivenTransport,
-    Secret,
-    Transport,
-    TransportRequest,
-    _Portal,
-)
+#: What holds the token by design, and shows it in no repr or str: the Secret, and the
+#: transports (the headers they send). A frame of the library may hold these (a client,
+#: its settings and its resources lead to them); their repr and str are checked, and what
+#: they hold is not walked: it is the token, on purpose.
+KEEPERS: tuple[type, ...] = (GivenTransport, Secret, Transport)
 #: The tests' own code: its frames hold the token (they hand it to the client).
 _TESTS = str(Path(__file__).parent)
 

@@ -346,6 +346,26 @@ async def test_a_fathom_error_from_the_transport_passes_as_it_is() -> None:
     assert info.value is refused
 
 
+class Refusing:
+    """A transport of the caller's own that refuses every request with a FathomError."""
+
+    async def send(
+        self, request: TransportRequest, _timeouts: Timeouts, /
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        raise APIConnectionError("refused", method=request.method, url=request.url)
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+
+async def test_a_fathom_error_from_the_transport_passes_frames_free_of_the_token() -> None:
+    """A transport's own error passes frames of ours that hold no token (its own: its business)."""
+    async with AsyncClient(TOKEN, transport=Refusing(), retry=NO_RETRY) as client:
+        with pytest.raises(APIConnectionError, match="refused") as info:
+            await client.events.get(SITE, "E1")
+    assert_token_free(info.value, TOKEN)
+
+
 @pytest.mark.parametrize(
     "reply",
     [
