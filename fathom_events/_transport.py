@@ -294,9 +294,15 @@ class Transport:
         """The session made last (or the borrowed one), for inspection; None before any."""
         return self._sessions.newest
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _get_session(self) -> aiohttp.ClientSession:  # noqa: RET503 - ends in raise_alone
         """The running loop's session; ours are made on first use in each loop."""
-        return self._sessions.get()
+        try:
+            return self._sessions.get()
+        except FathomError as error:  # closed, or a loop that cannot have one (trio, another's)
+            refusal = error
+        # Raised without the frames below, which hold every loop's session (and so the
+        # token, in its headers).
+        raise_alone(refusal)
 
     def _make_session(self) -> aiohttp.ClientSession:
         session = aiohttp.ClientSession(

@@ -62,6 +62,30 @@ def test_under_trio_every_entry_point_says_to_use_asyncio_or_a_thread(
         assert error.may_have_been_applied is False
 
 
+def test_under_trio_no_frame_of_a_refusal_holds_another_loops_session(thread_url: str) -> None:
+    """Refused under trio, a client with a session in an asyncio loop keeps it off the traceback."""
+    client = AsyncClient(TOKEN, thread_url)
+    loop = asyncio.new_event_loop()
+    errors: list[UnsupportedEventLoopError] = []
+
+    async def main() -> None:
+        with pytest.raises(UnsupportedEventLoopError) as entering:
+            async with client:
+                pass
+        with pytest.raises(UnsupportedEventLoopError) as pulling:
+            await client.events.pull([SITE])
+        errors.extend([entering.value, pulling.value])
+
+    try:
+        loop.run_until_complete(client.events.list(SITE))  # its session, our token in its headers
+        anyio.run(main, backend="trio")
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.close()
+    for error in errors:
+        assert_token_free(error, TOKEN)
+
+
 async def test_a_borrowed_session_awaited_from_another_loop_is_refused_before_sending(
     fake: FakeFathom, thread_url: str
 ) -> None:
