@@ -21,7 +21,7 @@ from ._retry import Gate, RetryPolicy, call_with_retries
 from ._seam import GivenTransport, refuse_to_travel
 from ._sites import AsyncSites, TokenCache
 from ._transport import Transport, make_transport
-from .exceptions import ClientClosedError, FathomError, UnsupportedEventLoopError
+from .exceptions import ClientClosedError
 from .types import TokenInfo
 
 if TYPE_CHECKING:
@@ -241,12 +241,7 @@ class AsyncClient(ClientFace):
             timeouts = options.timeouts
             if time_left is not None and (timeouts.total is None or time_left < timeouts.total):
                 timeouts = attrs.evolve(timeouts, total=max(time_left, 0.001))
-            try:
-                answer = await transport.send(request, timeouts, url)
-            except RuntimeError as exc:
-                if isinstance(exc, FathomError):
-                    raise
-                raise _cut_by(exc, request, url, closed=transport.closed) from exc
+            answer = await transport.send(request, timeouts, url)
             if not 200 <= answer.status < 300:  # a 3xx is never success (nor followed)
                 raise proto.error_for(
                     answer,
@@ -265,26 +260,3 @@ class AsyncClient(ClientFace):
             policy=options.retry,
             gate=self._gate,
         )
-
-
-def _cut_by(exc: RuntimeError, request: proto.Request, url: str, *, closed: bool) -> FathomError:
-    """The error for a send that aiohttp or asyncio broke off with a bare ``RuntimeError``.
-
-    That comes from asyncio objects of one event loop used in another (a lent
-    session, a trace hook or lock made elsewhere) or from a session closed
-    under the call. The request may have gone out, so a write says it may
-    have taken effect.
-    """
-    where = f"({request.method} {url})"
-    error: FathomError
-    if closed:
-        error = ClientClosedError(f"the client was closed while this call was running {where}")
-    else:
-        error = UnsupportedEventLoopError(
-            f"the request was broken off by {exc!r} {where}: asyncio objects made in one event"
-            " loop were used in another. Keep everything the client is given (session=, trace"
-            " hooks, locks) in the loop that awaits it, or let the client make its own session"
-        )
-    if request.operation not in {proto.Operation.LIST, proto.Operation.GET}:
-        error.may_have_been_applied = True
-    return error

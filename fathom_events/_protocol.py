@@ -464,6 +464,9 @@ def decode(answer: Answer, into: type[T] | Lenient[T], *, method: str, url: str)
             except _READ_ERRORS as exc:
                 problem = locate_problem(data, into) or f"{type(exc).__name__}: {exc}"
         problem = f"the answer is not a valid {into.__name__}: {one_line(problem)}"
+        # Not left among the locals a traceback shows: a hostile answer may nest a value
+        # nearly as deep as the parser goes, deeper than repr can follow.
+        del data
     raise ResponseDecodeError(
         problem, method=method, url=url, status=answer.status, body=excerpt(answer.body)
     )

@@ -23,7 +23,10 @@ Three promises hold whatever the server sends:
   request's headers (``request_info``), so the mapped error is raised outside
   the ``except`` block (neither its ``__cause__`` nor its ``__context__``) and
   keeps only the aiohttp exception's class name and its own message, with the
-  token blotted out should a server have echoed it.
+  token blotted out should a server have echoed it. It is raised from
+  :meth:`Transport.send`, whose frame holds none of aiohttp's objects, without
+  the frames below it (which hold the session, the response and aiohttp's
+  exception), so that a traceback's locals show none of them.
 * A borrowed session ends every request as our own session would. Each
   request on it passes ``raise_for_status=False`` (our status mapping applies,
   ``Retry-After`` included) and ``auto_decompress=True`` (so the cap above
@@ -57,20 +60,17 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._loops import PerLoop, Pinned
-from ._protocol import Answer, Request, one_line
+from ._protocol import Answer, Operation, Request
 from ._seam import (
     AsyncTransport,
     GivenTransport,
     Secret,
     Timeouts,
-    blot_out_token,
+    TokenEchoes,
     detail,
-    echoes_token,
     raise_alone,
     refuse_to_travel,
-    secret_free,
     standard_headers,
-    token_needle,
     too_large,
 )
 from ._version import __version__
@@ -78,7 +78,9 @@ from .exceptions import (
     APIConnectionError,
     APITimeoutError,
     ClientClosedError,
+    FathomError,
     InvalidRequestError,
+    UnsupportedEventLoopError,
 )
 
 __all__ = [
@@ -107,18 +109,20 @@ def aiohttp_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
 
 
-def _detail(exc: BaseException) -> str:
+def _detail(exc: BaseException, echoes: TokenEchoes) -> str:
     # A ClientResponseError's str is safe but names its request; its request_info (the
     # headers, the token among them) is never read here: only its own message.
     words = exc.message if isinstance(exc, aiohttp.ClientResponseError) else None
-    return detail(exc, None if words is None else str(words))
+    return detail(exc, echoes, None if words is None else str(words))
 
 
-def connection_error(exc: BaseException, *, method: str, url: str) -> APIConnectionError:
+def connection_error(
+    exc: BaseException, *, method: str, url: str, echoes: TokenEchoes
+) -> APIConnectionError:
     """Map an aiohttp or socket failure to our error, noting if the request went out.
 
-    The message keeps the failure's class and its words; the failure itself is not
-    kept (it may hold the request's headers, and so the token).
+    The message keeps the failure's class and its words, the token blotted out; the
+    failure itself is not kept (it may hold the request's headers, and so the token).
     """
     cls: type[APIConnectionError] = APIConnectionError
     sent, tls = True, False
@@ -138,10 +142,36 @@ def connection_error(exc: BaseException, *, method: str, url: str) -> APIConnect
         what = "the answer is not valid HTTP"
     else:
         what = "connection failed"
-    err = cls(f"{what} ({_detail(exc)})", method=method, url=url)
+    err = cls(f"{what} ({_detail(exc, echoes)})", method=method, url=url)
     err.request_sent = sent
     err.tls_failure = tls
     return err
+
+
+def cut_off(
+    exc: RuntimeError, request: Request, url: str, *, closed: bool, echoes: TokenEchoes
+) -> FathomError:
+    """The error for a send that aiohttp or asyncio broke off with a bare ``RuntimeError``.
+
+    That comes from asyncio objects of one event loop used in another (a lent
+    session, a trace hook or lock made elsewhere) or from a session closed
+    under the call. The request may have gone out, so a write says it may
+    have taken effect.
+    """
+    where = f"({request.method} {url})"
+    error: FathomError
+    if closed:
+        error = ClientClosedError(f"the client was closed while this call was running {where}")
+    else:
+        error = UnsupportedEventLoopError(
+            f"the request was broken off by {detail(exc, echoes)} {where}: asyncio objects made"
+            " in one event loop were used in another. Keep everything the client is given"
+            " (session=, trace hooks, locks) in the loop that awaits it, or let the client make"
+            " its own session"
+        )
+    if request.operation not in {Operation.LIST, Operation.GET}:
+        error.may_have_been_applied = True
+    return error
 
 
 def _refuse_hidden_resend(session: aiohttp.ClientSession) -> dict[str, Any]:
@@ -229,8 +259,7 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self._headers = standard_headers(token, USER_AGENT)
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
-        self._token = token
-        self._token_bytes = token_needle(token)
+        self._echoes = TokenEchoes(token)
         self._default_timeouts = timeouts
         self._borrowed = session is not None
         if session is not None:
@@ -265,9 +294,15 @@ class Transport:
         """The session made last (or the borrowed one), for inspection; None before any."""
         return self._sessions.newest
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _get_session(self) -> aiohttp.ClientSession:  # noqa: RET503 - ends in raise_alone
         """The running loop's session; ours are made on first use in each loop."""
-        return self._sessions.get()
+        try:
+            return self._sessions.get()
+        except FathomError as error:  # closed, or a loop that cannot have one (trio, another's)
+            refusal = error
+        # Raised without the frames below, which hold every loop's session (and so the
+        # token, in its headers).
+        raise_alone(refusal)
 
     def _make_session(self) -> aiohttp.ClientSession:
         session = aiohttp.ClientSession(
@@ -291,11 +326,34 @@ class Transport:
     async def send(  # noqa: RET503 - it ends in raise_alone, which always raises
         self, request: Request, timeouts: Timeouts | None = None, url: str | None = None
     ) -> Answer:
-        """Send once; return the answer or raise a mapped connection error.
+        """Send once; return the answer or raise a mapped error.
 
         ``url`` is the request's full URL when the caller has built it already.
         """
         target = url or self.base_url + request.target()
+        try:
+            return await self._exchange(request, target, timeouts)
+        except FathomError as error:  # ours, from below: the cap, a closed or foreign session
+            failure: FathomError = error
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            failure = connection_error(exc, method=request.method, url=target, echoes=self._echoes)
+        except RuntimeError as exc:
+            failure = cut_off(exc, request, target, closed=self.closed, echoes=self._echoes)
+        except ValueError as exc:
+            # aiohttp refused to build the request (nothing went out): on a lent session,
+            # a login of its own (auth=, a .netrc entry found through trust_env) that it
+            # will not combine with our Authorization header.
+            failure = InvalidRequestError(
+                "session", f"aiohttp would not send the request: {detail(exc, self._echoes)}"
+            )
+        # Raised out here, alone, and without the frames below this one: aiohttp's
+        # exception (whose request_info holds the token) is neither the __cause__ nor the
+        # __context__ of ours, and the session and response those frames hold are not
+        # among the locals of any frame on its traceback.
+        raise_alone(failure)
+
+    async def _exchange(self, request: Request, target: str, timeouts: Timeouts | None) -> Answer:
+        """Send once on the running loop's session; the answer, its body read within the cap."""
         session = self._get_session()
         body = request.body
         options = self._default_options
@@ -310,50 +368,34 @@ class Transport:
                     " lend an open one, or let the client make its own"
                 )
             options = {**options, **_refuse_hidden_resend(session)}
-        try:
-            # Awaited rather than entered: the context manager's extra layers cost about 2%
-            # of a request, and ``release`` below is all its exit would do that matters
-            # (it also cancels a request body still being written, as the exit did).
-            response = await session.request(
-                request.method,
-                URL(target, encoded=True),
-                headers=self._request_headers if body is None else self._request_json_headers,
-                data=body,
-                allow_redirects=False,
-                **options,
-            )
-            try:
-                length = response.content_length
-                if (
-                    length is not None
-                    and length <= self._max_response_bytes
-                    and hdrs.CONTENT_ENCODING not in response.headers
-                ):
-                    content = await response.read()
-                else:
-                    content = await self._read_capped(response, request.method, target)
-                headers: Mapping[str, str] = response.headers
-                if echoes_token(self._token, self._token_bytes, content, headers):
-                    content, pairs = blot_out_token(self._token, content, headers)
-                    headers = CIMultiDictProxy(CIMultiDict(pairs))
-                return Answer(response.status, headers, content)
-            finally:
-                response.release()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            failure = exc
-        except ValueError as exc:
-            # aiohttp refused to build the request (nothing went out): on a lent session,
-            # a login of its own (auth=, a .netrc entry found through trust_env) that it
-            # will not combine with our Authorization header.
-            refusal = InvalidRequestError(
-                "session", f"aiohttp would not send the request: {one_line(str(exc))}"
-            )
-            raise refusal from None
-        # Raised out here, and alone: aiohttp's exception (whose request_info holds the
-        # token) is then neither the __cause__ nor the __context__ of ours.
-        raise_alone(
-            secret_free(connection_error(failure, method=request.method, url=target), self._token)
+        # Awaited rather than entered: the context manager's extra layers cost about 2%
+        # of a request, and ``release`` below is all its exit would do that matters
+        # (it also cancels a request body still being written, as the exit did).
+        response = await session.request(
+            request.method,
+            URL(target, encoded=True),
+            headers=self._request_headers if body is None else self._request_json_headers,
+            data=body,
+            allow_redirects=False,
+            **options,
         )
+        try:
+            length = response.content_length
+            if (
+                length is not None
+                and length <= self._max_response_bytes
+                and hdrs.CONTENT_ENCODING not in response.headers
+            ):
+                content = await response.read()
+            else:
+                content = await self._read_capped(response, request.method, target)
+            headers: Mapping[str, str] = response.headers
+            if self._echoes.found_in(content, headers):
+                content, pairs = self._echoes.blot_answer(content, headers)
+                headers = CIMultiDictProxy(CIMultiDict(pairs))
+            return Answer(response.status, headers, content)
+        finally:
+            response.release()
 
     async def _read_capped(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         # Read a piece at a time, counting decoded bytes, up to the cap. aiohttp inflates

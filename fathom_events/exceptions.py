@@ -32,7 +32,8 @@ are written for people and may change. Every error raised after a request went
 out names the request's method and URL (never the token) and, in ``.attempts``,
 how many times it was sent. Every error pickles and copies whole (for a
 process pool or a task queue), and none holds the token: not in its message,
-its attributes, nor its ``__cause__`` or ``__context__``.
+its attributes, its ``__cause__`` or ``__context__``, nor the locals of the
+library's frames on its traceback.
 """
 
 from __future__ import annotations

@@ -8,10 +8,11 @@ import aiohttp
 import pytest
 
 import fathom_events
-from fathom_events import AsyncClient, Client, RetryPolicy
+from fathom_events import AsyncClient, Client, FathomError, RetryPolicy
 from fathom_events.testing import FakeFathom
 
 from .helpers import SITE, TOKEN, Api, FakeTime
+from .secrecy import assert_token_free
 
 # The front door binds each public name when it is first used. Use them all now, as
 # `from fathom_events import *` does, so that a test of its namespace sees every name
@@ -23,6 +24,26 @@ for _name in fathom_events.__all__:
 @pytest.fixture(name="fake_time")
 def _fake_time() -> FakeTime:
     return FakeTime()
+
+
+@pytest.fixture(name="every_error_token_free")
+def _every_error_token_free(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every FathomError made during the test is checked for the token once the test ends.
+
+    Errors are recorded as they are made, wherever the test catches them (or a
+    bulk report keeps them), and each is walked when the test is over: its
+    attributes, a pickle, and every frame along its tracebacks.
+    """
+    made: list[FathomError] = []
+
+    def recorded(self: FathomError, *args: object) -> None:
+        super(FathomError, self).__init__(*args)
+        made.append(self)
+
+    monkeypatch.setattr(FathomError, "__init__", recorded)
+    yield
+    for error in made:
+        assert_token_free(error, TOKEN)
 
 
 @pytest.fixture(name="fake")

@@ -7,12 +7,11 @@ import contextlib
 import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 from fathom_events import AsyncClient, Client
-from fathom_events.testing import FakeFathom
 
 from .helpers import TOKEN, FakeTime
 
@@ -22,10 +21,16 @@ FACES = ["async", "blocking"]
 Run = Callable[[Callable[[Any], Any]], Awaitable[Any]]
 
 
+class Server(Protocol):
+    """A server on loopback: a ``FakeFathom``, or the hostile suite's ``RawServer``."""
+
+    def serve(self) -> contextlib.AbstractAsyncContextManager[str]: ...
+
+    def serve_in_thread(self) -> contextlib.AbstractContextManager[str]: ...
+
+
 @contextlib.asynccontextmanager
-async def opened(
-    face: str, fake: FakeFathom, token: str = TOKEN, **options: Any
-) -> AsyncIterator[Run]:
+async def opened(face: str, fake: Server, token: str = TOKEN, **options: Any) -> AsyncIterator[Run]:
     """A client of ``face`` on ``fake``; the blocking one is made, called and closed in threads."""
     fake_time = FakeTime()
     settings = {"timeout": 5.0, "clock": fake_time.clock, "sleep": fake_time.sleep, **options}

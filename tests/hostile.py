@@ -58,6 +58,11 @@ def http(
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
+def always(reply: Reply) -> Callable[[RawRequest], Reply]:
+    """A reply function giving every request the same ``reply``."""
+    return lambda _: reply
+
+
 def _spaces_compressed(decoded_size: int, wbits: int) -> bytes:
     # Compressed a piece at a time, so a bomb of GiBs never exists decoded here either.
     compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)

@@ -30,6 +30,9 @@ from fathom_events import APIStatusError, FathomError, ResponseDecodeError
 from .endpoints import CALLS, outcome_async, outcome_blocking
 from .hostile import RawServer, http
 
+#: Every error these tests meet is walked for the token once each test ends (see conftest).
+pytestmark = pytest.mark.usefixtures("every_error_token_free")
+
 #: The reply the server sends for the example being run.
 CURRENT: dict[str, bytes] = {"reply": http(200, b"{}")}
 SAFETY_TIMEOUT = 10.0

@@ -14,6 +14,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from fathom_events import (
     AsyncClient,
     Client,
@@ -27,6 +29,9 @@ from fathom_events import (
 
 from .helpers import TOKEN, FakeTime
 from .hostile import RawRequest, RawServer, http
+
+#: Every error these tests meet is walked for the token once each test ends (see conftest).
+pytestmark = pytest.mark.usefixtures("every_error_token_free")
 
 GOOD = ["GOOD1", "GOOD2", "GOOD3"]
 ENDLESS = "ENDLESS"

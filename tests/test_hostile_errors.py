@@ -19,8 +19,11 @@ from fathom_events import (
 from fathom_events.testing import FakeFathom
 
 from .helpers import SITE, TOKEN
-from .hostile import RawRequest, RawServer, Reply, http
+from .hostile import RawRequest, RawServer, Reply, always, http
 from .secrecy import assert_token_free
+
+#: Every error these tests meet is walked for the token once each test ends (see conftest).
+pytestmark = pytest.mark.usefixtures("every_error_token_free")
 
 NO_RETRY = RetryPolicy(max_retries=0)
 
@@ -31,11 +34,6 @@ async def failure(reply: Callable[[RawRequest], Reply]) -> FathomError:
         with pytest.raises(FathomError) as info:
             await client.events.list(SITE)
     return info.value
-
-
-def always(answer: bytes) -> Callable[[RawRequest], Reply]:
-    """A server that gives every request the same raw answer."""
-    return lambda _: answer
 
 
 def echo_in_body(request: RawRequest) -> bytes:

@@ -36,9 +36,12 @@ from fathom_events._seam import raise_alone
 from fathom_events._transport import _refuse_hidden_resend
 
 from .helpers import SITE, TOKEN, FakeTime
-from .hostile import RawRequest, RawServer, Reply, deflate_bomb, gzip_bomb, http
+from .hostile import RawRequest, RawServer, Reply, always, deflate_bomb, gzip_bomb, http
 from .secrecy import assert_token_free
 from .test_fault_matrix import SESSION_KINDS, session_of
+
+#: Every error these tests meet is walked for the token once each test ends (see conftest).
+pytestmark = pytest.mark.usefixtures("every_error_token_free")
 
 NO_RETRY = RetryPolicy(max_retries=0)
 PAGE = json.dumps({"data": [], "has_more": False, "url": f"/v1/sites/{SITE}/events"}).encode()
@@ -119,10 +122,6 @@ def framed(body: bytes, encoding: str, framing: str, status: int = 200) -> bytes
 def padded_page(decoded_size: int) -> bytes:
     """A valid page followed by JSON whitespace, ``decoded_size`` bytes in all."""
     return PAGE + b" " * (decoded_size - len(PAGE))
-
-
-def always(reply: Reply) -> Callable[[RawRequest], Reply]:
-    return lambda _: reply
 
 
 # --- every limit holds on the decoded body ------------------------------------------------

@@ -21,6 +21,7 @@ from fathom_events import (
 from fathom_events.testing import FakeFathom
 
 from .helpers import SITE, TOKEN
+from .secrecy import assert_token_free
 
 
 def test_under_trio_every_entry_point_says_to_use_asyncio_or_a_thread(
@@ -59,6 +60,30 @@ def test_under_trio_every_entry_point_says_to_use_asyncio_or_a_thread(
         assert "asyncio" in str(error)
         assert "trio.to_thread.run_sync" in str(error)
         assert error.may_have_been_applied is False
+
+
+def test_under_trio_no_frame_of_a_refusal_holds_another_loops_session(thread_url: str) -> None:
+    """Refused under trio, a client with a session in an asyncio loop keeps it off the traceback."""
+    client = AsyncClient(TOKEN, thread_url)
+    loop = asyncio.new_event_loop()
+    errors: list[UnsupportedEventLoopError] = []
+
+    async def main() -> None:
+        with pytest.raises(UnsupportedEventLoopError) as entering:
+            async with client:
+                pass
+        with pytest.raises(UnsupportedEventLoopError) as pulling:
+            await client.events.pull([SITE])
+        errors.extend([entering.value, pulling.value])
+
+    try:
+        loop.run_until_complete(client.events.list(SITE))  # its session, our token in its headers
+        anyio.run(main, backend="trio")
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.close()
+    for error in errors:
+        assert_token_free(error, TOKEN)
 
 
 async def test_a_borrowed_session_awaited_from_another_loop_is_refused_before_sending(
@@ -117,7 +142,11 @@ async def test_a_send_cut_by_a_loop_mix_up_is_a_fathom_error(
     assert error.attempts == 1  # not retried: it would only break again
     assert "another" in str(error)
     assert f"/sites/{SITE}/events" in str(error)
-    assert isinstance(error.__cause__, RuntimeError)
+    # Named, not chained: its frames (aiohttp's, below ours) hold the request's headers.
+    assert "RuntimeError" in str(error)
+    assert error.__cause__ is None
+    assert error.__context__ is None
+    assert_token_free(error, TOKEN)
     assert len(fake.requests) == 1
     assert len(fake.events(SITE)) == (1 if write else 0)
 

@@ -346,12 +346,32 @@ async def test_a_fathom_error_from_the_transport_passes_as_it_is() -> None:
     assert info.value is refused
 
 
+class Refusing:
+    """A transport of the caller's own that refuses every request with a FathomError."""
+
+    async def send(
+        self, request: TransportRequest, _timeouts: Timeouts, /
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        raise APIConnectionError("refused", method=request.method, url=request.url)
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+
+async def test_a_fathom_error_from_the_transport_passes_frames_free_of_the_token() -> None:
+    """A transport's own error passes frames of ours that hold no token (its own: its business)."""
+    async with AsyncClient(TOKEN, transport=Refusing(), retry=NO_RETRY) as client:
+        with pytest.raises(APIConnectionError, match="refused") as info:
+            await client.events.get(SITE, "E1")
+    assert_token_free(info.value, TOKEN)
+
+
 @pytest.mark.parametrize(
     "reply",
     [
         ("200", {}, b"{}"),
         (200, [("Content-Type", "application/json")], b"{}"),
-        (200, {}, "{}"),
+        (200, {}, f"Bearer {TOKEN}"),
         (99, {}, b"{}"),
         (True, {}, b"{}"),
     ],
@@ -360,8 +380,9 @@ async def test_a_fathom_error_from_the_transport_passes_as_it_is() -> None:
 async def test_an_answer_of_the_wrong_shape_is_a_connection_error(reply: object) -> None:
     """An answer that is not (int 100-599, mapping, bytes) is APIConnectionError saying so."""
     async with answering(lambda _request: reply) as client:  # type: ignore[arg-type, return-value]
-        with pytest.raises(APIConnectionError, match=r"\(status, headers, body\)"):
+        with pytest.raises(APIConnectionError, match=r"\(status, headers, body\)") as info:
             await client.events.get(SITE, "E1")
+    assert_token_free(info.value, TOKEN)  # nor does a frame keep the answer it refused
 
 
 async def test_a_handler_returning_no_tuple_is_a_connection_error_naming_it() -> None:
@@ -373,9 +394,11 @@ async def test_a_handler_returning_no_tuple_is_a_connection_error_naming_it() ->
 
 async def test_the_size_cap_holds_for_a_given_transport() -> None:
     """An answer longer than max_response_bytes is refused whatever the transport."""
-    async with answering(lambda _request: (200, {}, b" " * 101), max_response_bytes=100) as client:
-        with pytest.raises(ResponseTooLargeError):
+    echo = f"Bearer {TOKEN}".ljust(101).encode()  # nor is what it quotes kept in a frame
+    async with answering(lambda _request: (200, {}, echo), max_response_bytes=100) as client:
+        with pytest.raises(ResponseTooLargeError) as info:
             await client.events.get(SITE, "E1")
+    assert_token_free(info.value, TOKEN)
 
 
 async def test_an_echoed_token_is_blotted_out_of_an_error() -> None:

@@ -42,10 +42,11 @@ from fathom_events import (
     UnprocessableEntityError,
     UnsupportedEventLoopError,
 )
+from fathom_events._seam import check_transport
 
 from .helpers import SITE, TOKEN
 from .hostile import RawServer, http
-from .secrecy import assert_token_free, summary, unpickled_summary
+from .secrecy import assert_frames_token_free, assert_token_free, summary, unpickled_summary
 
 URL = f"https://api.example.test/v1/sites/{SITE}/events"
 
@@ -190,6 +191,60 @@ def test_token_walk_finds_a_token_hidden_deep_in_a_cause() -> None:
     outer.__cause__ = inner
     with pytest.raises(AssertionError, match="the token shows"):
         assert_token_free(outer, TOKEN)
+
+
+class Shows:
+    """An object that shows the token in its repr."""
+
+    def __repr__(self) -> str:
+        return f"Shows({TOKEN})"
+
+
+class Hides:
+    """An object that holds the token but shows it in no repr or str."""
+
+    def __init__(self) -> None:
+        self.inside = {"Authorization": f"Bearer {TOKEN}"}
+
+    def __repr__(self) -> str:
+        return "Hides()"
+
+
+def refused(holder: object) -> FathomError:
+    """The error a library frame raises while its local ``given`` holds ``holder``."""
+    try:
+        check_transport(holder)
+    except FathomError as error:
+        return error
+    raise AssertionError("check_transport accepted it")  # pragma: no cover
+
+
+def as_cause(error: FathomError) -> BaseException:
+    outer = RuntimeError("outer")
+    outer.__cause__ = error
+    return outer
+
+
+def as_context(error: FathomError) -> BaseException:
+    outer = RuntimeError("outer")
+    outer.__context__ = error
+    return outer
+
+
+WRAPS: list[Callable[[FathomError], BaseException]] = [lambda error: error, as_cause, as_context]
+if sys.version_info >= (3, 11):  # exception groups are new in 3.11
+    WRAPS.append(lambda error: ExceptionGroup("group", [error]))  # noqa: F821 - 3.11+ here
+
+
+@pytest.mark.parametrize("holder", [Shows, Hides])
+@pytest.mark.parametrize("wrap", WRAPS, ids=["itself", "cause", "context", "group"][: len(WRAPS)])
+def test_frame_walk_finds_the_token_in_a_library_frame(
+    holder: Callable[[], object], wrap: Callable[[FathomError], BaseException]
+) -> None:
+    """The frame walk can fail: a library frame's local that shows or holds the token is found."""
+    error = wrap(refused(holder()))
+    with pytest.raises(AssertionError, match="the token shows in check_transport's local 'given'"):
+        assert_frames_token_free(error, [TOKEN])
 
 
 # --- clients refuse to travel -------------------------------------------------------------
