@@ -426,3 +426,40 @@ def test_pull_help_says_what_csv_raw_turns_off(capsys: pytest.CaptureFixture[str
     text = " ".join(capsys.readouterr().out.split())
     assert "--csv-raw" in text
     assert "=, +, -, @, a tab or a carriage return" in text
+
+
+@pytest.fixture(name="big_url")
+def _big_url() -> Iterator[str]:
+    """A fake whose two sites hold 3,000 events each: about 1 MB of pulled JSON."""
+    fake = FakeFathom({TOKEN: ["*"]})
+    fake.seed(2, 3000)
+    with fake.serve_in_thread() as url:
+        yield url
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("command", [["pull", "SITE1", "SITE2"], ["export", "SITE1", "SITE2"]])
+def test_a_reader_that_leaves_mid_write_ends_the_command_with_141(
+    big_url: str, command: list[str], *, buffered: bool
+) -> None:
+    """`pull | head -c 10`: the reader leaves after the first bytes; exit 141, nothing said."""
+    env = {k: v for k, v in subprocess_env().items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    with subprocess.Popen(  # noqa: S603 - our own entry point, with our arguments
+        [sys.executable, "-m", "fathom_events", *command, "--base-url", big_url, "--token", TOKEN],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        first = process.stdout.read(10)
+        process.stdout.close()  # as `head -c 10` does once it has its bytes
+        err = process.stderr.read()
+        process.wait(timeout=60)
+    assert len(first) == 10
+    assert process.returncode == 141, err
+    assert b"pulled" not in err
+    assert b"exported" not in err
+    assert b"Broken pipe" not in err

@@ -321,7 +321,7 @@ async def pull(args: argparse.Namespace, out: Output) -> int:
     text = render_pull(result, fmt, csv_raw=args.csv_raw)
     written = target is not None and bool(result)
     if target is None:
-        print(text, end="", flush=True)  # noqa: T201 - the pulled events are the answer
+        out.document(text)  # the pulled events are the answer
     elif written:
         replace_file(target, [text.encode("utf-8")])
     show_pulled(out, result, "pull")

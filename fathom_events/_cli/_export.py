@@ -270,7 +270,7 @@ async def export(args: argparse.Namespace, out: Output) -> int:
     events = sum(len(found) for found in result.values())
     summary = f"exported {tally(events, 'event')} of {tally(len(result), 'site')}"
     if target is None:
-        print(text, end="", flush=True)  # noqa: T201 - the sync file is the answer
+        out.document(text)  # the sync file is the answer
         out.note(summary)
         return 0
     if not args.force and _is_a_file(target):  # made while the sites were read

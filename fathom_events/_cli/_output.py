@@ -341,6 +341,29 @@ class Output:
         return answer.strip().lower() in ("y", "yes")
 
     @staticmethod
+    def document(text: str) -> None:
+        """A whole result on stdout (pull's JSON or CSV, export's sync file), every byte of it.
+
+        Written through the binary layer until every byte is out: with an
+        unbuffered stdout (PYTHONUNBUFFERED) a text stream drops the rest of a
+        short write to a pipe (CPython #85393), so a reader that leaves mid-way
+        (``| head``) would cut the result short and the command end with 0;
+        here the next write meets the closed pipe, and the command ends as
+        ``run`` says (141).
+        """
+        stream = sys.stdout
+        binary = getattr(stream, "buffer", None)
+        if binary is None:  # a text-only stream of the embedding program's
+            stream.write(text)
+            stream.flush()
+            return
+        stream.flush()
+        left = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+        while left:
+            left = left[binary.write(left) or 0 :]
+        binary.flush()
+
+    @staticmethod
     def json(document: object, *, compact: bool = False) -> None:
         """The JSON answer, on stdout (``compact``: on one line)."""
         print(json_text(document, compact=compact), flush=True)  # noqa: T201
