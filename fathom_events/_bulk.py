@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
@@ -57,12 +58,14 @@ from ._protocol import check_id, name_key, one_line, shown
 from ._sends import noting_sends
 from .exceptions import (
     APIStatusError,
+    BadRequestError,
     FathomError,
     InvalidRequestError,
     TokenPermissionError,
     TooManyDeletesError,
     TooManyEventsError,
     UnexpectedError,
+    UnprocessableEntityError,
 )
 from .types import DeletedEvent, Event, EventPage, TokenInfo
 
@@ -85,6 +88,11 @@ PAGE_SIZE = 100
 KEPT_BODY_CHARS = 500
 #: The most of a cut body logged at DEBUG, before it is cut.
 LOGGED_BODY_CHARS = 64 * 1024
+#: What a recorded failure keeps of a 400's or 422's field errors: the first fields, the
+#: first messages of each, each cut to a line.
+KEPT_FIELDS = 20
+KEPT_MESSAGES = 5
+KEPT_MESSAGE_CHARS = 200
 #: Sites in flight per request slot (the client's ``max_in_flight``) when a job is not given
 #: ``concurrency``: enough that a slot always finds a site with a request ready.
 SITES_PER_SLOT = 4
@@ -247,6 +255,13 @@ def _kept(error: FathomError) -> FathomError:
                 text[:LOGGED_BODY_CHARS],
             )
             error.body = one_line(text, KEPT_BODY_CHARS)
+    if isinstance(error, (BadRequestError, UnprocessableEntityError)):
+        error.errors = {
+            one_line(field, KEPT_MESSAGE_CHARS): [
+                one_line(message, KEPT_MESSAGE_CHARS) for message in messages[:KEPT_MESSAGES]
+            ]
+            for field, messages in itertools.islice(error.errors.items(), KEPT_FIELDS)
+        }
     return error
 
 

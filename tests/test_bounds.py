@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import pickle
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
@@ -146,13 +147,22 @@ async def test_sites_every_is_capped_and_once_each(face: str) -> None:
 BIG = 1024 * 1024  # each failed site's error body
 
 
-async def test_a_failed_site_keeps_a_short_excerpt_of_its_error_body() -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "x" * BIG},
+        {"errors": {"name": ["z" * BIG]}},
+        {"errors": {f"field {n}": ["z" * 100] * 10 for n in range(1000)}},
+    ],
+    ids=["error", "one-field", "many-fields"],
+)
+async def test_a_failed_site_keeps_a_short_excerpt_of_its_error_body(body: object) -> None:
     """Sites that fail with a 1 MiB error body each hold a short excerpt, not the body."""
     fake = FakeFathom()
     sites = [f"S{number}" for number in range(20)]
     for site in sites:
         fake.add_site(site)
-    fake.inject(Fault.respond(400, json={"error": "x" * BIG}), times=len(sites))
+    fake.inject(Fault.respond(400, json=body), times=len(sites))
     async with fake.serve() as url, AsyncClient(TOKEN, url, max_response_bytes=4 * BIG) as client:
         gc.collect()
         tracemalloc.start()
@@ -167,6 +177,7 @@ async def test_a_failed_site_keeps_a_short_excerpt_of_its_error_body() -> None:
         assert isinstance(body, str)
         assert len(body) <= KEPT_BODY_CHARS + len("..."), body[:100]
         assert error.__traceback__ is None  # its frames held the answer's whole body
+        assert len(pickle.dumps(error)) < 20_000
     assert held < 2 * BIG, f"{held:,} bytes held for {len(sites)} failed sites"
 
 
