@@ -220,6 +220,11 @@ def as_failure(error: Exception, *, sent: bool = False) -> FathomError:
     text = str(error)
     text = text if len(text) <= 200 else text[:200] + "..."
     wrapped = UnexpectedError(f"unexpected {type(error).__name__}: {text}")
+    # Kept as the cause, but not its traceback: its frames held the job's state (a client,
+    # a transport's session). Where it came from is logged at DEBUG, frames without locals.
+    logger.debug("%s in a site's bulk work", type(error).__name__, exc_info=error)
+    for link in _chain(error):
+        link.__traceback__ = None
     wrapped.__cause__ = error
     wrapped.may_have_been_applied = sent
     return wrapped
@@ -232,6 +237,16 @@ class Listing:
     events: list[Event]
     requests: int
     repeated: tuple[str, ...]
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the causes and contexts behind it, each once."""
+    seen: list[BaseException] = []
+    link: BaseException | None = error
+    while link is not None and not any(link is known for known in seen):
+        seen.append(link)
+        link = link.__cause__ or link.__context__
+    return seen
 
 
 def _kept(error: FathomError) -> FathomError:

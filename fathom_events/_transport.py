@@ -346,6 +346,12 @@ class Transport:
             failure = InvalidRequestError(
                 "session", f"aiohttp would not send the request: {detail(exc, self._echoes)}"
             )
+        except Exception as exc:  # noqa: BLE001 - what aiohttp lets through (a trace hook's bug)
+            failure = connection_error(exc, method=request.method, url=target, echoes=self._echoes)
+        except BaseException as stop:  # noqa: BLE001 - re-raised as it is, frames cut
+            # A cancellation or an interrupt passes through as it is, but without the frames
+            # below this one, which hold the session and the response (and so the token).
+            raise_alone(stop)
         # Raised out here, alone, and without the frames below this one: aiohttp's
         # exception (whose request_info holds the token) is neither the __cause__ nor the
         # __context__ of ours, and the session and response those frames hold are not

@@ -12,27 +12,32 @@ any other along the chain) must not.
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import pytest
 
 from fathom_events import (
     APIConnectionError,
+    AsyncClient,
     BadRequestError,
     FathomError,
     RedirectError,
     RetryPolicy,
+    UnexpectedError,
 )
 from fathom_events._seam import Secret, TokenEchoes
+from fathom_events.testing import FakeFathom, Fault
 
 from .faces import Run, face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN
 from .hostile import RawRequest, RawServer, Reply, always, http
-from .secrecy import assert_token_free
+from .secrecy import assert_frames_token_free, assert_token_free
 from .test_hostile_transport import PROTOCOL_ERRORS
 
 #: Every error these tests meet is walked for the token once each test ends (see conftest).
@@ -243,3 +248,68 @@ def test_the_echo_finder_shows_and_pickles_no_token() -> None:
     assert MARKED not in repr(echoes)
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(echoes)
+
+
+# --- what no frame keeps: foreign failures and cancellations --------------------------------
+
+
+async def test_a_foreign_failure_inside_aiohttp_is_mapped_alone() -> None:
+    """A failure aiohttp does not wrap (a trace hook's LookupError) is an APIConnectionError
+    whose frames hold no token, alone and when a bulk job records it."""
+
+    async def broken_hook(*_: object) -> None:
+        raise LookupError("a hook's own bug")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(broken_hook)  # inside aiohttp, its headers in a local
+    fake = FakeFathom()
+    fake.add_site(SITE)
+    async with (
+        fake.serve() as url,
+        aiohttp.ClientSession(trace_configs=[trace]) as session,
+        AsyncClient(TOKEN, url, session=session, retry=NO_RETRY) as client,
+    ):
+        with pytest.raises(APIConnectionError, match="LookupError: a hook's own bug") as raised:
+            await client.events.list(SITE)
+        pulled = await client.events.pull([SITE])
+    assert_token_free(raised.value, TOKEN)
+    assert isinstance(pulled.failed[SITE], APIConnectionError)
+    assert_token_free(pulled.failed[SITE], TOKEN)
+
+
+async def test_a_recorded_foreign_error_keeps_no_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error of another kind in bulk work is the cause of an UnexpectedError, without the
+    traceback whose frames held the job's state."""
+    fake = FakeFathom()
+    fake.add_site(SITE)
+    async with fake.serve() as url, AsyncClient(TOKEN, url, retry=NO_RETRY) as client:
+        real = client.events.list
+
+        async def broken(*args: Any, **kwargs: Any) -> Any:
+            await real(*args, **kwargs)
+            raise KeyError("a bug")
+
+        monkeypatch.setattr(client.events, "list", broken)
+        pulled = await client.events.pull([SITE])
+    error = pulled.failed[SITE]
+    assert isinstance(error, UnexpectedError)
+    assert isinstance(error.__cause__, KeyError)
+    assert error.__cause__.__traceback__ is None
+    assert_token_free(error, TOKEN)
+
+
+async def test_a_cancelled_request_leaves_no_token_in_its_frames() -> None:
+    """A request cancelled while the server holds it: the cancellation's frames hold no token."""
+    fake = FakeFathom()
+    fake.add_site(SITE)
+    fake.inject(Fault.hang())
+    async with fake.serve() as url, AsyncClient(TOKEN, url, retry=NO_RETRY) as client:
+        task = asyncio.ensure_future(client.events.list(SITE))
+        for _ in range(10_000):  # turns of the loop, never a real sleep
+            if fake.requests:
+                break
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError) as cancelled:
+            await task
+    assert_frames_token_free(cancelled.value, [TOKEN])
