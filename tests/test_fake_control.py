@@ -117,6 +117,14 @@ async def test_control_requests_take_no_fault_and_spend_no_budget() -> None:
         ),
         (b'{"fault": "rate_limited", "retry_after": "1\\n"}', "without line breaks"),
         (b'{"fault": "respond", "status": 503, "json": NaN}', "no NaN or infinity"),
+        (
+            b'{"fault": "respond", "status": 200, "headers": {"Content-Length": "abc"}}',
+            "the fake frames its answers itself",
+        ),
+        (
+            b'{"fault": "respond", "status": 200, "headers": {"transfer-encoding": "chunked"}}',
+            "the fake frames its answers itself",
+        ),
     ],
 )
 async def test_bad_descriptions_are_400_with_the_reason(

@@ -378,7 +378,7 @@ def send(url: str, method: str, path: str, body: bytes | None = None) -> int:
         },
     ),
     raw=st.binary(max_size=40),
-    query=strings(12),
+    query=strings(12) | st.text("9", min_size=4000, max_size=6000),  # past int()'s digits
 )
 def test_the_fake_never_answers_500(
     served: tuple[FakeFathom, str], fields: dict[str, object], raw: bytes, query: str
@@ -397,3 +397,16 @@ def test_the_fake_never_answers_500(
     ]
     assert 500 not in statuses, statuses
     assert send(url, "GET", f"/sites/{SITE}/events?limit=100") == 200
+
+
+@pytest.mark.parametrize("limit", ["9" * 5000, "-" + "9" * 5000, "0" * 5000 + "5"])
+async def test_a_limit_of_thousands_of_digits_is_refused(api: Api, limit: str) -> None:
+    """A limit too long for int() is a 400 like any out-of-range one (a leading-zero 5 is 5)."""
+    reply = await api.call("GET", f"{events_path()}?limit={limit}")
+    if limit.endswith("5"):
+        assert reply.status == 200
+    else:
+        assert (reply.status, reply.json()) == (
+            400,
+            {"errors": {"limit": ["The limit field must be between 1 and 100."]}},
+        )

@@ -294,7 +294,9 @@ class _Handler:
             return _LIMIT_DEFAULT
         if not isinstance(raw, str) or not _INTEGER.fullmatch(raw):
             raise _invalid({"limit": ["The limit field must be an integer."]})
-        limit = int(raw)
+        sign, digits = ("-" if raw.startswith("-") else ""), raw.lstrip("+-").lstrip("0")
+        # Past a few digits it is out of range whatever it is (and int() refuses thousands).
+        limit = int(sign + (digits or "0")) if len(digits) <= 3 else _LIMIT_MAX + 1
         if not _LIMIT_MIN <= limit <= _LIMIT_MAX:
             raise _invalid(
                 {"limit": [f"The limit field must be between {_LIMIT_MIN} and {_LIMIT_MAX}."]}

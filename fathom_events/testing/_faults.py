@@ -50,6 +50,8 @@ def _check_status(status: int) -> int:
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Headers that frame the answer: set by aiohttp, never by a fault (a wrong one breaks it).
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 _HEADER_VALUE_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
@@ -59,6 +61,11 @@ def _check_headers(headers: Mapping[str, str]) -> None:
     for name, value in headers.items():
         if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"header name {name!r:.100} is not an HTTP token")
+        if name.lower() in _FRAMING:
+            raise ValueError(
+                f"header {name!r} cannot be set: the fake frames its answers itself"
+                " (use Fault.trickle, huge_body or truncated_json for odd bodies)"
+            )
         if not isinstance(value, str) or _HEADER_VALUE_UNSAFE.search(value):
             raise ValueError(
                 f"header {name!r} must be text without line breaks or controls; got {value!r:.100}"
