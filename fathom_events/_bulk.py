@@ -699,7 +699,7 @@ async def _apply_site(events: EventCalls, site: SitePlan, report: SiteReport, li
             deleted = await _recorded(report, "delete", event.name, delete)
         if deleted is not None:
             report.deleted.append(event.id)
-    report.left_as_they_were(site.unchanged)
+    report.left_as_they_were(len(site.unchanged), (event.name for event in site.unchanged))
     report.refused.extend(site.refused)
     return bool(report.failed)
 
@@ -785,22 +785,23 @@ async def sync(
         report.token_checked = planner.token is not None
         site_ids = list(planner.wanted)
         _open_sites(report, site_ids)
-        # With the bound, nothing is recorded until every site is planned and it holds.
-        guarded = max_deletes is not None and planner.prune
 
-        async def changes_of(site_id: str) -> SitePlan | None:
-            return await _changes_of(planner, report.site(site_id), held=guarded)
+        async def changes_of(site_id: str) -> _Planned | None:
+            return await _changes_of(planner, report.site(site_id))
 
-        async def send(site_id: str, changes: SitePlan | None) -> bool:
-            if changes is None:
+        async def send(site_id: str, planned: _Planned | None) -> bool:
+            if planned is None:
                 return True
-            return await _apply_site(events, changes, report.site(site_id), planner.limit)
+            site_report = report.site(site_id)
+            site_report.left_as_they_were(planned.skipped, planned.skipped_names)
+            return await _apply_site(events, planned.changes, site_report, planner.limit)
 
-        if guarded:
+        # With the bound, nothing is recorded until every site is planned and it holds.
+        if max_deletes is not None and planner.prune:
             planned = await _plan_first(
                 report, site_ids, changes_of, concurrency=concurrency, counters=counters
             )
-            refusal = _too_many_deletes(filter(None, planned.values()), max_deletes)
+            refusal = _too_many_deletes((p.changes for p in planned.values() if p), max_deletes)
 
             async def work(site_id: str) -> bool:
                 return await send(site_id, planned.pop(site_id, None))
@@ -824,14 +825,23 @@ async def sync(
     return report
 
 
-async def _changes_of(planner: _SitePlanner, report: SiteReport, *, held: bool) -> SitePlan | None:
+@attrs.frozen
+class _Planned:
+    """A site's changes, and how many events it leaves as they are (their names if kept)."""
+
+    changes: SitePlan
+    skipped: int
+    skipped_names: tuple[str, ...]
+
+
+async def _changes_of(planner: _SitePlanner, report: SiteReport) -> _Planned | None:
     """A site's changes, its listing let go; None (a ``list`` failure) if it cannot be planned.
 
     Only the changes are kept while they are sent: the listing (all but the
     events to rename, update or delete) is let go now, not after the site's
-    last change. The events it leaves as they are are recorded now, or, when
-    ``held`` (every site is planned before any change is sent), kept in the
-    plan and recorded as its changes are sent.
+    last change. Of the events it leaves as they are, a count is kept, and
+    their names only if the report keeps them; both are recorded when the
+    changes are sent.
     """
     site_id = report.site_id
     try:
@@ -839,22 +849,21 @@ async def _changes_of(planner: _SitePlanner, report: SiteReport, *, held: bool) 
     except Exception as error:  # noqa: BLE001 - ours or not, it is this site's failure
         report.failed.append(Failure("list", site_id, as_failure(error)))
         return None
-    if held:
-        return attrs.evolve(site_plan, existing=())
-    report.left_as_they_were(site_plan.unchanged)
-    return attrs.evolve(site_plan, existing=(), unchanged=())
+    unchanged = site_plan.unchanged
+    names = tuple(e.name for e in unchanged) if report.keep_skipped_names else ()
+    return _Planned(attrs.evolve(site_plan, existing=(), unchanged=()), len(unchanged), names)
 
 
 async def _plan_first(
     report: SyncReport,
     site_ids: Sequence[str],
-    changes_of: Callable[[str], Awaitable[SitePlan | None]],
+    changes_of: Callable[[str], Awaitable[_Planned | None]],
     *,
     concurrency: int,
     counters: _Counters,
-) -> dict[str, SitePlan | None]:
+) -> dict[str, _Planned | None]:
     """Every site's changes, planned before any is sent (None: the site could not be)."""
-    planned: dict[str, SitePlan | None] = {}
+    planned: dict[str, _Planned | None] = {}
 
     async def plan_one(site_id: str) -> bool:
         planned[site_id] = await changes_of(site_id)

@@ -7,7 +7,7 @@ the apply is cancelled half-way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
@@ -356,11 +356,11 @@ class SiteReport:
     #: Changes the plan refused (the token may not make them): never sent.
     refused: list[Failure] = attrs.field(factory=list)
 
-    def left_as_they_were(self, events: Sequence[Event]) -> None:
-        """Count the events a sync left as they were (and keep their names, if asked)."""
-        self.skipped_count += len(events)
+    def left_as_they_were(self, count: int, names: Iterable[str]) -> None:
+        """Count the events a sync left as they were; keep their ``names`` only if asked."""
+        self.skipped_count += count
         if self.keep_skipped_names:
-            self.skipped.extend(event.name for event in events)
+            self.skipped.extend(names)
 
 
 @attrs.define

@@ -275,8 +275,9 @@ async def test_sync_lists_a_site_of_several_pages_whole(
         assert report.sites[site].skipped_count >= 130
 
 
+@pytest.mark.parametrize("max_deletes", [None, 10])  # 10: every site planned first
 async def test_sync_lets_a_sites_listing_go_before_its_changes(
-    client: AsyncClient, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch
+    client: AsyncClient, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch, max_deletes: int | None
 ) -> None:
     """While a site's changes are sent, only the events to update or delete are still held."""
     listed: weakref.WeakSet[Event] = weakref.WeakSet()
@@ -296,7 +297,10 @@ async def test_sync_lets_a_sites_listing_go_before_its_changes(
     monkeypatch.setattr(client.events, "list", listing)
     monkeypatch.setattr(client.events, "create", creating)
     report = await client.events.sync(
-        {"S1": SPEC}, prune=True, report=SyncReport(keep_skipped_names=True)
+        {"S1": SPEC},
+        prune=True,
+        report=SyncReport(keep_skipped_names=True),
+        max_deletes=max_deletes,
     )
     assert report.ok
     assert report.sites["S1"].skipped == ["Signed up"]
