@@ -185,8 +185,8 @@ def _refuse_on_its_thread(portal: _Portal) -> None:
         raise UnsupportedEventLoopError(
             "this Client was called from its own event loop thread (from a callback it runs,"
             " such as on_progress), where the call would wait for itself for good: keep what"
-            " you need in the callback and call the client after the call returns, or from"
-            " another thread"
+            " you need in the callback and call the client after the call returns (or from a"
+            " thread the callback does not wait for)"
         )
 
 

@@ -463,3 +463,26 @@ def test_a_reader_that_leaves_mid_write_ends_the_command_with_141(
     assert b"pulled" not in err
     assert b"exported" not in err
     assert b"Broken pipe" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "fchown"), reason="POSIX owners")
+def test_a_replaced_file_keeps_its_group_when_its_owner_cannot_be_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not root: the owner cannot be given back, but the group is, so the old mode holds."""
+    target = tmp_path / "events.json"
+    target.write_text("old")
+    calls: list[tuple[int, int]] = []
+    real = os.fchown
+
+    def fchown(descriptor: int, uid: int, gid: int) -> None:
+        calls.append((uid, gid))
+        if uid != -1:
+            raise PermissionError(errno.EPERM, "only root may give a file away")
+        real(descriptor, uid, gid)
+
+    monkeypatch.setattr(os, "fchown", fchown)
+    replace_file(target, [b"new"])
+    old = target.stat()
+    assert calls == [(old.st_uid, old.st_gid), (-1, old.st_gid)]
+    assert target.read_text() == "new"

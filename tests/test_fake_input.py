@@ -316,8 +316,7 @@ async def test_deep_form_keys_are_read_flat(api: Api, fake: FakeFathom) -> None:
 async def test_a_lone_surrogate_never_reaches_the_store(
     api: Api, fake: FakeFathom, method: str
 ) -> None:
-    """A name holding a lone surrogate is refused (400, as PHP's json_decode refuses it); the
-    site's listing still answers 200."""
+    """A name holding a lone surrogate is a 400; the site's listing still answers 200."""
     existing = fake.add_event(SITE, "Kept")
     path = events_path() if method == "create" else event_path(existing["id"])
     data = b'{"name": "\\ud800 sign-up"}'
@@ -383,8 +382,7 @@ def send(url: str, method: str, path: str, body: bytes | None = None) -> int:
 def test_the_fake_never_answers_500(
     served: tuple[FakeFathom, str], fields: dict[str, object], raw: bytes, query: str
 ) -> None:
-    """Whatever JSON, bytes or query a client sends, the fake answers it, never with a 500,
-    and the site's listing still answers 200 afterwards."""
+    """Whatever JSON, bytes or query a client sends, no answer is a 500, nor is a listing after."""
     fake, url = served
     kept = fake.events(SITE)[0]["id"]
     body = json.dumps(fields).encode()  # ensure_ascii: a lone surrogate travels as \\udXXX

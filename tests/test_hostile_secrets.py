@@ -254,8 +254,7 @@ def test_the_echo_finder_shows_and_pickles_no_token() -> None:
 
 
 async def test_a_foreign_failure_inside_aiohttp_is_mapped_alone() -> None:
-    """A failure aiohttp does not wrap (a trace hook's LookupError) is an APIConnectionError
-    whose frames hold no token, alone and when a bulk job records it."""
+    """A trace hook's LookupError is an APIConnectionError with no token in its frames."""
 
     async def broken_hook(*_: object) -> None:
         raise LookupError("a hook's own bug")
@@ -278,8 +277,7 @@ async def test_a_foreign_failure_inside_aiohttp_is_mapped_alone() -> None:
 
 
 async def test_a_recorded_foreign_error_keeps_no_frames(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An error of another kind in bulk work is the cause of an UnexpectedError, without the
-    traceback whose frames held the job's state."""
+    """A foreign error in bulk work is an UnexpectedError's cause, without its traceback."""
     fake = FakeFathom()
     fake.add_site(SITE)
     async with fake.serve() as url, AsyncClient(TOKEN, url, retry=NO_RETRY) as client:

@@ -141,8 +141,7 @@ def _replace_file(path: Path, target: Path, chunks: Iterable[bytes]) -> None:
                 temporary.chmod(mode)  # only its read-only flag
             else:  # by descriptor: the name could be swapped for a link meanwhile
                 if old is not None:
-                    with contextlib.suppress(OSError):  # only root may give a file away
-                        os.chown(file.fileno(), old.st_uid, old.st_gid)
+                    _give_back(file.fileno(), old)
                 os.fchmod(file.fileno(), mode)
             os.fsync(file.fileno())
         temporary.replace(target)
@@ -157,6 +156,19 @@ def _umask_mode() -> int:
     umask = os.umask(0o077)  # read by setting it; 077 meanwhile, should a thread make a file
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def _give_back(descriptor: int, old: os.stat_result) -> None:
+    """Give the new file the old one's owner and group, or at least its group.
+
+    Only root may give a file away; a member of the old file's group may still
+    give it that group, so that the old mode (say 0660) means what it meant.
+    """
+    try:
+        os.fchown(descriptor, old.st_uid, old.st_gid)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.fchown(descriptor, -1, old.st_gid)
 
 
 def _new_file_beside(target: Path) -> tuple[Path, int]:
