@@ -77,3 +77,18 @@ def test_sync_file_example_is_valid_and_its_error_is_real() -> None:
         parse_sync_file(example[1].replace('"euro"', '"eur"'), "sync.toml")
     assert str(caught.value).startswith(shown_error[1])
     assert str(caught.value).endswith("got 'eur'")
+
+
+def test_ci_runs_the_suite_on_every_supported_python() -> None:
+    """noxfile.py names every Python the classifiers claim, and .ci/run runs all but 3.11."""
+    classifiers = re.findall(
+        r'"Programming Language :: Python :: (3\.\d+)"', (ROOT / "pyproject.toml").read_text()
+    )
+    noxfile = (ROOT / "noxfile.py").read_text()
+    listed = re.search(r"^PYTHONS = \[(.*)\]$", noxfile, re.MULTILINE)
+    assert listed is not None
+    pythons = re.findall(r'"(3\.\d+)"', listed[1])
+    assert pythons == classifiers
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    others = " ".join(f"tests-{v}" for v in pythons if v != "3.11")
+    assert f"python -m nox -s {others}" in ci
