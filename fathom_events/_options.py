@@ -148,13 +148,6 @@ def _refuse_plain_http(base_url: str, *, allow_insecure_http: bool) -> None:
         )
 
 
-def _check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
-    """``base_url`` checked by every rule, without its trailing slash."""
-    url = _base_url(base_url)
-    _refuse_plain_http(url, allow_insecure_http=allow_insecure_http)
-    return url
-
-
 def _check_timeout(field: str, value: float | None) -> float | None:
     if value is None:
         return None

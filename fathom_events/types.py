@@ -76,10 +76,6 @@ class DeletedEvent:
     deleted: bool
 
 
-#: The sharing settings the reference lists; another value is kept as its raw string.
-SHARING_VALUES = ("none", "private", "public")
-
-
 @attrs.frozen
 class Site:
     """A site of the account, as ``GET /v1/sites`` and ``GET /v1/sites/{id}`` answer it.

@@ -24,7 +24,6 @@ TOKEN = "startup-test-token"
 CLIENT_MODULES = {
     "fathom_events._client",
     "fathom_events._transport",
-    "fathom_events._sync",
     "fathom_events._blocking",
     "fathom_events._events",
     "fathom_events._bulk",
@@ -54,6 +53,15 @@ listing = sys.argv.pop(1)
 atexit.register(lambda: open(listing, "w").write("\\n".join(sorted(sys.modules))))
 runpy.run_module("fathom_events", run_name="__main__", alter_sys=True)
 """
+
+
+def test_the_modules_named_here_exist() -> None:
+    """Every module this file says must not load exists: a name gone stale would pass vacuously."""
+    package = Path(fathom_events.__file__).parent
+    for module in CLIENT_MODULES | COMMANDS:
+        parts = module.split(".")[1:]
+        path = package.joinpath(*parts)
+        assert path.with_suffix(".py").is_file() or (path / "__init__.py").is_file(), module
 
 
 def loaded_by(code: str, *args: str, folder: Path) -> tuple[int, set[str]]:
