@@ -674,14 +674,26 @@ def _in_flight(
             raise
 
 
+async def _change(
+    report: SiteReport,
+    action: str,
+    target: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    to: str | None = None,
+) -> T | None:
+    """Send one change: its failure recorded, and noted as in flight if cut off once sent."""
+    with _in_flight(report, action, target, to=to):
+        return await _recorded(report, action, target, call, to=to)
+
+
 async def _apply_site(events: EventCalls, site: SitePlan, report: SiteReport, limit: int) -> bool:
     """Send one site's changes in order: renames, creates, updates, deletes (last)."""
     site_id = site.site_id
     report.repeated.extend(site.repeated)
     for event, spec in site.rename:
         rename = functools.partial(events.update, site_id, event.id, spec.name, spec.currency)
-        with _in_flight(report, "rename", event.name, to=spec.name):
-            renamed = await _recorded(report, "rename", event.name, rename, to=spec.name)
+        renamed = await _change(report, "rename", event.name, rename, to=spec.name)
         if renamed is not None:
             report.renamed.append(renamed)
     for spec in site.create:
@@ -689,15 +701,12 @@ async def _apply_site(events: EventCalls, site: SitePlan, report: SiteReport, li
             await _create(events, site_id, spec, report, limit)
     for event, spec in site.update:
         update = functools.partial(events.update, site_id, event.id, currency=spec.currency)
-        with _in_flight(report, "update", event.name):
-            updated = await _recorded(report, "update", event.name, update)
+        updated = await _change(report, "update", event.name, update)
         if updated is not None:
             report.updated.append(updated)
     for event in site.delete:
         delete = functools.partial(events.delete, site_id, event.id)
-        with _in_flight(report, "delete", event.name):
-            deleted = await _recorded(report, "delete", event.name, delete)
-        if deleted is not None:
+        if await _change(report, "delete", event.name, delete) is not None:
             report.deleted.append(event.id)
     report.left_as_they_were(len(site.unchanged), (event.name for event in site.unchanged))
     report.refused.extend(site.refused)
