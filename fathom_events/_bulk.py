@@ -53,8 +53,9 @@ from ._bulk_types import (
     check_max_events_per_site,
     describe_change,
 )
+from ._checks import check_callable_or_none, check_flag, check_int_at_least, shown
 from ._pagination import PageWalker
-from ._protocol import check_id, name_key, one_line, shown
+from ._protocol import check_id, name_key, one_line
 from ._sends import noting_sends
 from .exceptions import (
     APIStatusError,
@@ -153,32 +154,17 @@ def check_concurrency(value: int | None, max_in_flight: int) -> int:
     """
     if value is None:
         return SITES_PER_SLOT * max_in_flight
-    if type(value) is not int or value < 1:
-        raise InvalidRequestError("concurrency", f"must be an int >= 1, got {shown(value)}")
-    return value
-
-
-def check_flag(field: str, value: object) -> bool:
-    """A yes-or-no setting of a bulk job: True or False, nothing that merely looks like one."""
-    if type(value) is not bool:
-        raise InvalidRequestError(field, f"must be True or False, got {shown(value)}")
-    return value
+    return check_int_at_least("concurrency", value)
 
 
 def check_progress(on_progress: object) -> ProgressCallback | None:
     """``on_progress``: a callable or None, refused before anything is sent."""
-    if on_progress is not None and not callable(on_progress):
-        raise InvalidRequestError(
-            "on_progress", f"must be a callable or None, got {shown(on_progress)}"
-        )
-    return on_progress
+    return check_callable_or_none("on_progress", on_progress)
 
 
 def check_max_deletes(value: object) -> int | None:
     """``max_deletes``: None (no bound) or an int >= 0, refused before anything is sent."""
-    if value is not None and (type(value) is not int or value < 0):
-        raise InvalidRequestError("max_deletes", f"must be None or an int >= 0, got {shown(value)}")
-    return value
+    return None if value is None else check_int_at_least("max_deletes", value, 0)
 
 
 def check_desired(desired: Mapping[str, Sequence[EventSpec]]) -> dict[str, tuple[EventSpec, ...]]:

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from ._protocol import check_currency, check_name, name_key, shown
+from ._checks import check_int_at_least, shown
+from ._protocol import check_currency, check_name, name_key
 from .exceptions import FathomError, InvalidRequestError
 from .types import Currency, Event
 
@@ -40,9 +41,7 @@ DEFAULT_MAX_EVENTS_PER_SITE = 100_000
 
 def check_max_events_per_site(value: object) -> int:
     """The per-site cap of a bulk job: an int >= 1."""
-    if type(value) is not int or value < 1:
-        raise InvalidRequestError("max_events_per_site", f"must be an int >= 1, got {shown(value)}")
-    return value
+    return check_int_at_least("max_events_per_site", value)
 
 
 def _spec_name(value: object) -> str:

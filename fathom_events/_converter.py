@@ -60,6 +60,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
+from ._checks import SHOWN_CHARS, shown
 from .types import Currency, DeletedEvent, Event, EventPage, Site, SitePage, TokenInfo
 
 try:  # pragma: no cover - which branch runs depends on the installed extras
@@ -87,7 +88,6 @@ __all__ = [
     "UpdateEventBody",
     "configure_converter",
     "converter",
-    "describe",
     "json_loads",
 ]
 
@@ -132,28 +132,6 @@ OPTIONAL_FIELDS: Final = frozenset(
 #: Fields whose value never makes an answer unreadable (a page's ``url`` was once an array).
 UNCHECKED_FIELDS: Final = frozenset({(EventPage, "url"), (SitePage, "url")})
 
-_SHOWN_CHARS = 60
-
-
-def describe(value: object) -> str:
-    """A short description of a JSON value for an error message; it never raises.
-
-    Only the start of a string is shown, and no container is ever printed: a
-    value nested 100,000 deep or ten megabytes long costs nothing to describe.
-    """
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
-    kind = type(value).__name__
-    if isinstance(value, str):
-        return f"{kind} {value[:_SHOWN_CHARS]!r}"
-    if isinstance(value, (list, dict)):
-        return f"{kind} of length {len(value)}"
-    if isinstance(value, int) and value.bit_length() > 64:  # its digits could be thousands
-        return f"{kind} of {value.bit_length()} bits"
-    if isinstance(value, (int, float)):
-        return f"{kind} {value!r}"
-    return kind
-
 
 def _is_text(value: str) -> bool:
     """Whether ``value`` is valid Unicode text (no lone surrogate), cheaply when ASCII."""
@@ -170,14 +148,14 @@ def _structure_str(value: object, _: object = None) -> str:
     if type(value) is str:
         if _is_text(value):
             return value
-        raise ValueError(f"holds a lone surrogate, which is not text: {describe(value)}")
-    raise TypeError(f"expected a string, got {describe(value)}")
+        raise ValueError(f"holds a lone surrogate, which is not text: {shown(value)}")
+    raise TypeError(f"expected a string, got {shown(value)}")
 
 
 def _structure_bool(value: object, _: object) -> bool:
     if type(value) is bool:
         return value
-    raise TypeError(f"expected true or false, got {describe(value)}")
+    raise TypeError(f"expected true or false, got {shown(value)}")
 
 
 _fromisoformat = datetime.fromisoformat
@@ -191,7 +169,7 @@ def parse_timestamp(value: object, _: object = None) -> datetime:
     The general way; the event reader first tries the common form quickly.
     """
     if type(value) is not str:
-        raise TypeError(f"expected a timestamp string, got {describe(value)}")
+        raise TypeError(f"expected a timestamp string, got {shown(value)}")
     text = value[:-1] + _UTC_SUFFIX if value.endswith(("Z", "z")) else value
     parsed = None
     # A "Z" is UTC only at the end (replaced above); Python 3.10's fromisoformat would skip
@@ -200,13 +178,13 @@ def parse_timestamp(value: object, _: object = None) -> datetime:
         with contextlib.suppress(ValueError):
             parsed = _fromisoformat(text)
     if parsed is None:
-        raise ValueError(f"not a timestamp: {value[:_SHOWN_CHARS]!r}")
+        raise ValueError(f"not a timestamp: {value[:SHOWN_CHARS]!r}")
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=_UTC)
     try:
         return parsed.astimezone(_UTC)
     except OverflowError:  # year 1 or 9999 with an offset: no such time in UTC
-        raise ValueError(f"out of range once in UTC: {value[:_SHOWN_CHARS]!r}") from None
+        raise ValueError(f"out of range once in UTC: {value[:SHOWN_CHARS]!r}") from None
 
 
 _CURRENCIES = {member.value: member for member in Currency}
@@ -216,7 +194,7 @@ def _structure_currency(value: object, _: object = None) -> Currency | str | Non
     if value is None:
         return None
     if type(value) is not str:
-        raise TypeError(f"expected a currency string or null, got {describe(value)}")
+        raise TypeError(f"expected a currency string or null, got {shown(value)}")
     known = _CURRENCIES.get(value)
     return known if known is not None else _structure_str(value)
 
@@ -301,7 +279,7 @@ def structure_event(value: Any, _: object = None) -> Event:
 def structure_event_list(value: object, _: object = None) -> list[Event]:
     """Read a JSON array of events with :func:`read_event`; the first bad event raises."""
     if type(value) is not list:
-        raise TypeError(f"expected a list of events, got {describe(value)}")
+        raise TypeError(f"expected a list of events, got {shown(value)}")
     return [read_event(item) for item in value]
 
 
@@ -343,12 +321,12 @@ def _structure_version(value: object, _: object = None) -> int | str | None:
         return value
     if type(value) is str:
         return _structure_str(value)
-    raise TypeError(f"expected an int, a string or null, got {describe(value)}")
+    raise TypeError(f"expected an int, a string or null, got {shown(value)}")
 
 
 def _structure_str_list(value: object, _: object = None) -> list[str]:
     if type(value) is not list:
-        raise TypeError(f"expected a list of strings, got {describe(value)}")
+        raise TypeError(f"expected a list of strings, got {shown(value)}")
     return [_structure_str(item) for item in value]
 
 
@@ -371,7 +349,7 @@ def structure_site(value: Any, _: object = None) -> Site:
 def structure_site_list(value: object, _: object = None) -> list[Site]:
     """Read a JSON array of sites; the first bad site raises."""
     if type(value) is not list:
-        raise TypeError(f"expected a list of sites, got {describe(value)}")
+        raise TypeError(f"expected a list of sites, got {shown(value)}")
     return [read_site(item) for item in value]
 
 

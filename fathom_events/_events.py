@@ -23,6 +23,7 @@ from ._bulk_types import (
     SyncPlan,
     SyncReport,
 )
+from ._checks import check_flag
 from ._pagination import AsyncPaginator, cursor_paginator
 from .exceptions import NotFoundError
 from .types import DeletedEvent, Event, EventPage, TokenInfo
@@ -73,7 +74,7 @@ class AsyncEvents:
 
     def _token_check(self, check_token: object) -> _bulk.AskToken | None:
         """How plan and sync ask what the token may do, or None: ``check_token=False``."""
-        return self._token if _bulk.check_flag("check_token", check_token) else None
+        return self._token if check_flag("check_token", check_token) else None
 
     async def list(
         self,

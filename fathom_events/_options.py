@@ -20,8 +20,14 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ._checks import (
+    as_validator,
+    check_callable_or_none,
+    check_int_at_least,
+    check_seconds_or_none,
+    shown,
+)
 from ._defaults import DEFAULT_BASE_URL
-from ._protocol import finite_number, shown
 from ._retry import RateLimit, RetryPolicy
 from ._seam import AsyncTransport, Secret, Timeouts, check_transport, refuse_to_travel
 from .exceptions import InvalidRequestError
@@ -148,23 +154,12 @@ def _refuse_plain_http(base_url: str, *, allow_insecure_http: bool) -> None:
         )
 
 
-def _check_timeout(field: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    seconds = finite_number(value)
-    if seconds is None or seconds <= 0:
-        raise InvalidRequestError(
-            field, f"must be a finite number of seconds > 0 or None, got {shown(value)}"
-        )
-    return seconds
-
-
 def _timeout(value: float | None) -> float | None:
-    return _check_timeout("timeout", value)
+    return check_seconds_or_none("timeout", value)
 
 
 def _connect_timeout(value: float | None) -> float | None:
-    return _check_timeout("connect_timeout", value)
+    return check_seconds_or_none("connect_timeout", value)
 
 
 def _retry(value: RetryPolicy | None) -> RetryPolicy:
@@ -173,11 +168,6 @@ def _retry(value: RetryPolicy | None) -> RetryPolicy:
     if not isinstance(value, RetryPolicy):
         raise InvalidRequestError("retry", f"must be a RetryPolicy, got {shown(value)}")
     return value
-
-
-def _int_from_one(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or value < 1:
-        raise InvalidRequestError(attribute.name, f"must be an int >= 1, got {shown(value)}")
 
 
 def _rate_limit(_: object, attribute: attrs.Attribute[RateLimit | None], value: object) -> None:
@@ -190,11 +180,6 @@ def _rate_limit(_: object, attribute: attrs.Attribute[RateLimit | None], value: 
 
 def _transport(value: AsyncTransport | None) -> AsyncTransport | None:
     return None if value is None else check_transport(value)
-
-
-def _callable_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not callable(value):
-        raise InvalidRequestError(attribute.name, f"must be callable, got {shown(value)}")
 
 
 @attrs.frozen(eq=False)
@@ -216,18 +201,20 @@ class ClientOptions:
         default=10.0, converter=_connect_timeout, kw_only=True
     )
     retry: RetryPolicy = attrs.field(default=None, converter=_retry, kw_only=True)
-    max_in_flight: int = attrs.field(default=8, validator=_int_from_one, kw_only=True)
+    max_in_flight: int = attrs.field(
+        default=8, validator=as_validator(check_int_at_least), kw_only=True
+    )
     rate_limit: RateLimit | None = attrs.field(default=None, validator=_rate_limit, kw_only=True)
     transport: AsyncTransport | None = attrs.field(default=None, converter=_transport, kw_only=True)
     max_response_bytes: int = attrs.field(
-        default=DEFAULT_MAX_RESPONSE_BYTES, validator=_int_from_one, kw_only=True
+        default=DEFAULT_MAX_RESPONSE_BYTES, validator=as_validator(check_int_at_least), kw_only=True
     )
     allow_insecure_http: bool = attrs.field(default=False, kw_only=True)
     clock: Callable[[], float] | None = attrs.field(
-        default=None, validator=_callable_or_none, kw_only=True
+        default=None, validator=as_validator(check_callable_or_none), kw_only=True
     )
     sleep: Callable[[float], Awaitable[None]] | None = attrs.field(
-        default=None, validator=_callable_or_none, kw_only=True
+        default=None, validator=as_validator(check_callable_or_none), kw_only=True
     )
     #: Both timeouts as the transport takes them, made once rather than for every call.
     timeouts: Timeouts = attrs.field(init=False, repr=False)

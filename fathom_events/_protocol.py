@@ -19,13 +19,13 @@ from urllib.parse import quote
 
 import attrs
 
+from ._checks import shown
 from ._converter import (
     OPTIONAL_FIELDS,
     UNCHECKED_FIELDS,
     CreateEventBody,
     UpdateEventBody,
     converter,
-    describe,
     json_dumps,
     json_loads,
     structure_event_page,
@@ -58,7 +58,6 @@ EXCERPT_CHARS: Final = 200
 #: treated as malformed, so that no header can hold a client back for good.
 MAX_RETRY_AFTER: Final = 3600.0
 MESSAGE_CHARS: Final = 500
-SHOWN_CHARS: Final = 60
 #: An error body nested deeper than this is kept as text in ``.body``: Fathom's own are
 #: three deep, and one near the parser's limit could not be printed or pickled.
 MAX_BODY_DEPTH: Final = 32
@@ -102,32 +101,6 @@ class Answer:
 
 
 # --- input checks -------------------------------------------------------------------------
-
-
-def finite_number(value: object) -> float | None:
-    """``value`` as a finite float if it is an int or float (not a bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:  # an int too large for a float
-        return None
-    return number if math.isfinite(number) else None
-
-
-def shown(value: object) -> str:
-    """A caller's value in an error message: its repr, cut short; it never raises.
-
-    An int of thousands of digits (whose repr raises), or an object whose repr
-    fails, is described instead of shown.
-    """
-    if isinstance(value, int) and value.bit_length() > 64:
-        return f"an int of {value.bit_length()} bits"
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a caller's object: its repr may do anything
-        return f"a {type(value).__name__} that cannot be shown"
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
 
 
 def check_text(field: str, value: str) -> str:
@@ -365,7 +338,7 @@ def locate_problem(data: object, into: type[Any], path: str = "$") -> str:
     raises, whatever ``data`` holds; it returns ``""`` if it finds no fault.
     """
     if not isinstance(data, dict):
-        return f"{path}: expected an object, got {describe(data)}"
+        return f"{path}: expected an object, got {shown(data)}"
     for field in attrs.fields(into):
         if (into, field.name) in UNCHECKED_FIELDS:
             continue
@@ -455,9 +428,9 @@ def decode(answer: Answer, into: type[T] | Lenient[T], *, method: str, url: str)
         if lenient is not None and not (isinstance(data, dict) and lenient.key in data):
             if data is None or isinstance(data, (dict, list)):
                 return lenient.otherwise
-            problem = f"expected a JSON object, a list or null, got {describe(data)}"
+            problem = f"expected a JSON object, a list or null, got {shown(data)}"
         elif not isinstance(data, dict):
-            problem = f"expected a JSON object, got {describe(data)}"
+            problem = f"expected a JSON object, got {shown(data)}"
         else:
             try:
                 return _structure(data, into, url)
@@ -473,7 +446,7 @@ def decode(answer: Answer, into: type[T] | Lenient[T], *, method: str, url: str)
 
 
 def _text(value: object) -> str:
-    return value if isinstance(value, str) else describe(value)
+    return value if isinstance(value, str) else shown(value)
 
 
 def _field_errors(value: object) -> dict[str, list[str]]:

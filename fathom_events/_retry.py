@@ -28,7 +28,15 @@ from typing import TypeVar
 
 import attrs
 
-from ._protocol import MAX_RETRY_AFTER, Operation, finite_number, shown
+from ._checks import (
+    as_validator,
+    check_flag,
+    check_fraction,
+    check_int_at_least,
+    check_non_negative,
+    check_seconds_or_none,
+)
+from ._protocol import MAX_RETRY_AFTER, Operation
 from ._sends import note_send
 from ._slots import Slots
 from .exceptions import (
@@ -51,40 +59,8 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float | None) -> None:
-    if value is None:
-        return
-    number = finite_number(value)
-    if number is None or number < 0:
-        raise InvalidRequestError(
-            attribute.name, f"must be a finite number >= 0, got {shown(value)}"
-        )
-
-
-def _positive_or_none(_: object, attribute: attrs.Attribute[float], value: float | None) -> None:
-    if value is None:
-        return
-    number = finite_number(value)
-    if number is None or number <= 0:
-        raise InvalidRequestError(
-            attribute.name, f"must be a finite number of seconds > 0, or None; got {shown(value)}"
-        )
-
-
-def _strict_bool(_: object, attribute: attrs.Attribute[bool], value: bool) -> None:
-    if type(value) is not bool:
-        raise InvalidRequestError(attribute.name, f"must be True or False, got {shown(value)}")
-
-
-def _max_retries(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or value < 0:
-        raise InvalidRequestError(attribute.name, f"must be an int >= 0, got {shown(value)}")
-
-
-def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    number = finite_number(value)
-    if number is None or not 0 <= number <= 1:
-        raise InvalidRequestError(attribute.name, f"must be between 0 and 1, got {shown(value)}")
+def _int_from_zero(field: str, value: object) -> int:
+    return check_int_at_least(field, value, 0)
 
 
 @attrs.frozen
@@ -104,13 +80,15 @@ class RetryPolicy:
       connection). Off by default: it can create an event twice.
     """
 
-    max_retries: int = attrs.field(default=3, validator=_max_retries)
-    backoff_base: float = attrs.field(default=0.5, validator=_non_negative)
-    backoff_cap: float = attrs.field(default=30.0, validator=_non_negative)
-    jitter: float = attrs.field(default=0.5, validator=_fraction)
-    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
-    deadline: float | None = attrs.field(default=300.0, validator=_positive_or_none)
-    retry_ambiguous_creates: bool = attrs.field(default=False, validator=_strict_bool)
+    max_retries: int = attrs.field(default=3, validator=as_validator(_int_from_zero))
+    backoff_base: float = attrs.field(default=0.5, validator=as_validator(check_non_negative))
+    backoff_cap: float = attrs.field(default=30.0, validator=as_validator(check_non_negative))
+    jitter: float = attrs.field(default=0.5, validator=as_validator(check_fraction))
+    max_retry_after: float = attrs.field(default=60.0, validator=as_validator(check_non_negative))
+    deadline: float | None = attrs.field(
+        default=300.0, validator=as_validator(check_seconds_or_none)
+    )
+    retry_ambiguous_creates: bool = attrs.field(default=False, validator=as_validator(check_flag))
 
 
 def retry_delay(policy: RetryPolicy, retry_number: int, draw: Callable[[], float]) -> float:
@@ -166,18 +144,12 @@ def retry_reason(error: FathomError, operation: Operation, policy: RetryPolicy) 
 class RateLimit:
     """At most ``requests`` requests per ``per_seconds``, e.g. ``RateLimit(2000, 3600)``."""
 
-    requests: int = attrs.field()
+    requests: int = attrs.field(validator=as_validator(check_int_at_least))
     per_seconds: float = attrs.field(default=3600.0)
-
-    @requests.validator
-    def _check_requests(self, attribute: attrs.Attribute[int], value: int) -> None:
-        if type(value) is not int or value < 1:
-            raise InvalidRequestError(attribute.name, f"must be an int >= 1, got {shown(value)}")
 
     @per_seconds.validator
     def _check_period(self, attribute: attrs.Attribute[float], value: float) -> None:
-        _positive_or_none(self, attribute, value)
-        if value is None:
+        if check_seconds_or_none(attribute.name, value) is None:
             raise InvalidRequestError(attribute.name, "must be a number of seconds, not None")
 
 

@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from . import _protocol as proto
+from ._checks import check_int_at_least
 from ._pagination import AsyncPaginator, PageWalker, cursor_paginator
-from .exceptions import InvalidRequestError, TooManySitesError
+from .exceptions import TooManySitesError
 from .types import Site, SitePage, TokenInfo
 
 __all__ = ["DEFAULT_MAX_SITES", "AsyncSites", "TokenCache"]
@@ -92,10 +93,7 @@ class AsyncSites:
         never stops answering ``has_more`` cannot run it without end, and at
         most one page past the cap is ever held.
         """
-        if type(max_sites) is not int or max_sites < 1:
-            raise InvalidRequestError(
-                "max_sites", f"must be an int >= 1, got {proto.shown(max_sites)}"
-            )
+        check_int_at_least("max_sites", max_sites)
         found: dict[str, Site] = {}  # ordered, and each site once
 
         async def fetch(cursor: str | None) -> SitePage:

@@ -510,9 +510,9 @@ DELETED_WITHOUT_ID = {
 #: 2xx answers to a delete that cannot be read, and what the error says of each.
 UNREADABLE_DELETES = {
     "html": (Fault.respond(200, text="<html>OK</html>"), "not valid JSON"),
-    "number": (Fault.respond(200, json=5), "expected a JSON object, a list or null, got int 5"),
-    "string": (Fault.respond(200, json="gone"), "got str 'gone'"),
-    "true": (Fault.respond(200, json=True), "got true"),
+    "number": (Fault.respond(200, json=5), "expected a JSON object, a list or null, got 5"),
+    "string": (Fault.respond(200, json="gone"), "got 'gone'"),
+    "true": (Fault.respond(200, json=True), "got True"),
     "bad-id": (Fault.respond(200, json={"id": 5, "deleted": True}), r"\$\.id"),
     "bad-flag": (Fault.respond(200, json={"id": "A", "deleted": "yes"}), r"\$\.deleted"),
 }

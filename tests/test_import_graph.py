@@ -30,6 +30,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     for layer in (
         # The public data, errors, the version string and the import-free defaults.
         "types exceptions _version _defaults",
+        "_checks",  # input checks and value display, for every layer above
         "_converter",
         "_protocol",
         # Around the no-I/O core: options, transport, retries, paging, bulk (the
@@ -46,8 +47,8 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
 )
 #: What bulk work may reach, directly or not: its data and the protocol core, never the
 #: client, its resources, its transport or its retries (it works through a protocol).
-BULK_REACH = {"_bulk", "_bulk_types", "_pagination", "_protocol", "_converter", "types",
-              "exceptions", "_sends"}  # fmt: skip
+BULK_REACH = {"_bulk", "_bulk_types", "_pagination", "_protocol", "_converter", "_checks",
+              "types", "exceptions", "_sends"}  # fmt: skip
 
 
 def module_name(path: Path) -> str:

@@ -228,11 +228,11 @@ def test_a_delete_answer_without_an_id_is_the_sent_event_deleted(
         (b"OK", "not valid JSON"),
         (b"{", "not valid JSON"),
         (b"[" * 100_000, "not valid JSON|nested too deeply"),
-        (b"0", "expected a JSON object, a list or null, got int 0"),
-        (b'"deleted"', "expected a JSON object, a list or null, got str 'deleted'"),
-        (b"false", "expected a JSON object, a list or null, got false"),
-        (b'{"id": null}', r"DeletedEvent: \$\.id: expected a string, got null"),
-        (b'{"id": "A", "deleted": 1}', r"\$\.deleted: expected true or false, got int 1"),
+        (b"0", "expected a JSON object, a list or null, got 0"),
+        (b'"deleted"', "expected a JSON object, a list or null, got 'deleted'"),
+        (b"false", "expected a JSON object, a list or null, got False"),
+        (b'{"id": null}', r"DeletedEvent: \$\.id: expected a string, got None"),
+        (b'{"id": "A", "deleted": 1}', r"\$\.deleted: expected true or false, got 1"),
     ],
 )
 def test_an_unreadable_delete_answer_is_a_decode_error(body: bytes, quoted: str) -> None:

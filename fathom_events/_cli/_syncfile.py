@@ -51,6 +51,7 @@ import attrs
 
 from fathom_events import EventSpec, InvalidRequestError
 from fathom_events._bulk_types import NameClaims
+from fathom_events._checks import shown
 
 from ._text import UsageError
 
@@ -337,20 +338,15 @@ class _Locator:
         return best_line
 
 
-def _shown(value: object, width: int = 40) -> str:
-    """``repr(value)`` cut to ``width``; an integer of thousands of digits is not shown."""
-    try:
-        return repr(value)[:width]
-    except ValueError:  # int's limit on the digits it turns into text
-        return f"an {type(value).__name__} too long to show"
-
-
 def _value_needle(value: object) -> str | None:
     if isinstance(value, str):
         escaped = re.escape(value)
         return rf"\"{escaped}\"|'{escaped}'"
     if isinstance(value, (bool, int, float)):
-        text = _shown(value, width=sys.maxsize).lower()
+        try:
+            text = repr(value).lower()
+        except ValueError:  # an int of thousands of digits: no needle to look for
+            return None
         return rf"(?<![\w.]){re.escape(text)}(?![\w.])"
     return None
 
@@ -453,7 +449,7 @@ class _Checker:
             if not isinstance(site_id, str) or not site_id:
                 self._fail(
                     (key, index),
-                    f"{label} entry {index + 1} must be a non-empty string, got {_shown(site_id)}",
+                    f"{label} entry {index + 1} must be a non-empty string, got {shown(site_id)}",
                     _value_needle(site_id),
                 )
             if site_id in seen:
@@ -596,7 +592,7 @@ class _Checker:
                     self._fail(
                         ("site", site_id, "no_events"),
                         f"{name}: `no_events` must be true (or left out),"
-                        f" got {_shown(table['no_events'])}",
+                        f" got {shown(table['no_events'])}",
                     )
                 if extras[site_id]:
                     self._fail(
