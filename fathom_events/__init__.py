@@ -30,8 +30,9 @@ if typing.TYPE_CHECKING:
     from ._client import AsyncClient
     from ._defaults import DEFAULT_BASE_URL
     from ._events import AsyncEvents
+    from ._limits import RateLimit
     from ._pagination import AsyncPaginator, PageLike
-    from ._retry import RateLimit, RetryPolicy
+    from ._retry import RetryPolicy
     from ._sites import AsyncSites
     from .exceptions import (
         APIConnectionError,
@@ -135,7 +136,8 @@ _LOCATIONS: dict[str, str] = {
         "._events": ("AsyncEvents",),
         "._pagination": ("AsyncPaginator", "PageLike"),
         "._sites": ("AsyncSites",),
-        "._retry": ("RateLimit", "RetryPolicy"),
+        "._limits": ("RateLimit",),
+        "._retry": ("RetryPolicy",),
         "._blocking": ("Client", "Events", "Paginator", "Sites"),
         ".exceptions": (
             "APIConnectionError",

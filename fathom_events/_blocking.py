@@ -362,7 +362,7 @@ class Client(ClientFace):
         self._async = client
         # The blocking face shows the options and counters of the client it drives.
         self._options = client._options  # noqa: SLF001
-        self._gate = client._gate  # noqa: SLF001
+        self._limits = client._limits  # noqa: SLF001
         self.__portal: _Portal | None = portal
         self._lock = threading.Lock()
         self._finalizer: weakref.finalize[Any, Any] | None = (

@@ -12,8 +12,8 @@ most one request ready at a time, and none while it decodes a page or plans.
 Slots are therefore not held per site: a job keeps ``concurrency`` sites in
 flight (by default :data:`SITES_PER_SLOT` per slot of the client's
 ``max_in_flight``, or every site when there are fewer), and each of their
-requests takes one of the client's slots (its gate) only while it is sent
-and read. A freed slot goes to the next request waiting at the gate, first
+requests takes one of the client's slots (its in-flight cap) only while it is
+sent and read. A freed slot goes to the next request waiting for one, first
 come first served, whichever site it is for, so sites advance together and a
 phase ends without a tail of a few long sites. Memory stays bounded however
 many sites there are: a task per site is started at once (small: it waits for
@@ -22,7 +22,7 @@ keeps what it read, as it must).
 
 This module knows nothing of the client: it works through :class:`EventCalls`
 (``client.events`` is one), reads the client's shared limits through
-:class:`ClientUsage` (the client's gate is one) and asks what the token may do
+:class:`ClientUsage` (the client's ``Limits`` is one) and asks what the token may do
 through :data:`AskToken` (``client.token`` is one).
 """
 
@@ -119,7 +119,7 @@ class EventCalls(Protocol):
 
 
 class ClientUsage(Protocol):
-    """What a bulk job reads of the client's shared limits (its ``Gate`` has all three).
+    """What a bulk job reads of the client's shared limits (its ``Limits`` has all three).
 
     ``max_in_flight`` sets a job's default sites in flight; the two counts, taken
     at the start and at each step, give the requests and retries the job sent.

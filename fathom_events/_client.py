@@ -11,13 +11,14 @@ import attrs
 from . import _protocol as proto
 from ._defaults import DEFAULT_BASE_URL
 from ._events import AsyncEvents
+from ._limits import Limits
 from ._loops import asyncio_sleep
 from ._options import (
     AsyncClientOptions,
     ClientOptions,
     same_parameters_as,
 )
-from ._retry import Gate, RetryPolicy, call_with_retries
+from ._retry import RetryPolicy, call_with_retries
 from ._seam import GivenTransport, refuse_to_travel
 from ._sites import AsyncSites, TokenCache
 from ._transport import Transport, make_transport
@@ -40,16 +41,16 @@ def _given(**changes: Any) -> dict[str, Any]:
 
 @attrs.frozen
 class _Shared:
-    """What a client shares with its ``with_options`` twins: gate, transport, token's answer."""
+    """What a client shares with its ``with_options`` twins: limits, transport, token's answer."""
 
-    gate: Gate
+    limits: Limits
     transport: Transport | GivenTransport
     token: TokenCache = attrs.field(factory=TokenCache)
 
     @classmethod
     def new(cls, options: ClientOptions, session: aiohttp.ClientSession | None = None) -> _Shared:
-        """A gate and a transport made to ``options``, on ``session`` if one is lent."""
-        gate = Gate(
+        """Limits and a transport made to ``options``, on ``session`` if one is lent."""
+        limits = Limits(
             max_in_flight=options.max_in_flight,
             rate_limit=options.rate_limit,
             clock=options.clock or time.monotonic,
@@ -63,14 +64,14 @@ class _Shared:
             session=session,
             max_response_bytes=options.max_response_bytes,
         )
-        return cls(gate, transport)
+        return cls(limits, transport)
 
 
 class ClientFace:
     """What both faces show of their options and of the counters they share with twins."""
 
     _options: ClientOptions
-    _gate: Gate
+    _limits: Limits
 
     @property
     def base_url(self) -> str:
@@ -85,12 +86,12 @@ class ClientFace:
     @property
     def requests_sent(self) -> int:
         """How many HTTP requests this client (and its ``with_options`` twins) sent."""
-        return self._gate.requests_sent
+        return self._limits.requests_sent
 
     @property
     def retries(self) -> int:
         """How many of those requests were retries."""
-        return self._gate.retries
+        return self._limits.retries
 
 
 class AsyncClient(ClientFace):
@@ -144,10 +145,10 @@ class AsyncClient(ClientFace):
     def _setup(self, options: ClientOptions, shared: _Shared, *, owner: bool) -> None:
         self._options = options
         self._shared = shared
-        self._gate = shared.gate
+        self._limits = shared.limits
         self._transport = shared.transport
         self._owns_transport = owner
-        self.events = AsyncEvents(self._call, self._gate, self._ensure_open, self.token)
+        self.events = AsyncEvents(self._call, self._limits, self._ensure_open, self.token)
         self.sites = AsyncSites(self._call)
 
     @property
@@ -229,7 +230,7 @@ class AsyncClient(ClientFace):
 
     async def _call(self, request: proto.Request, into: type[T] | proto.Lenient[T]) -> T:
         # The loop is checked where asyncio is first needed (the send, or a wait in the
-        # gate), not here: on Python 3.11 each look at the running loop costs a getpid().
+        # limits), not here: on Python 3.11 each look at the running loop costs a getpid().
         self._refuse_if_closed()
         options = self._options
         transport = self._transport
@@ -258,5 +259,5 @@ class AsyncClient(ClientFace):
             method=request.method,
             url=url,
             policy=options.retry,
-            gate=self._gate,
+            limits=self._limits,
         )

@@ -28,7 +28,8 @@ from ._checks import (
     shown,
 )
 from ._defaults import DEFAULT_BASE_URL
-from ._retry import RateLimit, RetryPolicy
+from ._limits import RateLimit
+from ._retry import RetryPolicy
 from ._seam import AsyncTransport, Secret, Timeouts, check_transport, refuse_to_travel
 from .exceptions import InvalidRequestError
 

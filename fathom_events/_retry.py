@@ -12,17 +12,14 @@ Fathom has no idempotency keys, so the rules depend on what a request does:
   for every request, create included: nothing reached the server.
 * Other 4xx, 410, TLS failures and unreadable answers are never retried.
 
-One :class:`Gate` per client holds what all its calls share: the cap on
-requests in flight, the optional rate limit and the cool-down that a 429's
-``Retry-After`` starts for everybody, whichever event loop or thread they run in.
+Each attempt runs under the client's :class:`~._limits.Limits` (in-flight cap,
+rate limit, and the cool-down that a 429's ``Retry-After`` starts for everybody).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import random
-import threading
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -36,27 +33,22 @@ from ._checks import (
     check_non_negative,
     check_seconds_or_none,
 )
-from ._protocol import MAX_RETRY_AFTER, Operation
-from ._sends import note_send
-from ._slots import Slots
+from ._limits import Limits, WaitTooLong
+from ._protocol import Operation
 from .exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     FathomError,
-    InvalidRequestError,
     RateLimitError,
     ResponseDecodeError,
     ServerError,
 )
 
-__all__ = ["Gate", "RateLimit", "RetryPolicy", "retry_delay"]
+__all__ = ["RetryPolicy", "call_with_retries", "retry_delay", "retry_reason"]
 
 logger = logging.getLogger("fathom_events")
 T = TypeVar("T")
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 def _int_from_zero(field: str, value: object) -> int:
@@ -140,127 +132,6 @@ def retry_reason(error: FathomError, operation: Operation, policy: RetryPolicy) 
     return Verdict(ambiguous, may_have_taken_effect=True)
 
 
-@attrs.frozen
-class RateLimit:
-    """At most ``requests`` requests per ``per_seconds``, e.g. ``RateLimit(2000, 3600)``."""
-
-    requests: int = attrs.field(validator=as_validator(check_int_at_least))
-    per_seconds: float = attrs.field(default=3600.0)
-
-    @per_seconds.validator
-    def _check_period(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if check_seconds_or_none(attribute.name, value) is None:
-            raise InvalidRequestError(attribute.name, "must be a number of seconds, not None")
-
-
-class Gate:
-    """What every call of one client shares: in-flight cap, rate limit, cool-down.
-
-    The rate limit is a generic cell-rate algorithm (a leaky bucket kept as
-    one timestamp) on the injected clock: requests are spaced
-    ``per_seconds / requests`` apart, with bursts of up to ``requests``.
-    aiolimiter would do the same but reads the event loop's clock and sleeps
-    on its timers, which would make the limit untestable without real waits.
-    Its settings come checked, from the client's ``ClientOptions``.
-    """
-
-    def __init__(
-        self,
-        *,
-        max_in_flight: int,
-        rate_limit: RateLimit | None,
-        clock: Clock,
-        sleep: Sleep,
-    ) -> None:
-        self.max_in_flight = max_in_flight
-        self.rate_limit = rate_limit
-        self.clock = clock
-        self.sleep = sleep
-        self._slots = Slots(max_in_flight)
-        # Guards the rate limit's schedule and the counters: calls may run in several threads.
-        self._lock = threading.Lock()
-        self._cool_until = 0.0
-        self._theoretical_arrival = 0.0
-        self.requests_sent = 0
-        self.retries = 0
-
-    def cool_down(self, seconds: float) -> None:
-        """Hold every call of this client back for ``seconds`` from now (at most an hour).
-
-        The cap (:data:`~fathom_events._protocol.MAX_RETRY_AFTER`) is what keeps a
-        bad header from holding the client back for good.
-        """
-        until = self.clock() + min(seconds, MAX_RETRY_AFTER)
-        with self._lock:  # calls in other threads' loops may cool down at the same moment
-            self._cool_until = max(self._cool_until, until)
-
-    async def _wait_for_turn(self, deadline: float | None, max_cool_down: float) -> None:
-        while (wait := self._cool_until - self.clock()) > 0:
-            if wait > max_cool_down:
-                raise WaitTooLong(wait, "the client is cooling down after a 429", cool_down=True)
-            self._check_deadline(wait, deadline, "the client's cool-down after a 429")
-            await self.sleep(wait)
-        if self.rate_limit is not None:
-            interval = self.rate_limit.per_seconds / self.rate_limit.requests
-            burst = self.rate_limit.per_seconds - interval
-            with self._lock:
-                now = self.clock()
-                arrival = max(self._theoretical_arrival, now)
-                wait = arrival - burst - now
-                self._check_deadline(wait, deadline, "the rate limit")
-                self._theoretical_arrival = arrival + interval
-            if wait > 0:
-                try:
-                    await self.sleep(wait)
-                except BaseException:
-                    with self._lock:
-                        self._theoretical_arrival -= interval  # give the unused turn back
-                    raise
-
-    def _check_deadline(self, wait: float, deadline: float | None, what: str) -> None:
-        if deadline is not None and wait > 0 and self.clock() + wait > deadline:
-            raise WaitTooLong(wait, f"waiting {wait:.1f}s for {what} would pass the deadline")
-
-    async def run(
-        self,
-        attempt: Callable[[], Awaitable[T]],
-        *,
-        deadline: float | None = None,
-        max_cool_down: float = math.inf,
-    ) -> T:
-        """Run one attempt when the cool-down, the rate limit and a free slot allow.
-
-        Raises :class:`WaitTooLong` instead of waiting past ``deadline`` (on
-        the gate's clock) or a cool-down longer than ``max_cool_down``.
-        """
-        slots = self._slots
-        if not slots.try_take():
-            await slots.take()
-        try:
-            if self.rate_limit is not None or self._cool_until > self.clock():
-                await self._wait_for_turn(deadline, max_cool_down)
-            with self._lock:
-                self.requests_sent += 1
-            note_send()
-            return await attempt()
-        finally:
-            slots.give_back()
-
-    def count_retry(self) -> None:
-        """Count one more retry (calls in several threads may count at once)."""
-        with self._lock:
-            self.retries += 1
-
-
-class WaitTooLong(Exception):  # noqa: N818 - internal signal, turned into a FathomError
-    """A wait in the gate would pass the call's deadline or its longest allowed cool-down."""
-
-    def __init__(self, seconds: float, message: str, *, cool_down: bool = False) -> None:
-        super().__init__(message)
-        self.seconds = seconds
-        self.cool_down = cool_down
-
-
 async def call_with_retries(
     attempt: Callable[[float | None], Awaitable[T]],
     *,
@@ -268,28 +139,28 @@ async def call_with_retries(
     method: str,
     url: str,
     policy: RetryPolicy,
-    gate: Gate,
+    limits: Limits,
     draw: Callable[[], float] = random.random,
 ) -> T:
-    """Run ``attempt(time_left)`` under the gate, retrying by the rules above.
+    """Run ``attempt(time_left)`` under the client's limits, retrying by the rules above.
 
     A 429 (or 503) with ``Retry-After`` starts the client's shared cool-down
     whether or not this call retries. When an earlier attempt may have taken
     effect, the final error's ``may_have_been_applied`` says so.
     """
-    clock = gate.clock
+    clock = limits.clock
     deadline = None if policy.deadline is None else clock() + policy.deadline
     attempts = 0
     landed = False  # an earlier attempt may have taken effect
 
     async def run_attempt() -> T:
-        # Measured once the gate has let us through: its waits count against the deadline.
+        # Measured once the limits have let us through: its waits count against the deadline.
         return await attempt(None if deadline is None else deadline - clock())
 
     while True:
         try:
             attempts += 1
-            return await gate.run(
+            return await limits.run(
                 run_attempt, deadline=deadline, max_cool_down=policy.max_retry_after
             )
         except WaitTooLong as too_long:  # noqa: PERF203 - an attempt costs far more than a try
@@ -300,7 +171,7 @@ async def call_with_retries(
             retry_after = error.retry_after if isinstance(error, APIStatusError) else None
             refused = isinstance(error, RateLimitError) or getattr(error, "status", 0) == 503
             if retry_after is not None and refused:
-                gate.cool_down(retry_after)
+                await limits.cool_down(retry_after)
             verdict = retry_reason(error, operation, policy)
             wait = None
             if verdict.retry is not None and attempts <= policy.max_retries:
@@ -323,8 +194,8 @@ async def call_with_retries(
                 verdict.retry,
             )
             landed = landed or verdict.may_have_taken_effect
-            gate.count_retry()
-            await gate.sleep(wait)
+            limits.count_retry()
+            await limits.sleep(wait)
 
 
 def _wait_error(

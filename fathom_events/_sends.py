@@ -1,9 +1,9 @@
 """Whether a piece of work sent a request: for work cut off by cancellation.
 
-A change cut off while it waited at the client's gate (for a request slot,
+A change cut off while it waited at the client's limits (for a request slot,
 the rate limit or a cool-down) certainly had no effect; one cut off after its
 request went out may have. Bulk work wraps each change in :func:`noting_sends`
-and the gate calls :func:`note_send` as each attempt goes out, in the same
+and the limits call :func:`note_send` as each attempt goes out, in the same
 task (a context variable), so neither needs to know the other.
 """
 
@@ -20,7 +20,7 @@ __all__ = ["Sends", "note_send", "noting_sends"]
 
 @attrs.define
 class Sends:
-    """Whether a request went out (past the gate, to the transport) inside :func:`noting_sends`."""
+    """Whether a request went out (past the limits, to the transport) in :func:`noting_sends`."""
 
     sent: bool = False
 
@@ -42,6 +42,6 @@ def noting_sends() -> Iterator[Sends]:
 
 
 def note_send() -> None:
-    """Say that a request is going out now (called by the gate, in the caller's task)."""
+    """Say that a request is going out now (called by the limits, in the caller's task)."""
     if (sends := _SENDS.get()) is not None:
         sends.sent = True

@@ -129,7 +129,7 @@ async def test_close_during_a_retry_wait_is_client_closed(
         await client.aclose()
         await original_sleep(seconds)
 
-    client._gate.sleep = close_while_waiting
+    client._limits.sleep = close_while_waiting
     with pytest.raises(ClientClosedError):
         await client.events.list(SITE)
     assert len(fake.requests) == 1

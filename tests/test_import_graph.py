@@ -33,11 +33,11 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "_checks",  # input checks and value display, for every layer above
         "_converter",
         "_protocol",
-        # Around the no-I/O core: options, transport, retries, paging, bulk (the
+        # Around the no-I/O core: options, transport, limits, retries, paging, bulk (the
         # algorithms and their data), and the per-event-loop machinery that the transport
-        # (one session per loop) and the retry gate (slots shared across loops) run on;
-        # _seam is the transport protocol, free of aiohttp, that _transport implements.
-        "_options _seam _transport _retry _pagination _bulk _bulk_types _loops _slots _sends",
+        # (one session per loop) and the limits (an in-flight cap shared across loops) run
+        # on; _seam is the transport protocol, free of aiohttp, that _transport implements.
+        "_options _seam _transport _limits _retry _pagination _bulk _bulk_types _loops _sends",
         "_client _events _sites",  # the async client and its resources
         "_blocking _sync",  # the blocking client: _sync.py becomes _blocking.py (either name)
         "__init__",  # the front door: re-exports the rooms below it

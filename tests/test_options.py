@@ -135,7 +135,7 @@ async def test_async_twin_holds_evolved_options(client: AsyncClient) -> None:
     assert twin.retry_policy == attrs.evolve(policy, max_retries=1)
     assert twin._options.timeouts.total == 2.5
     assert twin._options.token is client._options.token
-    assert twin._gate is client._gate
+    assert twin._limits is client._limits
     assert twin._transport is client._transport
     await twin.events.list(SITE)
     assert client.requests_sent == twin.requests_sent == 1
@@ -149,4 +149,4 @@ def test_blocking_with_options_is_checked_like_the_constructor(sync_client: Clie
     twin = sync_client.with_options(timeout=4.0)
     assert twin._options is twin._async._options
     assert twin._options.timeouts.total == 4.0
-    assert twin._gate is sync_client._gate
+    assert twin._limits is sync_client._limits

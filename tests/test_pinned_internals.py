@@ -11,7 +11,7 @@ again before the new version is allowed.
   borrowed session's loop from ``_loop``, and releases a dead loop's sessions
   by closing the sockets in the connector's ``_conns`` and ``_acquired``.
 * asyncio: ``_transport`` closes a selector transport's ``_sock`` itself once
-  its loop is closed; ``_loops`` and ``_slots`` ask ``_get_running_loop()``.
+  its loop is closed; ``_loops`` and ``_limits`` ask ``_get_running_loop()``.
 * anyio: the blocking ``Client`` enters the loop it captured under its
   ``BlockingPortal`` directly (``run_coroutine_threadsafe``), one thread hop
   per call instead of two.

@@ -26,8 +26,9 @@ from fathom_events import (
     RetryPolicy,
     ServerError,
 )
+from fathom_events._limits import Limits
 from fathom_events._protocol import Operation
-from fathom_events._retry import Gate, retry_delay, retry_reason
+from fathom_events._retry import retry_delay, retry_reason
 from fathom_events.testing import FakeFathom, Fault
 
 from .helpers import SITE, TOKEN, FakeTime
@@ -376,14 +377,14 @@ def test_policy_rejects_nonsense(field: str, value: object) -> None:
 
 async def test_cool_down_holds_every_call(fake_time: FakeTime) -> None:
     """After a cool-down starts, every later call of the client waits it out first."""
-    gate = Gate(max_in_flight=4, rate_limit=None, clock=fake_time.clock, sleep=fake_time.sleep)
-    gate.cool_down(5.0)
+    limits = Limits(max_in_flight=4, rate_limit=None, clock=fake_time.clock, sleep=fake_time.sleep)
+    await limits.cool_down(5.0)
 
     async def stamp() -> float:
         return fake_time.clock()
 
     started = fake_time.now
-    results = await asyncio.gather(*(gate.run(stamp) for _ in range(3)))
+    results = await asyncio.gather(*(limits.run(stamp) for _ in range(3)))
     assert all(r >= started + 5.0 for r in results)
 
 
@@ -401,7 +402,7 @@ async def test_429_cools_down_concurrent_calls(
 
 async def test_rate_limit_spaces_requests(fake_time: FakeTime) -> None:
     """RateLimit(2, 10) lets a burst of 2 through, then one request every 5 seconds."""
-    gate = Gate(
+    limits = Limits(
         max_in_flight=8, rate_limit=RateLimit(2, 10.0), clock=fake_time.clock, sleep=fake_time.sleep
     )
     stamps: list[float] = []
@@ -410,14 +411,14 @@ async def test_rate_limit_spaces_requests(fake_time: FakeTime) -> None:
         stamps.append(fake_time.clock())
 
     for _ in range(5):
-        await gate.run(stamp)
+        await limits.run(stamp)
     start = stamps[0]
     assert [round(s - start, 6) for s in stamps] == [0.0, 0.0, 5.0, 10.0, 15.0]
 
 
 async def test_in_flight_cap_is_shared(fake_time: FakeTime) -> None:
     """No more than max_in_flight attempts run at once across concurrent calls."""
-    gate = Gate(max_in_flight=2, rate_limit=None, clock=fake_time.clock, sleep=fake_time.sleep)
+    limits = Limits(max_in_flight=2, rate_limit=None, clock=fake_time.clock, sleep=fake_time.sleep)
     running = 0
     peak = 0
 
@@ -429,9 +430,9 @@ async def test_in_flight_cap_is_shared(fake_time: FakeTime) -> None:
             await asyncio.sleep(0)
         running -= 1
 
-    await asyncio.gather(*(gate.run(work) for _ in range(10)))
+    await asyncio.gather(*(limits.run(work) for _ in range(10)))
     assert peak == 2
-    assert gate.requests_sent == 10
+    assert limits.requests_sent == 10
 
 
 @pytest.mark.parametrize(("requests", "per"), [(0, 1.0), (1, 0.0), (1.5, 1.0)])

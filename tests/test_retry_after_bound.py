@@ -10,7 +10,7 @@ import pytest
 
 from fathom_events import AsyncClient, RateLimitError, RetryPolicy
 from fathom_events import _protocol as proto
-from fathom_events._retry import Gate
+from fathom_events._limits import Limits
 from fathom_events.testing import FakeFathom, Fault
 
 from .helpers import SITE, TOKEN, FakeTime
@@ -50,15 +50,15 @@ def test_a_malformed_retry_after_is_logged(caplog: pytest.LogCaptureFixture) -> 
 
 
 async def test_the_cool_down_never_exceeds_the_bound(fake_time: FakeTime) -> None:
-    """However long a cool-down is asked for, the gate holds calls back at most the bound."""
-    gate = Gate(max_in_flight=1, rate_limit=None, clock=fake_time.clock, sleep=fake_time.sleep)
-    gate.cool_down(1e308)
-    gate.cool_down(float("inf"))
+    """However long a cool-down is asked for, the limits hold calls back at most the bound."""
+    limits = Limits(max_in_flight=1, rate_limit=None, clock=fake_time.clock, sleep=fake_time.sleep)
+    await limits.cool_down(1e308)
+    await limits.cool_down(float("inf"))
 
     async def attempt() -> str:
         return "ran"
 
-    assert await gate.run(attempt) == "ran"
+    assert await limits.run(attempt) == "ran"
     assert fake_time.sleeps == [BOUND]
 
 

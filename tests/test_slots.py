@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from fathom_events._slots import Slots
+from fathom_events._limits import InFlightCap
 
 
 class Occupancy:
@@ -28,7 +28,17 @@ class Occupancy:
             self.now -= 1
 
 
-async def hold(slots: Slots, occupancy: Occupancy, turns: int) -> None:
+def free_now(slots: InFlightCap) -> int:
+    """How many slots can be taken at once right now (each is given back after)."""
+    taken = 0
+    while slots.try_take():
+        taken += 1
+    for _ in range(taken):
+        slots.give_back()
+    return taken
+
+
+async def hold(slots: InFlightCap, occupancy: Occupancy, turns: int) -> None:
     if not slots.try_take():
         await slots.take()
     try:
@@ -42,7 +52,7 @@ async def hold(slots: Slots, occupancy: Occupancy, turns: int) -> None:
 
 def test_one_cap_holds_across_threads_each_running_a_loop() -> None:
     """Callers in three threads' loops never hold more slots than the cap, and all get one."""
-    slots = Slots(3)
+    slots = InFlightCap(3)
     occupancy = Occupancy()
     start = threading.Barrier(3)
     done: list[int] = []
@@ -59,13 +69,13 @@ def test_one_cap_holds_across_threads_each_running_a_loop() -> None:
         thread.join()
     assert done == [20, 20, 20]
     assert occupancy.most == 3
-    assert slots.in_use == 0
+    assert free_now(slots) == slots.limit
 
 
 @pytest.mark.parametrize("handed_a_slot", [False, True])
 async def test_a_cancelled_waiter_leaves_its_slot_to_the_next(handed_a_slot: bool) -> None:
     """A waiter cancelled before its turn, or once handed a slot but before running, keeps none."""
-    slots = Slots(1)
+    slots = InFlightCap(1)
     assert slots.try_take()
     cancelled = asyncio.create_task(slots.take())
     next_in_line = asyncio.create_task(slots.take())
@@ -79,31 +89,31 @@ async def test_a_cancelled_waiter_leaves_its_slot_to_the_next(handed_a_slot: boo
         slots.give_back()
     await asyncio.wait_for(next_in_line, 5)
     assert cancelled.cancelled()
-    assert slots.in_use == 1
+    assert free_now(slots) == 0
     slots.give_back()
-    assert slots.in_use == 0
+    assert free_now(slots) == slots.limit
 
 
 def test_a_waiter_whose_loop_has_closed_is_skipped() -> None:
     """A slot freed while a waiter's loop is closed goes to nobody there: it stays free."""
-    slots = Slots(1)
+    slots = InFlightCap(1)
     assert slots.try_take()
     loop = asyncio.new_event_loop()
     waiting = loop.create_task(slots.take())
     loop.run_until_complete(asyncio.sleep(0))  # the waiter is queued
     loop.close()  # closed by hand, its task still pending
     slots.give_back()
-    assert slots.in_use == 0
+    assert free_now(slots) == slots.limit
     assert slots.try_take()
     # The task can never run again: end its coroutine as collection would, quietly.
     waiting.get_coro().close()
     waiting._log_destroy_pending = False  # type: ignore[attr-defined]
-    assert slots.in_use == 1
+    assert free_now(slots) == 0
 
 
 def test_a_slot_freed_in_one_thread_wakes_a_waiter_in_another_threads_loop() -> None:
     """A slot given back where no loop runs is handed to the waiter in another thread's loop."""
-    slots = Slots(1)
+    slots = InFlightCap(1)
     assert slots.try_take()
     queued = threading.Event()
 
@@ -119,6 +129,6 @@ def test_a_slot_freed_in_one_thread_wakes_a_waiter_in_another_threads_loop() -> 
     slots.give_back()
     other.join(5)
     assert not other.is_alive()
-    assert slots.in_use == 1  # the other thread holds it now
+    assert free_now(slots) == 0  # the other thread holds it now
     slots.give_back()
-    assert slots.in_use == 0
+    assert free_now(slots) == slots.limit
