@@ -497,7 +497,7 @@ class _SitePlanner:
 
     async def read_token(self, ask_token: AskToken | None) -> tuple[_SitePlanner, str | None]:
         """This planner with the token's abilities, and a note if they could not be checked."""
-        token, note = await _read_token(ask_token, bool(self.wanted))
+        token, note = await _token_abilities_or_note(ask_token, bool(self.wanted))
         return attrs.evolve(self, token=token), note
 
     async def __call__(self, site_id: str) -> SitePlan:
@@ -574,7 +574,7 @@ async def plan(
     )
 
 
-async def _read_token(
+async def _token_abilities_or_note(
     ask_token: AskToken | None, needed: bool
 ) -> tuple[TokenInfo | None, str | None]:
     """The token's abilities, or None and a note saying why they were not checked."""

@@ -20,7 +20,8 @@ from ._options import (
 )
 from ._retry import RetryPolicy, call_with_retries
 from ._seam import GivenTransport, refuse_to_travel
-from ._sites import AsyncSites, TokenCache
+from ._sites import AsyncSites
+from ._token import TokenCache
 from ._transport import Transport, make_transport
 from .exceptions import ClientClosedError
 from .types import TokenInfo

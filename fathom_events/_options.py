@@ -59,7 +59,8 @@ _URL_FORBIDDEN = re.compile(r"[\s\\]").search
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+").fullmatch
 
 
-def _read_token(token: str | None) -> Secret:
+def _token_from_argument_or_env(token: str | None) -> Secret:
+    """The token given, or else ``FATHOM_API_TOKEN``'s, checked and wrapped in a Secret."""
     if token is None:
         token = os.environ.get(TOKEN_ENV)
         if token is None:
@@ -84,7 +85,7 @@ def _token(token: str | None) -> Secret:
     held: object = token
     if isinstance(held, Secret):  # attrs.evolve hands back the token read (and checked) before
         return held
-    return _read_token(token)
+    return _token_from_argument_or_env(token)
 
 
 def _kind_of_bad_character(text: str) -> str:

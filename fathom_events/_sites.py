@@ -2,26 +2,23 @@
 
 :class:`AsyncSites` lists and gets sites as :class:`~._events.AsyncEvents`
 does events: input checked in ``_protocol``, each request through the
-client's call (retries, limits, transport, size cap). :class:`TokenCache`
-holds what ``GET /v1/token`` said, asked once per client and shared with its
-``with_options`` twins.
+client's call (retries, limits, transport, size cap). The token's own answer
+(``GET /v1/token``) is kept in ``_token``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Protocol, TypeVar
 
 from . import _protocol as proto
 from ._checks import check_int_at_least
 from ._pagination import AsyncPaginator, PageWalker, cursor_paginator
 from .exceptions import TooManySitesError
-from .types import Site, SitePage, TokenInfo
+from .types import Site, SitePage
 
-__all__ = ["DEFAULT_MAX_SITES", "AsyncSites", "TokenCache"]
+__all__ = ["DEFAULT_MAX_SITES", "AsyncSites"]
 
 T = TypeVar("T")
 
@@ -110,67 +107,3 @@ class AsyncSites:
     async def ids(self, *, max_sites: int = DEFAULT_MAX_SITES) -> builtins.list[str]:
         """The id of every site the token can see, once each, oldest first: see :meth:`every`."""
         return [site.id for site in await self.every(max_sites=max_sites)]
-
-
-def _being_cancelled() -> bool:
-    """Whether the running task has been asked to stop (always False before Python 3.11)."""
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)
-    return bool(cancelling and cancelling())
-
-
-class TokenCache:
-    """What ``GET /v1/token`` answered, asked once and kept for the client's life.
-
-    Calls that find no answer yet, in one event loop, share one request: the
-    first sends it and the others wait for its answer (a failure is not
-    kept: the next call asks again). ``refresh`` asks again, or joins a
-    request already in flight. Loops of their own each send their own.
-    """
-
-    def __init__(self) -> None:
-        self._value: TokenInfo | None = None
-        self._lock = threading.Lock()
-        self._pending: dict[asyncio.AbstractEventLoop, asyncio.Future[TokenInfo]] = {}
-
-    async def get(self, ask: Callable[[], Awaitable[TokenInfo]], *, refresh: bool) -> TokenInfo:
-        """The cached answer, or ``await ask()`` (once for every caller waiting on it)."""
-        while True:
-            if not refresh and (value := self._value) is not None:
-                return value
-            loop = asyncio.get_running_loop()
-            with self._lock:
-                waiting = self._pending.get(loop)
-                if waiting is None:
-                    mine = self._pending[loop] = loop.create_future()
-            if waiting is None:
-                return await self._ask(ask, loop, mine)
-            try:
-                return await asyncio.shield(waiting)
-            except asyncio.CancelledError:
-                if not waiting.cancelled() or _being_cancelled():
-                    raise
-                # The caller that was asking was cancelled, not us: ask ourselves.
-
-    async def _ask(
-        self,
-        ask: Callable[[], Awaitable[TokenInfo]],
-        loop: asyncio.AbstractEventLoop,
-        mine: asyncio.Future[TokenInfo],
-    ) -> TokenInfo:
-        try:
-            value = await ask()
-        except BaseException as error:
-            with self._lock:
-                del self._pending[loop]
-            if isinstance(error, Exception):
-                mine.set_exception(error)
-                mine.exception()  # retrieved: no "never retrieved" log when no one waits
-            else:
-                mine.cancel()
-            raise
-        self._value = value
-        with self._lock:
-            del self._pending[loop]
-        mine.set_result(value)
-        return value

@@ -38,7 +38,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         # (one session per loop) and the limits (an in-flight cap shared across loops) run
         # on; _seam is the transport protocol, free of aiohttp, that _transport implements.
         "_options _seam _transport _limits _retry _pagination _bulk _bulk_types _loops _sends",
-        "_client _events _sites",  # the async client and its resources
+        "_client _events _sites _token",  # the async client and its resources
         "_blocking _sync",  # the blocking client: _sync.py becomes _blocking.py (either name)
         "__init__",  # the front door: re-exports the rooms below it
         "_cli testing",  # on the public names; testing is never imported by the runtime
