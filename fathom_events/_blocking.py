@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol
 import anyio
 from anyio.from_thread import BlockingPortal
 
-from ._client import AsyncClient, ClientFace
+from ._client import AsyncClient, OptionsAndCounters
 from ._events import AsyncEvents
 from ._options import ClientOptions, same_parameters_as
 from ._pagination import AsyncPaginator, PageLike, T
@@ -227,7 +227,8 @@ _EVENTS: Callable[[AsyncClient], AsyncEvents] = operator.attrgetter("events")
 _SITES: Callable[[AsyncClient], AsyncSites] = operator.attrgetter("sites")
 
 
-def _itself(client: AsyncClient) -> AsyncClient:
+def _client_as_resource(client: AsyncClient) -> AsyncClient:
+    """For the client's own methods (``token``): the resource is the async client itself."""
     return client
 
 
@@ -323,7 +324,7 @@ class Sites:
     paginate.__doc__ = AsyncSites.paginate.__doc__
 
 
-class Client(ClientFace):
+class Client(OptionsAndCounters):
     """A blocking client for the Fathom Events API, with the same methods as :class:`AsyncClient`.
 
     ``with Client() as client:`` or call :meth:`close`. Parameters are those
@@ -378,7 +379,7 @@ class Client(ClientFace):
         # What a blocking twin reads to reach its client: here, the client itself.
         return self
 
-    token = blocking_of(AsyncClient.token, _itself)
+    token = blocking_of(AsyncClient.token, _client_as_resource)
 
     def _portal(self) -> _Portal:
         """The portal every call goes through, once the call may be made from this thread."""

@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     import aiohttp
     from typing_extensions import Self
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncClient", "ClientFace"]
+__all__ = ["DEFAULT_BASE_URL", "AsyncClient", "OptionsAndCounters"]
 
 T = TypeVar("T")
 
 
-def _given(**changes: Any) -> dict[str, Any]:
+def _changes_made(**changes: Any) -> dict[str, Any]:
     """The changes a caller made: ``None`` means "keep", as in ``with_options``."""
     return {name: value for name, value in changes.items() if value is not None}
 
@@ -68,8 +68,8 @@ class _Shared:
         return cls(limits, transport)
 
 
-class ClientFace:
-    """What both faces show of their options and of the counters they share with twins."""
+class OptionsAndCounters:
+    """The base of both faces: what they show of their options, and the counts they share."""
 
     _options: ClientOptions
     _limits: Limits
@@ -95,7 +95,7 @@ class ClientFace:
         return self._limits.retries
 
 
-class AsyncClient(ClientFace):
+class AsyncClient(OptionsAndCounters):
     """An asynchronous client for the Fathom Events API.
 
     Use it as ``async with AsyncClient() as client:`` so its session is closed,
@@ -178,10 +178,12 @@ class AsyncClient(ClientFace):
         close the original.
         """
         policy = self._options.retry if retry is None else retry
-        tuning = _given(max_retries=max_retries, retry_ambiguous_creates=retry_ambiguous_creates)
+        tuning = _changes_made(
+            max_retries=max_retries, retry_ambiguous_creates=retry_ambiguous_creates
+        )
         if tuning and isinstance(policy, RetryPolicy):  # anything else: refused just below
             policy = attrs.evolve(policy, **tuning)
-        options = attrs.evolve(self._options, retry=policy, **_given(timeout=timeout))
+        options = attrs.evolve(self._options, retry=policy, **_changes_made(timeout=timeout))
         return AsyncClient._of(options, self._shared)
 
     async def __aenter__(self) -> Self:
