@@ -196,13 +196,12 @@ class Limits:
         """
         await self.limiter.cool_down(min(seconds, MAX_RETRY_AFTER))
 
-    async def _wait_for_turn(self, deadline: float | None, max_cool_down: float) -> object:
+    async def _wait_out_cool_down(self, deadline: float | None, max_cool_down: float) -> None:
         while (wait := await self.limiter.cool_down_left()) > 0:
             if wait > max_cool_down:
                 raise WaitTooLong(wait, "the client is cooling down after a 429", cool_down=True)
             refuse_past_deadline(wait, deadline, self.clock(), "the client's cool-down after a 429")
             await self.sleep(wait)
-        return await self.limiter.wait_for_turn(deadline)
 
     async def run(
         self,
@@ -217,17 +216,20 @@ class Limits:
         the limits' clock) or a cool-down longer than ``max_cool_down``.
         """
         in_flight = self._in_flight
+        limiter = self.limiter
         if not in_flight.try_take():
             await in_flight.take()
         try:
-            turn = await self._wait_for_turn(deadline, max_cool_down)
+            if await limiter.cool_down_left() > 0:
+                await self._wait_out_cool_down(deadline, max_cool_down)
+            turn = await limiter.wait_for_turn(deadline)
             try:
                 with self._lock:
                     self.requests_sent += 1
                 note_send()
                 return await attempt()
             finally:
-                await self.limiter.finished(turn)
+                await limiter.finished(turn)
         finally:
             in_flight.give_back()
 
