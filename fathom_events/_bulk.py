@@ -53,9 +53,9 @@ from ._bulk_types import (
     check_max_events_per_site,
     describe_change,
 )
-from ._checks import check_callable_or_none, check_flag, check_int_at_least, shown
+from ._checks import check_callable_or_none, check_flag, check_int_at_least, one_line, shown
 from ._pagination import PageWalker
-from ._protocol import check_id, name_key, one_line
+from ._protocol import check_id, name_key
 from ._sends import noting_sends
 from .exceptions import (
     APIStatusError,

@@ -4,7 +4,8 @@ A check takes the field's name and the caller's value, gives the value back
 (as the type it promises) and raises :class:`~fathom_events.InvalidRequestError`
 naming the field and the rule otherwise. :func:`as_validator` makes any of
 them an ``attrs`` validator. :func:`shown` is how a value appears in any
-message, the caller's input or an answer's JSON alike. What is particular to
+message, the caller's input or an answer's JSON alike; :func:`one_line` is how
+a text (an error's message, an answer's words) does. What is particular to
 the API (names, ids, page sizes, currencies) stays in ``_protocol``.
 """
 
@@ -20,6 +21,7 @@ import attrs
 from .exceptions import InvalidRequestError
 
 __all__ = [
+    "MESSAGE_CHARS",
     "SHOWN_CHARS",
     "as_validator",
     "check_callable_or_none",
@@ -29,11 +31,14 @@ __all__ = [
     "check_non_negative",
     "check_seconds_or_none",
     "finite_number",
+    "one_line",
     "shown",
 ]
 
 #: How many characters of a value a message shows.
 SHOWN_CHARS: Final = 60
+#: How many characters of a text (an error's message, say) :func:`one_line` keeps by default.
+MESSAGE_CHARS: Final = 500
 
 # Containers are shown through a bounded repr: a list nested thousands deep, or
 # millions long (an answer's JSON may be either), costs next to nothing to show.
@@ -63,6 +68,20 @@ def shown(value: object, width: int = SHOWN_CHARS) -> str:
     except Exception:  # noqa: BLE001 - a caller's object: its repr may do anything
         return f"a {type(value).__name__} that cannot be shown"
     return text if len(text) <= width else text[:width] + "..."
+
+
+def one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` as one printable line of at most ``limit`` characters (and an ellipsis).
+
+    Runs of whitespace (newlines included) become one space; any other
+    character that cannot be shown as it is (a control character, a lone
+    surrogate) is written as its escape, so a message can always be printed,
+    logged and encoded.
+    """
+    text = " ".join(text[: limit * 4].split())
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def finite_number(value: object) -> float | None:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import attrs
 
-from ._checks import shown
+from ._checks import one_line, shown
 from ._converter import (
     OPTIONAL_FIELDS,
     UNCHECKED_FIELDS,
@@ -57,7 +57,6 @@ EXCERPT_CHARS: Final = 200
 #: hour, so an honest wait is never longer; a longer one (``1e308``, a date in 2099) is
 #: treated as malformed, so that no header can hold a client back for good.
 MAX_RETRY_AFTER: Final = 3600.0
-MESSAGE_CHARS: Final = 500
 #: An error body nested deeper than this is kept as text in ``.body``: Fathom's own are
 #: three deep, and one near the parser's limit could not be printed or pickled.
 MAX_BODY_DEPTH: Final = 32
@@ -306,20 +305,6 @@ def build_wipe(site_id: object, event_id: object) -> Request:
 # --- reading answers ----------------------------------------------------------------------
 
 
-def one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
-    """``text`` as one printable line of at most ``limit`` characters (and an ellipsis).
-
-    Runs of whitespace (newlines included) become one space; any other
-    character that cannot be shown as it is (a control character, a lone
-    surrogate) is written as its escape, so a message can always be printed,
-    logged and encoded.
-    """
-    text = " ".join(text[: limit * 4].split())
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def excerpt(body: bytes) -> str:
     """A short, printable piece of a body for an error message."""
     return one_line(body[: EXCERPT_CHARS * 4].decode("utf-8", "replace"), EXCERPT_CHARS)
@@ -541,9 +526,9 @@ def _redirect_error(answer: Answer, common: dict[str, Any]) -> RedirectError:
     # Never followed: the token would go wherever the Location points, and a create
     # could run twice. Fathom does not redirect, so base_url is most likely wrong.
     location = _header(answer.headers, "location")
-    shown = "no Location" if location is None else f"Location: {one_line(location, EXCERPT_CHARS)}"
+    where = "no Location" if location is None else f"Location: {one_line(location, EXCERPT_CHARS)}"
     message = (
-        f"the API answered with a redirect ({shown}), which is not followed:"
+        f"the API answered with a redirect ({where}), which is not followed:"
         " check that base_url points at the API itself"
     )
     return RedirectError(message, location=location, **common)

@@ -36,7 +36,8 @@ from typing import NoReturn, Protocol, SupportsIndex
 
 import attrs
 
-from ._protocol import Answer, Request, one_line
+from ._checks import one_line
+from ._protocol import Answer, Request
 from ._version import __version__
 from .exceptions import (
     APIConnectionError,

@@ -16,6 +16,7 @@ from fathom_events import InvalidRequestError
 from fathom_events._bulk import check_concurrency
 from fathom_events._bulk_types import check_max_events_per_site
 from fathom_events._checks import (
+    MESSAGE_CHARS,
     SHOWN_CHARS,
     as_validator,
     check_callable_or_none,
@@ -25,6 +26,7 @@ from fathom_events._checks import (
     check_non_negative,
     check_seconds_or_none,
     finite_number,
+    one_line,
     shown,
 )
 
@@ -206,3 +208,11 @@ def test_as_validator_names_the_attribute() -> None:
     with pytest.raises(InvalidRequestError, match=re.escape("must be an int >= 1, got 0")) as info:
         Settings(0)
     assert info.value.field == "count"
+
+
+def test_one_line_makes_any_text_one_printable_line() -> None:
+    """Whitespace runs become one space, unprintables their escapes, and long text is cut."""
+    assert one_line("a\n\n b\tc") == "a b c"
+    assert one_line("bell\x07 and \ud800") == "bell\\x07 and \\ud800"
+    assert one_line("x" * 10, 4) == "xxxx..."
+    assert len(one_line("y" * 10_000)) == MESSAGE_CHARS + 3
