@@ -49,6 +49,7 @@ WRITTEN_ONCE = [
     "def _shown(",
     "def describe(",
     "def finite_number(",
+    "def one_line(",
     "def check_flag(",
     "def _strict_bool(",
     "is not int or",
