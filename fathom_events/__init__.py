@@ -32,6 +32,7 @@ if typing.TYPE_CHECKING:
     from ._events import AsyncEvents
     from ._pagination import AsyncPaginator, PageLike
     from ._retry import RateLimit, RetryPolicy
+    from ._seam import AsyncTransport, Timeouts, TransportRequest
     from ._sites import AsyncSites
     from .exceptions import (
         APIConnectionError,
@@ -70,6 +71,7 @@ __all__ = [
     "AsyncEvents",
     "AsyncPaginator",
     "AsyncSites",
+    "AsyncTransport",
     "AuthenticationError",
     "BadRequestError",
     "Client",
@@ -105,11 +107,13 @@ __all__ = [
     "Sites",
     "SyncPlan",
     "SyncReport",
+    "Timeouts",
     "TokenInfo",
     "TokenPermissionError",
     "TooManyDeletesError",
     "TooManyEventsError",
     "TooManySitesError",
+    "TransportRequest",
     "UnexpectedError",
     "UnprocessableEntityError",
     "UnsupportedEventLoopError",
@@ -136,6 +140,8 @@ _LOCATIONS: dict[str, str] = {
         "._pagination": ("AsyncPaginator", "PageLike"),
         "._sites": ("AsyncSites",),
         "._retry": ("RateLimit", "RetryPolicy"),
+        # The transport contract: what a transport of your own implements and is given.
+        "._seam": ("AsyncTransport", "Timeouts", "TransportRequest"),
         "._blocking": ("Client", "Events", "Paginator", "Sites"),
         ".exceptions": (
             "APIConnectionError",
