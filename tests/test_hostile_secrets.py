@@ -113,7 +113,7 @@ async def test_a_token_echoed_as_a_header_name_is_blotted_out(
     face: Face, request: pytest.FixtureRequest
 ) -> None:
     """A header named after the token is kept under a blotted name, in the error and its pickle."""
-    defect_over_user(request, face, HEADER_NAMES_DEFECT)
+    defect_over_user(request, face.transport, HEADER_NAMES_DEFECT)
     server = RawServer(echo_everywhere)
     async with opened(face, server, retry=NO_RETRY) as run:
         error = await raised(run, lambda c: c.events.list(SITE))
@@ -167,7 +167,7 @@ async def test_an_escaped_echo_of_the_token_is_blotted_out(
     face: Face, form: str, status: int, request: pytest.FixtureRequest
 ) -> None:
     """A token quoted back JSON-escaped or percent-encoded is blotted out of the whole error."""
-    defect_over_user(request, face, HEADER_NAMES_DEFECT)
+    defect_over_user(request, face.transport, HEADER_NAMES_DEFECT)
     server = RawServer(echo_form(status, form))
     async with opened(face, server, MARKED, retry=NO_RETRY) as run:
         error = await raised(run, lambda c: c.events.list(SITE))
