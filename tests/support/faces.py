@@ -107,6 +107,14 @@ OWN_ERROR_DEFECT = (
 )
 
 
+TRIO_REFUSAL_DEFECT = (
+    "defect: the refusal under trio is made by the aiohttp transport (its sessions per asyncio"
+    " loop), not by the client: over another transport, a first call under trio is sent and"
+    " answered, `async with AsyncClient(...)` is not refused, and only a call that must wait in"
+    " the gate (asyncio.sleep) raises UnsupportedEventLoopError, after requests were sent"
+)
+
+
 def defect_over_user(request: pytest.FixtureRequest, transport: str, reason: str) -> None:
     """Mark the running test xfail(strict=True) for ``reason`` over the README's transport."""
     if transport == "user":
