@@ -26,7 +26,7 @@ from fathom_events import (
     SyncPlan,
     TooManyEventsError,
 )
-from tests.support.faces import TRANSPORTS, Transport, over
+from tests.support.faces import TRANSPORTS, TransportKind, over
 
 from .helpers import TOKEN, FakeTime
 from .hostile import RawRequest, RawServer, http
@@ -36,9 +36,9 @@ pytestmark = pytest.mark.usefixtures("every_error_token_free")
 
 
 @pytest.fixture(name="transport", params=TRANSPORTS)
-def _transport(request: pytest.FixtureRequest) -> Transport:
+def _transport(request: pytest.FixtureRequest) -> TransportKind:
     """Each test runs over aiohttp and over the README's own transport."""
-    transport: Transport = request.param
+    transport: TransportKind = request.param
     return transport
 
 
@@ -96,7 +96,7 @@ def requests_to(server: RawServer, site: str) -> int:
     return sum(1 for r in server.requests if site_of(r) == site)
 
 
-def async_client(url: str, fake_time: FakeTime, transport: Transport) -> AsyncClient:
+def async_client(url: str, fake_time: FakeTime, transport: TransportKind) -> AsyncClient:
     return AsyncClient(
         TOKEN,
         url,
@@ -109,7 +109,7 @@ def async_client(url: str, fake_time: FakeTime, transport: Transport) -> AsyncCl
 
 
 async def test_pull_stops_an_endless_site_at_the_cap(
-    fake_time: FakeTime, transport: Transport
+    fake_time: FakeTime, transport: TransportKind
 ) -> None:
     """An endless site fails with TooManyEventsError once past the cap; the good sites are read."""
     server = RawServer(Hostile())
@@ -126,7 +126,7 @@ async def test_pull_stops_an_endless_site_at_the_cap(
 
 
 async def test_plan_stops_an_endless_site_at_the_cap(
-    fake_time: FakeTime, transport: Transport
+    fake_time: FakeTime, transport: TransportKind
 ) -> None:
     """plan records an endless site as failed with TooManyEventsError and plans the others."""
     server = RawServer(Hostile())
@@ -142,7 +142,7 @@ async def test_plan_stops_an_endless_site_at_the_cap(
     assert requests_to(server, ENDLESS) == 3
 
 
-def test_blocking_pull_stops_an_endless_site_at_the_cap(transport: Transport) -> None:
+def test_blocking_pull_stops_an_endless_site_at_the_cap(transport: TransportKind) -> None:
     """The blocking twin of pull takes max_events_per_site and stops the endless site too."""
     server = RawServer(Hostile())
     with (
@@ -156,7 +156,7 @@ def test_blocking_pull_stops_an_endless_site_at_the_cap(transport: Transport) ->
 
 
 async def test_apply_looks_again_within_the_plans_cap(
-    fake_time: FakeTime, transport: Transport
+    fake_time: FakeTime, transport: TransportKind
 ) -> None:
     """After an ambiguous create, the look before creating again stops at the plan's cap.
 
@@ -179,7 +179,7 @@ async def test_apply_looks_again_within_the_plans_cap(
 
 async def test_pull_keeps_other_sites_when_an_answer_breaks_the_reader(
     fake_time: FakeTime,
-    transport: Transport,
+    transport: TransportKind,
 ) -> None:
     """A site whose answer cannot be read is a typed failure; pull returns the other sites."""
     server = RawServer(Hostile())
@@ -194,7 +194,7 @@ async def test_pull_keeps_other_sites_when_an_answer_breaks_the_reader(
 
 async def test_apply_accounts_for_a_create_whose_answer_breaks_the_reader(
     fake_time: FakeTime,
-    transport: Transport,
+    transport: TransportKind,
 ) -> None:
     """A create that reached the server but whose answer cannot be read is in the report.
 

@@ -41,7 +41,7 @@ from fathom_events import (
 )
 from fathom_events._seam import raise_alone
 from fathom_events._transport import _refuse_hidden_resend
-from tests.support.faces import TRANSPORTS, Transport, over
+from tests.support.faces import TRANSPORTS, TransportKind, over
 
 from .helpers import SITE, TOKEN, FakeTime
 from .hostile import RawRequest, RawServer, Reply, always, deflate_bomb, gzip_bomb, http
@@ -260,9 +260,9 @@ ELSEWHERE = "https://elsewhere.example/v1/sites/CDBUGS/events"
 
 
 @pytest.fixture(name="transport", params=TRANSPORTS)
-def _transport(request: pytest.FixtureRequest) -> Transport:
+def _transport(request: pytest.FixtureRequest) -> TransportKind:
     """The redirect tests run over aiohttp and over the README's own transport."""
-    transport: Transport = request.param
+    transport: TransportKind = request.param
     return transport
 
 
@@ -273,7 +273,7 @@ def redirect(status: int, location: str | None = ELSEWHERE) -> Callable[[RawRequ
 
 @pytest.mark.parametrize("status", [300, 301, 302, 303, 305, 307, 308, 399])
 async def test_redirect_is_an_error_and_not_followed(
-    status: int, fake_time: FakeTime, transport: Transport
+    status: int, fake_time: FakeTime, transport: TransportKind
 ) -> None:
     """A 3xx, even with a readable body, is RedirectError naming status and Location; sent once."""
     server = RawServer(redirect(status))
@@ -292,7 +292,7 @@ async def test_redirect_is_an_error_and_not_followed(
     assert len(server.requests) == 1
 
 
-async def test_redirect_without_location(transport: Transport) -> None:
+async def test_redirect_without_location(transport: TransportKind) -> None:
     """A 3xx with no Location is a RedirectError whose location is None."""
     server = RawServer(redirect(302, location=None))
     async with (
@@ -307,7 +307,7 @@ async def test_redirect_without_location(transport: Transport) -> None:
 
 
 def test_redirect_is_an_error_on_the_blocking_face(
-    fake_time: FakeTime, transport: Transport
+    fake_time: FakeTime, transport: TransportKind
 ) -> None:
     """The blocking client raises the same RedirectError for a 3xx, and does not follow it."""
     server = RawServer(redirect(308))

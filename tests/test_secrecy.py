@@ -43,7 +43,7 @@ from fathom_events import (
     UnsupportedEventLoopError,
 )
 from fathom_events._seam import check_transport
-from tests.support.faces import TRANSPORTS, Face, Transport
+from tests.support.faces import TRANSPORTS, Face, TransportKind
 
 from .helpers import SITE, TOKEN
 from .hostile import RawServer, http
@@ -145,7 +145,7 @@ def test_a_subclass_with_its_own_signature_pickles() -> None:
     assert summary(pickle.loads(pickle.dumps(error))) == summary(error)  # noqa: S301
 
 
-async def caught_from_the_wire(transport: Transport) -> list[FathomError]:
+async def caught_from_the_wire(transport: TransportKind) -> list[FathomError]:
     """Errors the client raises for real: a protocol error and a status error, token in play."""
     caught: list[FathomError] = []
     replies = iter([b"HTTP/1.1 abc\r\n\r\n", http(404, b'{"error": "Event not found"}')])
@@ -163,7 +163,7 @@ async def caught_from_the_wire(transport: Transport) -> list[FathomError]:
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_errors_unpickle_whole_in_another_process(transport: Transport) -> None:
+async def test_errors_unpickle_whole_in_another_process(transport: TransportKind) -> None:
     """Pickled into a fresh (spawned) process, every error keeps class, fields, no token."""
     samples = [*sample_errors(), *await caught_from_the_wire(transport)]
     blobs = [pickle.dumps(error) for error in samples]

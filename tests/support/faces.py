@@ -47,7 +47,7 @@ R = TypeVar("R")
 USER_TRANSPORT_SECTION = "Writing your own transport"
 
 #: The built-in transport, or the README's own ("Writing your own transport").
-Transport = Literal["aiohttp", "user"]
+TransportKind = Literal["aiohttp", "user"]
 #: Runs ``fn(client)`` on the face under test and gives its value (awaited if need be).
 Run = Callable[[Callable[[Any], Any]], Awaitable[Any]]
 
@@ -123,7 +123,7 @@ def defect_over_user(request: pytest.FixtureRequest, transport: str, reason: str
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
-def over(transport: Transport) -> AsyncTransport | None:
+def over(transport: TransportKind) -> AsyncTransport | None:
     """What to pass as ``transport=``: None for the built-in one, else a new README transport."""
     return user_transport() if transport == "user" else None
 
@@ -178,7 +178,7 @@ class Face:
     """How a test opens a client: which face, over which transport."""
 
     kind: Literal["async", "blocking"]
-    transport: Transport = "aiohttp"
+    transport: TransportKind = "aiohttp"
 
     @property
     def id(self) -> str:
@@ -248,7 +248,7 @@ BLOCKING = Face("blocking")
 FACES = [ASYNC, BLOCKING]
 #: Both faces over the built-in transport and over the README's.
 EVERY_FACE = [*FACES, Face("async", "user"), Face("blocking", "user")]
-TRANSPORTS: list[Transport] = ["aiohttp", "user"]
+TRANSPORTS: list[TransportKind] = ["aiohttp", "user"]
 
 
 @contextlib.asynccontextmanager
