@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import attrs
 import pytest
 
 import fathom_events
@@ -32,7 +33,7 @@ from tests.support.faces import (
 )
 
 from .helpers import SITE, TOKEN, FakeTime
-from .readme import python_blocks
+from .readme import README, python_blocks
 from .secrecy import assert_token_free
 
 NO_RETRY = RetryPolicy(max_retries=0)
@@ -55,15 +56,21 @@ def test_the_readme_block_is_one_transport_of_the_exported_contract() -> None:
     assert inspect.iscoroutinefunction(made.aclose)  # type: ignore[attr-defined]
 
 
-def test_the_contract_is_the_seam_one() -> None:
-    """The exported contract names are the ones the client checks a transport against."""
-    from fathom_events import _seam  # noqa: PLC0415 - the private home of the contract today
-
-    assert (AsyncTransport, TransportRequest, Timeouts) == (
-        _seam.AsyncTransport,
-        _seam.TransportRequest,
-        _seam.Timeouts,
-    )
+def test_the_contract_has_what_the_readme_says() -> None:
+    """The exported contract has the fields and methods the README's section tells a writer of."""
+    assert [field.name for field in attrs.fields(TransportRequest)] == [
+        "method",
+        "url",
+        "headers",
+        "body",
+    ]
+    assert [field.name for field in attrs.fields(Timeouts)] == ["total", "connect"]
+    assert {"send", "aclose"} <= set(dir(AsyncTransport))
+    section = README.read_text().split("## Writing your own transport", 1)[1].split("\n## ", 1)[0]
+    for said in ("request.method", "request.url", "request.headers", "request.body"):
+        assert f"`{said}`" in section
+    for said in ("timeouts.total", "timeouts.connect", "request_sent", "aclose()"):
+        assert said in section
 
 
 async def test_the_readme_transport_sends_and_closes(fake: FakeFathom, base_url: str) -> None:
