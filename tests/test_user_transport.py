@@ -9,6 +9,7 @@ break over such a transport (each xfail(strict=True) until the sender keeps it).
 from __future__ import annotations
 
 import inspect
+import socket
 from typing import Any
 
 import attrs
@@ -143,3 +144,26 @@ async def test_error_headers_are_found_without_regard_to_case(fake_time: FakeTim
     assert info.value.retry_after == 2.0
     assert info.value.headers["Retry-After"] == "2"
     assert info.value.headers["retry-after"] == "2"
+
+
+async def test_a_create_refused_at_connect_is_retried_over_the_readme_transport(
+    fake_time: FakeTime,
+) -> None:
+    """Over the README's transport a refused connection says nothing was sent: a create retries."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with AsyncClient(
+        TOKEN,
+        f"http://127.0.0.1:{port}/v1",
+        transport=user_transport(),
+        retry=RetryPolicy(max_retries=2),
+        clock=fake_time.clock,
+        sleep=fake_time.sleep,
+    ) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await client.events.create(SITE, "Signed up")
+    assert info.value.request_sent is False
+    assert info.value.attempts == 3
+    assert info.value.may_have_been_applied is False
+    assert len(fake_time.sleeps) == 2
