@@ -33,6 +33,7 @@ if typing.TYPE_CHECKING:
     from ._limits import RateLimit
     from ._pagination import AsyncPaginator, PageLike
     from ._retry import RetryPolicy
+    from ._seam import AsyncTransport, Timeouts, TransportRequest
     from ._sites import AsyncSites
     from .exceptions import (
         APIConnectionError,
@@ -71,6 +72,7 @@ __all__ = [
     "AsyncEvents",
     "AsyncPaginator",
     "AsyncSites",
+    "AsyncTransport",
     "AuthenticationError",
     "BadRequestError",
     "Client",
@@ -106,11 +108,13 @@ __all__ = [
     "Sites",
     "SyncPlan",
     "SyncReport",
+    "Timeouts",
     "TokenInfo",
     "TokenPermissionError",
     "TooManyDeletesError",
     "TooManyEventsError",
     "TooManySitesError",
+    "TransportRequest",
     "UnexpectedError",
     "UnprocessableEntityError",
     "UnsupportedEventLoopError",
@@ -138,6 +142,8 @@ _LOCATIONS: dict[str, str] = {
         "._sites": ("AsyncSites",),
         "._limits": ("RateLimit",),
         "._retry": ("RetryPolicy",),
+        # The transport contract: what a transport of your own implements and is given.
+        "._seam": ("AsyncTransport", "Timeouts", "TransportRequest"),
         "._blocking": ("Client", "Events", "Paginator", "Sites"),
         ".exceptions": (
             "APIConnectionError",

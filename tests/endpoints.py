@@ -25,8 +25,8 @@ from fathom_events import (
     SitePage,
     TokenInfo,
 )
-
-from .helpers import SITE, TOKEN, FakeTime
+from tests.helpers import SITE, TOKEN, FakeTime
+from tests.support.faces import user_transport
 
 EVENT_ID = "ABCDEFGH"
 NO_RETRY = RetryPolicy(max_retries=0)
@@ -61,11 +61,24 @@ def warned_if_wipe(call: str) -> contextlib.AbstractContextManager[object]:
     return contextlib.nullcontext()
 
 
-async def outcome_async(url: str, call: str, *, timeout: float = 5.0) -> object:
+def _over(transport: str) -> dict[str, Any]:
+    """The client's ``transport=`` for the harness's transport name (none for aiohttp)."""
+    return {"transport": user_transport()} if transport == "user" else {}
+
+
+async def outcome_async(
+    url: str, call: str, *, timeout: float = 5.0, transport: str = "aiohttp"
+) -> object:
     """What ``call`` gives through a fresh AsyncClient: its value or the FathomError raised."""
     fake_time = FakeTime()
     async with AsyncClient(
-        TOKEN, url, timeout=timeout, retry=NO_RETRY, clock=fake_time.clock, sleep=fake_time.sleep
+        TOKEN,
+        url,
+        timeout=timeout,
+        retry=NO_RETRY,
+        clock=fake_time.clock,
+        sleep=fake_time.sleep,
+        **_over(transport),
     ) as client:
         with warned_if_wipe(call):
             try:
@@ -75,7 +88,9 @@ async def outcome_async(url: str, call: str, *, timeout: float = 5.0) -> object:
     return result
 
 
-def outcome_blocking(url: str, call: str, *, timeout: float = 5.0) -> object:
+def outcome_blocking(
+    url: str, call: str, *, timeout: float = 5.0, transport: str = "aiohttp"
+) -> object:
     """What ``call`` gives through a fresh Client: its value or the FathomError raised."""
     fake_time = FakeTime()
     with (
@@ -86,6 +101,7 @@ def outcome_blocking(url: str, call: str, *, timeout: float = 5.0) -> object:
             retry=NO_RETRY,
             clock=fake_time.clock,
             sleep=fake_time.sleep,
+            **_over(transport),
         ) as client,
         warned_if_wipe(call),
     ):

@@ -24,8 +24,8 @@ from fathom_events._cli import main
 from fathom_events._cli._app import _parse
 from fathom_events._sites import DEFAULT_MAX_SITES
 from fathom_events.testing import FakeFathom, Fault
+from tests.support.faces import Face, face_fixture, opened  # noqa: F401 - face_fixture: `face`
 
-from .faces import face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import TOKEN
 from .hostile import RawRequest, RawServer, http
 
@@ -129,7 +129,7 @@ def test_sites_lists_each_site_once(fake: FakeFathom, capsys: pytest.CaptureFixt
     assert [row["id"] for row in json.loads(capsys.readouterr().out)] == ["SITE2"]
 
 
-async def test_sites_every_is_capped_and_once_each(face: str) -> None:
+async def test_sites_every_is_capped_and_once_each(face: Face) -> None:
     """sites.every() gives every Site once, oldest first, and stops past max_sites."""
     fake = FakeFathom()
     for number in range(1, 6):
@@ -184,7 +184,7 @@ async def test_a_failed_site_keeps_a_short_excerpt_of_its_error_body(body: objec
 # --- a sync's report keeps counts, not names --------------------------------------------
 
 
-async def test_a_report_counts_what_it_left_as_it_was(face: str) -> None:
+async def test_a_report_counts_what_it_left_as_it_was(face: Face) -> None:
     """By default a report counts the events left alone; it names them only when asked."""
     fake = FakeFathom()
     for number in range(3):

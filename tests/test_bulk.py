@@ -31,8 +31,8 @@ from fathom_events import (
     UnexpectedError,
 )
 from fathom_events.testing import FakeFathom, Fault
+from tests.support.faces import Face, face_fixture, opened  # noqa: F401 - face_fixture: `face`
 
-from .faces import face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN, FakeTime
 
 SITES = ["S1", "S2", "S3", "S4", "S5"]
@@ -184,7 +184,7 @@ async def test_prune_deletes_what_the_spec_lacks(client: AsyncClient, fake: Fake
 
 @pytest.mark.parametrize("body", [{}, {"deleted": True}, []])
 async def test_apply_records_a_delete_answered_without_an_id_as_done(
-    face: str, fake: FakeFathom, body: object
+    face: Face, fake: FakeFathom, body: object
 ) -> None:
     """A prune whose delete is answered 2xx without an id is recorded deleted, not failed."""
     fake.add_event(SITE, "Signed up")

@@ -29,8 +29,8 @@ from fathom_events import (
     _bulk,
 )
 from fathom_events.testing import FakeFathom, Fault, RecordedRequest
+from tests.support.faces import ASYNC, Face, face_fixture, opened  # noqa: F401 - face_fixture: `face`
 
-from .faces import face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN, FakeTime
 from .test_bulk import (
     SITES,
@@ -63,7 +63,7 @@ def site_of(request: RecordedRequest) -> str:
     return request.path.split("/")[3]
 
 
-async def test_sync_brings_every_site_to_the_desired_state(face: str, fake: FakeFathom) -> None:
+async def test_sync_brings_every_site_to_the_desired_state(face: Face, fake: FakeFathom) -> None:
     """sync creates and prunes every site as plan+apply would; run again, it changes nothing."""
     desired = dict.fromkeys(SITE_IDS, SPEC)
     async with opened(face, fake) as run:
@@ -91,7 +91,7 @@ async def test_sync_sends_exactly_what_plan_and_apply_would(fake: FakeFathom) ->
     """The writes sync sends are the changes a plan of the same state lists, each sent once."""
     wanted = (EventSpec("Signed up", "euro"), EventSpec("New"))
     desired = dict.fromkeys(SITE_IDS, wanted)
-    async with opened("async", fake) as run:
+    async with opened(ASYNC, fake) as run:
         plan = await run(lambda c: c.events.plan(desired, prune=True, set_currency=True))
         fake.reset_requests()
         report = await run(lambda c: c.events.sync(desired, prune=True, set_currency=True))
@@ -145,7 +145,7 @@ async def test_sync_keeps_the_per_site_cap(client: AsyncClient, fake: FakeFathom
     assert writes(fake) == []
 
 
-async def test_sync_with_a_read_only_token_sends_only_reads(face: str, fake: FakeFathom) -> None:
+async def test_sync_with_a_read_only_token_sends_only_reads(face: Face, fake: FakeFathom) -> None:
     """With a read-only token every change is refused in the report and none is sent."""
     fake.add_token("ro", ["all-sites-readonly"])
     async with opened(face, fake, "ro") as run:
@@ -166,7 +166,7 @@ async def test_sync_with_a_read_only_token_sends_only_reads(face: str, fake: Fak
 async def test_sync_fails_a_site_the_token_may_not_read(fake: FakeFathom) -> None:
     """A site the token may not read fails before any request is sent for it."""
     fake.add_token("scoped", ["manage:S1"], name="deploy")
-    async with opened("async", fake, "scoped") as run:
+    async with opened(ASYNC, fake, "scoped") as run:
         report = await run(lambda c: c.events.sync({"S1": SPEC, "S2": SPEC}))
     [failure] = report.sites["S2"].failed
     assert failure.action == "list"

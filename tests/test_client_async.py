@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import attrs
 import pytest
 
 from fathom_events import (
@@ -19,22 +20,28 @@ from fathom_events import (
     RetryPolicy,
 )
 from fathom_events.testing import FakeFathom, Fault
-
-from .client_cases import CASES, Case, Face, async_face
-from .helpers import SITE, TOKEN, FakeTime, aiohttp_transport
+from tests.client_cases import CASES, Case, cases_over
+from tests.helpers import SITE, TOKEN, FakeTime, aiohttp_transport
+from tests.support.faces import Face, Served
 
 NO_RETRY = RetryPolicy(max_retries=0)
 
 
 @pytest.fixture(name="face")
-def _face(fake: FakeFathom, base_url: str, fake_time: FakeTime, policy: RetryPolicy) -> Face:
-    return async_face(fake, base_url, fake_time, policy)
+def _face(fake: FakeFathom, base_url: str, fake_time: FakeTime, policy: RetryPolicy) -> Served:
+    return Served(Face("async"), fake, base_url, fake_time, policy)
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_client_case(case: Case, face: Face) -> None:
+async def test_client_case(case: Case, face: Served) -> None:
     """Each case of the table shared with the blocking client holds on AsyncClient."""
     await case(face)
+
+
+@pytest.mark.parametrize("case", cases_over("user"))
+async def test_client_case_over_the_readme_transport(case: Case, face: Served) -> None:
+    """Each case of the table holds on AsyncClient over the README's own transport (httpx)."""
+    await case(attrs.evolve(face, face=Face("async", "user")))
 
 
 def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import attrs
 import pytest
 
 from fathom_events import (
@@ -40,9 +41,9 @@ from fathom_events import (
     SyncReport,
 )
 from fathom_events.testing import FakeFathom, Fault
-
-from .client_cases import CASES, Case, Face, blocking_face
-from .helpers import SITE, TOKEN, FakeTime, aiohttp_transport
+from tests.client_cases import CASES, Case, cases_over
+from tests.helpers import SITE, TOKEN, FakeTime, aiohttp_transport
+from tests.support.faces import Face, Served
 
 NO_RETRY = RetryPolicy(max_retries=0)
 PORTAL_THREAD = "fathom-events-portal"
@@ -179,14 +180,20 @@ def test_one_portal_thread_for_the_client_life(sync_client: Client, fake: FakeFa
 
 
 @pytest.fixture(name="face")
-def _face(fake: FakeFathom, thread_url: str, fake_time: FakeTime, policy: RetryPolicy) -> Face:
-    return blocking_face(fake, thread_url, fake_time, policy)
+def _face(fake: FakeFathom, thread_url: str, fake_time: FakeTime, policy: RetryPolicy) -> Served:
+    return Served(Face("blocking"), fake, thread_url, fake_time, policy)
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_client_case(case: Case, face: Face) -> None:
+async def test_client_case(case: Case, face: Served) -> None:
     """Each case of the table shared with AsyncClient holds on the blocking Client."""
     await case(face)
+
+
+@pytest.mark.parametrize("case", cases_over("user"))
+async def test_client_case_over_the_readme_transport(case: Case, face: Served) -> None:
+    """Each case of the table holds on the blocking Client over the README's transport (httpx)."""
+    await case(attrs.evolve(face, face=Face("blocking", "user")))
 
 
 def test_wipe_warning_points_at_the_caller(sync_client: Client, fake: FakeFathom) -> None:

@@ -25,6 +25,7 @@ from fathom_events import (
     ServerError,
 )
 from fathom_events.testing import FakeFathom, Fault
+from tests.support.faces import OWN_ERROR_DEFECT, defect_over_user, user_transport
 
 from .helpers import SITE, TOKEN, FakeTime, aiohttp_transport
 from .hostile import deflate_bomb, gzip_bomb
@@ -46,6 +47,8 @@ ATTEMPT_TIMEOUT = 0.25
 # Who owns the aiohttp session: the client, or the caller (``session=``), whose session may
 # raise for 4xx and 5xx itself, or leave bodies compressed. Every kind must end alike.
 SESSION_KINDS = ("owned", "borrowed", "borrowed-raise-for-status", "borrowed-no-decompress")
+#: No aiohttp at all: the README's own transport (httpx), given as ``transport=``.
+README_TRANSPORT = "readme-transport"
 
 
 @contextlib.asynccontextmanager
@@ -159,6 +162,15 @@ CASES = [
 ]
 
 
+def mark_defects_over_the_readme_transport(
+    request: pytest.FixtureRequest, case: Case, endpoint: str, transport: str
+) -> None:
+    """A create that times out over the README's transport ends in the transport's own
+    APITimeoutError (not retried), which the client passes on with the transport's frame."""
+    if endpoint == "create" and case.error is APITimeoutError:
+        defect_over_user(request, transport, OWN_ERROR_DEFECT)
+
+
 def call_for(client: AsyncClient, endpoint: str, event_id: str) -> Callable[[], Awaitable[object]]:
     events = client.events
     calls: dict[str, Callable[[], Awaitable[object]]] = {
@@ -214,27 +226,35 @@ def check_outcome(
         assert len(created) == 1
 
 
-@pytest.mark.parametrize("session_kind", SESSION_KINDS)
+@pytest.mark.parametrize("session_kind", [*SESSION_KINDS, README_TRANSPORT])
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 async def test_fault_matrix(
-    endpoint: str, case: Case, session_kind: str, fake_time: FakeTime
+    endpoint: str,
+    case: Case,
+    session_kind: str,
+    fake_time: FakeTime,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """Each endpoint under each fault, on any session, ends in the same success or typed error."""
+    """Each endpoint under each fault, on any session or transport, ends in the same way."""
+    if session_kind == README_TRANSPORT:
+        mark_defects_over_the_readme_transport(request, case, endpoint, "user")
     fake = FakeFathom()
     stored = fake.add_event(SITE, "Existing")
     fake.inject(case.fault, method=METHODS[endpoint], path=f"/v1/sites/{SITE}/events*")
     outcome: object = None
     started = time.monotonic()
-    async with fake.serve() as url, session_of(session_kind) as session:
+    over_readme = session_kind == README_TRANSPORT
+    async with fake.serve() as url, session_of("owned" if over_readme else session_kind) as session:
         client = AsyncClient(
             TOKEN,
             url,
             timeout=ATTEMPT_TIMEOUT,
             max_response_bytes=1_000_000,
-            session=session,
             clock=fake_time.clock,
             sleep=fake_time.sleep,
+            session=session,
+            transport=user_transport() if over_readme else None,
         )
         async with client:
             try:
@@ -244,7 +264,9 @@ async def test_fault_matrix(
                     outcome = await asyncio.wait_for(call(), CASE_BUDGET)
             except FathomError as error:
                 outcome = error
-        if session is None:
+        if over_readme:
+            pass  # no aiohttp session: the README's transport is the client's to close
+        elif session is None:
             own = aiohttp_transport(client)._session
             assert own is not None
             assert own.closed

@@ -9,9 +9,18 @@ import pytest
 
 from fathom_events import Client, FathomError
 from fathom_events.testing import FakeFathom
+from tests.support.faces import TRANSPORTS, user_transport
 
 from .helpers import SITE, TOKEN, FakeTime
-from .test_fault_matrix import ATTEMPT_TIMEOUT, CASES, ENDPOINTS, METHODS, Case, check_outcome
+from .test_fault_matrix import (
+    ATTEMPT_TIMEOUT,
+    CASES,
+    ENDPOINTS,
+    METHODS,
+    Case,
+    check_outcome,
+    mark_defects_over_the_readme_transport,
+)
 
 
 def blocking_call(client: Client, endpoint: str, event_id: str) -> Callable[[], object]:
@@ -27,10 +36,14 @@ def blocking_call(client: Client, endpoint: str, event_id: str) -> Callable[[], 
     return calls[endpoint]
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_blocking_fault_matrix(endpoint: str, case: Case, fake_time: FakeTime) -> None:
-    """The blocking client ends each endpoint-and-fault case as the async one does."""
+def test_blocking_fault_matrix(
+    endpoint: str, case: Case, transport: str, fake_time: FakeTime, request: pytest.FixtureRequest
+) -> None:
+    """The blocking client ends each endpoint-and-fault case as the async one, on any transport."""
+    mark_defects_over_the_readme_transport(request, case, endpoint, transport)
     fake = FakeFathom()
     stored = fake.add_event(SITE, "Existing")
     fake.inject(case.fault, method=METHODS[endpoint], path=f"/v1/sites/{SITE}/events*")
@@ -44,6 +57,7 @@ def test_blocking_fault_matrix(endpoint: str, case: Case, fake_time: FakeTime) -
             max_response_bytes=1_000_000,
             clock=fake_time.clock,
             sleep=fake_time.sleep,
+            transport=user_transport() if transport == "user" else None,
         ) as client,
     ):
         try:

@@ -23,8 +23,8 @@ from fathom_events import (
 from fathom_events._protocol import OUTER_SPACE, name_key
 from fathom_events.testing import FakeFathom, Fault, RecordedRequest
 from fathom_events.testing._input import TRIMMED
+from tests.support.faces import Face, face_fixture, opened  # noqa: F401 - face_fixture: `face`
 
-from .faces import face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN, FakeTime
 
 
@@ -66,7 +66,7 @@ def test_event_spec_refuses_a_bad_renamed_from(renamed_from: object, rule: str) 
     assert rule in str(raised.value)
 
 
-async def test_a_rename_keeps_the_event_and_its_history(face: str) -> None:
+async def test_a_rename_keeps_the_event_and_its_history(face: Face) -> None:
     """An old name is renamed in place (same id), one request, and a second plan is empty."""
     fake = FakeFathom()
     old = fake.add_event(SITE, "Sign-up")
@@ -88,7 +88,7 @@ async def test_a_rename_keeps_the_event_and_its_history(face: str) -> None:
     assert write.json == {"name": "Signed up"}
 
 
-async def test_a_rename_leaves_the_currency_alone_unless_set_currency(face: str) -> None:
+async def test_a_rename_leaves_the_currency_alone_unless_set_currency(face: Face) -> None:
     """A rename sends the spec's currency only with set_currency, in the same one request."""
     fake = FakeFathom()
     old = fake.add_event(SITE, "Sign-up", "pound")
@@ -106,7 +106,7 @@ async def test_a_rename_leaves_the_currency_alone_unless_set_currency(face: str)
     assert fake.events(SITE)[0]["id"] == old["id"]
 
 
-async def test_an_old_name_beside_the_new_one_is_an_extra(face: str) -> None:
+async def test_an_old_name_beside_the_new_one_is_an_extra(face: Face) -> None:
     """Where the new name exists, the old event is left (said so), deleted only with prune."""
     fake = FakeFathom()
     fake.add_event(SITE, "Signed up")
@@ -123,7 +123,7 @@ async def test_an_old_name_beside_the_new_one_is_an_extra(face: str) -> None:
     assert [(e.id, s.name) for e, s in pruned.sites[0].not_renamed] == [(old["id"], "Signed up")]
 
 
-async def test_the_first_old_name_found_is_renamed(face: str) -> None:
+async def test_the_first_old_name_found_is_renamed(face: Face) -> None:
     """With several old names on one site, the first in renamed_from order is renamed."""
     fake = FakeFathom()
     older = fake.add_event(SITE, "Registered")
@@ -137,7 +137,7 @@ async def test_the_first_old_name_found_is_renamed(face: str) -> None:
     }
 
 
-async def test_a_renamed_from_missing_everywhere_is_harmless(face: str) -> None:
+async def test_a_renamed_from_missing_everywhere_is_harmless(face: Face) -> None:
     """An old name no site has: the event is created as usual, and nothing else happens."""
     fake = FakeFathom()
     fake.add_site(SITE)
@@ -167,7 +167,7 @@ async def test_a_renamed_from_missing_everywhere_is_harmless(face: str) -> None:
     ],
 )
 async def test_plan_refuses_renames_that_contradict(
-    face: str, specs: list[EventSpec], rule: str
+    face: Face, specs: list[EventSpec], rule: str
 ) -> None:
     """A desired state whose renames contradict its names is refused before anything is sent."""
     fake = FakeFathom()
@@ -178,7 +178,7 @@ async def test_plan_refuses_renames_that_contradict(
     assert fake.requests == []
 
 
-async def test_a_token_that_may_only_read_refuses_a_rename(face: str) -> None:
+async def test_a_token_that_may_only_read_refuses_a_rename(face: Face) -> None:
     """A rename on a site the token may only read is refused, counted nowhere, never sent."""
     fake = FakeFathom({TOKEN: ["all-sites-readonly"]})
     fake.add_event(SITE, "Sign-up")
@@ -202,7 +202,7 @@ def test_what_fathom_trims_is_what_a_name_may_not_begin_or_end_with() -> None:
 
 
 @pytest.mark.parametrize("name", ["Signed up ", " Signed up", "Signed up\n", "\u200bSigned up"])
-async def test_a_padded_name_is_refused_before_sending(face: str, name: str) -> None:
+async def test_a_padded_name_is_refused_before_sending(face: Face, name: str) -> None:
     """create, update and EventSpec refuse outer whitespace, naming the rule and the value."""
     fake = FakeFathom()
     fake.add_site(SITE)
@@ -220,7 +220,7 @@ async def test_a_padded_name_is_refused_before_sending(face: str, name: str) -> 
     assert fake.requests == []
 
 
-async def test_names_that_differ_by_outer_whitespace_are_one_event(face: str) -> None:
+async def test_names_that_differ_by_outer_whitespace_are_one_event(face: Face) -> None:
     """An event stored padded (by another client) matches its trimmed spec: kept, no create."""
     fake = FakeFathom()
     padded = fake.add_event(SITE, " Signed up\t")
@@ -233,7 +233,7 @@ async def test_names_that_differ_by_outer_whitespace_are_one_event(face: str) ->
     assert writes(fake) == []
 
 
-async def test_names_are_compared_case_sensitively(face: str) -> None:
+async def test_names_are_compared_case_sensitively(face: Face) -> None:
     """Names that differ by case are different events, as Fathom stores them."""
     fake = FakeFathom()
     fake.add_event(SITE, "signed up")
@@ -268,7 +268,7 @@ def repeating_listing(fake: FakeFathom, site: str) -> None:
     )
 
 
-async def test_an_event_listed_twice_is_one_event_and_never_deleted(face: str) -> None:
+async def test_an_event_listed_twice_is_one_event_and_never_deleted(face: Face) -> None:
     """An id seen twice in a listing is one event (said so): prune never deletes the only one."""
     fake = FakeFathom()
     only = fake.add_event(SITE, "Signed up")
@@ -307,7 +307,7 @@ def _stale() -> FakeFathom:
 DESIRED = {site: [EventSpec("Signed up"), EventSpec("New")] for site in ("S1", "S2")}
 
 
-async def test_apply_over_max_deletes_sends_nothing(face: str, stale: FakeFathom) -> None:
+async def test_apply_over_max_deletes_sends_nothing(face: Face, stale: FakeFathom) -> None:
     """apply with more deletes than max_deletes raises TooManyDeletesError and sends no write."""
     async with opened(face, stale) as run:
         plan = await run(lambda c: c.events.plan(DESIRED, prune=True))
@@ -322,7 +322,7 @@ async def test_apply_over_max_deletes_sends_nothing(face: str, stale: FakeFathom
     assert (copy.deletes, copy.max_deletes, str(copy)) == (4, 3, str(raised.value))
 
 
-async def test_sync_over_max_deletes_sends_no_write(face: str, stale: FakeFathom) -> None:
+async def test_sync_over_max_deletes_sends_no_write(face: Face, stale: FakeFathom) -> None:
     """sync with more deletes than max_deletes lists every site, then stops before any write."""
     refused = SyncReport()
     async with opened(face, stale) as run:
@@ -338,7 +338,7 @@ async def test_sync_over_max_deletes_sends_no_write(face: str, stale: FakeFathom
     assert report.totals()["created"] == 2
 
 
-async def test_max_deletes_without_prune_changes_nothing(face: str, stale: FakeFathom) -> None:
+async def test_max_deletes_without_prune_changes_nothing(face: Face, stale: FakeFathom) -> None:
     """With no deletes planned, max_deletes=0 never stops a sync."""
     async with opened(face, stale) as run:
         report = await run(lambda c: c.events.sync(DESIRED, max_deletes=0))
@@ -346,7 +346,7 @@ async def test_max_deletes_without_prune_changes_nothing(face: str, stale: FakeF
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
-async def test_max_deletes_is_checked(face: str, stale: FakeFathom, bad: object) -> None:
+async def test_max_deletes_is_checked(face: Face, stale: FakeFathom, bad: object) -> None:
     """max_deletes must be None or an int >= 0: refused before anything is sent."""
     async with opened(face, stale) as run:
         plan = SyncPlan((), prune=True, set_currency=False)
@@ -391,7 +391,7 @@ async def test_interrupted_lists_only_changes_that_were_sent(stale: FakeFathom) 
 
 @pytest.mark.parametrize("job", ["apply", "sync"])
 async def test_every_site_has_its_report_before_any_work(
-    face: str, stale: FakeFathom, job: str
+    face: Face, stale: FakeFathom, job: str
 ) -> None:
     """report.sites holds every site, in order, before any work: it never grows meanwhile."""
     report = SyncReport()

@@ -26,12 +26,21 @@ from fathom_events import (
     SyncPlan,
     TooManyEventsError,
 )
+from tests.support.faces import TRANSPORTS, TransportKind, over
 
 from .helpers import TOKEN, FakeTime
 from .hostile import RawRequest, RawServer, http
 
 #: Every error these tests meet is walked for the token once each test ends (see conftest).
 pytestmark = pytest.mark.usefixtures("every_error_token_free")
+
+
+@pytest.fixture(name="transport", params=TRANSPORTS)
+def _transport(request: pytest.FixtureRequest) -> TransportKind:
+    """Each test runs over aiohttp and over the README's own transport."""
+    transport: TransportKind = request.param
+    return transport
+
 
 GOOD = ["GOOD1", "GOOD2", "GOOD3"]
 ENDLESS = "ENDLESS"
@@ -87,7 +96,7 @@ def requests_to(server: RawServer, site: str) -> int:
     return sum(1 for r in server.requests if site_of(r) == site)
 
 
-def async_client(url: str, fake_time: FakeTime) -> AsyncClient:
+def async_client(url: str, fake_time: FakeTime, transport: TransportKind) -> AsyncClient:
     return AsyncClient(
         TOKEN,
         url,
@@ -95,13 +104,16 @@ def async_client(url: str, fake_time: FakeTime) -> AsyncClient:
         retry=RetryPolicy(max_retries=0),
         clock=fake_time.clock,
         sleep=fake_time.sleep,
+        transport=over(transport),
     )
 
 
-async def test_pull_stops_an_endless_site_at_the_cap(fake_time: FakeTime) -> None:
+async def test_pull_stops_an_endless_site_at_the_cap(
+    fake_time: FakeTime, transport: TransportKind
+) -> None:
     """An endless site fails with TooManyEventsError once past the cap; the good sites are read."""
     server = RawServer(Hostile())
-    async with server.serve() as url, async_client(url, fake_time) as client:
+    async with server.serve() as url, async_client(url, fake_time, transport) as client:
         result = await client.events.pull([GOOD[0], ENDLESS, *GOOD[1:]], max_events_per_site=CAP)
     assert list(result) == GOOD
     assert all(len(result[site]) == 3 for site in GOOD)
@@ -113,11 +125,13 @@ async def test_pull_stops_an_endless_site_at_the_cap(fake_time: FakeTime) -> Non
     assert requests_to(server, ENDLESS) == 3
 
 
-async def test_plan_stops_an_endless_site_at_the_cap(fake_time: FakeTime) -> None:
+async def test_plan_stops_an_endless_site_at_the_cap(
+    fake_time: FakeTime, transport: TransportKind
+) -> None:
     """plan records an endless site as failed with TooManyEventsError and plans the others."""
     server = RawServer(Hostile())
     desired = {site: [EventSpec("Signed up")] for site in [ENDLESS, *GOOD]}
-    async with server.serve() as url, async_client(url, fake_time) as client:
+    async with server.serve() as url, async_client(url, fake_time, transport) as client:
         # This server answers only event lists: the token check is off (its own tests
         # serve hostile /token answers).
         plan = await client.events.plan(desired, max_events_per_site=CAP, check_token=False)
@@ -128,17 +142,22 @@ async def test_plan_stops_an_endless_site_at_the_cap(fake_time: FakeTime) -> Non
     assert requests_to(server, ENDLESS) == 3
 
 
-def test_blocking_pull_stops_an_endless_site_at_the_cap() -> None:
+def test_blocking_pull_stops_an_endless_site_at_the_cap(transport: TransportKind) -> None:
     """The blocking twin of pull takes max_events_per_site and stops the endless site too."""
     server = RawServer(Hostile())
-    with server.serve_in_thread() as url, Client(TOKEN, url, timeout=5.0) as client:
+    with (
+        server.serve_in_thread() as url,
+        Client(TOKEN, url, timeout=5.0, transport=over(transport)) as client,
+    ):
         result = client.events.pull([ENDLESS, GOOD[0]], max_events_per_site=CAP)
     assert list(result) == [GOOD[0]]
     assert isinstance(result.failed[ENDLESS], TooManyEventsError)
     assert requests_to(server, ENDLESS) == 3
 
 
-async def test_apply_looks_again_within_the_plans_cap(fake_time: FakeTime) -> None:
+async def test_apply_looks_again_within_the_plans_cap(
+    fake_time: FakeTime, transport: TransportKind
+) -> None:
     """After an ambiguous create, the look before creating again stops at the plan's cap.
 
     The create is reported failed, still marked as possibly applied, and not sent twice.
@@ -150,7 +169,7 @@ async def test_apply_looks_again_within_the_plans_cap(fake_time: FakeTime) -> No
         set_currency=False,
         max_events_per_site=CAP,
     )
-    async with server.serve() as url, async_client(url, fake_time) as client:
+    async with server.serve() as url, async_client(url, fake_time, transport) as client:
         report = await client.events.apply(plan)
     [failure] = report.sites[ENDLESS].failed
     assert (failure.action, failure.target) == ("create", "New")
@@ -160,10 +179,11 @@ async def test_apply_looks_again_within_the_plans_cap(fake_time: FakeTime) -> No
 
 async def test_pull_keeps_other_sites_when_an_answer_breaks_the_reader(
     fake_time: FakeTime,
+    transport: TransportKind,
 ) -> None:
     """A site whose answer cannot be read is a typed failure; pull returns the other sites."""
     server = RawServer(Hostile())
-    async with server.serve() as url, async_client(url, fake_time) as client:
+    async with server.serve() as url, async_client(url, fake_time, transport) as client:
         result = await client.events.pull([GOOD[0], BROKEN, GOOD[1]])
     # Today the reader raises OverflowError here (UnexpectedError once recorded); a typed
     # reader may raise ResponseDecodeError or read a value: each is accounted for.
@@ -174,6 +194,7 @@ async def test_pull_keeps_other_sites_when_an_answer_breaks_the_reader(
 
 async def test_apply_accounts_for_a_create_whose_answer_breaks_the_reader(
     fake_time: FakeTime,
+    transport: TransportKind,
 ) -> None:
     """A create that reached the server but whose answer cannot be read is in the report.
 
@@ -192,7 +213,7 @@ async def test_apply_accounts_for_a_create_whose_answer_breaks_the_reader(
         prune=False,
         set_currency=False,
     )
-    async with server.serve() as url, async_client(url, fake_time) as client:
+    async with server.serve() as url, async_client(url, fake_time, transport) as client:
         report = await client.events.apply(plan)
     assert [e.id for e in report.sites[GOOD[0]].created] == [f"{GOOD[0]}NEW"]
     broken = report.sites[BROKEN]

@@ -33,8 +33,16 @@ from fathom_events import (
 )
 from fathom_events._seam import Secret, TokenEchoes
 from fathom_events.testing import FakeFathom, Fault
+from tests.support.faces import (  # noqa: F401 - every_face_fixture: `face`, and over the README's
+    ASYNC,
+    HEADER_NAMES_DEFECT,
+    Face,
+    Run,
+    defect_over_user,
+    every_face_fixture,
+    opened,
+)
 
-from .faces import Run, face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN
 from .hostile import RawRequest, RawServer, Reply, always, http
 from .secrecy import assert_frames_token_free, assert_token_free
@@ -85,9 +93,13 @@ HOSTILE: dict[str, Callable[[RawRequest], Reply]] = {
 
 @pytest.mark.parametrize("reply", HOSTILE.values(), ids=HOSTILE.keys())
 async def test_no_frame_along_an_error_holds_the_token(
-    face: str, reply: Callable[[RawRequest], Reply]
+    face: Face, reply: Callable[[RawRequest], Reply]
 ) -> None:
     """Whatever a hostile server answers, nothing the error leads to holds the token, frames too."""
+    if face.transport == "user" and reply is HOSTILE["header-over-8KiB"]:
+        # aiohttp refuses a header over 8 KiB; httpx (h11) reads it and answers: whether such
+        # a header is an error is the HTTP stack's choice, not a promise of the client.
+        pytest.skip("a header over 8 KiB is an error of aiohttp's parser only")
     server = RawServer(reply)
     async with opened(face, server, retry=NO_RETRY, max_response_bytes=CAP) as run:
         error = await raised(run, lambda c: c.events.list(SITE))
@@ -97,8 +109,11 @@ async def test_no_frame_along_an_error_holds_the_token(
 # --- the token echoed as a header's name ----------------------------------------------------
 
 
-async def test_a_token_echoed_as_a_header_name_is_blotted_out(face: str) -> None:
+async def test_a_token_echoed_as_a_header_name_is_blotted_out(
+    face: Face, request: pytest.FixtureRequest
+) -> None:
     """A header named after the token is kept under a blotted name, in the error and its pickle."""
+    defect_over_user(request, face.transport, HEADER_NAMES_DEFECT)
     server = RawServer(echo_everywhere)
     async with opened(face, server, retry=NO_RETRY) as run:
         error = await raised(run, lambda c: c.events.list(SITE))
@@ -149,9 +164,10 @@ def echo_form(status: int, form: str) -> Callable[[RawRequest], Reply]:
 @pytest.mark.parametrize("status", [400, 302])
 @pytest.mark.parametrize("form", MARKED_FORMS.values(), ids=MARKED_FORMS.keys())
 async def test_an_escaped_echo_of_the_token_is_blotted_out(
-    face: str, form: str, status: int
+    face: Face, form: str, status: int, request: pytest.FixtureRequest
 ) -> None:
     """A token quoted back JSON-escaped or percent-encoded is blotted out of the whole error."""
+    defect_over_user(request, face.transport, HEADER_NAMES_DEFECT)
     server = RawServer(echo_form(status, form))
     async with opened(face, server, MARKED, retry=NO_RETRY) as run:
         error = await raised(run, lambda c: c.events.list(SITE))
@@ -174,12 +190,12 @@ async def test_an_escaped_echo_in_a_page_never_reaches_the_caller(form: str) -> 
         ' "currency": null, "created_at": "2024-01-01 00:00:00"}]}'
     )
     server = RawServer(always(http(200, page.encode())))
-    async with opened("async", server, MARKED, retry=NO_RETRY) as run:
+    async with opened(ASYNC, server, MARKED, retry=NO_RETRY) as run:
         listed = await run(lambda c: c.events.list(SITE))
     assert listed.data[0].name == "Bearer ********"
 
 
-async def test_a_token_cut_short_in_a_message_leaves_none_of_itself(face: str) -> None:
+async def test_a_token_cut_short_in_a_message_leaves_none_of_itself(face: Face) -> None:
     """A token echoed where the message is cut short is blotted out before the cut."""
     padding = "x" * 230  # the message is cut at 300 characters, in the token's middle
     server = RawServer(always(f"HTTP/1.1 {padding}{MARKED}\r\n\r\n".encode()))

@@ -1,6 +1,13 @@
 """The transport against a hostile server: decoded-size caps, protocol errors, redirects, sessions.
 
 Memory is measured with tracemalloc (the bytes the process holds), never by time.
+
+The redirect tests run over aiohttp and over the README's own transport (a 3xx is the
+client's to refuse, whatever sends it). The rest are the aiohttp transport's own work and
+stay on it: bombs refused while aiohttp streams and decodes them (a transport of the user's
+reads the body whole, and the client caps it after), aiohttp's protocol errors by name,
+lent sessions (raise_for_status, auto_decompress, middlewares) and aiohttp's hidden resend.
+The user transport meets the protocol errors in test_hostile_secrets.py.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from fathom_events import (
 )
 from fathom_events._seam import raise_alone
 from fathom_events._transport import _refuse_hidden_resend
+from tests.support.faces import TRANSPORTS, TransportKind, over
 
 from .helpers import SITE, TOKEN, FakeTime
 from .hostile import RawRequest, RawServer, Reply, always, deflate_bomb, gzip_bomb, http
@@ -251,18 +259,29 @@ def test_protocol_error_carries_no_token_on_the_blocking_face() -> None:
 ELSEWHERE = "https://elsewhere.example/v1/sites/CDBUGS/events"
 
 
+@pytest.fixture(name="transport", params=TRANSPORTS)
+def _transport(request: pytest.FixtureRequest) -> TransportKind:
+    """The redirect tests run over aiohttp and over the README's own transport."""
+    transport: TransportKind = request.param
+    return transport
+
+
 def redirect(status: int, location: str | None = ELSEWHERE) -> Callable[[RawRequest], Reply]:
     headers = {} if location is None else {"Location": location}
     return always(http(status, PAGE, headers))
 
 
 @pytest.mark.parametrize("status", [300, 301, 302, 303, 305, 307, 308, 399])
-async def test_redirect_is_an_error_and_not_followed(status: int, fake_time: FakeTime) -> None:
+async def test_redirect_is_an_error_and_not_followed(
+    status: int, fake_time: FakeTime, transport: TransportKind
+) -> None:
     """A 3xx, even with a readable body, is RedirectError naming status and Location; sent once."""
     server = RawServer(redirect(status))
     async with (
         server.serve() as url,
-        AsyncClient(TOKEN, url, clock=fake_time.clock, sleep=fake_time.sleep) as client,
+        AsyncClient(
+            TOKEN, url, clock=fake_time.clock, sleep=fake_time.sleep, transport=over(transport)
+        ) as client,
     ):
         with pytest.raises(RedirectError) as info:
             await client.events.list(SITE)
@@ -273,10 +292,13 @@ async def test_redirect_is_an_error_and_not_followed(status: int, fake_time: Fak
     assert len(server.requests) == 1
 
 
-async def test_redirect_without_location() -> None:
+async def test_redirect_without_location(transport: TransportKind) -> None:
     """A 3xx with no Location is a RedirectError whose location is None."""
     server = RawServer(redirect(302, location=None))
-    async with server.serve() as url, AsyncClient(TOKEN, url, retry=NO_RETRY) as client:
+    async with (
+        server.serve() as url,
+        AsyncClient(TOKEN, url, retry=NO_RETRY, transport=over(transport)) as client,
+    ):
         with pytest.raises(RedirectError) as info:
             await client.events.create(SITE, "Signup")
     assert info.value.location is None
@@ -284,12 +306,16 @@ async def test_redirect_without_location() -> None:
     assert "no Location" in str(info.value)
 
 
-def test_redirect_is_an_error_on_the_blocking_face(fake_time: FakeTime) -> None:
+def test_redirect_is_an_error_on_the_blocking_face(
+    fake_time: FakeTime, transport: TransportKind
+) -> None:
     """The blocking client raises the same RedirectError for a 3xx, and does not follow it."""
     server = RawServer(redirect(308))
     with (
         server.serve_in_thread() as url,
-        Client(TOKEN, url, clock=fake_time.clock, sleep=fake_time.sleep) as client,
+        Client(
+            TOKEN, url, clock=fake_time.clock, sleep=fake_time.sleep, transport=over(transport)
+        ) as client,
         pytest.raises(RedirectError) as info,
     ):
         client.events.delete(SITE, "EVENT1")

@@ -1,9 +1,13 @@
-"""Where the AsyncClient cannot work, it says so with a FathomError that names what works."""
+"""Where the AsyncClient cannot work, it says so with a FathomError that names what works.
+
+The refusal under trio runs over aiohttp and over the README's own transport; the other
+tests are about aiohttp sessions (made in another loop, lent, traced): aiohttp only.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import aiohttp
 import anyio
@@ -12,6 +16,7 @@ import trio
 
 from fathom_events import (
     AsyncClient,
+    AsyncTransport,
     Client,
     FathomError,
     RateLimit,
@@ -19,17 +24,40 @@ from fathom_events import (
     UnsupportedEventLoopError,
 )
 from fathom_events.testing import FakeFathom
+from tests.support.faces import TRANSPORTS, TRIO_REFUSAL_DEFECT, defect_over_user, user_transport
 
 from .helpers import SITE, TOKEN
 from .secrecy import assert_token_free
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_under_trio_every_entry_point_says_to_use_asyncio_or_a_thread(
-    fake: FakeFathom, thread_url: str
+    fake: FakeFathom, thread_url: str, transport: str, request: pytest.FixtureRequest
 ) -> None:
     """Under trio the async client raises UnsupportedEventLoopError, and what it names works."""
+    defect_over_user(request, transport, TRIO_REFUSAL_DEFECT)
+
+    made: list[AsyncTransport] = []
+
+    def given() -> AsyncTransport | None:
+        if transport == "aiohttp":
+            return None
+        made.append(user_transport())
+        return made[-1]
+
+    try:
+        refused_under_trio(fake, thread_url, given)
+    finally:
+        for each in made:  # closed where it was used, should the test end early
+            anyio.run(each.aclose, backend="trio")
+
+
+def refused_under_trio(
+    fake: FakeFathom, thread_url: str, given: Callable[[], AsyncTransport | None]
+) -> None:
+    """Every entry point refused under trio; the blocking client, from a thread, works."""
     # A rate limit of one request: the second call has to wait in the client's gate.
-    client = AsyncClient(TOKEN, thread_url, rate_limit=RateLimit(1, 60))
+    client = AsyncClient(TOKEN, thread_url, rate_limit=RateLimit(1, 60), transport=given())
     errors: list[UnsupportedEventLoopError] = []
 
     async def main() -> list[str]:
@@ -38,7 +66,7 @@ def test_under_trio_every_entry_point_says_to_use_asyncio_or_a_thread(
         with pytest.raises(UnsupportedEventLoopError) as waiting:
             await client.events.get(SITE, "ABC")
         with pytest.raises(UnsupportedEventLoopError) as entering:
-            async with AsyncClient(TOKEN, thread_url):
+            async with AsyncClient(TOKEN, thread_url, transport=given()):
                 pass
         with pytest.raises(UnsupportedEventLoopError) as pulling:
             await client.events.pull([SITE])
@@ -48,7 +76,7 @@ def test_under_trio_every_entry_point_says_to_use_asyncio_or_a_thread(
         errors.extend([listing.value, waiting.value, entering.value, pulling.value, walking.value])
         await client.aclose()
         # What the message recommends: the blocking client, from a worker thread.
-        with Client(TOKEN, thread_url) as blocking:
+        with Client(TOKEN, thread_url, transport=given()) as blocking:
             page = await trio.to_thread.run_sync(blocking.events.list, SITE)
         return [event.name for event in page.data]
 

@@ -33,6 +33,7 @@ LEFT_ON_THE_FAKE: dict[str, dict[str, list[str]]] = {
     "The blocking client": {SITE: ["Signed up"], "WXYZ": []},
     "Sites and the token": {SITE: [], "WXYZ": []},
     "Bulk sync": {SITE: ["Purchased", "Signed up"], "WXYZ": ["Signed up"]},
+    "Writing your own transport": {SITE: [], "WXYZ": []},
 }
 # The blocks that are tests of the reader's own code, with the tests each defines.
 TESTS_DEFINED = {

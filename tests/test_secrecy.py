@@ -43,6 +43,7 @@ from fathom_events import (
     UnsupportedEventLoopError,
 )
 from fathom_events._seam import check_transport
+from tests.support.faces import TRANSPORTS, Face, TransportKind
 
 from .helpers import SITE, TOKEN
 from .hostile import RawServer, http
@@ -144,14 +145,14 @@ def test_a_subclass_with_its_own_signature_pickles() -> None:
     assert summary(pickle.loads(pickle.dumps(error))) == summary(error)  # noqa: S301
 
 
-async def caught_from_the_wire() -> list[FathomError]:
+async def caught_from_the_wire(transport: TransportKind) -> list[FathomError]:
     """Errors the client raises for real: a protocol error and a status error, token in play."""
     caught: list[FathomError] = []
     replies = iter([b"HTTP/1.1 abc\r\n\r\n", http(404, b'{"error": "Event not found"}')])
     server = RawServer(lambda _: next(replies))
     async with (
         server.serve() as url,
-        AsyncClient(TOKEN, url, retry=RetryPolicy(max_retries=0)) as client,
+        Face("async", transport).open(TOKEN, url, retry=RetryPolicy(max_retries=0)) as client,
     ):
         for _ in range(2):
             try:
@@ -161,9 +162,10 @@ async def caught_from_the_wire() -> list[FathomError]:
     return caught
 
 
-async def test_errors_unpickle_whole_in_another_process() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_errors_unpickle_whole_in_another_process(transport: TransportKind) -> None:
     """Pickled into a fresh (spawned) process, every error keeps class, fields, no token."""
-    samples = [*sample_errors(), *await caught_from_the_wire()]
+    samples = [*sample_errors(), *await caught_from_the_wire(transport)]
     blobs = [pickle.dumps(error) for error in samples]
     for error, blob in zip(samples, blobs, strict=True):
         assert_token_free(error, TOKEN)

@@ -28,8 +28,8 @@ from fathom_events import (
 )
 from fathom_events._converter import json_loads
 from fathom_events.testing import FakeFathom, Fault, MemoryTransport, RecordedRequest
+from tests.support.faces import Face, collect, face_fixture, opened  # noqa: F401 - face_fixture: `face`
 
-from .faces import collect, face_fixture, opened  # noqa: F401 - face_fixture: `face`
 from .helpers import SITE, TOKEN
 from .hostile import RawServer, http
 
@@ -60,7 +60,7 @@ def many_sites(count: int) -> FakeFathom:
 # -- sites ----------------------------------------------------------------------------
 
 
-async def test_list_reads_every_field(face: str, fake: FakeFathom) -> None:
+async def test_list_reads_every_field(face: Face, fake: FakeFathom) -> None:
     """sites.list() gives a SitePage of Site objects, oldest first, with each field read."""
     async with opened(face, fake) as run:
         page = await run(lambda c: c.sites.list())
@@ -76,7 +76,7 @@ async def test_list_reads_every_field(face: str, fake: FakeFathom) -> None:
     ]
 
 
-async def test_list_sends_limit_and_cursors(face: str, fake: FakeFathom) -> None:
+async def test_list_sends_limit_and_cursors(face: Face, fake: FakeFathom) -> None:
     """limit, starting_after and ending_before reach the API and give the pages they name."""
     async with opened(face, fake) as run:
         after = await run(lambda c: c.sites.list(limit=1, starting_after=SITE))
@@ -87,7 +87,7 @@ async def test_list_sends_limit_and_cursors(face: str, fake: FakeFathom) -> None
     assert queries == [{"limit": "1", "starting_after": SITE}, {"ending_before": "THIRD"}]
 
 
-async def test_get_one_site_and_a_missing_one(face: str, fake: FakeFathom) -> None:
+async def test_get_one_site_and_a_missing_one(face: Face, fake: FakeFathom) -> None:
     """sites.get() reads one site; an unknown one is NotFoundError."""
     async with opened(face, fake) as run:
         site = await run(lambda c: c.sites.get("THIRD"))
@@ -112,7 +112,7 @@ async def test_get_one_site_and_a_missing_one(face: str, fake: FakeFathom) -> No
     ],
 )
 async def test_bad_input_is_refused_before_sending(
-    face: str, fake: FakeFathom, call: Callable[[Any], Any], field: str
+    face: Face, fake: FakeFathom, call: Callable[[Any], Any], field: str
 ) -> None:
     """Sites' input is checked as events' is: InvalidRequestError naming the field, no request."""
     async with opened(face, fake) as run:
@@ -122,7 +122,7 @@ async def test_bad_input_is_refused_before_sending(
     assert fake.requests == []
 
 
-async def test_paginate_walks_both_ways(face: str) -> None:
+async def test_paginate_walks_both_ways(face: Face) -> None:
     """paginate() walks every site forward (oldest first) or backward (newest first)."""
     fake = many_sites(25)
     async with opened(face, fake) as run:
@@ -134,7 +134,7 @@ async def test_paginate_walks_both_ways(face: str) -> None:
     assert [s.id for s in backward] == [f"S{n:04}" for n in reversed(range(24))]
 
 
-async def test_ids_lists_every_site_100_a_request(face: str) -> None:
+async def test_ids_lists_every_site_100_a_request(face: Face) -> None:
     """ids() gives every site's id, oldest first, in pages of 100."""
     fake = many_sites(150)
     async with opened(face, fake) as run:
@@ -159,7 +159,7 @@ def repeat_sites_across_pages(fake: FakeFathom) -> None:
     fake.inject(sites_page("B", "A", "C", has_more=False), method="GET", path="/v1/sites")
 
 
-async def test_ids_gives_each_site_once(face: str, fake: FakeFathom) -> None:
+async def test_ids_gives_each_site_once(face: Face, fake: FakeFathom) -> None:
     """ids() keeps the first of a site that the listing's pages give again."""
     repeat_sites_across_pages(fake)
     async with opened(face, fake) as run:
@@ -168,14 +168,14 @@ async def test_ids_gives_each_site_once(face: str, fake: FakeFathom) -> None:
     assert [r.query.get("starting_after") for r in fake.requests] == [None, "B"]
 
 
-async def test_ids_cap_counts_each_site_once(face: str, fake: FakeFathom) -> None:
+async def test_ids_cap_counts_each_site_once(face: Face, fake: FakeFathom) -> None:
     """A site given again does not count toward max_sites."""
     repeat_sites_across_pages(fake)
     async with opened(face, fake) as run:
         assert await run(lambda c: c.sites.ids(max_sites=3)) == ["A", "B", "C"]
 
 
-async def test_ids_stops_past_its_cap(face: str) -> None:
+async def test_ids_stops_past_its_cap(face: Face) -> None:
     """ids(max_sites=N) raises TooManySitesError at the first page past N, and asks no further."""
     fake = many_sites(350)
     async with opened(face, fake) as run:
@@ -186,7 +186,7 @@ async def test_ids_stops_past_its_cap(face: str) -> None:
     assert len(fake.requests) == 2
 
 
-async def test_listing_needs_an_account_wide_token(face: str, fake: FakeFathom) -> None:
+async def test_listing_needs_an_account_wide_token(face: Face, fake: FakeFathom) -> None:
     """A per-site token may get its site but not list sites: the API's 400 is BadRequestError."""
     fake.add_token("per-site", [f"manage:{SITE}"])
     async with opened(face, fake, "per-site") as run:
@@ -254,7 +254,7 @@ async def test_a_site_of_the_wrong_shape_names_its_field(body: object, problem: 
 # -- the token -------------------------------------------------------------------------
 
 
-async def test_token_reads_what_the_api_says(face: str, fake: FakeFathom) -> None:
+async def test_token_reads_what_the_api_says(face: Face, fake: FakeFathom) -> None:
     """token() gives the token's name, version, abilities and dates, never the secret."""
     fake.add_token("secret-value", ["read:A", "manage:B"], name="CI", version=2,
                    created_at=T0 - timedelta(days=1), updated_at=T0,
@@ -273,7 +273,7 @@ async def test_token_reads_what_the_api_says(face: str, fake: FakeFathom) -> Non
     assert "secret-value" not in repr(info)
 
 
-async def test_token_is_asked_once_and_refreshed_on_request(face: str, fake: FakeFathom) -> None:
+async def test_token_is_asked_once_and_refreshed_on_request(face: Face, fake: FakeFathom) -> None:
     """token() sends one request per client (twins included); refresh=True sends another."""
     async with opened(face, fake) as run:
         first = await run(lambda c: c.token())
@@ -286,7 +286,7 @@ async def test_token_is_asked_once_and_refreshed_on_request(face: str, fake: Fak
     assert len(fake.requests_for("GET", "/v1/token")) == 2
 
 
-async def test_concurrent_first_calls_share_one_request(face: str, fake: FakeFathom) -> None:
+async def test_concurrent_first_calls_share_one_request(face: Face, fake: FakeFathom) -> None:
     """Ten token() calls at once, before any answer, send one request between them."""
     async with opened(face, fake) as run:
         answers = await asyncio.gather(*(run(lambda c: c.token()) for _ in range(10)))
@@ -350,7 +350,7 @@ async def test_a_cancelled_caller_leaves_the_other_its_answer(cancelled: str) ->
     assert held.arrived == (2 if cancelled == "first" else 1)
 
 
-async def test_a_failure_is_not_kept(face: str, fake: FakeFathom) -> None:
+async def test_a_failure_is_not_kept(face: Face, fake: FakeFathom) -> None:
     """A token() that fails raises; the next call asks again and keeps that answer."""
     fake.inject(Fault.respond(500, json={"error": "down"}), path="/v1/token")
     async with opened(face, fake, retry=NO_RETRY) as run:

@@ -13,8 +13,7 @@ from fathom_events import (
     TokenPermissionError,
 )
 from fathom_events.testing import FakeFathom, Fault, RecordedRequest
-
-from .faces import face_fixture, opened  # noqa: F401 - face_fixture: `face`
+from tests.support.faces import Face, face_fixture, opened  # noqa: F401 - face_fixture: `face`
 
 NO_RETRY = RetryPolicy(max_retries=0)
 WANTED = [EventSpec("Signed up"), EventSpec("Bought", "euro")]
@@ -38,7 +37,7 @@ def paths(fake: FakeFathom) -> list[str]:
     return sorted({r.path for r in fake.requests})
 
 
-async def test_read_only_token_sends_the_lists_and_no_write(face: str, fake: FakeFathom) -> None:
+async def test_read_only_token_sends_the_lists_and_no_write(face: Face, fake: FakeFathom) -> None:
     """With all-sites-readonly, plan lists each site and refuses every change; apply sends none."""
     fake.add_token("ro", ["all-sites-readonly"])
     desired = dict.fromkeys("AB", WANTED)
@@ -60,7 +59,7 @@ async def test_read_only_token_sends_the_lists_and_no_write(face: str, fake: Fak
     assert report.ok  # nothing was tried, so nothing failed
 
 
-async def test_per_site_token(face: str, fake: FakeFathom) -> None:
+async def test_per_site_token(face: Face, fake: FakeFathom) -> None:
     """manage:A plans A; read:B lists B and refuses its changes; C is failed without a request."""
     fake.add_token("scoped", ["manage:A", "read:B"], name="deploy")
     desired = dict.fromkeys("ABC", WANTED)
@@ -82,7 +81,7 @@ async def test_per_site_token(face: str, fake: FakeFathom) -> None:
     assert [e.name for e in report.sites["A"].created] == ["Bought"]
 
 
-async def test_the_check_can_be_turned_off(face: str, fake: FakeFathom) -> None:
+async def test_the_check_can_be_turned_off(face: Face, fake: FakeFathom) -> None:
     """check_token=False sends no token request and plans every change, saying the check was off."""
     fake.add_token("ro", ["all-sites-readonly"])
     async with opened(face, fake, "ro") as run:
@@ -94,7 +93,7 @@ async def test_the_check_can_be_turned_off(face: str, fake: FakeFathom) -> None:
 
 
 async def test_a_failing_token_endpoint_leaves_the_plan_unchecked(
-    face: str, fake: FakeFathom
+    face: Face, fake: FakeFathom
 ) -> None:
     """When /v1/token fails, plan goes on without the check and its note says why."""
     fake.add_token("ro", ["all-sites-readonly"])
@@ -107,7 +106,7 @@ async def test_a_failing_token_endpoint_leaves_the_plan_unchecked(
     assert (plan.requests, plan.failed) == (1, {})
 
 
-async def test_the_token_is_asked_once_per_client(face: str, fake: FakeFathom) -> None:
+async def test_the_token_is_asked_once_per_client(face: Face, fake: FakeFathom) -> None:
     """Two plans and a token() call on one client send one token request between them."""
     async with opened(face, fake) as run:
         await run(lambda c: c.events.plan({"A": WANTED}))
@@ -116,7 +115,7 @@ async def test_the_token_is_asked_once_per_client(face: str, fake: FakeFathom) -
     assert len(fake.requests_for("GET", "/v1/token")) == 1
 
 
-async def test_an_empty_plan_asks_nothing(face: str, fake: FakeFathom) -> None:
+async def test_an_empty_plan_asks_nothing(face: Face, fake: FakeFathom) -> None:
     """A plan of no sites sends no request at all, not even the token's."""
     async with opened(face, fake) as run:
         plan = await run(lambda c: c.events.plan({}))
@@ -124,7 +123,7 @@ async def test_an_empty_plan_asks_nothing(face: str, fake: FakeFathom) -> None:
     assert plan.token_checked is False
 
 
-async def test_check_token_must_be_a_bool(face: str, fake: FakeFathom) -> None:
+async def test_check_token_must_be_a_bool(face: Face, fake: FakeFathom) -> None:
     """check_token takes True or False only, checked before anything is sent."""
     async with opened(face, fake) as run:
         with pytest.raises(InvalidRequestError, match="check_token"):

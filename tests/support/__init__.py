@@ -1,0 +1,1 @@
+"""What the tests share: the harness that opens a client on either face and transport."""
