@@ -30,6 +30,7 @@ if typing.TYPE_CHECKING:
     from ._client import AsyncClient
     from ._defaults import DEFAULT_BASE_URL
     from ._events import AsyncEvents
+    from ._http._contract import AsyncTransport, Timeouts, TransportRequest
     from ._pagination import AsyncPaginator, PageLike
     from ._retry import RateLimit, RetryPolicy
     from ._sites import AsyncSites
@@ -70,6 +71,7 @@ __all__ = [
     "AsyncEvents",
     "AsyncPaginator",
     "AsyncSites",
+    "AsyncTransport",
     "AuthenticationError",
     "BadRequestError",
     "Client",
@@ -105,11 +107,13 @@ __all__ = [
     "Sites",
     "SyncPlan",
     "SyncReport",
+    "Timeouts",
     "TokenInfo",
     "TokenPermissionError",
     "TooManyDeletesError",
     "TooManyEventsError",
     "TooManySitesError",
+    "TransportRequest",
     "UnexpectedError",
     "UnprocessableEntityError",
     "UnsupportedEventLoopError",
@@ -133,6 +137,7 @@ _LOCATIONS: dict[str, str] = {
         "._client": ("AsyncClient",),
         "._defaults": ("DEFAULT_BASE_URL",),
         "._events": ("AsyncEvents",),
+        "._http._contract": ("AsyncTransport", "Timeouts", "TransportRequest"),
         "._pagination": ("AsyncPaginator", "PageLike"),
         "._sites": ("AsyncSites",),
         "._retry": ("RateLimit", "RetryPolicy"),

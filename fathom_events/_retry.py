@@ -19,16 +19,17 @@ requests in flight, the optional rate limit and the cool-down that a 429's
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
-from ._protocol import MAX_RETRY_AFTER, Operation, finite_number, shown
+from ._protocol import MAX_RETRY_AFTER, Lenient, Operation, Request, finite_number, shown
 from ._sends import note_send
 from ._slots import Slots
 from .exceptions import (
@@ -41,6 +42,10 @@ from .exceptions import (
     ResponseDecodeError,
     ServerError,
 )
+
+if TYPE_CHECKING:
+    from ._http._contract import Timeouts
+    from ._http._sender import Sender
 
 __all__ = ["Gate", "RateLimit", "RetryPolicy", "retry_delay"]
 
@@ -290,35 +295,39 @@ class WaitTooLong(Exception):  # noqa: N818 - internal signal, turned into a Fat
 
 
 async def call_with_retries(
-    attempt: Callable[[float | None], Awaitable[T]],
+    sender: Sender,
+    request: Request,
+    into: type[T] | Lenient[T],
     *,
-    operation: Operation,
-    method: str,
-    url: str,
     policy: RetryPolicy,
     gate: Gate,
+    timeouts: Timeouts,
     draw: Callable[[], float] = random.random,
 ) -> T:
-    """Run ``attempt(time_left)`` under the gate, retrying by the rules above.
+    """Send ``request`` through ``sender`` under the gate, retrying by the rules above.
 
-    A 429 (or 503) with ``Retry-After`` starts the client's shared cool-down
-    whether or not this call retries. When an earlier attempt may have taken
-    effect, the final error's ``may_have_been_applied`` says so.
+    Each attempt is the sender's one step (send, check the status, read the
+    answer as ``into``), with the time left before the policy's deadline
+    measured once the gate lets it through: the gate's waits count. A 429 (or
+    503) with ``Retry-After`` starts the client's shared cool-down whether or
+    not this call retries. When an earlier attempt may have taken effect, the
+    final error's ``may_have_been_applied`` says so.
     """
+    operation, method = request.operation, request.method
+    url = sender.url(request)
     clock = gate.clock
     deadline = None if policy.deadline is None else clock() + policy.deadline
     attempts = 0
     landed = False  # an earlier attempt may have taken effect
-
-    async def run_attempt() -> T:
-        # Measured once the gate has let us through: its waits count against the deadline.
-        return await attempt(None if deadline is None else deadline - clock())
+    send_once = functools.partial(
+        sender.call, request, into, timeouts, url, deadline=deadline, clock=clock
+    )
 
     while True:
         try:
             attempts += 1
             return await gate.run(
-                run_attempt, deadline=deadline, max_cool_down=policy.max_retry_after
+                send_once, deadline=deadline, max_cool_down=policy.max_retry_after
             )
         except WaitTooLong as too_long:  # noqa: PERF203 - an attempt costs far more than a try
             raise _wait_error(too_long, method, url, attempts - 1, landed) from None

@@ -108,7 +108,7 @@ async def open_async(token: str, base_url: str, /, **options: Any) -> AsyncItera
         yield Opened(
             client.events,
             client.base_url,
-            lambda: [repr(client), repr(client._transport), repr(client.events)],
+            lambda: [repr(client), repr(client._sender), repr(client.events)],
         )
 
 

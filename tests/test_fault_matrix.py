@@ -26,7 +26,7 @@ from fathom_events import (
 )
 from fathom_events.testing import FakeFathom, Fault
 
-from .helpers import SITE, TOKEN, FakeTime, aiohttp_transport
+from .helpers import SITE, TOKEN, FakeTime
 from .hostile import deflate_bomb, gzip_bomb
 from .secrecy import assert_token_free
 
@@ -218,7 +218,11 @@ def check_outcome(
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 async def test_fault_matrix(
-    endpoint: str, case: Case, session_kind: str, fake_time: FakeTime
+    sessions_made: list[aiohttp.ClientSession],
+    endpoint: str,
+    case: Case,
+    session_kind: str,
+    fake_time: FakeTime,
 ) -> None:
     """Each endpoint under each fault, on any session, ends in the same success or typed error."""
     fake = FakeFathom()
@@ -245,8 +249,7 @@ async def test_fault_matrix(
             except FathomError as error:
                 outcome = error
         if session is None:
-            own = aiohttp_transport(client)._session
-            assert own is not None
+            (own,) = sessions_made
             assert own.closed
         else:
             assert not session.closed  # a borrowed session is the caller's to close

@@ -31,7 +31,8 @@ from fathom_events import (
     RetryPolicy,
     UnexpectedError,
 )
-from fathom_events._seam import Secret, TokenEchoes
+from fathom_events._http._secrecy import TokenEchoes
+from fathom_events._options import Secret
 from fathom_events.testing import FakeFathom, Fault
 
 from .faces import Run, face_fixture, opened  # noqa: F401 - face_fixture: `face`

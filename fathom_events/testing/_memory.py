@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -13,31 +13,17 @@ from fathom_events.testing._server import FakeFathom
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
+    # The public contract it implements (for the type checker only: importing the
+    # testing package loads nothing of the client).
+    from fathom_events import Timeouts, TransportRequest
+
     # What a handler answers: the status, the headers and the body.
     Reply = tuple[int, Mapping[str, str], bytes]
     Handler = Callable[[RecordedRequest], Reply | Awaitable[Reply]]
 
 
-# What a client's transport is handed, as its protocol documents it (the testing package
-# imports nothing of the client, so it names only the parts it reads).
-class _Sent(Protocol):
-    @property
-    def method(self) -> str: ...
-    @property
-    def url(self) -> str: ...
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-    @property
-    def body(self) -> bytes | None: ...
-
-
-class _Limits(Protocol):
-    @property
-    def total(self) -> float | None: ...
-
-
 class MemoryTransport:
-    """A transport for `AsyncClient(transport=...)` (or `Client`) that answers in memory.
+    """An `AsyncTransport` for `AsyncClient(transport=...)` (or `Client`) answering in memory.
 
         MemoryTransport(fake)      # a FakeFathom's answers: fake.answer
         MemoryTransport(handler)   # your function's
@@ -69,7 +55,7 @@ class MemoryTransport:
         return f"MemoryTransport({self._shown!r:.100}, closed={self.closed})"
 
     async def send(
-        self, request: _Sent, timeouts: _Limits, /
+        self, request: TransportRequest, timeouts: Timeouts, /
     ) -> tuple[int, Mapping[str, str], bytes]:
         """Answer one request: the handler's `(status, headers, body)`."""
         recorded = record_sent(request.method, request.url, request.headers, request.body)
