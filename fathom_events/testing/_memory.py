@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -13,13 +13,29 @@ from fathom_events.testing._server import FakeFathom
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
-    # The public contract it implements (for the type checker only: importing the
-    # testing package loads nothing of the client).
-    from fathom_events import Timeouts, TransportRequest
-
     # What a handler answers: the status, the headers and the body.
     Reply = tuple[int, Mapping[str, str], bytes]
     Handler = Callable[[RecordedRequest], Reply | Awaitable[Reply]]
+
+
+# What a client's transport is handed: the parts of fathom_events.TransportRequest and
+# Timeouts it reads. The testing package imports nothing of the client (so that the fake
+# cannot learn from it), so it names them itself; tests/test_sender.py has the type
+# checker confirm that MemoryTransport is a fathom_events.AsyncTransport.
+class _Sent(Protocol):
+    @property
+    def method(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def body(self) -> bytes | None: ...
+
+
+class _Limits(Protocol):
+    @property
+    def total(self) -> float | None: ...
 
 
 class MemoryTransport:
@@ -55,7 +71,7 @@ class MemoryTransport:
         return f"MemoryTransport({self._shown!r:.100}, closed={self.closed})"
 
     async def send(
-        self, request: TransportRequest, timeouts: Timeouts, /
+        self, request: _Sent, timeouts: _Limits, /
     ) -> tuple[int, Mapping[str, str], bytes]:
         """Answer one request: the handler's `(status, headers, body)`."""
         recorded = record_sent(request.method, request.url, request.headers, request.body)
