@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -183,6 +184,9 @@ class Quoting:
             url=f"{request.url}?auth={quoted}",
         )
         error.request_sent = False
+        error.request = request  # type: ignore[attr-defined]  # as aiohttp keeps request_info
+        if sys.version_info >= (3, 11):  # notes are new in 3.11
+            error.add_note(f"sent with {quoted}")
         raise error from cause
 
     async def aclose(self) -> None:
@@ -198,6 +202,7 @@ async def test_a_user_transports_fathom_error_comes_out_blotted() -> None:
     assert "proxy refused Bearer ********" in error.message
     assert error.url.endswith("?auth=Bearer ********")
     assert error.request_sent is False  # what the transport said stays said
+    assert error.request.headers["Authorization"] == "Bearer ********"  # type: ignore[attr-defined]
     assert error.__cause__ is None
     assert_token_free(error, TOKEN)
 

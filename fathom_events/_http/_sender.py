@@ -68,6 +68,22 @@ def too_large(cap: int, *, method: str, url: str, status: int) -> ResponseTooLar
     )
 
 
+def _each_text(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` with ``change`` applied to each string in it: in containers (keys too), and
+    in a request a transport kept (its URL and headers)."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, Mapping):
+        return {_each_text(key, change): _each_text(item, change) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_each_text(item, change) for item in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, TransportRequest):
+        headers = _each_text(value.headers, change)
+        return TransportRequest(value.method, change(value.url), headers, value.body)
+    return value
+
+
 def _words(exc: BaseException) -> str:
     """An exception's class and its own words, as they are; it never raises."""
     try:
@@ -145,24 +161,21 @@ class Sender:
             left = deadline - clock()
             if timeouts.total is None or left < timeouts.total:
                 timeouts = Timeouts(max(left, _LEAST_TIME), timeouts.connect)
-        answer = await self.send(request, timeouts, url)
-        if not 200 <= answer.status < 300:
-            raise proto.error_for(
-                answer, method=request.method, url=url, operation=request.operation, now=time.time()
-            )
-        return proto.decode(answer, into, method=request.method, url=url)
-
-    async def send(  # noqa: RET503 - it ends in raise_alone, which always raises
-        self, request: Request, timeouts: Timeouts, url: str
-    ) -> Answer:
-        """Send once through the transport; the answer kept to the promises, or a FathomError."""
         outcome = await self._exchange(request, timeouts, url)
-        if isinstance(outcome, Answer):
-            return outcome
-        # Raised out here, and alone: the transport's exception (which may hold the
-        # request, and so the token) is neither its __cause__ nor its __context__, and the
-        # frame that met it or the raw answer is not on its traceback.
-        raise_alone(outcome)
+        if not isinstance(outcome, Answer):
+            # Raised here, and alone: the transport's exception (which may hold the request,
+            # and so the token) is neither its __cause__ nor its __context__, and the frame
+            # that met it or the raw answer is not on its traceback.
+            raise_alone(outcome)
+        if not 200 <= outcome.status < 300:
+            raise proto.error_for(
+                outcome,
+                method=request.method,
+                url=url,
+                operation=request.operation,
+                now=time.time(),
+            )
+        return proto.decode(outcome, into, method=request.method, url=url)
 
     async def _exchange(
         self, request: Request, timeouts: Timeouts, url: str
@@ -229,8 +242,9 @@ class Sender:
 
         An answer comes back anew, its body and headers (names too) blotted where
         the token was quoted. An error is blotted in place (it stays the object
-        the transport raised): its text fields, its args, a header mapping, a
-        parsed body; its ``__cause__`` and ``__context__`` are dropped.
+        the transport raised): its text fields, args and notes, a header mapping,
+        a parsed body, a request it kept; its ``__cause__`` and ``__context__``
+        are dropped.
         """
         echoes = self._echoes
         if isinstance(found, Answer):
@@ -240,20 +254,9 @@ class Sender:
             # A repeated name (Set-Cookie) keeps its last value.
             return Answer(found.status, dict(pairs), body)  # type: ignore[return-value]
 
-        def blotted(value: Any) -> Any:
-            if isinstance(value, str):
-                return echoes.blot(value)
-            if isinstance(value, bytes):
-                return echoes.blot_answer(value, {})[0]
-            if isinstance(value, Mapping):
-                return {blotted(key): blotted(item) for key, item in value.items()}
-            if isinstance(value, (list, tuple)):
-                return type(value)(blotted(item) for item in value)
-            return value
-
         for name, value in list(vars(found).items()):
-            setattr(found, name, blotted(value))
-        found.args = blotted(found.args)
+            setattr(found, name, _each_text(value, echoes.blot))
+        found.args = _each_text(found.args, echoes.blot)
         found.__cause__ = None
         found.__context__ = None
         return found
