@@ -30,10 +30,10 @@ if typing.TYPE_CHECKING:
     from ._client import AsyncClient
     from ._defaults import DEFAULT_BASE_URL
     from ._events import AsyncEvents
+    from ._http._contract import AsyncTransport, Timeouts, TransportRequest
     from ._limits import RateLimit
     from ._pagination import AsyncPaginator, PageLike
     from ._retry import RetryPolicy
-    from ._seam import AsyncTransport, Timeouts, TransportRequest
     from ._sites import AsyncSites
     from .exceptions import (
         APIConnectionError,
@@ -138,12 +138,12 @@ _LOCATIONS: dict[str, str] = {
         "._client": ("AsyncClient",),
         "._defaults": ("DEFAULT_BASE_URL",),
         "._events": ("AsyncEvents",),
+        # The transport contract: what a transport of your own implements and is given.
+        "._http._contract": ("AsyncTransport", "Timeouts", "TransportRequest"),
         "._pagination": ("AsyncPaginator", "PageLike"),
         "._sites": ("AsyncSites",),
         "._limits": ("RateLimit",),
         "._retry": ("RetryPolicy",),
-        # The transport contract: what a transport of your own implements and is given.
-        "._seam": ("AsyncTransport", "Timeouts", "TransportRequest"),
         "._blocking": ("Client", "Events", "Paginator", "Sites"),
         ".exceptions": (
             "APIConnectionError",

@@ -27,10 +27,9 @@ from anyio.from_thread import BlockingPortal
 
 from ._client import AsyncClient, OptionsAndCounters
 from ._events import AsyncEvents
-from ._options import ClientOptions, same_parameters_as
+from ._options import ClientOptions, refuse_pickle_and_copy, same_parameters_as
 from ._pagination import AsyncPaginator, PageLike, T
 from ._sites import AsyncSites
-from ._transport import refuse_to_travel
 from .exceptions import ClientClosedError, UnsupportedEventLoopError
 from .types import Event, Site
 
@@ -397,7 +396,7 @@ class Client(OptionsAndCounters):
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, closed={self.closed})"
 
-    __reduce_ex__ = refuse_to_travel("an event loop thread, an aiohttp session")
+    __reduce_ex__ = refuse_pickle_and_copy("an event loop thread, an aiohttp session")
 
     @same_parameters_as(AsyncClient.with_options)
     def with_options(self, *args: Any, **kwargs: Any) -> Client:

@@ -11,18 +11,19 @@ import attrs
 from . import _protocol as proto
 from ._defaults import DEFAULT_BASE_URL
 from ._events import AsyncEvents
+from ._http._aiohttp import AiohttpTransport
+from ._http._sender import Sender
 from ._limits import Limits
 from ._loops import asyncio_sleep
 from ._options import (
     AsyncClientOptions,
     ClientOptions,
+    refuse_pickle_and_copy,
     same_parameters_as,
 )
 from ._retry import RetryPolicy, call_with_retries
-from ._seam import GivenTransport, refuse_to_travel
 from ._sites import AsyncSites
 from ._token import TokenCache
-from ._transport import Transport, make_transport
 from .exceptions import ClientClosedError
 from .types import TokenInfo
 
@@ -42,30 +43,37 @@ def _changes_made(**changes: Any) -> dict[str, Any]:
 
 @attrs.frozen
 class _Shared:
-    """What a client shares with its ``with_options`` twins: limits, transport, token's answer."""
+    """What a client shares with its ``with_options`` twins: limits, sender, token's answer."""
 
     limits: Limits
-    transport: Transport | GivenTransport
+    sender: Sender
     token: TokenCache = attrs.field(factory=TokenCache)
 
     @classmethod
     def new(cls, options: ClientOptions, session: aiohttp.ClientSession | None = None) -> _Shared:
-        """Limits and a transport made to ``options``, on ``session`` if one is lent."""
+        """Limits and a sender made to ``options``: through the transport given, or aiohttp's
+        (on ``session`` if one is lent)."""
         limits = Limits(
             max_in_flight=options.max_in_flight,
             rate_limit=options.rate_limit,
             clock=options.clock or time.monotonic,
             sleep=options.sleep or asyncio_sleep,
         )
-        transport = make_transport(
-            options.transport,
+        transport = options.transport
+        prepare = None
+        if transport is None:
+            built_in = AiohttpTransport(
+                session=session, max_response_bytes=options.max_response_bytes
+            )
+            transport, prepare = built_in, built_in.open
+        sender = Sender(
+            transport,
             base_url=options.base_url,
             token=options.token,
-            timeouts=options.timeouts,
-            session=session,
             max_response_bytes=options.max_response_bytes,
+            prepare=prepare,
         )
-        return cls(limits, transport)
+        return cls(limits, sender)
 
 
 class OptionsAndCounters:
@@ -117,12 +125,15 @@ class AsyncClient(OptionsAndCounters):
       the client then works only in that session's event loop.
     * ``transport``: send through this instead of aiohttp (not with
       ``session``): ``fathom_events.testing.MemoryTransport`` answers in
-      memory, for tests; any object with ``async send(request, timeouts)``
-      and ``async aclose()`` will do (``fathom_events._seam.AsyncTransport``
-      says what they take and give). The client still sends the token in
-      each request's headers, refuses an answer over ``max_response_bytes``,
-      keeps the token out of errors, turns the transport's other failures
-      into :class:`APIConnectionError`, and closes it when it closes.
+      memory, for tests; any :class:`~fathom_events.AsyncTransport` will do
+      (an object with ``async send(request, timeouts)`` and ``async
+      aclose()``: :class:`~fathom_events.AsyncTransport` says what they take
+      and give, :class:`~fathom_events.TransportRequest` and
+      :class:`~fathom_events.Timeouts` what a request brings). The client
+      still builds each request (URL, headers, the token among them), refuses
+      an answer over ``max_response_bytes``, keeps the token out of answers
+      and errors, turns the transport's other failures into
+      :class:`APIConnectionError`, and closes it once when it closes.
     * ``max_response_bytes``: an answer bigger than this once decoded (gzip,
       deflate, br, zstd) is refused, not read (4 MiB).
     * ``allow_insecure_http``: permit ``http://`` to a host that is not
@@ -147,20 +158,21 @@ class AsyncClient(OptionsAndCounters):
         self._options = options
         self._shared = shared
         self._limits = shared.limits
-        self._transport = shared.transport
-        self._owns_transport = owner
+        self._sender = shared.sender
+        self._owns_sender = owner
+        self._timeouts = options.timeouts
         self.events = AsyncEvents(self._call, self._limits, self._ensure_open, self.token)
         self.sites = AsyncSites(self._call)
 
     @property
     def closed(self) -> bool:
         """True once the client (or the client it was derived from) is closed."""
-        return self._transport.closed
+        return self._sender.closed
 
     def __repr__(self) -> str:
         return f"AsyncClient(base_url={self.base_url!r}, closed={self.closed})"
 
-    __reduce_ex__ = refuse_to_travel("an aiohttp session bound to its event loop")
+    __reduce_ex__ = refuse_pickle_and_copy("an aiohttp session bound to its event loop")
 
     def with_options(
         self,
@@ -205,8 +217,8 @@ class AsyncClient(OptionsAndCounters):
         that loop, and a finished loop's is released. Idempotent; a twin from
         ``with_options`` does nothing.
         """
-        if self._owns_transport:
-            await self._transport.aclose()
+        if self._owns_sender:
+            await self._sender.aclose()
 
     async def token(self, *, refresh: bool = False) -> TokenInfo:
         """What the API says of this client's token: name, abilities, dates (never the secret).
@@ -225,42 +237,21 @@ class AsyncClient(OptionsAndCounters):
     def _ensure_open(self) -> None:
         """Refuse now if closed, or if this event loop cannot have a session."""
         self._refuse_if_closed()
-        self._transport.open()
+        self._sender.open()
 
     def _refuse_if_closed(self) -> None:
-        if self._transport.closed:
+        if self._sender.closed:
             raise ClientClosedError("this client is closed; create a new one")
 
     async def _call(self, request: proto.Request, into: type[T] | proto.Lenient[T]) -> T:
         # The loop is checked where asyncio is first needed (the send, or a wait in the
         # limits), not here: on Python 3.11 each look at the running loop costs a getpid().
         self._refuse_if_closed()
-        options = self._options
-        transport = self._transport
-        url = transport.base_url + request.target()
-
-        async def attempt(time_left: float | None) -> T:
-            if transport.closed:  # closed by another task while this call waited to retry
-                raise ClientClosedError("this client was closed while the call was running")
-            timeouts = options.timeouts
-            if time_left is not None and (timeouts.total is None or time_left < timeouts.total):
-                timeouts = attrs.evolve(timeouts, total=max(time_left, 0.001))
-            answer = await transport.send(request, timeouts, url)
-            if not 200 <= answer.status < 300:  # a 3xx is never success (nor followed)
-                raise proto.error_for(
-                    answer,
-                    method=request.method,
-                    url=url,
-                    operation=request.operation,
-                    now=time.time(),
-                )
-            return proto.decode(answer, into, method=request.method, url=url)
-
         return await call_with_retries(
-            attempt,
-            operation=request.operation,
-            method=request.method,
-            url=url,
-            policy=options.retry,
+            self._sender,
+            request,
+            into,
+            policy=self._options.retry,
             limits=self._limits,
+            timeouts=self._timeouts,
         )

@@ -15,7 +15,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, SupportsIndex, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -28,9 +28,9 @@ from ._checks import (
     shown,
 )
 from ._defaults import DEFAULT_BASE_URL
+from ._http._contract import AsyncTransport, Timeouts
 from ._limits import RateLimit
 from ._retry import RetryPolicy
-from ._seam import AsyncTransport, Secret, Timeouts, check_transport, refuse_to_travel
 from .exceptions import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ __all__ = [
     "TOKEN_ENV",
     "AsyncClientOptions",
     "ClientOptions",
+    "Secret",
+    "refuse_pickle_and_copy",
     "same_parameters_as",
 ]
 
@@ -57,6 +59,43 @@ _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 _URL_FORBIDDEN = re.compile(r"[\s\\]").search
 # A token goes into a header as it is: only printable ASCII can be sent unaltered.
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+").fullmatch
+
+
+class Secret:
+    """A value that never shows itself in a repr or a string: the API token, once read."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:
+        raise TypeError("a Secret cannot be pickled")
+
+
+def refuse_pickle_and_copy(holds: str) -> Callable[[object, SupportsIndex], NoReturn]:
+    """A ``__reduce_ex__`` refusing pickle, copy and deepcopy for an object that ``holds`` ...
+
+    ... and the API token: the options, and both clients, which hold them.
+    """
+
+    def refuse(self: object, _protocol: SupportsIndex, /) -> NoReturn:
+        name = type(self).__name__
+        raise TypeError(
+            f"{name} cannot be pickled or copied: it holds {holds} and the API token."
+            f" Create a new {name} where you need one (in the other process), or share this one."
+        )
+
+    return refuse
 
 
 def _token_from_argument_or_env(token: str | None) -> Secret:
@@ -180,8 +219,24 @@ def _rate_limit(_: object, attribute: attrs.Attribute[RateLimit | None], value: 
         )
 
 
+def check_transport(given: object) -> AsyncTransport | None:
+    """A given transport must have ``send`` and ``aclose`` methods (None: the built-in one)."""
+    if given is None:
+        return None
+    missing = [name for name in ("send", "aclose") if not callable(getattr(given, name, None))]
+    if missing:
+        raise InvalidRequestError(
+            "transport",
+            "must have async send(request, timeouts) and aclose() methods (such as"
+            f" fathom_events.testing.MemoryTransport); {type(given).__name__} has no"
+            f" {' or '.join(missing)}",
+        )
+    return given  # type: ignore[return-value]  # its methods were checked just above
+
+
 def _transport(value: AsyncTransport | None) -> AsyncTransport | None:
-    return None if value is None else check_transport(value)
+    # The converter's parameter is what a type checker shows for ``transport=``.
+    return check_transport(value)
 
 
 @attrs.frozen(eq=False)
@@ -229,7 +284,7 @@ class ClientOptions:
     def _timeouts(self) -> Timeouts:
         return Timeouts(self.timeout, self.connect_timeout)
 
-    __reduce_ex__ = refuse_to_travel("a client's settings")
+    __reduce_ex__ = refuse_pickle_and_copy("a client's settings")
 
 
 @attrs.frozen(eq=False)

@@ -18,10 +18,11 @@ rate limit, and the cool-down that a 429's ``Retry-After`` starts for everybody)
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
@@ -34,7 +35,7 @@ from ._checks import (
     check_seconds_or_none,
 )
 from ._limits import Limits, WaitTooLong
-from ._protocol import Operation
+from ._protocol import Lenient, Operation, Request
 from .exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -44,6 +45,10 @@ from .exceptions import (
     ResponseDecodeError,
     ServerError,
 )
+
+if TYPE_CHECKING:
+    from ._http._contract import Timeouts
+    from ._http._sender import Sender
 
 __all__ = ["RetryPolicy", "call_with_retries", "retry_delay", "retry_reason"]
 
@@ -133,35 +138,39 @@ def retry_reason(error: FathomError, operation: Operation, policy: RetryPolicy) 
 
 
 async def call_with_retries(
-    attempt: Callable[[float | None], Awaitable[T]],
+    sender: Sender,
+    request: Request,
+    into: type[T] | Lenient[T],
     *,
-    operation: Operation,
-    method: str,
-    url: str,
     policy: RetryPolicy,
     limits: Limits,
+    timeouts: Timeouts,
     draw: Callable[[], float] = random.random,
 ) -> T:
-    """Run ``attempt(time_left)`` under the client's limits, retrying by the rules above.
+    """Send ``request`` through ``sender`` under the client's limits, retrying by the rules above.
 
-    A 429 (or 503) with ``Retry-After`` starts the client's shared cool-down
-    whether or not this call retries. When an earlier attempt may have taken
-    effect, the final error's ``may_have_been_applied`` says so.
+    Each attempt is the sender's one step (send, check the status, read the
+    answer as ``into``), with the time left before the policy's deadline
+    measured once the limits let it through: the limits' waits count. A 429 (or
+    503) with ``Retry-After`` starts the client's shared cool-down whether or
+    not this call retries. When an earlier attempt may have taken effect, the
+    final error's ``may_have_been_applied`` says so.
     """
+    operation, method = request.operation, request.method
+    url = sender.url(request)
     clock = limits.clock
     deadline = None if policy.deadline is None else clock() + policy.deadline
     attempts = 0
     landed = False  # an earlier attempt may have taken effect
-
-    async def run_attempt() -> T:
-        # Measured once the limits have let us through: its waits count against the deadline.
-        return await attempt(None if deadline is None else deadline - clock())
+    send_once = functools.partial(
+        sender.call, request, into, timeouts, url, deadline=deadline, clock=clock
+    )
 
     while True:
         try:
             attempts += 1
             return await limits.run(
-                run_attempt, deadline=deadline, max_cool_down=policy.max_retry_after
+                send_once, deadline=deadline, max_cool_down=policy.max_retry_after
             )
         except WaitTooLong as too_long:  # noqa: PERF203 - an attempt costs far more than a try
             raise _wait_error(too_long, method, url, attempts - 1, landed) from None

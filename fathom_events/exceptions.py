@@ -38,7 +38,7 @@ library's frames on its traceback.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -118,6 +118,33 @@ class PaginationError(FathomError):
     """Pagination cannot go on: the API returned a page whose cursor was already seen."""
 
 
+class _Headers(Mapping[str, str]):
+    """An answer's headers, found by any spelling of a name (``Retry-After``, ``retry-after``).
+
+    The names keep the spelling the server (or the transport) gave them, and a
+    repeated name its first value. It compares equal to a dict of the same
+    items, and pickles and copies as a plain object does.
+    """
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        items: dict[str, tuple[str, str]] = {}
+        for name, value in headers.items():
+            items.setdefault(name.lower(), (name, value))
+        self._items = items
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
 class _RequestError(FathomError):
     """An error tied to one request that was (or was about to be) sent."""
 
@@ -176,7 +203,9 @@ class APIStatusError(_RequestError):
 
     ``status`` is the HTTP status, ``message`` the API's own words (or an
     excerpt of a non-JSON page), ``body`` the decoded JSON body (or the raw
-    text), ``headers`` the answer's headers, ``method`` and ``url`` the request,
+    text), ``headers`` the answer's headers (a read-only mapping that finds a
+    name in any case, whatever case the transport gave), ``method`` and
+    ``url`` the request,
     ``retry_after`` the answer's ``Retry-After`` in seconds (or ``None``).
     """
 
@@ -194,7 +223,7 @@ class APIStatusError(_RequestError):
         super().__init__(message, method=method, url=url)
         self.status = status
         self.body = body
-        self.headers = dict(headers)
+        self.headers: Mapping[str, str] = _Headers(headers)
         self.retry_after = retry_after
 
     def __str__(self) -> str:

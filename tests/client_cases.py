@@ -45,7 +45,7 @@ from fathom_events import (
 )
 from fathom_events.testing import FakeFathom, Fault
 from tests.helpers import SITE, TOKEN
-from tests.support.faces import HEADER_NAMES_DEFECT, Served, ThreadedEvents
+from tests.support.faces import Served, ThreadedEvents
 
 NO_RETRY = RetryPolicy(max_retries=0)
 
@@ -401,31 +401,6 @@ UNREADABLE_DELETES = {
     "bad-flag": (Fault.respond(200, json={"id": "A", "deleted": "yes"}), r"\$\.deleted"),
 }
 UNREADABLE = {"malformed_json": Fault.malformed_json(), "truncated_json": Fault.truncated_json()}
-
-
-def cases_over(transport: str) -> list[ParameterSet]:
-    """Every case, once, marked xfail where the client is known to break a promise over it."""
-    if transport != "user":
-        return CASES
-    return [
-        pytest.param(
-            *case.values,
-            id=case.id,
-            marks=[pytest.mark.xfail(strict=True, reason=USER_TRANSPORT_DEFECTS[case.id])]
-            if case.id in USER_TRANSPORT_DEFECTS
-            else [],
-        )
-        for case in CASES
-    ]
-
-
-#: Cases that fail over the README's transport because the client breaks a promise there
-#: (case id: the defect). Each is xfail(strict=True) over that transport alone, so the
-#: fix turns it into a failure until its line here goes.
-USER_TRANSPORT_DEFECTS: dict[str, str] = {
-    f"error_statuses_are_typed[{status}-{cls.__name__}]": HEADER_NAMES_DEFECT
-    for status, cls in ERROR_STATUSES
-}
 
 
 def _table() -> Iterator[ParameterSet]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -44,6 +45,24 @@ def _every_error_token_free(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for error in made:
         assert_token_free(error, TOKEN)
+
+
+@pytest.fixture(name="sessions_made")
+def _sessions_made(monkeypatch: pytest.MonkeyPatch) -> list[aiohttp.ClientSession]:
+    """Every aiohttp session made from now to the test's end, in order, in any thread.
+
+    How a test sees a client's own sessions from outside: when one is made,
+    reused, closed. Take this fixture before any other that makes a session.
+    """
+    made: list[aiohttp.ClientSession] = []
+    make = aiohttp.ClientSession.__init__
+
+    def recorded(self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
+        make(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "__init__", recorded)
+    return made
 
 
 @pytest.fixture(name="fake")

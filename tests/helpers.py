@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -10,9 +11,8 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from fathom_events import AsyncClient
-from fathom_events._transport import Transport
-from fathom_events.testing import FakeFathom
+from fathom_events import AsyncClient, FathomError, RetryPolicy
+from fathom_events.testing import FakeFathom, MemoryTransport
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -80,8 +80,12 @@ class Api:
             return Reply(resp.status, resp.headers, await resp.read())
 
 
-def aiohttp_transport(client: AsyncClient) -> Transport:
-    """The client's default (aiohttp) transport, for tests that look at its sessions."""
-    transport = client._transport
-    assert isinstance(transport, Transport)
-    return transport
+async def authorization_sent(token: str | None) -> str | None:
+    """The Authorization header an AsyncClient made with ``token`` sends (None: read the env)."""
+    fake = FakeFathom()
+    fake.add_site(SITE)
+    retry = RetryPolicy(max_retries=0)
+    async with AsyncClient(token, transport=MemoryTransport(fake), retry=retry) as client:
+        with contextlib.suppress(FathomError):  # a token the fake does not know: refused
+            await client.events.list(SITE)
+    return fake.requests[-1].header("Authorization")

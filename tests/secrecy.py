@@ -21,8 +21,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from fathom_events._seam import GivenTransport, Secret
-from fathom_events._transport import Transport
+from fathom_events._http._sender import Sender
+from fathom_events._options import Secret
 
 _ATOMS = (str, bytes, bytearray, int, float, complex, bool, type(None))
 _LIMIT = 20_000  # objects visited per exception: enough for any chain we raise
@@ -81,10 +81,11 @@ def _shows(obj: object, forms: Iterable[str]) -> bool:
 
 
 #: What holds the token by design, and shows it in no repr or str: the Secret, and the
-#: transports (the headers they send). A frame of the library may hold these (a client,
+#: sender (the headers it builds, the echoes it looks for). A frame of the library may
+#: hold these (a client,
 #: its settings and its resources lead to them); their repr and str are checked, and what
 #: they hold is not walked: it is the token, on purpose.
-KEEPERS: tuple[type, ...] = (GivenTransport, Secret, Transport)
+KEEPERS: tuple[type, ...] = (Secret, Sender)
 #: The tests' own code: its frames hold the token (they hand it to the client).
 _TESTS = str(Path(__file__).parent)
 

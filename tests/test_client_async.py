@@ -20,8 +20,8 @@ from fathom_events import (
     RetryPolicy,
 )
 from fathom_events.testing import FakeFathom, Fault
-from tests.client_cases import CASES, Case, cases_over
-from tests.helpers import SITE, TOKEN, FakeTime, aiohttp_transport
+from tests.client_cases import CASES, Case
+from tests.helpers import SITE, TOKEN, FakeTime, authorization_sent
 from tests.support.faces import Face, Served
 
 NO_RETRY = RetryPolicy(max_retries=0)
@@ -38,16 +38,16 @@ async def test_client_case(case: Case, face: Served) -> None:
     await case(face)
 
 
-@pytest.mark.parametrize("case", cases_over("user"))
+@pytest.mark.parametrize("case", CASES)
 async def test_client_case_over_the_readme_transport(case: Case, face: Served) -> None:
     """Each case of the table holds on AsyncClient over the README's own transport (httpx)."""
     await case(attrs.evolve(face, face=Face("async", "user")))
 
 
-def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """token=None reads FATHOM_API_TOKEN; no token at all is a clear InvalidRequestError."""
     monkeypatch.setenv("FATHOM_API_TOKEN", "from-env")
-    assert AsyncClient()._transport._headers["Authorization"] == "Bearer from-env"
+    assert await authorization_sent(None) == "Bearer from-env"
     monkeypatch.delenv("FATHOM_API_TOKEN")
     with pytest.raises(InvalidRequestError, match="FATHOM_API_TOKEN") as info:
         AsyncClient()
@@ -77,24 +77,25 @@ def test_unsafe_base_urls_rejected(url: str) -> None:
         AsyncClient(TOKEN, url)
 
 
-async def test_one_session_for_many_calls(client: AsyncClient) -> None:
+async def test_one_session_for_many_calls(
+    sessions_made: list[aiohttp.ClientSession], client: AsyncClient
+) -> None:
     """The client makes one session and reuses it for every request."""
     await client.events.list(SITE)
-    session = aiohttp_transport(client)._session
     await client.events.list(SITE)
     await client.events.create(SITE, "x")
-    assert aiohttp_transport(client)._session is session
-    assert session is not None
+    (session,) = sessions_made
     assert not session.closed
 
 
-async def test_close_closes_owned_session_and_refuses_calls(base_url: str) -> None:
+async def test_close_closes_owned_session_and_refuses_calls(
+    sessions_made: list[aiohttp.ClientSession], base_url: str
+) -> None:
     """aclose() closes the session we made; later calls raise ClientClosedError."""
     client = AsyncClient(TOKEN, base_url)
     await client.events.list(SITE)
-    session = aiohttp_transport(client)._session
+    (session,) = sessions_made
     await client.aclose()
-    assert session is not None
     assert session.closed
     assert client.closed
     with pytest.raises(ClientClosedError):
@@ -111,7 +112,9 @@ async def test_borrowed_session_is_used_and_left_open(base_url: str, fake: FakeF
         assert fake.requests[-1].header("X-Mine") == "yes"
 
 
-async def test_with_options_shares_session_and_overrides(client: AsyncClient) -> None:
+async def test_with_options_shares_session_and_overrides(
+    sessions_made: list[aiohttp.ClientSession], client: AsyncClient
+) -> None:
     """with_options returns a client sharing the session with the chosen retry and timeout."""
     await client.events.list(SITE)
     twin = client.with_options(max_retries=0, timeout=1.5)
@@ -119,7 +122,7 @@ async def test_with_options_shares_session_and_overrides(client: AsyncClient) ->
     assert client.retry_policy.max_retries == 3
     assert twin._options.timeouts.total == 1.5
     await twin.events.list(SITE)
-    assert aiohttp_transport(twin)._session is aiohttp_transport(client)._session
+    assert len(sessions_made) == 1  # the twin sent on the original's session
     await twin.aclose()
     assert not client.closed
 

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import aiohttp
 import attrs
 import pytest
 
@@ -41,8 +42,8 @@ from fathom_events import (
     SyncReport,
 )
 from fathom_events.testing import FakeFathom, Fault
-from tests.client_cases import CASES, Case, cases_over
-from tests.helpers import SITE, TOKEN, FakeTime, aiohttp_transport
+from tests.client_cases import CASES, Case
+from tests.helpers import SITE, TOKEN, FakeTime
 from tests.support.faces import Face, Served
 
 NO_RETRY = RetryPolicy(max_retries=0)
@@ -162,17 +163,17 @@ def test_constructor_matches_async_client_without_session() -> None:
     assert dict(inspect.signature(Client).parameters) == async_parameters
 
 
-def test_one_portal_thread_for_the_client_life(sync_client: Client, fake: FakeFathom) -> None:
+def test_one_portal_thread_for_the_client_life(
+    sessions_made: list[aiohttp.ClientSession], sync_client: Client, fake: FakeFathom
+) -> None:
     """Every call of one client runs on the same single portal thread, over the same session."""
     assert len(portal_threads()) == 1
     thread = portal_thread_of(sync_client)
     sync_client.events.list(SITE)
-    session = aiohttp_transport(sync_client._async)._session
     for _ in range(3):
         sync_client.events.create(SITE, "x")
     assert portal_threads() == [thread]
-    assert aiohttp_transport(sync_client._async)._session is session
-    assert session is not None
+    (session,) = sessions_made
     assert not session.closed
 
 
@@ -190,7 +191,7 @@ async def test_client_case(case: Case, face: Served) -> None:
     await case(face)
 
 
-@pytest.mark.parametrize("case", cases_over("user"))
+@pytest.mark.parametrize("case", CASES)
 async def test_client_case_over_the_readme_transport(case: Case, face: Served) -> None:
     """Each case of the table holds on the blocking Client over the README's transport (httpx)."""
     await case(attrs.evolve(face, face=Face("blocking", "user")))
@@ -261,14 +262,15 @@ def test_counters_follow_the_async_client(
 # -- lifecycle ---------------------------------------------------------------------
 
 
-def test_close_closes_session_stops_thread_and_refuses_calls(thread_url: str) -> None:
+def test_close_closes_session_stops_thread_and_refuses_calls(
+    sessions_made: list[aiohttp.ClientSession], thread_url: str
+) -> None:
     """close() closes the session and ends the portal thread; close() again does nothing."""
     client = Client(TOKEN, thread_url)
     client.events.list(SITE)
-    session = aiohttp_transport(client._async)._session
+    (session,) = sessions_made
     thread = portal_thread_of(client)
     client.close()
-    assert session is not None
     assert session.closed
     assert client.closed
     assert not thread.is_alive()
@@ -326,9 +328,10 @@ def test_close_during_a_call_fails_that_call_with_client_closed_error(
     assert len(fake.requests) == 1  # nothing was retried on the closed session
 
 
-def test_many_threads_share_one_client(sync_client: Client, fake: FakeFathom) -> None:
+def test_many_threads_share_one_client(
+    sessions_made: list[aiohttp.ClientSession], sync_client: Client, fake: FakeFathom
+) -> None:
     """Sixteen threads calling one Client at once each get their own answers, over one portal."""
-    session = aiohttp_transport(sync_client._async)._session
     start = threading.Barrier(16)
 
     def work(number: int) -> list[tuple[str, str]]:
@@ -349,7 +352,7 @@ def test_many_threads_share_one_client(sync_client: Client, fake: FakeFathom) ->
     assert len(fake.events(SITE)) == 64
     assert sync_client.requests_sent == 128
     assert len(portal_threads()) == 1
-    assert aiohttp_transport(sync_client._async)._session is session
+    assert len(sessions_made) == 1  # one session for every thread's calls
 
 
 def test_keyboard_interrupt_cancels_the_call_inside_the_portal(
@@ -397,7 +400,7 @@ def test_with_options_shares_the_portal(sync_client: Client, fake: FakeFathom) -
     assert sync_client.retry_policy.max_retries == 3
     with pytest.raises(ServerError):
         twin.events.list(SITE)
-    assert twin._async._transport is sync_client._async._transport
+    assert twin._async._sender is sync_client._async._sender
     twin.close()  # does nothing: the original owns the thread
     assert sync_client.events.list(SITE).data == []
     sync_client.close()
@@ -485,18 +488,19 @@ def test_forked_child_gets_client_closed_error(sync_client: Client) -> None:
     assert sync_client.events.list(SITE).data == []  # the parent's client is untouched
 
 
-def test_collected_unclosed_client_releases_portal_and_warns(thread_url: str) -> None:
+def test_collected_unclosed_client_releases_portal_and_warns(
+    sessions_made: list[aiohttp.ClientSession], thread_url: str
+) -> None:
     """A collected unclosed Client warns ResourceWarning, closes its session, ends its thread."""
     client = Client(TOKEN, thread_url)
     client.events.list(SITE)
-    session = aiohttp_transport(client._async)._session
+    (session,) = sessions_made
     thread = portal_thread_of(client)
     with pytest.warns(ResourceWarning, match="unclosed Client"):  # noqa: PT031 - drop, then collect
         del client
         gc.collect()
     thread.join(WAIT)
     assert not thread.is_alive()
-    assert session is not None
     assert session.closed
 
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -28,9 +29,8 @@ import aiohttp
 import pytest
 
 from fathom_events import AsyncClient, ClientClosedError
-from fathom_events._loops import PerLoop
 
-from .helpers import SITE, TOKEN, aiohttp_transport
+from .helpers import SITE, TOKEN
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -230,13 +230,14 @@ def collect_warnings() -> list[str]:
     return [str(warning.message) for warning in caught]
 
 
-def test_aclose_from_one_loop_closes_a_session_in_another_running_loop(thread_url: str) -> None:
+def test_aclose_from_one_loop_closes_a_session_in_another_running_loop(
+    sessions_made: list[aiohttp.ClientSession], thread_url: str
+) -> None:
     """aclose() awaited in one loop closes the session a still-running loop in a thread holds."""
     client = AsyncClient(TOKEN, thread_url)
     with LoopThread() as notebook:
         notebook.run(client.events.list(SITE))
-        session = aiohttp_transport(client)._session
-        assert session is not None
+        (session,) = sessions_made
         assert not session.closed
         asyncio.run(client.aclose())
         assert is_closed(session)
@@ -245,42 +246,41 @@ def test_aclose_from_one_loop_closes_a_session_in_another_running_loop(thread_ur
     assert collect_warnings() == []
 
 
-def test_each_loop_gets_its_own_session_and_it_ends_with_the_loop(thread_url: str) -> None:
-    """Two asyncio.run calls get two sessions; each is closed when its loop ends, quietly."""
+def test_each_loop_gets_its_own_session_and_it_ends_with_the_loop(
+    sessions_made: list[aiohttp.ClientSession], thread_url: str
+) -> None:
+    """Two asyncio.run calls get two sessions; each is closed when its loop ends, and let go."""
     client = AsyncClient(TOKEN, thread_url)
-    sessions = []
 
     async def call() -> None:
         await client.events.list(SITE)
         await client.events.list(SITE)
-        sessions.append(aiohttp_transport(client)._session)
 
     asyncio.run(call())
     asyncio.run(call())
-    first, second = sessions
-    assert first is not second
-    assert first is not None
+    first, second = sessions_made
     assert first.closed
-    assert second is not None
     assert second.closed
-    per_loop = aiohttp_transport(client)._sessions
-    assert isinstance(per_loop, PerLoop)
-    assert per_loop._items == {}
+    # The live client keeps no ended loop's session: both can be collected.
+    kept = [weakref.ref(first), weakref.ref(second)]
+    del first, second
+    sessions_made.clear()
+    gc.collect()
+    assert [ref() for ref in kept] == [None, None]
     asyncio.run(client.aclose())
     assert collect_warnings() == []
 
 
 @pytest.mark.parametrize("noticed_by", ["another loop", "aclose", "collection"])
 def test_a_loop_closed_by_hand_has_its_session_released_quietly(
-    thread_url: str, noticed_by: str
+    sessions_made: list[aiohttp.ClientSession], thread_url: str, noticed_by: str
 ) -> None:
     """A loop closed without shutting down its generators loses its session and socket quietly."""
     client = AsyncClient(TOKEN, thread_url)
     loop = asyncio.new_event_loop()
     loop.run_until_complete(client.events.list(SITE))
     loop.close()  # no loop.shutdown_asyncgens(): the session is still open
-    session = aiohttp_transport(client)._session
-    assert session is not None
+    (session,) = sessions_made
     assert not session.closed
     sockets = pooled_sockets(session)
     assert len(sockets) == 1
@@ -297,21 +297,21 @@ def test_a_loop_closed_by_hand_has_its_session_released_quietly(
     assert sockets[0].fileno() == -1  # closed, not left for the collector
 
 
-def test_a_client_dropped_unclosed_closes_its_session_in_its_loop(thread_url: str) -> None:
+def test_a_client_dropped_unclosed_closes_its_session_in_its_loop(
+    sessions_made: list[aiohttp.ClientSession], thread_url: str
+) -> None:
     """A client collected without aclose() has its session closed in its loop, without a warning."""
 
-    async def drop_a_client() -> aiohttp.ClientSession | None:
+    async def drop_a_client() -> None:
         client = AsyncClient(TOKEN, thread_url)
         await client.events.list(SITE)
-        session = aiohttp_transport(client)._session
         del client
         gc.collect()
         for _ in range(5):  # the close runs as a task of this loop
             await asyncio.sleep(0)
-        return session
 
     with LoopThread() as long_lived:
-        session = long_lived.run(drop_a_client())
-    assert session is not None
+        long_lived.run(drop_a_client())
+    (session,) = sessions_made
     assert session.closed
     assert collect_warnings() == []

@@ -25,9 +25,9 @@ from fathom_events import (
     ServerError,
 )
 from fathom_events.testing import FakeFathom, Fault
-from tests.support.faces import OWN_ERROR_DEFECT, defect_over_user, user_transport
+from tests.support.faces import user_transport
 
-from .helpers import SITE, TOKEN, FakeTime, aiohttp_transport
+from .helpers import SITE, TOKEN, FakeTime
 from .hostile import deflate_bomb, gzip_bomb
 from .secrecy import assert_token_free
 
@@ -162,15 +162,6 @@ CASES = [
 ]
 
 
-def mark_defects_over_the_readme_transport(
-    request: pytest.FixtureRequest, case: Case, endpoint: str, transport: str
-) -> None:
-    """A create that times out over the README's transport ends in the transport's own
-    APITimeoutError (not retried), which the client passes on with the transport's frame."""
-    if endpoint == "create" and case.error is APITimeoutError:
-        defect_over_user(request, transport, OWN_ERROR_DEFECT)
-
-
 def call_for(client: AsyncClient, endpoint: str, event_id: str) -> Callable[[], Awaitable[object]]:
     events = client.events
     calls: dict[str, Callable[[], Awaitable[object]]] = {
@@ -230,15 +221,13 @@ def check_outcome(
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 async def test_fault_matrix(
+    sessions_made: list[aiohttp.ClientSession],
     endpoint: str,
     case: Case,
     session_kind: str,
     fake_time: FakeTime,
-    request: pytest.FixtureRequest,
 ) -> None:
     """Each endpoint under each fault, on any session or transport, ends in the same way."""
-    if session_kind == README_TRANSPORT:
-        mark_defects_over_the_readme_transport(request, case, endpoint, "user")
     fake = FakeFathom()
     stored = fake.add_event(SITE, "Existing")
     fake.inject(case.fault, method=METHODS[endpoint], path=f"/v1/sites/{SITE}/events*")
@@ -267,8 +256,7 @@ async def test_fault_matrix(
         if over_readme:
             pass  # no aiohttp session: the README's transport is the client's to close
         elif session is None:
-            own = aiohttp_transport(client)._session
-            assert own is not None
+            (own,) = sessions_made
             assert own.closed
         else:
             assert not session.closed  # a borrowed session is the caller's to close

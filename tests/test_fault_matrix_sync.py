@@ -19,7 +19,6 @@ from .test_fault_matrix import (
     METHODS,
     Case,
     check_outcome,
-    mark_defects_over_the_readme_transport,
 )
 
 
@@ -40,10 +39,9 @@ def blocking_call(client: Client, endpoint: str, event_id: str) -> Callable[[], 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_blocking_fault_matrix(
-    endpoint: str, case: Case, transport: str, fake_time: FakeTime, request: pytest.FixtureRequest
+    endpoint: str, case: Case, transport: str, fake_time: FakeTime
 ) -> None:
     """The blocking client ends each endpoint-and-fault case as the async one, on any transport."""
-    mark_defects_over_the_readme_transport(request, case, endpoint, transport)
     fake = FakeFathom()
     stored = fake.add_event(SITE, "Existing")
     fake.inject(case.fault, method=METHODS[endpoint], path=f"/v1/sites/{SITE}/events*")

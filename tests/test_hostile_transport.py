@@ -39,8 +39,8 @@ from fathom_events import (
     ResponseTooLargeError,
     RetryPolicy,
 )
-from fathom_events._seam import raise_alone
-from fathom_events._transport import _refuse_hidden_resend
+from fathom_events._http._aiohttp import _refuse_hidden_resend
+from fathom_events._http._secrecy import raise_alone
 from tests.support.faces import TRANSPORTS, TransportKind, over
 
 from .helpers import SITE, TOKEN, FakeTime

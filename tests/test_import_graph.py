@@ -33,11 +33,15 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "_checks",  # input checks and value display, for every layer above
         "_converter",
         "_protocol",
-        # Around the no-I/O core: options, transport, limits, retries, paging, bulk (the
-        # algorithms and their data), and the per-event-loop machinery that the transport
-        # (one session per loop) and the limits (an in-flight cap shared across loops) run
-        # on; _seam is the transport protocol, free of aiohttp, that _transport implements.
-        "_options _seam _transport _limits _retry _pagination _bulk _bulk_types _loops _sends",
+        "_loops",  # the running asyncio loop, asked for with an error saying what works
+        # Sending: the public transport contract, the one sender, the aiohttp transport
+        # and its sessions per event loop. Below the options, which name the contract
+        # (their ``transport`` field); the sender is made from the options' values.
+        "_http",
+        # Around the no-I/O core: options, limits (the in-flight cap shared across loops,
+        # the rate limiter, the cool-down), retries (the loop around the sender), paging,
+        # bulk (the algorithms and their data).
+        "_options _limits _retry _pagination _bulk _bulk_types _sends",
         "_client _events _sites _token",  # the async client and its resources
         "_blocking _sync",  # the blocking client: _sync.py becomes _blocking.py (either name)
         "__init__",  # the front door: re-exports the rooms below it

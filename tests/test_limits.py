@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fathom_events import APITimeoutError, RetryPolicy, ServerError
+from fathom_events import APITimeoutError, EventPage, RetryPolicy, ServerError, Timeouts
+from fathom_events._http._sender import Sender
 from fathom_events._limits import (
     InProcessRateLimiter,
     Limits,
@@ -12,10 +13,12 @@ from fathom_events._limits import (
     RateLimiter,
     WaitTooLong,
 )
-from fathom_events._protocol import MAX_RETRY_AFTER, Operation
+from fathom_events._options import DEFAULT_MAX_RESPONSE_BYTES, Secret
+from fathom_events._protocol import MAX_RETRY_AFTER, build_list
 from fathom_events._retry import call_with_retries
+from fathom_events.testing import FakeFathom, MemoryTransport
 
-from .helpers import FakeTime
+from .helpers import SITE, TOKEN, FakeTime
 
 
 class RecordingLimiter:
@@ -134,19 +137,23 @@ async def test_a_limiter_refusing_past_the_deadline_is_a_timeout(fake_time: Fake
     """A limiter's WaitTooLong ends the call as APITimeoutError, with nothing sent."""
     limiter = RecordingLimiter(fake_time, refuse_turns=True)
     limits = limits_over(limiter, fake_time)
-    sent: list[float | None] = []
-
-    async def attempt(time_left: float | None) -> None:
-        sent.append(time_left)
+    fake = FakeFathom()
+    fake.add_site(SITE)
+    sender = Sender(
+        MemoryTransport(fake),
+        base_url="https://example.test",
+        token=Secret(TOKEN),
+        max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+    )
 
     with pytest.raises(APITimeoutError, match="shared window"):
         await call_with_retries(
-            attempt,
-            operation=Operation.LIST,
-            method="GET",
-            url="https://example.test/v1/sites",
+            sender,
+            build_list(SITE),
+            EventPage,
             policy=RetryPolicy(deadline=10.0),
             limits=limits,
+            timeouts=Timeouts(5.0, None),
         )
-    assert sent == []
+    assert fake.requests == []
     assert limiter.calls == [("wait_for_turn", fake_time.now + 10.0)]

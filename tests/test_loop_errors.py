@@ -24,7 +24,7 @@ from fathom_events import (
     UnsupportedEventLoopError,
 )
 from fathom_events.testing import FakeFathom
-from tests.support.faces import TRANSPORTS, TRIO_REFUSAL_DEFECT, defect_over_user, user_transport
+from tests.support.faces import TRANSPORTS, user_transport
 
 from .helpers import SITE, TOKEN
 from .secrecy import assert_token_free
@@ -32,11 +32,9 @@ from .secrecy import assert_token_free
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_under_trio_every_entry_point_says_to_use_asyncio_or_a_thread(
-    fake: FakeFathom, thread_url: str, transport: str, request: pytest.FixtureRequest
+    fake: FakeFathom, thread_url: str, transport: str
 ) -> None:
     """Under trio the async client raises UnsupportedEventLoopError, and what it names works."""
-    defect_over_user(request, transport, TRIO_REFUSAL_DEFECT)
-
     made: list[AsyncTransport] = []
 
     def given() -> AsyncTransport | None:

@@ -26,8 +26,9 @@ from fathom_events import (
     ResponseTooLargeError,
     RetryPolicy,
     ServerError,
+    Timeouts,
+    TransportRequest,
 )
-from fathom_events._seam import Timeouts, TransportRequest
 from fathom_events.testing import FakeFathom, Fault, MemoryTransport, RecordedRequest
 
 from .helpers import SITE, TOKEN, FakeTime
@@ -211,7 +212,7 @@ def test_reprs_name_the_parts(memory: MemoryTransport) -> None:
     assert repr(memory).startswith("MemoryTransport(<FakeFathom")
     assert repr(memory).endswith("closed=False)")
     client = AsyncClient(TOKEN, transport=memory)
-    assert repr(client._transport).startswith("GivenTransport(MemoryTransport")
+    assert repr(client._sender).startswith("Sender(MemoryTransport")
 
 
 # --- a function's answers -------------------------------------------------------------------
@@ -504,13 +505,17 @@ async def test_memory_transport_is_marked_closed_by_its_client(memory: MemoryTra
     assert memory.closed
 
 
-def test_only_the_transport_module_imports_aiohttp_at_run_time() -> None:
-    """Of the client's own modules, only _transport imports aiohttp outside TYPE_CHECKING."""
+def test_only_the_aiohttp_transport_imports_aiohttp_at_run_time() -> None:
+    """Of the client's own modules, only _http/_aiohttp imports aiohttp outside TYPE_CHECKING."""
     package = Path(fathom_events.__file__).parent
     importers = sorted(
-        path.name for path in package.glob("*.py") if "aiohttp" in runtime_imports(path)
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        # the command line and the test fake serve HTTP themselves: not the client's
+        if "aiohttp" in runtime_imports(path)
+        and path.relative_to(package).parts[0] not in {"_cli", "testing"}
     )
-    assert importers == ["_transport.py"]
+    assert importers == ["_http/_aiohttp.py"]
 
 
 def runtime_imports(path: Path) -> set[str]:

@@ -136,7 +136,7 @@ async def test_async_twin_holds_evolved_options(client: AsyncClient) -> None:
     assert twin._options.timeouts.total == 2.5
     assert twin._options.token is client._options.token
     assert twin._limits is client._limits
-    assert twin._transport is client._transport
+    assert twin._sender is client._sender
     await twin.events.list(SITE)
     assert client.requests_sent == twin.requests_sent == 1
 

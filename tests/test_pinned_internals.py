@@ -6,12 +6,12 @@ again before the new version is allowed.
 
 * attrs: ``_converter.read_event`` builds :class:`Event` by setting its slots,
   skipping an ``__init__`` that only stores.
-* aiohttp: ``_transport`` turns off a session's hidden resend
+* aiohttp: ``_http._aiohttp`` turns off a session's hidden resend
   (``_retry_connection``), wraps a borrowed session's ``_middlewares``, takes a
   borrowed session's loop from ``_loop``, and releases a dead loop's sessions
   by closing the sockets in the connector's ``_conns`` and ``_acquired``.
-* asyncio: ``_transport`` closes a selector transport's ``_sock`` itself once
-  its loop is closed; ``_loops`` and ``_limits`` ask ``_get_running_loop()``.
+* asyncio: ``_http._aiohttp`` closes a selector transport's ``_sock`` itself once
+  its loop is closed; ``_http._sessions`` and ``_limits`` ask ``_get_running_loop()``.
 * anyio: the blocking ``Client`` enters the loop it captured under its
   ``BlockingPortal`` directly (``run_coroutine_threadsafe``), one thread hop
   per call instead of two.
@@ -120,7 +120,7 @@ async def test_aiohttp_still_has_the_private_attributes_we_rely_on() -> None:
 
 async def test_a_connectors_pool_is_where_we_look_for_its_sockets(base_url: str) -> None:
     """A connection in use is in _acquired, an idle one in _conns as (protocol, time), over a
-    selector transport whose socket is _sock (else: _transport._let_go must follow)."""
+    selector transport whose socket is _sock (else: _http._aiohttp._let_go must follow)."""
     in_use: list[set[object]] = []
 
     async def headers_sent(session: aiohttp.ClientSession, *_: object) -> None:

@@ -42,7 +42,7 @@ from fathom_events import (
     UnprocessableEntityError,
     UnsupportedEventLoopError,
 )
-from fathom_events._seam import check_transport
+from fathom_events._options import check_transport
 from tests.support.faces import TRANSPORTS, Face, TransportKind
 
 from .helpers import SITE, TOKEN

@@ -23,7 +23,7 @@ TOKEN = "startup-test-token"
 # The modules of the client: what calling the API needs, never what --help needs.
 CLIENT_MODULES = {
     "fathom_events._client",
-    "fathom_events._transport",
+    "fathom_events._http._aiohttp",
     "fathom_events._blocking",
     "fathom_events._events",
     "fathom_events._bulk",

@@ -18,7 +18,7 @@ from fathom_events import (
     ResponseTooLargeError,
     RetryPolicy,
 )
-from fathom_events._transport import Secret
+from fathom_events._options import Secret
 
 from .helpers import SITE, TOKEN
 

@@ -27,8 +27,6 @@ from fathom_events import (
 )
 from fathom_events.testing import FakeFathom, MemoryTransport, RecordedRequest
 from tests.support.faces import (
-    HEADER_NAMES_DEFECT,
-    OWN_ERROR_DEFECT,
     user_transport,
     user_transport_class,
 )
@@ -117,7 +115,6 @@ def raises_its_own(*, in_except: bool) -> AsyncTransport:
     return transport
 
 
-@pytest.mark.xfail(strict=True, reason=OWN_ERROR_DEFECT)
 @pytest.mark.parametrize("in_except", [False, True], ids=["plain", "in-except"])
 async def test_an_error_the_transport_raises_reaches_the_caller_alone(
     in_except: bool, fake_time: FakeTime
@@ -130,7 +127,6 @@ async def test_an_error_the_transport_raises_reaches_the_caller_alone(
     assert_token_free(info.value, TOKEN)
 
 
-@pytest.mark.xfail(strict=True, reason=HEADER_NAMES_DEFECT)
 async def test_error_headers_are_found_without_regard_to_case(fake_time: FakeTime) -> None:
     """An error's headers are found by any spelling of a name, whatever case the transport gave."""
 

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     Handler = Callable[[RecordedRequest], Reply | Awaitable[Reply]]
 
 
-# What a client's transport is handed, as its protocol documents it (the testing package
-# imports nothing of the client, so it names only the parts it reads).
+# What a client's transport is handed: the parts of fathom_events.TransportRequest and
+# Timeouts it reads. The testing package imports nothing of the client (so that the fake
+# cannot learn from it), so it names them itself; tests/test_sender.py has the type
+# checker confirm that MemoryTransport is a fathom_events.AsyncTransport.
 class _Sent(Protocol):
     @property
     def method(self) -> str: ...
@@ -37,7 +39,7 @@ class _Limits(Protocol):
 
 
 class MemoryTransport:
-    """A transport for `AsyncClient(transport=...)` (or `Client`) that answers in memory.
+    """An `AsyncTransport` for `AsyncClient(transport=...)` (or `Client`) answering in memory.
 
         MemoryTransport(fake)      # a FakeFathom's answers: fake.answer
         MemoryTransport(handler)   # your function's

@@ -90,39 +90,6 @@ def user_transport() -> AsyncTransport:
     return user_transport_class()()
 
 
-#: A promise the client breaks over the README's transport, found by running the suite over
-#: it: each test that meets it is xfail(strict=True) there (see :func:`defect_over_user`), so
-#: that the fix turns it into a failure until its mark goes.
-HEADER_NAMES_DEFECT = (
-    "defect: APIStatusError.headers is dict(headers), keyed as the transport spelt the names;"
-    " httpx (like any HTTP/2 stack) lower-cases them, so headers['Retry-After'] or"
-    " headers['X-Echo'] is a KeyError (test_user_transport.py)"
-)
-
-
-OWN_ERROR_DEFECT = (
-    "defect: a FathomError the transport raises passes 'as it is' (GivenTransport: `except"
-    " FathomError: raise`; the retry loop re-raises it bare), keeping the transport's frames,"
-    " whose `request` local holds the token, on its traceback, and the transport's exception"
-    " as its __context__ when raised inside an `except` block; the sender should raise it alone"
-    " (test_user_transport.py)"
-)
-
-
-TRIO_REFUSAL_DEFECT = (
-    "defect: the refusal under trio is made by the aiohttp transport (its sessions per asyncio"
-    " loop), not by the client: over another transport, a first call under trio is sent and"
-    " answered, `async with AsyncClient(...)` is not refused, and only a call that must wait in"
-    " the gate (asyncio.sleep) raises UnsupportedEventLoopError, after requests were sent"
-)
-
-
-def defect_over_user(request: pytest.FixtureRequest, transport: str, reason: str) -> None:
-    """Mark the running test xfail(strict=True) for ``reason`` over the README's transport."""
-    if transport == "user":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 def over(transport: TransportKind) -> AsyncTransport | None:
     """What to pass as ``transport=``: None for the built-in one, else a new README transport."""
     return user_transport() if transport == "user" else None
@@ -207,7 +174,7 @@ class Face:
                     client,
                     client.events,
                     run_async,
-                    lambda: [repr(client), repr(client._transport), repr(client.events)],
+                    lambda: [repr(client), repr(client._sender), repr(client.events)],
                 )
             return
         blocking = await asyncio.to_thread(functools.partial(Client, token, base_url, **options))

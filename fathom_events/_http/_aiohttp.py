@@ -1,14 +1,15 @@
-"""Sending requests: the one room that imports aiohttp at run time.
+"""The built-in transport, over aiohttp: the one module that imports aiohttp at run time.
 
-:func:`make_transport` gives the client its transport: this module's aiohttp
-:class:`Transport`, or the one passed as ``transport=`` (what that must be, and
-the promises the client keeps around it, are in ``_seam``).
-
-A :class:`Transport` owns one long-lived ``aiohttp.ClientSession`` per event
-loop that uses it (see ``_loops``), or borrows one, and turns every failure
-below HTTP into :class:`APIConnectionError` or :class:`APITimeoutError`, saying
-whether the request may have reached the server (the retry rules for create
-depend on it).
+:class:`AiohttpTransport` implements the public transport contract
+(``_contract``) and nothing more: every request comes as a
+``TransportRequest`` with its URL, headers and ``Timeouts``, so it holds no
+base URL, token or default timeouts of its own; the sender keeps the client's
+promises around it (the token blotted out of whatever comes back). It owns one
+long-lived ``aiohttp.ClientSession`` per event loop that uses it (see
+``_sessions``), or borrows one, and turns every failure below HTTP into
+:class:`APIConnectionError` or :class:`APITimeoutError`, saying whether the
+request may have reached the server (the retry rules for create depend on it),
+with aiohttp's own words as they are (the sender blots and shortens them).
 
 Three promises hold whatever the server sends:
 
@@ -19,14 +20,13 @@ Three promises hold whatever the server sends:
   (with ``backports.zstd`` before Python 3.14) incrementally, at most about
   one read's worth ahead of the reader, so refusing a bomb costs the cap plus
   a few hundred KiB, never the bomb's size.
-* The token stays out of every error: aiohttp's exceptions can hold the
-  request's headers (``request_info``), so the mapped error is raised outside
-  the ``except`` block (neither its ``__cause__`` nor its ``__context__``) and
-  keeps only the aiohttp exception's class name and its own message, with the
-  token blotted out should a server have echoed it. It is raised from
-  :meth:`Transport.send`, whose frame holds none of aiohttp's objects, without
-  the frames below it (which hold the session, the response and aiohttp's
-  exception), so that a traceback's locals show none of them.
+* aiohttp's exceptions stay behind: they can hold the request's headers
+  (``request_info``), so the mapped error is raised outside the ``except``
+  block (neither its ``__cause__`` nor its ``__context__``) and keeps only the
+  aiohttp exception's class name and its own message. It is raised from
+  :meth:`AiohttpTransport.send`, whose frame holds none of aiohttp's objects,
+  without the frames below it (which hold the session, the response and
+  aiohttp's exception), so that a traceback's locals show none of them.
 * A borrowed session ends every request as our own session would. Each
   request on it passes ``raise_for_status=False`` (our status mapping applies,
   ``Retry-After`` included) and ``auto_decompress=True`` (so the cap above
@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import platform
 import socket
 import ssl
 from collections.abc import Mapping, Sequence
@@ -56,25 +55,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp import hdrs
-from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._loops import PerLoop, Pinned
-from ._protocol import Answer, Operation, Request
-from ._seam import (
-    AsyncTransport,
-    GivenTransport,
-    Secret,
-    Timeouts,
-    TokenEchoes,
-    detail,
-    raise_alone,
-    refuse_to_travel,
-    standard_headers,
-    too_large,
-)
-from ._version import __version__
-from .exceptions import (
+from fathom_events.exceptions import (
     APIConnectionError,
     APITimeoutError,
     ClientClosedError,
@@ -83,46 +66,38 @@ from .exceptions import (
     UnsupportedEventLoopError,
 )
 
-__all__ = [
-    "USER_AGENT",
-    "Secret",
-    "Timeouts",
-    "Transport",
-    "aiohttp_timeout",
-    "check_borrowed_session",
-    "connection_error",
-    "make_transport",
-    "refuse_to_travel",
-]
+from ._contract import Timeouts, TransportRequest
+from ._secrecy import raise_alone
+from ._sender import too_large
+from ._sessions import PerLoop, Pinned
 
-_PYTHON = platform.python_version()
-USER_AGENT = f"fathom-events/{__version__} (Python {_PYTHON}; aiohttp {aiohttp.__version__})"
+__all__ = ["AiohttpTransport", "check_borrowed_session"]
+
 _READ_CHUNK = 256 * 1024
-# The options of a request that uses the session's timeouts: none (never mutated).
-_SESSION_TIMEOUTS: dict[str, Any] = {}
 # What every request on a borrowed session carries, whatever the session was made with.
 _BORROWED_OPTIONS: dict[str, Any] = {"raise_for_status": False, "auto_decompress": True}
+# What every request on a session we made carries: nothing beyond its own options.
+_OWN_OPTIONS: dict[str, Any] = {}
 
 
-def aiohttp_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
-    """The limits of ``timeouts`` as aiohttp wants them."""
-    return aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
+def _words(exc: BaseException) -> str:
+    """An exception's class and its own words, as they are; it never raises.
+
+    A ClientResponseError's str names its request; its request_info (the headers, the
+    token among them) is never read here: only its own message.
+    """
+    try:
+        text = str(exc.message if isinstance(exc, aiohttp.ClientResponseError) else exc)
+    except Exception:  # noqa: BLE001 - an exception's str may do anything
+        text = ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _detail(exc: BaseException, echoes: TokenEchoes) -> str:
-    # A ClientResponseError's str is safe but names its request; its request_info (the
-    # headers, the token among them) is never read here: only its own message.
-    words = exc.message if isinstance(exc, aiohttp.ClientResponseError) else None
-    return detail(exc, echoes, None if words is None else str(words))
-
-
-def connection_error(
-    exc: BaseException, *, method: str, url: str, echoes: TokenEchoes
-) -> APIConnectionError:
+def _connection_error(exc: BaseException, request: TransportRequest) -> APIConnectionError:
     """Map an aiohttp or socket failure to our error, noting if the request went out.
 
-    The message keeps the failure's class and its words, the token blotted out; the
-    failure itself is not kept (it may hold the request's headers, and so the token).
+    The message keeps the failure's class and its words; the failure itself is not
+    kept (it may hold the request's headers, and so the token).
     """
     cls: type[APIConnectionError] = APIConnectionError
     sent, tls = True, False
@@ -142,34 +117,32 @@ def connection_error(
         what = "the answer is not valid HTTP"
     else:
         what = "connection failed"
-    err = cls(f"{what} ({_detail(exc, echoes)})", method=method, url=url)
+    err = cls(f"{what} ({_words(exc)})", method=request.method, url=request.url)
     err.request_sent = sent
     err.tls_failure = tls
     return err
 
 
-def cut_off(
-    exc: RuntimeError, request: Request, url: str, *, closed: bool, echoes: TokenEchoes
-) -> FathomError:
+def _broken_off_error(exc: RuntimeError, request: TransportRequest, *, closed: bool) -> FathomError:
     """The error for a send that aiohttp or asyncio broke off with a bare ``RuntimeError``.
 
     That comes from asyncio objects of one event loop used in another (a lent
     session, a trace hook or lock made elsewhere) or from a session closed
-    under the call. The request may have gone out, so a write says it may
-    have taken effect.
+    under the call. The request may have gone out, so a write (anything but a
+    GET) says it may have taken effect.
     """
-    where = f"({request.method} {url})"
+    where = f"({request.method} {request.url})"
     error: FathomError
     if closed:
         error = ClientClosedError(f"the client was closed while this call was running {where}")
     else:
         error = UnsupportedEventLoopError(
-            f"the request was broken off by {detail(exc, echoes)} {where}: asyncio objects made"
+            f"the request was broken off by {_words(exc)} {where}: asyncio objects made"
             " in one event loop were used in another. Keep everything the client is given"
             " (session=, trace hooks, locks) in the loop that awaits it, or let the client make"
             " its own session"
         )
-    if request.operation not in {Operation.LIST, Operation.GET}:
+    if request.method != "GET":
         error.may_have_been_applied = True
     return error
 
@@ -217,82 +190,44 @@ def check_borrowed_session(session: object) -> aiohttp.ClientSession:
     return session
 
 
-def make_transport(
-    given: AsyncTransport | None,
-    *,
-    base_url: str,
-    token: Secret,
-    timeouts: Timeouts,
-    session: aiohttp.ClientSession | None,
-    max_response_bytes: int,
-) -> Transport | GivenTransport:
-    """The client's transport: aiohttp's (our own session or a lent one), or the one given."""
-    if given is None:
-        return Transport(
-            base_url=base_url,
-            token=token,
-            timeouts=timeouts,
-            session=session,
-            max_response_bytes=max_response_bytes,
-        )
-    return GivenTransport(
-        given,
-        base_url=base_url,
-        token=token,
-        timeouts=timeouts,
-        max_response_bytes=max_response_bytes,
-    )
+def _new_session() -> aiohttp.ClientSession:
+    """A session of our own: no default headers or timeouts (each request brings its own)."""
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    # aiohttp silently resends a GET or DELETE once when the connection drops
+    # before the answer. Our retry loop must see (count, log, limit and bound)
+    # every send, so that hidden resend is turned off on the session we own.
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False  # noqa: SLF001
+    return session
 
 
-class Transport:
-    """One session, the standard headers, the size cap, and failure mapping."""
+class AiohttpTransport:
+    """The built-in :class:`~fathom_events.AsyncTransport`: aiohttp, a session per event loop.
+
+    ``session``: a lent ``aiohttp.ClientSession`` to send on instead (never
+    closed here, usable only in its own loop). ``max_response_bytes``: the
+    decoded size at which reading stops (the sender refuses the answer too, but
+    only a transport that streams can stop before holding all of it).
+    """
 
     def __init__(
-        self,
-        *,
-        base_url: str,
-        token: Secret,
-        timeouts: Timeouts,
-        session: aiohttp.ClientSession | None = None,
-        max_response_bytes: int,
+        self, *, session: aiohttp.ClientSession | None = None, max_response_bytes: int
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._headers = standard_headers(token, USER_AGENT)
-        self._json_headers = {**self._headers, "Content-Type": "application/json"}
-        self._echoes = TokenEchoes(token)
-        self._default_timeouts = timeouts
         self._borrowed = session is not None
         if session is not None:
             check_borrowed_session(session)
         self._sessions: PerLoop[aiohttp.ClientSession] | Pinned[aiohttp.ClientSession] = (
-            PerLoop(make=self._make_session, close=aiohttp.ClientSession.close, release=_let_go)
+            PerLoop(make=_new_session, close=aiohttp.ClientSession.close, release=_let_go)
             if session is None
             # aiohttp keeps the loop a session belongs to; unknown, the first user's is taken.
             else Pinned(session, getattr(session, "_loop", None))
         )
-        # Our session was made with our timeouts; a borrowed one has its own (aiohttp's
-        # default is 5 minutes), so every request on it carries ours explicitly.
-        self._default_options = (
-            _SESSION_TIMEOUTS
-            if session is None
-            else {**_BORROWED_OPTIONS, "timeout": aiohttp_timeout(timeouts)}
-        )
-        # What each request passes as its own headers. A borrowed session may carry
-        # defaults of its own, so ours go with every request; the session we own is
-        # created with ours as its defaults (aiohttp merges the two into the same
-        # headers, in the same order), which spares it a merge per request.
-        self._request_headers: dict[str, str] | None = self._headers
-        self._request_json_headers = self._json_headers
+        self._options = _OWN_OPTIONS if session is None else _BORROWED_OPTIONS
         self._max_response_bytes = max_response_bytes
         self.closed = False
 
     def __repr__(self) -> str:
-        return f"Transport(base_url={self.base_url!r})"
-
-    @property
-    def _session(self) -> aiohttp.ClientSession | None:
-        """The session made last (or the borrowed one), for inspection; None before any."""
-        return self._sessions.newest
+        return f"AiohttpTransport(borrowed={self._borrowed})"
 
     def _get_session(self) -> aiohttp.ClientSession:  # noqa: RET503 - ends in raise_alone
         """The running loop's session; ours are made on first use in each loop."""
@@ -300,57 +235,37 @@ class Transport:
             return self._sessions.get()
         except FathomError as error:  # closed, or a loop that cannot have one (trio, another's)
             refusal = error
-        # Raised without the frames below, which hold every loop's session (and so the
-        # token, in its headers).
+        # Raised without the frames below, which hold every loop's session.
         raise_alone(refusal)
-
-    def _make_session(self) -> aiohttp.ClientSession:
-        session = aiohttp.ClientSession(
-            headers=self._headers,
-            timeout=aiohttp_timeout(self._default_timeouts),
-            connector=aiohttp.TCPConnector(limit=0),
-        )
-        # aiohttp silently resends a GET or DELETE once when the connection drops
-        # before the answer. Our retry loop must see (count, log, limit and bound)
-        # every send, so that hidden resend is turned off on the session we own.
-        if hasattr(session, "_retry_connection"):
-            session._retry_connection = False  # noqa: SLF001
-        self._request_headers = None
-        self._request_json_headers = {"Content-Type": "application/json"}
-        return session
 
     def open(self) -> None:
         """Make the running loop's session now, or say why this loop cannot have one."""
         self._get_session()
 
     async def send(  # noqa: RET503 - it ends in raise_alone, which always raises
-        self, request: Request, timeouts: Timeouts | None = None, url: str | None = None
-    ) -> Answer:
-        """Send once; return the answer or raise a mapped error.
-
-        ``url`` is the request's full URL when the caller has built it already.
-        """
-        target = url or self.base_url + request.target()
+        self, request: TransportRequest, timeouts: Timeouts, /
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """Send once; the answer, or a FathomError saying what failed."""
         try:
-            return await self._exchange(request, target, timeouts)
+            return await self._exchange(request, timeouts)
         except FathomError as error:  # ours, from below: the cap, a closed or foreign session
             failure: FathomError = error
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            failure = connection_error(exc, method=request.method, url=target, echoes=self._echoes)
+            failure = _connection_error(exc, request)
         except RuntimeError as exc:
-            failure = cut_off(exc, request, target, closed=self.closed, echoes=self._echoes)
+            failure = _broken_off_error(exc, request, closed=self.closed)
         except ValueError as exc:
             # aiohttp refused to build the request (nothing went out): on a lent session,
             # a login of its own (auth=, a .netrc entry found through trust_env) that it
             # will not combine with our Authorization header.
             failure = InvalidRequestError(
-                "session", f"aiohttp would not send the request: {detail(exc, self._echoes)}"
+                "session", f"aiohttp would not send the request: {_words(exc)}"
             )
         except Exception as exc:  # noqa: BLE001 - what aiohttp lets through (a trace hook's bug)
-            failure = connection_error(exc, method=request.method, url=target, echoes=self._echoes)
+            failure = _connection_error(exc, request)
         except BaseException as stop:  # noqa: BLE001 - re-raised as it is, frames cut
             # A cancellation or an interrupt passes through as it is, but without the frames
-            # below this one, which hold the session and the response (and so the token).
+            # below this one, which hold the session and the response.
             raise_alone(stop)
         # Raised out here, alone, and without the frames below this one: aiohttp's
         # exception (whose request_info holds the token) is neither the __cause__ nor the
@@ -358,15 +273,12 @@ class Transport:
         # among the locals of any frame on its traceback.
         raise_alone(failure)
 
-    async def _exchange(self, request: Request, target: str, timeouts: Timeouts | None) -> Answer:
+    async def _exchange(
+        self, request: TransportRequest, timeouts: Timeouts
+    ) -> tuple[int, Mapping[str, str], bytes]:
         """Send once on the running loop's session; the answer, its body read within the cap."""
         session = self._get_session()
-        body = request.body
-        options = self._default_options
-        if not (timeouts is None or timeouts is self._default_timeouts) and (
-            timeouts != self._default_timeouts
-        ):
-            options = {**options, "timeout": aiohttp_timeout(timeouts)}
+        options = self._options
         if self._borrowed:
             if session.closed:
                 raise ClientClosedError(
@@ -374,18 +286,19 @@ class Transport:
                     " lend an open one, or let the client make its own"
                 )
             options = {**options, **_refuse_hidden_resend(session)}
-        # Awaited rather than entered: the context manager's extra layers cost about 2%
-        # of a request, and ``release`` below is all its exit would do that matters
-        # (it also cancels a request body still being written, as the exit did).
-        response = await session.request(
+        # Entered, not awaited; each request passes its headers (the session has none) and
+        # its timeouts: awaiting would save 2.0% of a GET's instructions, session default
+        # headers 2.2%, reusing the last ClientTimeout 1.7% (benchmarks/README.md), each
+        # under the 3% a speed trick must pay.
+        async with session.request(
             request.method,
-            URL(target, encoded=True),
-            headers=self._request_headers if body is None else self._request_json_headers,
-            data=body,
+            URL(request.url, encoded=True),
+            headers=request.headers,
+            data=request.body,
             allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect),
             **options,
-        )
-        try:
+        ) as response:
             length = response.content_length
             if (
                 length is not None
@@ -394,16 +307,12 @@ class Transport:
             ):
                 content = await response.read()
             else:
-                content = await self._read_capped(response, request.method, target)
-            headers: Mapping[str, str] = response.headers
-            if self._echoes.found_in(content, headers):
-                content, pairs = self._echoes.blot_answer(content, headers)
-                headers = CIMultiDictProxy(CIMultiDict(pairs))
-            return Answer(response.status, headers, content)
-        finally:
-            response.release()
+                content = await self._read_capped(response, request)
+            return response.status, response.headers, content
 
-    async def _read_capped(self, response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+    async def _read_capped(
+        self, response: aiohttp.ClientResponse, request: TransportRequest
+    ) -> bytes:
         # Read a piece at a time, counting decoded bytes, up to the cap. aiohttp inflates
         # no further ahead than the piece being read (and its buffer's high-water mark),
         # so this holds at most the cap and a few pieces, whatever the answer inflates to.
@@ -420,7 +329,7 @@ class Transport:
             else:
                 return b"".join(parts)
         response.close()
-        raise too_large(cap, method=method, url=url, status=response.status)
+        raise too_large(cap, method=request.method, url=request.url, status=response.status)
 
     async def aclose(self) -> None:
         """Close the sessions we made (in every loop); a borrowed session is left open."""
