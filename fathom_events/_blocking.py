@@ -110,8 +110,8 @@ class _Portal:
             if self._closing:
                 raise ClientClosedError("this client is closed; create a new one")
             # The portal's loop, entered directly: one thread round trip per call where
-            # ``portal.start_task_soon`` makes two (measured: 90 us -> 50 us a hop). The
-            # portal still owns the loop, its thread and their shutdown.
+            # ``portal.start_task_soon`` makes two. The portal still owns the loop, its
+            # thread and their shutdown. Kept: without it W1 blocking is 13-18% slower.
             call = tracked()
             try:
                 future = asyncio.run_coroutine_threadsafe(call, self._loop)

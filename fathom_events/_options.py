@@ -9,7 +9,6 @@ setting, its type, its default and its checks are written here once.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import ipaddress
 import os
@@ -151,12 +150,6 @@ def _base_url(base_url: str) -> str:
     """``base_url`` without its trailing slash, once it passed every rule but plain http's."""
     if not isinstance(base_url, str):
         raise InvalidRequestError("base_url", f"must be a string, got {type(base_url).__name__}")
-    return _checked_url(base_url)
-
-
-# Each with_options checks its URL again: remembering the few a process uses makes it free.
-@functools.lru_cache(maxsize=16)
-def _checked_url(base_url: str) -> str:
     if not base_url.isascii() or not base_url.isprintable() or _URL_FORBIDDEN(base_url):
         raise InvalidRequestError(
             "base_url",

@@ -12,7 +12,7 @@ import enum
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Generic, TypeVar, cast
 from urllib.parse import quote
@@ -347,19 +347,12 @@ def locate_problem(data: object, into: type[Any], path: str = "$") -> str:
     return ""
 
 
-_HOOKS: dict[type[Any], Callable[[Any, Any], Any]] = {}
-
-
 def _structure(data: object, into: type[T], url: str) -> T:
-    # converter.structure() dispatches on every call; each answer type's hook is found once.
     if into is EventPage:  # a page without a usable url keeps the request's path
         return cast("T", structure_event_page(data, into, url))
     if into is SitePage:
         return cast("T", structure_site_page(data, into, url))
-    hook = _HOOKS.get(into)
-    if hook is None:
-        hook = _HOOKS[into] = converter.get_structure_hook(into)
-    return cast("T", hook(data, into))
+    return converter.structure(data, into)
 
 
 @attrs.frozen
