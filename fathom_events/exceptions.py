@@ -38,7 +38,7 @@ library's frames on its traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -118,31 +118,33 @@ class PaginationError(FathomError):
     """Pagination cannot go on: the API returned a page whose cursor was already seen."""
 
 
-class _Headers(Mapping[str, str]):
+class _Headers(dict[str, str]):
     """An answer's headers, found by any spelling of a name (``Retry-After``, ``retry-after``).
 
-    The names keep the spelling the server (or the transport) gave them, and a
-    repeated name its first value. It compares equal to a dict of the same
-    items, and pickles and copies as a plain object does.
+    A dict (it prints, compares, pickles and turns into JSON as one) whose
+    names keep the spelling the server or the transport gave them; a name
+    repeated in another case keeps its first value.
     """
 
     def __init__(self, headers: Mapping[str, str]) -> None:
-        items: dict[str, tuple[str, str]] = {}
+        super().__init__()
+        self._spelling: dict[str, str] = {}
         for name, value in headers.items():
-            items.setdefault(name.lower(), (name, value))
-        self._items = items
+            if self._spelling.setdefault(name.lower(), name) == name:
+                super().__setitem__(name, value)
+
+    def _as_given(self, name: object) -> object:
+        return self._spelling.get(name.lower(), name) if isinstance(name, str) else name
 
     def __getitem__(self, name: str) -> str:
-        return self._items[name.lower()][1]
+        return super().__getitem__(self._as_given(name))  # type: ignore[index]
 
-    def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self._items.values())
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(self._as_given(name))
 
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return repr(dict(self.items()))
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of ``name`` in any case, or ``default``."""
+        return super().get(self._as_given(name), default)  # type: ignore[call-overload]
 
 
 class _RequestError(FathomError):
@@ -223,7 +225,7 @@ class APIStatusError(_RequestError):
         super().__init__(message, method=method, url=url)
         self.status = status
         self.body = body
-        self.headers: Mapping[str, str] = _Headers(headers)
+        self.headers: dict[str, str] = _Headers(headers)
         self.retry_after = retry_after
 
     def __str__(self) -> str:

@@ -81,13 +81,16 @@ class TokenEchoes:
     :data:`MIN_BLOTTED_TOKEN` is looked for nowhere.
     """
 
-    __slots__ = ("_anchor", "_anchor_bytes", "_bytes", "_short", "_text")
+    __slots__ = ("_anchor", "_anchor_bytes", "_bytes", "_name", "_short", "_text")
 
     def __init__(self, token: HoldsToken) -> None:
         secret = token.reveal()
         pattern = "".join(map(_echo_pattern, secret))
         self._text = re.compile(pattern)
         self._bytes = re.compile(pattern.encode())
+        # A header's name may come back in another case (HTTP/2 and httpx lower-case
+        # names), the token in it too: a name is searched without regard to case.
+        self._name = re.compile(pattern, re.IGNORECASE)
         self._short = len(secret) < MIN_BLOTTED_TOKEN
         # A form made by an encoder in common use holds the token's longest run of what
         # comes back as sent: looked for first, as a plain search (a 13 kB page with a token
@@ -109,7 +112,7 @@ class TokenEchoes:
         if (self._anchor_bytes in body or _may_escape(body)) and self._bytes.search(body):
             return True
         return any(
-            self._quoted_in(name) or self._quoted_in(value) for name, value in headers.items()
+            self._quoted_in_name(name) or self._quoted_in(value) for name, value in headers.items()
         )
 
     def blot_answer(
@@ -120,7 +123,13 @@ class TokenEchoes:
         For an answer :meth:`found_in` found the token in.
         """
         blotted = self._bytes.sub(REDACTED.encode(), body)
-        return blotted, [(self.blot(name), self.blot(value)) for name, value in headers.items()]
+        return blotted, [
+            (
+                self._name.sub(REDACTED, name) if self._quoted_in_name(name) else name,
+                self.blot(value),
+            )
+            for name, value in headers.items()
+        ]
 
     def blot(self, text: str) -> str:
         """``text`` with the token blotted out."""
@@ -131,6 +140,13 @@ class TokenEchoes:
             not self._short
             and (self._anchor in text or _may_escape(text))
             and self._text.search(text) is not None
+        )
+
+    def _quoted_in_name(self, name: str) -> bool:
+        return (
+            not self._short
+            and (self._anchor.lower() in name.lower() or _may_escape(name))
+            and self._name.search(name) is not None
         )
 
 
