@@ -233,7 +233,7 @@ def read_event(item: Any) -> Event:
     values; setting the slots directly skips that call (a page of 100 events
     reads in 58 us this way, about 78 us through ``Event(...)``; what that is
     worth on the workloads is in benchmarks/README.md, "Speed tricks, measured").
-    ``tests/test_pinned_internals.py`` pins what this relies on, and should
+    ``tests/package/test_pinned_internals.py`` pins what this relies on, and should
     ``Event`` gain a validator, converter or init hook, this module refuses
     to import.
     """

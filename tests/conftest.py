@@ -11,9 +11,8 @@ import pytest
 import fathom_events
 from fathom_events import AsyncClient, Client, FathomError, RetryPolicy
 from fathom_events.testing import FakeFathom
-
-from .helpers import SITE, TOKEN, Api, FakeTime
-from .secrecy import assert_token_free
+from tests.support.helpers import SITE, TOKEN, Api, FakeTime
+from tests.support.secrecy import assert_token_free
 
 # The front door binds each public name when it is first used. Use them all now, as
 # `from fathom_events import *` does, so that a test of its namespace sees every name

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # What a client's transport is handed: the parts of fathom_events.TransportRequest and
 # Timeouts it reads. The testing package imports nothing of the client (so that the fake
-# cannot learn from it), so it names them itself; tests/test_sender.py has the type
+# cannot learn from it), so it names them itself; tests/http/test_sender.py has the type
 # checker confirm that MemoryTransport is a fathom_events.AsyncTransport.
 class _Sent(Protocol):
     @property

@@ -37,8 +37,8 @@ import pytest
 
 from fathom_events import AsyncClient, AsyncEvents, AsyncTransport, Client, Events, RetryPolicy
 from fathom_events.testing import FakeFathom
-from tests.helpers import TOKEN, FakeTime
-from tests.readme import python_blocks
+from tests.support.helpers import TOKEN, FakeTime
+from tests.support.readme import python_blocks
 
 P = ParamSpec("P")
 R = TypeVar("R")

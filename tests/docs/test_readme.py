@@ -1,0 +1,94 @@
+"""The README's promises match what CI and the package do."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fathom_events._cli._syncfile import SyncFileError, parse_sync_file
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).parent / "fathom-events"
+MAIN_JOB = 'pip install ".[cli]" && fathom-events demo'
+
+
+def setup_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```console\n(.+?)\n```", section)
+
+
+def test_setup_section_has_exactly_two_commands() -> None:
+    """The set-up section holds exactly two commands: the main job and the tests."""
+    commands = setup_commands()
+    assert len(commands) == 2
+    assert "pytest" in commands[1]
+
+
+def test_main_job_is_the_installed_demo() -> None:
+    """The main job installs the cli extra and runs the installed `fathom-events demo`."""
+    assert setup_commands()[0] == MAIN_JOB
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run runs the README's test command word for word, and fails when it fails."""
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert f"{setup_commands()[1]} || exit 1" in ci
+
+
+def test_main_job_pulls_syncs_and_converges() -> None:
+    """`fathom-events demo` pulls every site, syncs, finds nothing left, and counts retries."""
+    env = {k: v for k, v in os.environ.items() if k != "FATHOM_API_TOKEN"}
+    done = subprocess.run(  # noqa: S603 - the installed script, as the README runs it
+        [str(SCRIPT), "demo"], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert re.search(r"^pulled [\d,]+ events from 120 sites$", out, re.MULTILINE), out
+    assert re.search(r"^sync: 260 created, .* 0 failed;", out, re.MULTILINE), out
+    assert "second plan: empty" in out
+    stats = re.search(r"requests sent: ([\d,]+), retries: (\d+), elapsed: ", out)
+    assert stats is not None, out
+    assert int(stats[2]) >= 4  # the scripted 429s and 503s were retried
+    assert f"(the fake received {stats[1]})" in out  # the client's count is the server's
+    assert "Traceback" not in done.stderr
+
+
+def readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_sync_file_example_is_valid_and_its_error_is_real() -> None:
+    """The README's sync file parses, and breaking its currency gives the error it shows."""
+    section = readme_section("The sync file")
+    example = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
+    shown_error = re.search(r"^fathom-events: (sync\.toml:\d+: .*?) dollar", section, re.MULTILINE)
+    assert example is not None
+    assert shown_error is not None
+    desired = parse_sync_file(example[1], "sync.toml").desired()
+    assert [spec.name for spec in desired["my site"]][-1] == "Downloaded whitepaper"
+    with pytest.raises(SyncFileError) as caught:
+        parse_sync_file(example[1].replace('"euro"', '"eur"'), "sync.toml")
+    assert str(caught.value).startswith(shown_error[1])
+    assert str(caught.value).endswith("got 'eur'")
+
+
+def test_ci_runs_the_suite_on_every_supported_python() -> None:
+    """noxfile.py names every Python the classifiers claim, and .ci/run runs all but 3.11."""
+    classifiers = re.findall(
+        r'"Programming Language :: Python :: (3\.\d+)"', (ROOT / "pyproject.toml").read_text()
+    )
+    noxfile = (ROOT / "noxfile.py").read_text()
+    listed = re.search(r"^PYTHONS = \[(.*)\]$", noxfile, re.MULTILINE)
+    assert listed is not None
+    pythons = re.findall(r'"(3\.\d+)"', listed[1])
+    assert pythons == classifiers
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    others = " ".join(f"tests-{v}" for v in pythons if v != "3.11")
+    assert f"python -m nox -s {others}" in ci

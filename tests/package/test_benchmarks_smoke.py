@@ -1,0 +1,133 @@
+"""The benchmark runner still runs end to end (tiny sizes; nothing here is timed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENTS = (
+    "aiohttp (raw)",
+    "fathom async",
+    "fathom async +speedups",
+    "fathom blocking",
+    "fathom blocking +speedups",
+    "httpx async",
+    "requests",
+)
+WORKLOADS = ("W1", "W2@32", "W2@64", "W3", "W4", "W5", "MEM", "W6")
+ALWAYS_INSTALLED = {"aiohttp", "fathom-async", "fathom-blocking"}
+
+
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module", name="folder")
+def _folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench")
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ARGS`` from the repository's root; it must succeed."""
+    finished = subprocess.run(  # noqa: S603 - our own module, with our own arguments
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    return finished
+
+
+@pytest.fixture(scope="module", name="finished")
+def _finished(folder: Path) -> subprocess.CompletedProcess[str]:
+    return run_module(
+        "benchmarks",
+        "--quick",
+        "--json",
+        str(folder / "results.json"),
+        "--chart",
+        str(folder / "chart.png"),
+    )
+
+
+@pytest.fixture(scope="module", name="run")
+def _run(folder: Path, finished: subprocess.CompletedProcess[str]) -> tuple[str, dict[str, Any]]:
+    return finished.stdout, json.loads((folder / "results.json").read_text())
+
+
+def test_table_names_every_client_and_workload(run: tuple[str, dict[str, Any]]) -> None:
+    """The printed table has a row for every client in every workload, and the targets."""
+    table, summary = run
+    titles = {w["name"]: w["title"] for w in summary["workloads"]}
+    assert set(titles) == set(WORKLOADS)
+    for title in titles.values():
+        for client in CLIENTS:
+            assert f"| {title} | {client} |" in table
+    assert "| Target |" in table
+
+
+def test_json_has_numbers_for_every_installed_client(run: tuple[str, dict[str, Any]]) -> None:
+    """Every installed client has a rate and a ratio in every workload; others say why not."""
+    _, summary = run
+    rows = {(row["workload"], row["client"]): row for row in summary["results"]}
+    assert len(rows) == len(WORKLOADS) * len(CLIENTS)
+    for row in rows.values():
+        if row["not_installed"]:
+            assert row["client"] not in ALWAYS_INSTALLED
+            assert not row["runs"]
+        else:
+            assert row["runs"]
+            assert row["requests_per_second"] > 0
+            assert row["ratio_to_floor"] > 0
+            assert row["peak_rss_mib"] > 0
+    assert summary["targets"]
+    assert summary["machine"]["python"]
+
+
+def test_w6_is_shown_against_its_bound(run: tuple[str, dict[str, Any]]) -> None:
+    """W6 has a bound, each client's wall time over it, and its own table and targets."""
+    table, summary = run
+    bulk = next(w for w in summary["workloads"] if w["name"] == "W6")
+    assert bulk["bound_seconds"] > 0
+    assert bulk["bound_seconds"] == pytest.approx(
+        bulk["requests"] * bulk["delay"] / bulk["in_flight"]
+    )
+    for row in summary["results"]:
+        if row["workload"] == "W6" and row["runs"]:
+            assert row["times_bound"] == pytest.approx(row["seconds"] / bulk["bound_seconds"])
+    assert "The raw aiohttp row is the hand-written script" in table
+    assert {t["target"] for t in summary["targets"]} >= {
+        "W6: AsyncClient wall time / bound",
+        "W6: AsyncClient / hand-written aiohttp script",
+    }
+
+
+def test_chart_is_drawn_or_its_absence_explained(
+    folder: Path, finished: subprocess.CompletedProcess[str]
+) -> None:
+    """With matplotlib the run leaves a PNG; without it, a note says why there is none."""
+    chart = folder / "chart.png"
+    if HAS_MATPLOTLIB:
+        assert chart.read_bytes().startswith(PNG_SIGNATURE)
+        assert f"Chart drawn at {chart}" in finished.stderr
+    else:
+        assert not chart.exists()
+        assert "No chart drawn: matplotlib is not installed" in finished.stderr
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is in the bench extra only")
+def test_chart_redraws_from_the_json(folder: Path, run: tuple[str, dict[str, Any]]) -> None:
+    """`python -m benchmarks.chart RESULTS.json -o PNG` draws a chart from a run's JSON."""
+    out = folder / "again.png"
+    run_module("benchmarks.chart", str(folder / "results.json"), "-o", str(out), "--label", "x")
+    assert out.read_bytes().startswith(PNG_SIGNATURE)
