@@ -9,6 +9,7 @@ protocol is missing.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import textwrap
@@ -22,7 +23,7 @@ import fathom_events
 PACKAGE = "fathom_events"
 PACKAGE_DIR = Path(fathom_events.__file__).parent
 
-#: The rooms of the package, lowest first, as ``shared/DESIGN.md`` draws them. A module
+#: The rooms of the package, lowest first, as ARCHITECTURE.md describes them. A module
 #: may import its own layer (without a cycle) or a lower one, never a higher one. A room
 #: is a module, or a subpackage with everything in it; ``__init__`` is the front door.
 LAYERS: tuple[frozenset[str], ...] = tuple(
@@ -43,7 +44,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         # bulk (the algorithms and their data).
         "_options _limits _retry _pagination _bulk _bulk_types _sends",
         "_client _events _sites _token",  # the async client and its resources
-        "_blocking _sync",  # the blocking client: _sync.py becomes _blocking.py (either name)
+        "_blocking",  # the blocking client
         "__init__",  # the front door: re-exports the rooms below it
         "_cli testing",  # on the public names; testing is never imported by the runtime
         "__main__",
@@ -201,7 +202,7 @@ def test_find_cycle_finds_one() -> None:
 
 @pytest.mark.parametrize("module", sorted(modules()))
 def test_imports_point_down(module: str) -> None:
-    """A module imports only from its own layer or the layers below it, as DESIGN.md draws."""
+    """A module imports only from its own layer or the layers below it, as ARCHITECTURE.md says."""
     upward = sorted(other for other in graph()[module] if layer_of(other) > layer_of(module))
     assert not upward, f"{module} (layer {layer_of(module)}) reaches up to {upward}"
 
@@ -210,3 +211,13 @@ def test_bulk_reaches_nothing_of_the_client() -> None:
     """Bulk work reaches its data and the protocol core only: the client comes as a protocol."""
     rooms = {room(module) for module in reach(f"{PACKAGE}._bulk")}
     assert rooms <= BULK_REACH, sorted(rooms - BULK_REACH)
+
+
+def test_architecture_describes_every_room() -> None:
+    """ARCHITECTURE.md names, in backticks, every room of LAYERS and every module on disk."""
+    text = (PACKAGE_DIR.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    on_disk = {room(module) for module in modules()}
+    rooms = on_disk | {name for layer in LAYERS for name in layer}
+    named = [name for name in rooms if re.search(rf"`{re.escape(name)}(\.py|/|`)", text)]
+    missing = sorted(rooms - set(named))
+    assert not missing, f"ARCHITECTURE.md does not describe {missing}"
