@@ -81,7 +81,7 @@ class TokenEchoes:
     :data:`MIN_BLOTTED_TOKEN` is looked for nowhere.
     """
 
-    __slots__ = ("_anchor", "_anchor_bytes", "_bytes", "_name", "_short", "_text")
+    __slots__ = ("_anchor", "_anchor_bytes", "_anchor_lower", "_bytes", "_name", "_short", "_text")
 
     def __init__(self, token: HoldsToken) -> None:
         secret = token.reveal()
@@ -98,6 +98,7 @@ class TokenEchoes:
         # every character needs an escape in the text: the pattern runs then too.
         self._anchor = max(_RUN_AS_SENT.findall(secret), key=len, default="")
         self._anchor_bytes = self._anchor.encode()
+        self._anchor_lower = self._anchor.lower()
 
     def __repr__(self) -> str:
         return "TokenEchoes('********')"
@@ -145,7 +146,7 @@ class TokenEchoes:
     def _quoted_in_name(self, name: str) -> bool:
         return (
             not self._short
-            and (self._anchor.lower() in name.lower() or _may_escape(name))
+            and (self._anchor_lower in name.lower() or _may_escape(name))
             and self._name.search(name) is not None
         )
 
