@@ -67,7 +67,7 @@ from fathom_events.exceptions import (
 )
 
 from ._contract import Timeouts, TransportRequest
-from ._secrecy import raise_alone
+from ._secrecy import raise_alone, words_of
 from ._sender import too_large
 from ._sessions import PerLoop, Pinned
 
@@ -81,16 +81,12 @@ _OWN_OPTIONS: dict[str, Any] = {}
 
 
 def _words(exc: BaseException) -> str:
-    """An exception's class and its own words, as they are; it never raises.
+    """An exception's class and its own words; a ClientResponseError's own message only.
 
     A ClientResponseError's str names its request; its request_info (the headers, the
-    token among them) is never read here: only its own message.
+    token among them) is never read here.
     """
-    try:
-        text = str(exc.message if isinstance(exc, aiohttp.ClientResponseError) else exc)
-    except Exception:  # noqa: BLE001 - an exception's str may do anything
-        text = ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return words_of(exc, exc.message if isinstance(exc, aiohttp.ClientResponseError) else None)
 
 
 def _connection_error(exc: BaseException, request: TransportRequest) -> APIConnectionError:

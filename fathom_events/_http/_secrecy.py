@@ -123,14 +123,17 @@ class TokenEchoes:
 
         For an answer :meth:`found_in` found the token in.
         """
-        blotted = self._bytes.sub(REDACTED.encode(), body)
-        return blotted, [
+        return self.blot_bytes(body), [
             (
                 self._name.sub(REDACTED, name) if self._quoted_in_name(name) else name,
                 self.blot(value),
             )
             for name, value in headers.items()
         ]
+
+    def blot_bytes(self, data: bytes) -> bytes:
+        """``data`` with the token blotted out."""
+        return self._bytes.sub(REDACTED.encode(), data) if not self._short else data
 
     def blot(self, text: str) -> str:
         """``text`` with the token blotted out."""
@@ -149,6 +152,18 @@ class TokenEchoes:
             and (self._anchor_lower in name.lower() or _may_escape(name))
             and self._name.search(name) is not None
         )
+
+
+def words_of(exc: BaseException, text: object = None) -> str:
+    """An exception's class and its own words (or ``text``), as they are; it never raises.
+
+    Not blotted: the sender blots every error's text before it leaves.
+    """
+    try:
+        said = str(exc if text is None else text)
+    except Exception:  # noqa: BLE001 - an exception's str may do anything
+        said = ""
+    return f"{type(exc).__name__}: {said}" if said else type(exc).__name__
 
 
 def raise_alone(error: BaseException) -> NoReturn:

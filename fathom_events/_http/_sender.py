@@ -40,10 +40,11 @@ from fathom_events.exceptions import (
     ClientClosedError,
     FathomError,
     ResponseTooLargeError,
+    _Headers,
 )
 
 from ._contract import AsyncTransport, Timeouts, TransportRequest
-from ._secrecy import HoldsToken, TokenEchoes, raise_alone
+from ._secrecy import HoldsToken, TokenEchoes, raise_alone, words_of
 
 __all__ = ["USER_AGENT", "Sender", "too_large"]
 
@@ -70,29 +71,11 @@ def too_large(cap: int, *, method: str, url: str, status: int) -> ResponseTooLar
     )
 
 
-def _each_text(value: Any, change: Callable[[str], str]) -> Any:
-    """``value`` with ``change`` applied to each string in it: in containers (keys too), and
-    in a request a transport kept (its URL and headers)."""
-    if isinstance(value, str):
-        return change(value)
-    if isinstance(value, Mapping):
-        return {_each_text(key, change): _each_text(item, change) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        items = [_each_text(item, change) for item in value]
-        return items if isinstance(value, list) else tuple(items)
-    if isinstance(value, TransportRequest):
-        headers = _each_text(value.headers, change)
-        return TransportRequest(value.method, change(value.url), headers, value.body)
-    return value
-
-
-def _words(exc: BaseException) -> str:
-    """An exception's class and its own words, as they are; it never raises."""
+def _safe_repr(value: object) -> str:
     try:
-        text = str(exc)
-    except Exception:  # noqa: BLE001 - a transport's exception: its str may do anything
-        text = ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return repr(value)
+    except Exception:  # noqa: BLE001 - a transport's object: its repr may do anything
+        return f"<{type(value).__name__}>"
 
 
 class Sender:
@@ -238,14 +221,14 @@ class Sender:
 
     def _failed(self, failure: Exception, method: str, url: str) -> APIConnectionError:
         """The error for a transport's own exception: its class and words (blotted later)."""
-        said = _words(failure)
+        said = words_of(failure)
         if isinstance(failure, (TimeoutError, asyncio.TimeoutError)):
             return APITimeoutError(
                 f"timed out waiting for the answer ({said})", method=method, url=url
             )
         return APIConnectionError(f"the transport failed ({said})", method=method, url=url)
 
-    def _blot_out(self, found: _Found) -> _Found:
+    def _blot_out(self, found: _Found) -> _Found:  # noqa: C901 - the one function that blots: every kind of value is here
         """``found`` with the token blotted out: the one function that does it.
 
         An answer comes back anew, its body and headers (names too) blotted where
@@ -262,9 +245,33 @@ class Sender:
             # A repeated name (Set-Cookie) keeps its last value.
             return Answer(found.status, dict(pairs), body)  # type: ignore[return-value]
 
+        def blotted(value: Any) -> Any:
+            # Each value an error may hold, token blotted out: text, bytes, containers (keys
+            # too), headers (names in any case, still found in any case), a request kept;
+            # any other object but a number becomes its repr, blotted.
+            if isinstance(value, str):
+                return echoes.blot(value)
+            if isinstance(value, (bytes, bytearray)):
+                return echoes.blot_bytes(bytes(value))
+            if isinstance(value, _Headers):
+                return _Headers(dict(echoes.blot_answer(b"", value)[1]))
+            if isinstance(value, Mapping):
+                return {blotted(key): blotted(item) for key, item in value.items()}
+            if isinstance(value, (list, tuple)):
+                items = [blotted(item) for item in value]
+                return items if isinstance(value, list) else tuple(items)
+            if isinstance(value, (set, frozenset)):
+                return type(value)(blotted(item) for item in value)
+            if isinstance(value, TransportRequest):
+                headers = blotted(value.headers)
+                return TransportRequest(value.method, echoes.blot(value.url), headers, value.body)
+            if value is None or isinstance(value, (bool, int, float)):
+                return value
+            return echoes.blot(_safe_repr(value))
+
         for name, value in list(vars(found).items()):
-            setattr(found, name, _each_text(value, echoes.blot))
-        found.args = _each_text(found.args, echoes.blot)
+            setattr(found, name, blotted(value))
+        found.args = blotted(found.args)
         found.__cause__ = None
         found.__context__ = None
         return found

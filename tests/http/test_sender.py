@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import pickle
 import sys
 import typing
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from fathom_events import (
     APIConnectionError,
     AsyncClient,
     AsyncTransport,
+    NotFoundError,
     RetryPolicy,
     Timeouts,
     TransportRequest,
@@ -28,7 +30,7 @@ from tests.support.secrecy import assert_token_free
 PACKAGE = Path(fathom_events.__file__).parent
 NO_RETRY = RetryPolicy(max_retries=0)
 #: TokenEchoes' methods that blot the token out (found_in only looks).
-BLOTTING = {"blot", "blot_answer"}
+BLOTTING = {"blot", "blot_answer", "blot_bytes"}
 
 
 def functions() -> dict[str, ast.AST]:
@@ -234,3 +236,52 @@ async def test_a_fathom_error_without_request_fields_is_blotted_too() -> None:
         with pytest.raises(UnsupportedEventLoopError, match=r"no loop for Bearer \*{8}") as info:
             await client.events.get(SITE, "E1")
     assert_token_free(info.value, TOKEN)
+
+
+class Holder:
+    """An object of a transport's own, showing the token in its repr."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"Holder({self.token!r})"
+
+
+class QuotingEverywhere:
+    """A transport whose status error holds the token in bytes, a set, an object and headers."""
+
+    async def send(
+        self, request: TransportRequest, _timeouts: Timeouts, /
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        error = NotFoundError(
+            "gone",
+            status=404,
+            body={"kept": b"raw " + token.encode()},
+            headers={"Retry-After": "2", f"x-{token.lower()}": "seen"},
+            method=request.method,
+            url=request.url,
+        )
+        error.raw = token.encode()  # type: ignore[attr-defined]
+        error.names = {token}  # type: ignore[attr-defined]
+        error.holder = Holder(token)  # type: ignore[attr-defined]
+        raise error
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+
+async def test_every_kind_of_value_on_a_transports_error_is_blotted() -> None:
+    """Bytes, sets, objects and header names (in any case) on a transport's error lose the token."""
+    async with AsyncClient(TOKEN, transport=QuotingEverywhere(), retry=NO_RETRY) as client:
+        with pytest.raises(NotFoundError) as info:
+            await client.events.get(SITE, "E1")
+    error = info.value
+    assert error.headers["retry-after"] == "2"  # still found in any case
+    assert "x-********" in error.headers
+    shown_whole = repr(vars(error)) + repr(error.args)
+    assert TOKEN not in shown_whole
+    assert TOKEN.lower() not in shown_whole
+    assert TOKEN.encode() not in pickle.dumps(error)
+    assert_token_free(error, TOKEN)
