@@ -22,6 +22,7 @@ import attrs
 from ._checks import (
     as_validator,
     check_callable_or_none,
+    check_flag,
     check_int_at_least,
     check_seconds_or_none,
     shown,
@@ -259,7 +260,9 @@ class ClientOptions:
     max_response_bytes: int = attrs.field(
         default=DEFAULT_MAX_RESPONSE_BYTES, validator=as_validator(check_int_at_least), kw_only=True
     )
-    allow_insecure_http: bool = attrs.field(default=False, kw_only=True)
+    allow_insecure_http: bool = attrs.field(
+        default=False, validator=as_validator(check_flag), kw_only=True
+    )
     clock: Callable[[], float] | None = attrs.field(
         default=None, validator=as_validator(check_callable_or_none), kw_only=True
     )

@@ -149,3 +149,10 @@ def test_blocking_with_options_is_checked_like_the_constructor(sync_client: Clie
     assert twin._options is twin._async._options
     assert twin._options.timeouts.total == 4.0
     assert twin._limits is sync_client._limits
+
+
+@pytest.mark.parametrize("value", ["no", 1, None])
+def test_allow_insecure_http_must_be_a_bool(value: object) -> None:
+    """allow_insecure_http takes True or False only: a truthy string never lets the token out."""
+    with pytest.raises(InvalidRequestError, match="allow_insecure_http"):
+        ClientOptions(TOKEN, "http://api.example.com/v1", allow_insecure_http=value)  # type: ignore[arg-type]
