@@ -177,7 +177,6 @@ class Limits:
         limiter: RateLimiter | None = None,
     ) -> None:
         self.max_in_flight = max_in_flight
-        self.rate_limit = rate_limit
         self.clock = clock
         self.sleep = sleep
         self.limiter: RateLimiter = limiter or InProcessRateLimiter(

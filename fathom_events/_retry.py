@@ -1,4 +1,4 @@
-"""When to send a request again, and how to share the API's limits between calls.
+"""When to send a request again, and the loop that sends until the answer is final.
 
 Fathom has no idempotency keys, so the rules depend on what a request does:
 

@@ -205,7 +205,7 @@ class APIStatusError(_RequestError):
 
     ``status`` is the HTTP status, ``message`` the API's own words (or an
     excerpt of a non-JSON page), ``body`` the decoded JSON body (or the raw
-    text), ``headers`` the answer's headers (a read-only mapping that finds a
+    text), ``headers`` the answer's headers (a dict that finds a
     name in any case, whatever case the transport gave), ``method`` and
     ``url`` the request,
     ``retry_after`` the answer's ``Retry-After`` in seconds (or ``None``).
