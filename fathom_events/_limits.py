@@ -7,12 +7,11 @@ everybody, and the counts of requests sent and retried, whichever event loop
 or thread the calls run in.
 
 :class:`RateLimiter` is the small interface a limiter implements; today's is
-:class:`InProcessRateLimiter` (a cell-rate algorithm in this process). A
-limiter shared between processes (through Redis, say) implements the same
-four methods and keeps its own promise, e.g. "never more than N requests in
-any S-second window, each counted from when it is sent until S seconds after
-its answer or failure arrived": that is why a limiter is told when each
-request it let through has finished.
+:class:`InProcessRateLimiter`. A limiter shared between processes (through
+Redis, say) implements the same three methods and keeps the same promise:
+"never more than N requests in any S-second window, each counted from when
+it is sent until S seconds after its answer or failure arrived". That is why
+a limiter is told when each request it let through has finished.
 """
 
 from __future__ import annotations
@@ -79,16 +78,24 @@ class RateLimiter(Protocol):
     """What :class:`Limits` asks of a rate limiter: turns, their end, and the cool-down.
 
     Times are on the client's injected clock (``clock`` / ``sleep``), so tests
-    never wait. ``Limits`` asks for a turn only once the cool-down is over,
-    and always says when the turn's request has finished (in a ``finally``,
-    perhaps while being cancelled: a limiter that does I/O there shields it).
+    never wait. ``Limits`` asks for one turn per request, once the request
+    holds a place under the in-flight cap, and always says when the turn's
+    request has finished (in a ``finally``, perhaps while being cancelled: a
+    limiter that does I/O there shields it).
     """
 
-    async def wait_for_turn(self, deadline: float | None) -> object:
+    async def wait_for_turn(
+        self, deadline: float | None, max_cool_down: float, longest_attempt: float | None
+    ) -> object:
         """Return once a request may be sent: a turn, given back to :meth:`finished`.
 
+        First wait out any cool-down: raise :class:`WaitTooLong` with
+        ``cool_down=True`` at once if it lasts longer than ``max_cool_down``.
         Raise :class:`WaitTooLong` rather than wait past ``deadline`` (a time
-        on the clock; ``None``: none). A cancelled wait must leave no turn taken.
+        on the clock; ``None``: none). ``longest_attempt`` is the most seconds
+        the request may then take (its timeout; ``None``: no limit), for a
+        limiter that must outlive a process killed mid-request. A cancelled
+        wait must leave no turn taken.
         """
         ...
 
@@ -100,20 +107,17 @@ class RateLimiter(Protocol):
         """Hold every request back ``seconds`` from now (a longer cool-down already set stays)."""
         ...
 
-    async def cool_down_left(self) -> float:
-        """Seconds left of the cool-down, 0 or less when there is none."""
-        ...
-
 
 class InProcessRateLimiter:
-    """A :class:`RateLimiter` for the calls of one process: a cell-rate algorithm and a cool-down.
+    """A :class:`RateLimiter` for the calls of one process: a window of N places and a cool-down.
 
-    The rate limit is a generic cell-rate algorithm (a leaky bucket kept as
-    one timestamp) on the injected clock: requests are spaced
-    ``per_seconds / requests`` apart, with bursts of up to ``requests``; a
-    turn counts from when it is given, so :meth:`finished` has nothing to do.
-    aiolimiter would do the same but reads the event loop's clock and sleeps
-    on its timers, which would make the limit untestable without real waits.
+    ``RateLimit(N, S)`` is kept literally: a request holds one of ``N``
+    places from when it is sent until ``S`` seconds after its answer (or
+    failure) arrived, so no window of ``S`` seconds, as the server sees it,
+    holds more than ``N`` requests, whether the server counts in a sliding
+    window or in a fixed one opened by its first request (Laravel's throttle,
+    which Fathom's API uses). Bursts of up to ``N`` go at once; the next
+    burst goes ``S`` seconds after the answers. All on the injected clock.
     With no ``rate_limit``, it keeps only the cool-down.
     """
 
@@ -121,43 +125,55 @@ class InProcessRateLimiter:
         self.rate_limit = rate_limit
         self.clock = clock
         self.sleep = sleep
-        # Guards the schedule and the cool-down: calls may run in several threads.
+        # Guards the places and the cool-down: calls may run in several threads.
         self._lock = threading.Lock()
         self._cool_until = 0.0
-        self._theoretical_arrival = 0.0
+        self._sent = 0  # places held by requests not yet finished
+        self._frees: collections.deque[float] = collections.deque()  # when the others free up
 
-    async def wait_for_turn(self, deadline: float | None) -> None:
-        """Wait until the rate limit allows one more request (see :class:`RateLimiter`)."""
-        if self.rate_limit is None:
-            return
-        interval = self.rate_limit.per_seconds / self.rate_limit.requests
-        burst = self.rate_limit.per_seconds - interval
-        with self._lock:
+    async def wait_for_turn(
+        self,
+        deadline: float | None,
+        max_cool_down: float,
+        longest_attempt: float | None,  # noqa: ARG002 - a process's places die with it
+    ) -> bool:
+        """Wait out the cool-down, then for a place in the window (see :class:`RateLimiter`)."""
+        while True:
             now = self.clock()
-            arrival = max(self._theoretical_arrival, now)
-            wait = arrival - burst - now
-            refuse_past_deadline(wait, deadline, self.clock(), "the rate limit")
-            self._theoretical_arrival = arrival + interval
-        if wait > 0:
-            try:
+            wait = self._cool_until - now
+            if wait > 0:
+                if wait > max_cool_down:
+                    message = "the client is cooling down after a 429"
+                    raise WaitTooLong(wait, message, cool_down=True)
+                refuse_past_deadline(wait, deadline, now, "the client's cool-down after a 429")
                 await self.sleep(wait)
-            except BaseException:
-                with self._lock:
-                    self._theoretical_arrival -= interval  # give the unused turn back
-                raise
+                continue
+            if self.rate_limit is None:
+                return False
+            with self._lock:
+                frees = self._frees
+                while frees and frees[0] <= now:
+                    frees.popleft()
+                if self._sent + len(frees) < self.rate_limit.requests:
+                    self._sent += 1
+                    return True
+                # With every place in flight, none frees sooner than S from now.
+                wait = frees[0] - now if frees else self.rate_limit.per_seconds
+            refuse_past_deadline(wait, deadline, now, "the rate limit")
+            await self.sleep(wait)
 
     async def finished(self, turn: object) -> None:
-        """Nothing to do: a turn here counts from when it was given."""
+        """The request's place frees ``per_seconds`` from now."""
+        if turn and self.rate_limit is not None:
+            with self._lock:
+                self._sent -= 1
+                self._frees.append(self.clock() + self.rate_limit.per_seconds)
 
     async def cool_down(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` from now."""
         until = self.clock() + seconds
         with self._lock:  # calls in other threads' loops may cool down at the same moment
             self._cool_until = max(self._cool_until, until)
-
-    async def cool_down_left(self) -> float:
-        """Seconds left of the cool-down."""
-        return self._cool_until - self.clock()
 
 
 class Limits:
@@ -195,33 +211,26 @@ class Limits:
         """
         await self.limiter.cool_down(min(seconds, MAX_RETRY_AFTER))
 
-    async def _wait_out_cool_down(self, deadline: float | None, max_cool_down: float) -> None:
-        while (wait := await self.limiter.cool_down_left()) > 0:
-            if wait > max_cool_down:
-                raise WaitTooLong(wait, "the client is cooling down after a 429", cool_down=True)
-            refuse_past_deadline(wait, deadline, self.clock(), "the client's cool-down after a 429")
-            await self.sleep(wait)
-
     async def run(
         self,
         attempt: Callable[[], Awaitable[T]],
         *,
         deadline: float | None = None,
         max_cool_down: float = math.inf,
+        longest_attempt: float | None = None,
     ) -> T:
-        """Run one attempt when the cool-down, the rate limit and a free slot allow.
+        """Run one attempt when a free slot, the cool-down and the rate limit allow.
 
         Raises :class:`WaitTooLong` instead of waiting past ``deadline`` (on
         the limits' clock) or a cool-down longer than ``max_cool_down``.
+        ``longest_attempt`` is the attempt's timeout, for the limiter.
         """
         in_flight = self._in_flight
         limiter = self.limiter
         if not in_flight.try_take():
             await in_flight.take()
         try:
-            if await limiter.cool_down_left() > 0:
-                await self._wait_out_cool_down(deadline, max_cool_down)
-            turn = await limiter.wait_for_turn(deadline)
+            turn = await limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
             try:
                 with self._lock:
                     self.requests_sent += 1

@@ -170,7 +170,10 @@ async def call_with_retries(
         try:
             attempts += 1
             return await limits.run(
-                send_once, deadline=deadline, max_cool_down=policy.max_retry_after
+                send_once,
+                deadline=deadline,
+                max_cool_down=policy.max_retry_after,
+                longest_attempt=timeouts.total,
             )
         except WaitTooLong as too_long:  # noqa: PERF203 - an attempt costs far more than a try
             raise _wait_error(too_long, method, url, attempts - 1, landed) from None

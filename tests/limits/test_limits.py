@@ -30,8 +30,10 @@ class RecordingLimiter:
         self.cool_until = 0.0
         self.turns = 0
 
-    async def wait_for_turn(self, deadline: float | None) -> object:
-        self.calls.append(("wait_for_turn", deadline))
+    async def wait_for_turn(
+        self, deadline: float | None, max_cool_down: float, longest_attempt: float | None
+    ) -> object:
+        self.calls.append(("wait_for_turn", (deadline, max_cool_down, longest_attempt)))
         if self.refuse_turns:
             raise WaitTooLong(99.0, "waiting 99.0s for the shared window would pass the deadline")
         self.turns += 1
@@ -43,9 +45,6 @@ class RecordingLimiter:
     async def cool_down(self, seconds: float) -> None:
         self.calls.append(("cool_down", seconds))
         self.cool_until = max(self.cool_until, self.clock.now + seconds)
-
-    async def cool_down_left(self) -> float:
-        return self.cool_until - self.clock.now
 
 
 def limits_over(limiter: RateLimiter, fake_time: FakeTime) -> Limits:
@@ -70,7 +69,8 @@ def test_the_in_process_limiter_is_a_rate_limiter(fake_time: FakeTime) -> None:
 
 
 async def test_each_turn_is_asked_for_and_finished_in_order(fake_time: FakeTime) -> None:
-    """Limits asks for a turn with the call's deadline and says when its request finished."""
+    """Limits asks for a turn with the call's deadline, longest cool-down and attempt timeout,
+    and says when its request finished."""
     limiter = RecordingLimiter(fake_time)
     limits = limits_over(limiter, fake_time)
 
@@ -78,9 +78,11 @@ async def test_each_turn_is_asked_for_and_finished_in_order(fake_time: FakeTime)
         limiter.calls.append(("sent", None))
         return "answer"
 
-    assert await limits.run(answer, deadline=1234.0) == "answer"
+    assert await limits.run(answer, deadline=1234.0, max_cool_down=60.0, longest_attempt=5.0) == (
+        "answer"
+    )
     assert limiter.calls == [
-        ("wait_for_turn", 1234.0),
+        ("wait_for_turn", (1234.0, 60.0, 5.0)),
         ("sent", None),
         ("finished", "turn 1"),
     ]
@@ -101,35 +103,38 @@ async def test_a_failed_request_still_finishes_its_turn(fake_time: FakeTime) -> 
 
 
 async def test_the_cool_down_goes_through_the_limiter_capped(fake_time: FakeTime) -> None:
-    """Limits hands the cool-down to the limiter (at most the bound) and waits out what is left."""
+    """Limits hands the cool-down to the limiter, at most the bound on Retry-After."""
     limiter = RecordingLimiter(fake_time)
     limits = limits_over(limiter, fake_time)
     await limits.cool_down(1e308)
     assert limiter.calls == [("cool_down", MAX_RETRY_AFTER)]
 
-    async def answer() -> str:
-        return "answer"
 
-    assert await limits.run(answer) == "answer"
-    assert fake_time.sleeps == [MAX_RETRY_AFTER]
+async def test_the_in_process_limiter_waits_out_the_cool_down(fake_time: FakeTime) -> None:
+    """The in-process limiter holds a turn back until the cool-down is over."""
+    limits = Limits(max_in_flight=1, rate_limit=None, clock=fake_time.clock, sleep=fake_time.sleep)
+    await limits.cool_down(30.0)
+
+    async def answer() -> float:
+        return fake_time.clock()
+
+    assert await limits.run(answer) == 1030.0
+    assert fake_time.sleeps == [30.0]
 
 
 async def test_a_cool_down_longer_than_allowed_is_refused_without_a_turn(
     fake_time: FakeTime,
 ) -> None:
     """A cool-down longer than the call's max_cool_down raises at once; no turn is taken."""
-    limiter = RecordingLimiter(fake_time)
-    limits = limits_over(limiter, fake_time)
-    await limits.cool_down(30.0)
-
-    async def answer() -> str:
-        return "answer"
-
+    limiter = InProcessRateLimiter(RateLimit(1, 10.0), clock=fake_time.clock, sleep=fake_time.sleep)
+    await limiter.cool_down(30.0)
     with pytest.raises(WaitTooLong) as info:
-        await limits.run(answer, max_cool_down=10.0)
+        await limiter.wait_for_turn(None, 10.0, None)
     assert info.value.cool_down
-    assert [name for name, _ in limiter.calls] == ["cool_down"]
     assert fake_time.sleeps == []
+    await limiter.cool_down(-1e9)  # a shorter cool-down never shortens the one set
+    with pytest.raises(WaitTooLong):
+        await limiter.wait_for_turn(None, 10.0, None)
 
 
 async def test_a_limiter_refusing_past_the_deadline_is_a_timeout(fake_time: FakeTime) -> None:
@@ -155,4 +160,6 @@ async def test_a_limiter_refusing_past_the_deadline_is_a_timeout(fake_time: Fake
             timeouts=Timeouts(5.0, None),
         )
     assert fake.requests == []
-    assert limiter.calls == [("wait_for_turn", fake_time.now + 10.0)]
+    assert limiter.calls == [
+        ("wait_for_turn", (fake_time.now + 10.0, RetryPolicy().max_retry_after, 5.0))
+    ]

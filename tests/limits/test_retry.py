@@ -400,7 +400,7 @@ async def test_429_cools_down_concurrent_calls(
 
 
 async def test_rate_limit_spaces_requests(fake_time: FakeTime) -> None:
-    """RateLimit(2, 10) lets a burst of 2 through, then one request every 5 seconds."""
+    """RateLimit(2, 10) lets a burst of 2 through, then the next 2 ten seconds after the answers."""
     limits = Limits(
         max_in_flight=8, rate_limit=RateLimit(2, 10.0), clock=fake_time.clock, sleep=fake_time.sleep
     )
@@ -412,7 +412,7 @@ async def test_rate_limit_spaces_requests(fake_time: FakeTime) -> None:
     for _ in range(5):
         await limits.run(stamp)
     start = stamps[0]
-    assert [round(s - start, 6) for s in stamps] == [0.0, 0.0, 5.0, 10.0, 15.0]
+    assert [round(s - start, 6) for s in stamps] == [0.0, 0.0, 10.0, 10.0, 20.0]
 
 
 async def test_in_flight_cap_is_shared(fake_time: FakeTime) -> None:
