@@ -131,3 +131,19 @@ def test_chart_redraws_from_the_json(folder: Path, run: tuple[str, dict[str, Any
     out = folder / "again.png"
     run_module("benchmarks.chart", str(folder / "results.json"), "-o", str(out), "--label", "x")
     assert out.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_every_process_runs_with_the_same_allocator_settings() -> None:
+    """Server and clients run with glibc's malloc thresholds fixed, unless --malloc default."""
+    from benchmarks import runner  # noqa: PLC0415 - the runner, not its command line
+
+    fixed = runner.process_environment(runner.parse_args([]).malloc)
+    assert fixed["MALLOC_MMAP_THRESHOLD_"] == str(1 << 20)
+    assert fixed["MALLOC_TRIM_THRESHOLD_"] == str(8 << 20)
+    default = runner.process_environment(runner.parse_args(["--malloc", "default"]).malloc)
+    assert "MALLOC_MMAP_THRESHOLD_" not in default
+
+
+def test_the_report_says_how_malloc_was_set(finished: subprocess.CompletedProcess[str]) -> None:
+    """The run's report names the allocator setting it ran with."""
+    assert "malloc thresholds fixed" in finished.stdout
