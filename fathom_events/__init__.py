@@ -152,7 +152,7 @@ __all__ = [
 ]
 
 # Where each public name lives: its module is imported when the name is first used.
-_LOCATIONS: dict[str, str] = {
+_LOCATIONS = {
     name: module
     for module, names in {
         "._bulk_types": (

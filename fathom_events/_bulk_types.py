@@ -384,6 +384,13 @@ class SiteReport:
             report was made with ``SyncReport(keep_skipped_names=True)`` (a
             big account's would fill memory); ``skipped_count`` counts them
             either way.
+        skipped_count: How many events were left as they were.
+        keep_skipped_names: Whether ``skipped`` keeps their names (as the
+            :class:`SyncReport` that made this report says).
+        renamed: Events renamed, each as the answer to its update gives it
+            (same id, new name).
+        repeated: Ids the site's listing showed more than once (each counted
+            once): see :attr:`SitePlan.repeated`.
         failed: Each change that failed (action ``create``, ``rename``,
             ``update`` or ``delete``), ``apply`` when the site's work broke
             outside any one change, or ``list`` when ``sync`` could not list
@@ -393,13 +400,6 @@ class SiteReport:
             (plan again to see).
         refused: Changes the plan refused (the token may not make them):
             never sent.
-        skipped_count: How many events were left as they were.
-        keep_skipped_names: Whether ``skipped`` keeps their names (as the
-            :class:`SyncReport` that made this report says).
-        renamed: Events renamed, each as the answer to its update gives it
-            (same id, new name).
-        repeated: Ids the site's listing showed more than once (each counted
-            once): see :attr:`SitePlan.repeated`.
     """
 
     site_id: str
