@@ -26,7 +26,7 @@ ATTRS_CLASSES = [
 
 def shown(thing: object) -> str:
     """What ``help(thing)`` prints."""
-    return pydoc.render_doc(thing, renderer=pydoc.plaintext)
+    return pydoc.plain(pydoc.render_doc(thing))
 
 
 def documented_fields(cls: type) -> list[str]:
@@ -78,7 +78,7 @@ def test_pull_result_documents_what_it_adds_to_a_dict() -> None:
 @pytest.mark.parametrize("cls", [*ATTRS_CLASSES, AsyncClient, Client])
 def test_constructor_annotations_are_real_types(cls: type) -> None:
     """No parameter of a public type's constructor is annotated `object` (EventSpec's were)."""
-    hints = typing.get_type_hints(cls.__init__)
+    hints = typing.get_type_hints(vars(cls)["__init__"])
     loose = [name for name, hint in hints.items() if hint is object]
     assert loose == []
     assert "object" not in str(inspect.signature(cls))
