@@ -42,6 +42,7 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 default_role = "py:obj"  # `Name` in a docstring links to it when it is documented
+smartquotes = False  # "--max-deletes" stays as typed, not an en dash
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_class_signature = "mixed"

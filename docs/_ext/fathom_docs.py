@@ -181,10 +181,10 @@ def _help(action: argparse.Action, parser: argparse.ArgumentParser) -> str:
 
 
 def _arguments(parser: argparse.ArgumentParser) -> nodes.definition_list:
-    """Every argument and option of ``parser`` (``--help`` aside), with its help."""
+    """Every argument and option of ``parser``, with its help."""
     listing = nodes.definition_list()
     for action in parser._actions:  # noqa: SLF001 - argparse has no public list of them
-        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001 - the commands
             continue
         item = nodes.definition_list_item()
         term = nodes.term()
