@@ -29,8 +29,8 @@ import pytest
 
 from fathom_events._cli._syncfile import parse_sync_file
 from fathom_events.testing import FakeFathom
-from tests.support.helpers import SITE, FakeTime
-from tests.support.readme import DOCS, DOCS_RECIPES, Block, point_at_the_fake, python_blocks
+from tests.support.helpers import SITE
+from tests.support.readme import DOCS, DOCS_RECIPES, Block, python_blocks
 
 PAGES = sorted(page for page in DOCS.rglob("*.md") if "_build" not in page.parts)
 TEST_FUNCTION = re.compile(r"^(?:async )?def (test_\w+)\(", re.MULTILINE)
@@ -66,16 +66,6 @@ def test_the_docs_have_examples_of_each_kind() -> None:
     assert len(TEST_FILES) >= 5
     recipes = [block for page, block in BLOCKS if _is_recipe(page, block)]
     assert len(recipes) == 8
-
-
-@pytest.fixture(name="world")
-def _world(
-    monkeypatch: pytest.MonkeyPatch, fake: FakeFathom, thread_url: str, fake_time: FakeTime
-) -> FakeFathom:
-    """A served fake holding CDBUGS and WXYZ, where the docs' default clients go."""
-    point_at_the_fake(monkeypatch, thread_url, fake_time)
-    fake.add_site("WXYZ")
-    return fake
 
 
 @pytest.mark.parametrize("item", SCRIPTS, ids=block_id)
