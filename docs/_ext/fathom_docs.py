@@ -5,6 +5,8 @@
   ``__all__`` (parents first, as the tree reads), ``:rest:`` every other name of
   its ``__all__`` that no ``fathom-api`` before it in the same page named. So a
   name added to ``__all__`` is documented on the next build, without an edit here.
+* ``.. fathom-error-tree:: MODULE`` draws the error classes of its ``__all__``
+  as a tree, each with the first sentence of its docstring.
 * ``.. fathom-cli::`` writes the command line's reference from
   ``fathom_events._cli._app.build_parser()`` (every command, argument and
   option, with its help) and ``EXIT_CODES``: it cannot drift from the parser.
@@ -160,6 +162,52 @@ class FathomApi(SphinxDirective):
         return holder.children
 
 
+class FathomErrorTree(SphinxDirective):
+    """``.. fathom-error-tree:: MODULE``: its error classes drawn as a tree, from the classes.
+
+    Each line is a class, indented under its parent, with ``(also ValueError)``
+    for a builtin error it also is, and the first sentence of its docstring.
+    """
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        module = self.arguments[0]
+        found = importlib.import_module(module)
+        names = _tree_order(
+            module, [n for n in public_names(module) if _is_error(getattr(found, n))]
+        )
+        classes = {name: getattr(found, name) for name in names}
+        lines: list[str] = []
+
+        def parent_of(cls: type) -> type | None:
+            bases = [b for b in cls.__mro__[1:] if b in classes.values()]
+            return bases[0] if bases else None
+
+        def draw(parent: type | None, prefix: str) -> None:
+            children = [n for n, c in classes.items() if parent_of(c) is parent]
+            for index, name in enumerate(children):
+                last = index == len(children) - 1
+                cls = classes[name]
+                also = [
+                    b.__name__
+                    for b in cls.__bases__
+                    if b.__module__ == "builtins" and b is not Exception
+                ]
+                summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+                summary = summary.split(". ")[0].rstrip(".").replace("``", "")
+                if also:
+                    summary = f"(also {', '.join(also)}) {summary}"
+                branch = "" if parent is None else ("└── " if last else "├── ")
+                label = f"{prefix}{branch}{name}"
+                lines.append(f"{label:<34} {summary}".rstrip())
+                deeper = "" if parent is None else prefix + ("    " if last else "│   ")
+                draw(cls, deeper)
+
+        draw(None, "")
+        return [nodes.literal_block(text="\n".join(lines))]
+
+
 def _option_words(action: argparse.Action) -> str:
     """How an option or argument is written: ``--out FILE``, ``-y, --yes``, ``SITE...``."""
     if not action.option_strings:
@@ -284,6 +332,7 @@ def check_every_name_has_an_entry(app: Sphinx, env: BuildEnvironment) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("fathom-api", FathomApi)
     app.add_directive("fathom-cli", FathomCli)
+    app.add_directive("fathom-error-tree", FathomErrorTree)
     app.connect("env-check-consistency", check_every_name_has_an_entry)
     app.connect("autodoc-process-signature", signature_for_readers)
     return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True}

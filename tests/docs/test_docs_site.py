@@ -189,3 +189,27 @@ def test_the_command_line_page_has_every_command_option_and_exit_code(site: Path
     for code, meaning in EXIT_CODES:
         assert re.search(rf"<code[^>]*><span class=\"pre\">{code}</span></code>", text), code
         assert " ".join(meaning.split()) in text.replace("&#39;", "'"), meaning
+
+
+def test_the_error_tree_draws_every_error_under_its_parent(site: Path) -> None:
+    """The errors page draws each public error class, indented one step below its parent."""
+    from bs4 import BeautifulSoup  # noqa: PLC0415 - only with the docs extra
+
+    page = BeautifulSoup((site / "reference" / "errors.html").read_text(), "html.parser")
+    drawn = page.find("pre")
+    assert drawn is not None
+    tree = drawn.get_text().splitlines()
+    depth: dict[str, int] = {}
+    for line in tree:
+        name = line.lstrip("│├└─ ").split()[0]
+        depth[name] = (len(line) - len(line.lstrip("│├└─ "))) // 4
+    errors = {
+        name: value
+        for name in fathom_events.__all__
+        if isinstance(value := getattr(fathom_events, name), type)
+        and issubclass(value, BaseException)
+    }
+    assert set(depth) == set(errors)
+    for name, cls in errors.items():
+        parents = [base.__name__ for base in cls.__mro__[1:] if base.__name__ in errors]
+        assert depth[name] == (depth[parents[0]] + 1 if parents else 0), name
