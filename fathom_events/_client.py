@@ -117,6 +117,7 @@ class AsyncClient(OptionsAndCounters):
     * ``client.with_options(...)``: a twin with other call options;
       ``requests_sent`` and ``retries`` count what was sent.
 
+    ``base_url`` is where it sends (Fathom's API by default: a fake's in tests).
     Use it as ``async with AsyncClient() as client:`` so its session is closed,
     or call :meth:`aclose`. One client is meant to live long and be shared by
     every task, whichever asyncio event loop awaits it: it holds one aiohttp
@@ -126,7 +127,6 @@ class AsyncClient(OptionsAndCounters):
     every loop and thread.
 
     * ``token``: the API token; ``None`` reads ``FATHOM_API_TOKEN``.
-    * ``base_url``: the API's URL (Fathom's by default; a fake's in tests).
     * ``timeout``: seconds one attempt may take in all; ``connect_timeout``
       the part of it spent connecting. ``None`` disables that limit.
     * ``retry``: the :class:`RetryPolicy` (retries are on by default).
