@@ -115,6 +115,8 @@ class AsyncClient(OptionsAndCounters):
     every loop and thread.
 
     * ``token``: the API token; ``None`` reads ``FATHOM_API_TOKEN``.
+    * ``base_url``: the API's URL; ``None`` reads ``FATHOM_API_BASE_URL``, and
+      without it Fathom's own (``https://api.usefathom.com/v1``).
     * ``timeout``: seconds one attempt may take in all; ``connect_timeout``
       the part of it spent connecting. ``None`` disables that limit.
     * ``retry``: the :class:`RetryPolicy` (retries are on by default).
@@ -137,7 +139,19 @@ class AsyncClient(OptionsAndCounters):
     * ``max_response_bytes``: an answer bigger than this once decoded (gzip,
       deflate, br, zstd) is refused, not read (4 MiB).
     * ``allow_insecure_http``: permit ``http://`` to a host that is not
-      loopback (the token would travel unencrypted).
+      loopback, or through a proxy that is not (the token would travel
+      unencrypted).
+    * ``proxy``: send every request through this ``http://`` or ``https://``
+      proxy (``user:password@`` allowed: sent as ``Proxy-Authorization``, to
+      the proxy only, and never shown); an https:// API is reached through a
+      CONNECT tunnel, so the proxy sees neither the token nor the requests.
+    * ``trust_env``: without ``proxy``, use the proxy ``HTTPS_PROXY`` (for an
+      http:// base URL, ``HTTP_PROXY``) names, unless ``NO_PROXY`` names the
+      API's host; read when the client is made. ``.netrc`` is never read.
+    * ``ssl``: an ``ssl.SSLContext`` for TLS (a CA of your own, a client
+      certificate), such as ``ssl.create_default_context(cafile=...)``; it
+      must verify the server. ``proxy``, ``trust_env`` and ``ssl`` are the
+      built-in transport's settings: not with ``transport``.
     * ``clock`` / ``sleep``: a monotonic clock and an async sleep, injectable
       so tests can run retries and rate limits without real waiting.
     """
