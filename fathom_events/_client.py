@@ -63,7 +63,10 @@ class _Shared:
         prepare = None
         if transport is None:
             built_in = AiohttpTransport(
-                session=session, max_response_bytes=options.max_response_bytes
+                session=session,
+                max_response_bytes=options.max_response_bytes,
+                proxy=options.proxy_in_use,
+                ssl=options.ssl,
             )
             transport, prepare = built_in, built_in.open
         sender = Sender(

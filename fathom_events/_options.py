@@ -36,6 +36,7 @@ from ._http._route import (
     check_ssl,
     proxy_from_environment,
     refuse_plain_http,
+    refuse_tls_in_tls,
 )
 from ._http._secrecy import Secret
 from ._limits import RateLimit
@@ -227,8 +228,10 @@ class ClientOptions:
     proxy_in_use: Proxy | None = attrs.field(init=False)
 
     @base_url.validator
-    def _plain_http(self, _: attrs.Attribute[str], value: str) -> None:
+    def _reachable(self, _: attrs.Attribute[str], value: str) -> None:
+        """Plain http's rule over the base URL and the proxy; TLS inside TLS only where it runs."""
         refuse_plain_http(value, self.proxy_in_use, allow_insecure_http=self.allow_insecure_http)
+        refuse_tls_in_tls(value, self.proxy_in_use)
 
     @proxy_in_use.default
     def _proxy_in_use(self) -> Proxy | None:

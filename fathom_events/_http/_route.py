@@ -24,6 +24,7 @@ import ipaddress
 import os
 import re
 import ssl
+import sys
 from typing import Final
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -45,6 +46,7 @@ __all__ = [
     "is_loopback",
     "proxy_from_environment",
     "refuse_plain_http",
+    "refuse_tls_in_tls",
 ]
 
 BASE_URL_ENV: Final = "FATHOM_API_BASE_URL"
@@ -52,6 +54,8 @@ _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 # Characters a URL never holds raw: parsers disagree on a backslash (WHATWG reads it as
 # "/"), and whitespace is either stripped or sent, so either way the URL would change.
 _URL_FORBIDDEN = re.compile(r"[\s\\]").search
+#: Whether asyncio can run TLS inside TLS (an https:// API through an https:// proxy).
+TLS_IN_TLS = sys.version_info >= (3, 11)
 
 
 def is_loopback(host: str) -> bool:
@@ -201,6 +205,19 @@ def check_ssl(value: object) -> ssl.SSLContext | None:
             " verification is never switched off",
         )
     return value
+
+
+def refuse_tls_in_tls(base_url: str, proxy: Proxy | None) -> None:
+    """Refuse an https:// API through an https:// proxy where asyncio cannot nest TLS."""
+    if TLS_IN_TLS or proxy is None or not proxy.url.startswith("https:"):
+        return
+    if urlsplit(base_url).scheme == "https":
+        raise InvalidRequestError(
+            "proxy",
+            f"{proxy.url} ({proxy.source}) is an https:// proxy: reaching an https:// API"
+            " through it needs TLS inside TLS, which asyncio has from Python 3.11; use an"
+            " http:// proxy (the tunnel to the API is encrypted all the same)",
+        )
 
 
 def refuse_plain_http(base_url: str, proxy: Proxy | None, *, allow_insecure_http: bool) -> None:

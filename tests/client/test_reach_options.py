@@ -10,6 +10,7 @@ import attrs
 import pytest
 
 from fathom_events import AsyncClient, Client, InvalidRequestError
+from fathom_events._http import _route
 from fathom_events._options import ClientOptions
 from fathom_events.testing import FakeFathom, MemoryTransport
 from tests.support.helpers import TOKEN
@@ -226,3 +227,17 @@ def test_plain_http_through_an_environment_proxy_keeps_the_rule(
     assert refused.value.field == "proxy"
     assert "$HTTP_PROXY (trust_env=True)" in refused.value.rule
     assert PASSWORD not in str(refused.value)
+
+
+def test_an_https_proxy_for_an_https_api_needs_tls_inside_tls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before Python 3.11 (no TLS inside TLS), https through an https proxy is refused."""
+    monkeypatch.setattr(_route, "TLS_IN_TLS", False)
+    with pytest.raises(InvalidRequestError, match="needs TLS inside TLS") as refused:
+        ClientOptions(TOKEN, URL, proxy=f"https://u:{PASSWORD}@proxy.example.test")
+    assert refused.value.field == "proxy"
+    assert PASSWORD not in str(refused.value)
+    assert ClientOptions(TOKEN, URL, proxy="http://proxy.example.test").proxy_in_use is not None
+    plain = ClientOptions(TOKEN, "http://127.0.0.1:9/v1", proxy="https://127.0.0.1:8443")
+    assert plain.proxy_in_use is not None
