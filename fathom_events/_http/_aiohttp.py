@@ -86,8 +86,11 @@ def _words(exc: BaseException) -> str:
     """An exception's class and its own words; a ClientResponseError's own message only.
 
     A ClientResponseError's str names its request; its request_info (the headers, the
-    token among them) is never read here.
+    token among them) is never read here. A proxy's refusal keeps only its class: its
+    reason phrase is the proxy's to choose, and may quote the credentials it was sent.
     """
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return type(exc).__name__
     return words_of(exc, exc.message if isinstance(exc, aiohttp.ClientResponseError) else None)
 
 

@@ -98,8 +98,8 @@ async def test_plain_http_goes_through_the_proxy_with_its_credentials(
 async def test_a_proxy_refusing_the_credentials_is_a_typed_error_that_hides_them(
     face: Face, fake: FakeFathom, certificates: Certificates
 ) -> None:
-    """A 407 to CONNECT: APIConnectionError naming the proxy's refusal; no credential shows."""
-    proxy = Proxy(credentials=(USER, "another-password"))
+    """A 407 to CONNECT, quoting the credentials: APIConnectionError saying so, none shown."""
+    proxy = Proxy(credentials=(USER, "another-password"), echo=True)
     served = TlsServed(fake, certificates.server_context())
     async with face.serve(proxy) as proxy_url:
         settings: dict[str, Any] = {

@@ -4,7 +4,8 @@
 unread), and a plain-http request in absolute form (``GET http://host/...``)
 by forwarding it, and each later one on that connection, in origin form
 without its ``Proxy-Authorization``, as proxies do. With ``credentials`` it
-answers 407 to a request without the matching ``Proxy-Authorization``. With
+answers 407 to a request without the matching ``Proxy-Authorization`` (with
+``echo``, a hostile proxy, quoting the one it got in its reason and body). With
 ``ssl`` it is an https:// proxy (TLS between the client and it). It records
 what it saw (:class:`Seen`): each request line and its headers, and every
 byte a client sent inside a tunnel.
@@ -68,8 +69,10 @@ class Proxy:
         *,
         credentials: tuple[str, str] | None = None,
         ssl: ssl_module.SSLContext | None = None,
+        echo: bool = False,
     ) -> None:
         self.seen = Seen()
+        self._echo = echo
         self._ssl = ssl
         self._expected = (
             None
@@ -107,10 +110,11 @@ class Proxy:
         try:
             line, headers = await self._read_head(reader)
             if self._expected is not None and headers.get("proxy-authorization") != self._expected:
+                given = headers.get("proxy-authorization", "") if self._echo else ""
                 writer.write(
-                    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                    b'Proxy-Authenticate: Basic realm="test"\r\n'
-                    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+                    f"HTTP/1.1 407 Proxy Authentication Required {given}\r\n"
+                    'Proxy-Authenticate: Basic realm="test"\r\n'
+                    f"Content-Length: {len(given)}\r\nConnection: close\r\n\r\n{given}".encode()
                 )
                 await writer.drain()
                 return
