@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,6 +15,7 @@ from ._events import AsyncEvents
 from ._http._aiohttp import AiohttpTransport
 from ._http._sender import Sender
 from ._limits import Limits
+from ._logs import LOGGER, switch_on_from_environment
 from ._loops import asyncio_sleep
 from ._options import (
     AsyncClientOptions,
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient", "OptionsAndCounters"]
 
 T = TypeVar("T")
+logger = logging.getLogger(LOGGER)
 
 
 def _changes_made(**changes: Any) -> dict[str, Any]:
@@ -52,7 +55,8 @@ class _Shared:
     @classmethod
     def new(cls, options: ClientOptions, session: aiohttp.ClientSession | None = None) -> _Shared:
         """Limits and a sender made to ``options``: through the transport given, or aiohttp's
-        (on ``session`` if one is lent)."""
+        (on ``session`` if one is lent). The first client made reads ``FATHOM_EVENTS_LOG``."""
+        switch_on_from_environment()
         limits = Limits(
             max_in_flight=options.max_in_flight,
             rate_limit=options.rate_limit,
@@ -69,6 +73,13 @@ class _Shared:
                 ssl=options.ssl,
             )
             transport, prepare = built_in, built_in.open
+            if (proxy := options.proxy_in_use) is not None:
+                logger.info(
+                    "requests to %s go through the proxy %s (%s)",
+                    options.base_url,
+                    proxy.url,
+                    proxy.source,
+                )
         sender = Sender(
             transport,
             base_url=options.base_url,
