@@ -1,7 +1,9 @@
 """``fake-server``: a seeded FakeFathom on a port of your choice, until interrupted.
 
 Anything that speaks HTTP (a test suite in any language) can point at it. It
-prints one line when it is ready, with its base URL, and stops cleanly on
+prints one line when it is ready, with its base URL, then the ``export`` lines
+that point a shell at it (``FATHOM_API_BASE_URL``, and ``FATHOM_API_TOKEN``
+unless ``--token`` gave one of your own), and stops cleanly on
 Ctrl-C or SIGTERM (exit code 0). ``--rate-limit N/SECONDS`` gives each token
 Fathom's kind of budget; ``--fault SPEC`` (a JSON fault description, see
 ``FakeFathom.inject_spec``) injects faults before it serves, and its control
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shlex
 import signal
 from collections.abc import AsyncIterator
 
@@ -57,6 +60,10 @@ async def run_fake_server(args: argparse.Namespace, out: Output, stop: asyncio.E
         faults_url = base_url.removesuffix("/v1") + FakeFathom.CONTROL_PATH
         # The fake's well-known token is printed; a token of your own is not.
         shown_token = token if args.token is None else None
+        # What a shell needs to point the client and the command line here.
+        env = {"FATHOM_API_BASE_URL": base_url}
+        if shown_token:
+            env["FATHOM_API_TOKEN"] = shown_token
         if out.json_mode:
             out.json(
                 {
@@ -67,6 +74,7 @@ async def run_fake_server(args: argparse.Namespace, out: Output, stop: asyncio.E
                     "rate_limit": None if budget is None else list(budget),
                     "faults": faults_url,
                     "pending_faults": fake.pending_faults(),
+                    "env": env,
                 },
                 compact=True,
             )
@@ -83,6 +91,8 @@ async def run_fake_server(args: argparse.Namespace, out: Output, stop: asyncio.E
             if budget is not None:
                 parts.append(f"at most {budget[0]} requests per {budget[1]:g} s per token")
             out.result("; ".join([*parts, f"faults: {faults_url}", "Ctrl-C stops it"]))
+            for name, value in env.items():  # to paste into a shell
+                out.result(f"export {name}={shlex.quote(value)}")
         await stop.wait()
     if out.json_mode:
         out.json({"stopped": True, "requests": len(fake.requests)}, compact=True)
