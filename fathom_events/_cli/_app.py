@@ -275,6 +275,14 @@ def _fake_server_arguments(sub: _Parser) -> None:
     sub.add_argument("--port", type=_count, default=0, help="port (default: a free one)")
     sub.add_argument("--sites", metavar="N", type=_count, default=3, help="sites to seed (3)")
     sub.add_argument(
+        "--site",
+        dest="named_sites",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="also hold an empty site with this id, such as the README's CDBUGS (repeatable)",
+    )
+    sub.add_argument(
         "--events-per-site", metavar="M", type=_count, default=20, help="events per site (20)"
     )
     sub.add_argument(

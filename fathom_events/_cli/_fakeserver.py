@@ -56,6 +56,9 @@ async def run_fake_server(args: argparse.Namespace, out: Output, stop: asyncio.E
     for spec in args.faults:
         _inject(fake, spec)
     site_ids = fake.seed(args.sites, args.events_per_site)
+    named = [site for site in dict.fromkeys(args.named_sites) if site not in site_ids]
+    for site in named:
+        fake.add_site(site)
     async with serve_on(fake, args.host, args.port) as base_url:
         faults_url = base_url.removesuffix("/v1") + FakeFathom.CONTROL_PATH
         # The fake's well-known token is printed; a token of your own is not.
@@ -68,7 +71,7 @@ async def run_fake_server(args: argparse.Namespace, out: Output, stop: asyncio.E
             out.json(
                 {
                     "serving": base_url,
-                    "sites": site_ids,
+                    "sites": site_ids + named,
                     "events_per_site": args.events_per_site,
                     "token": shown_token,
                     "rate_limit": None if budget is None else list(budget),
@@ -79,11 +82,13 @@ async def run_fake_server(args: argparse.Namespace, out: Output, stop: asyncio.E
                 compact=True,
             )
         else:
-            sites = f"{site_ids[0]}..{site_ids[-1]}" if site_ids else "none"
+            seeded = [f"{site_ids[0]}..{site_ids[-1]}"] if site_ids else []
+            sites = ", ".join(seeded + named) or "none"
             token_text = f"token {shown_token}" if shown_token else "the token given with --token"
             parts = [
                 (
-                    f"serving a fake Fathom API at {base_url}: {len(site_ids)} sites ({sites}),"
+                    f"serving a fake Fathom API at {base_url}: {len(site_ids) + len(named)} sites"
+                    f" ({sites}),"
                     f" {args.events_per_site} events each"
                 ),
                 token_text,

@@ -16,6 +16,7 @@ from fathom_events._cli import main
 from fathom_events.testing import FakeFathom
 from tests.cli.test_cli import TOKEN, fake_server_process, run_cli, subprocess_env
 from tests.support.proxy import Proxy
+from tests.support.readme import python_blocks
 from tests.support.tls import Certificates, certificates_fixture
 
 __all__ = ["certificates_fixture"]
@@ -261,3 +262,28 @@ def test_fake_server_prints_no_token_of_your_own() -> None:
     assert export.startswith("export FATHOM_API_BASE_URL=http://127.0.0.1:")
     assert out == "stopped after 0 requests\n"
     assert TOKEN not in export + out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and /bin/sh")
+def test_the_quick_start_runs_as_written_against_fake_server(tmp_path: Path) -> None:
+    """fake-server --site CDBUGS, its export lines pasted: the README's quick start runs as is."""
+    (block,) = [block for block in python_blocks() if block.section == "Quick start (async)"]
+    script = tmp_path / "quick_start.py"
+    script.write_text(block.source)
+    exports: list[str] = []
+    with fake_server_process("--site", "CDBUGS", exports=exports) as (process, line):
+        assert "4 sites (SITE1..SITE3, CDBUGS)" in line
+        pasted = "; ".join(line.strip() for line in exports)
+        command = f"{pasted}; {shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+        shell = subprocess.run(  # noqa: S603 - the lines it printed, in a plain shell
+            ["/bin/sh", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=subprocess_env(),
+            check=False,
+        )
+        assert shell.returncode == 0, shell.stderr
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=20)
+    assert out == "stopped after 5 requests\n"  # the quick start's five calls
