@@ -39,6 +39,21 @@ def _fake() -> FakeFathom:
     return fake
 
 
+def pasted_then(exports: list[str], *python_args: str) -> subprocess.CompletedProcess[str]:
+    """``exports`` pasted into a plain shell, then ``python ARGS`` run there; it must succeed."""
+    python = " ".join(shlex.quote(arg) for arg in (sys.executable, *python_args))
+    shell = subprocess.run(  # noqa: S603 - the lines fake-server printed, in a plain shell
+        ["/bin/sh", "-c", "; ".join([*(line.strip() for line in exports), python])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+        check=False,
+    )
+    assert shell.returncode == 0, shell.stderr
+    return shell
+
+
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     captured = capsys.readouterr()
@@ -229,20 +244,7 @@ def test_fake_server_prints_the_export_lines_to_paste() -> None:
             f"export FATHOM_API_BASE_URL={found[1]}\n",
             f"export FATHOM_API_TOKEN={FakeFathom.DEFAULT_TOKEN}\n",
         ]
-        pasted = "; ".join(line.strip() for line in exports)
-        shell = subprocess.run(  # noqa: S603 - the lines it printed, in a plain shell
-            [
-                "/bin/sh",
-                "-c",
-                f"{pasted}; {shlex.quote(sys.executable)} -m fathom_events list SITE1",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=subprocess_env(),
-            check=False,
-        )
-        assert shell.returncode == 0, shell.stderr
+        shell = pasted_then(exports, "-m", "fathom_events", "list", "SITE1")
         assert len(shell.stdout.splitlines()) == 1
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
@@ -273,17 +275,7 @@ def test_the_quick_start_runs_as_written_against_fake_server(tmp_path: Path) -> 
     exports: list[str] = []
     with fake_server_process("--site", "CDBUGS", exports=exports) as (process, line):
         assert "4 sites (SITE1..SITE3, CDBUGS)" in line
-        pasted = "; ".join(line.strip() for line in exports)
-        command = f"{pasted}; {shlex.quote(sys.executable)} {shlex.quote(str(script))}"
-        shell = subprocess.run(  # noqa: S603 - the lines it printed, in a plain shell
-            ["/bin/sh", "-c", command],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=subprocess_env(),
-            check=False,
-        )
-        assert shell.returncode == 0, shell.stderr
+        pasted_then(exports, str(script))
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=20)
     assert out == "stopped after 5 requests\n"  # the quick start's five calls

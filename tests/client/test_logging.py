@@ -39,23 +39,34 @@ def was_read() -> bool:
     return logs._read
 
 
-def ours(text: str) -> list[str]:
-    """The lines of ``text`` that our handler wrote."""
-    return [line for line in text.splitlines() if LINE.match(line)]
+class Logged:
+    """FATHOM_EVENTS_LOG set for the test, and the lines our handler wrote to stderr."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        self._monkeypatch = monkeypatch
+        self._capsys = capsys
+
+    def switch(self, value: str) -> None:
+        self._monkeypatch.setenv(ENV, value)
+
+    def lines(self) -> list[str]:
+        return [line for line in self._capsys.readouterr().err.splitlines() if LINE.match(line)]
+
+
+@pytest.fixture(name="logged")
+def _logged(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Logged:
+    return Logged(monkeypatch, capsys)
 
 
 async def test_debug_writes_each_request_and_answer_on_one_line(
-    face: Face,
-    fake: FakeFathom,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    face: Face, fake: FakeFathom, logged: Logged
 ) -> None:
     """FATHOM_EVENTS_LOG=debug: a line per request and answer (method, URL, status, time)."""
-    monkeypatch.setenv(ENV, "debug")
+    logged.switch("debug")
     async with face.opened(fake) as opened:
         await opened.events.create(SITE, "Logged\nacross lines")
         base = opened.base_url
-    lines = ours(capsys.readouterr().err)
+    lines = logged.lines()
     assert len(lines) == 2, lines
     assert lines[0].endswith(f" DEBUG fathom_events.http: request POST {base}/sites/{SITE}/events")
     assert re.search(
@@ -68,33 +79,25 @@ async def test_debug_writes_each_request_and_answer_on_one_line(
 
 
 async def test_info_shows_retries_but_not_each_request(
-    face: Face,
-    fake: FakeFathom,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    face: Face, fake: FakeFathom, logged: Logged
 ) -> None:
     """FATHOM_EVENTS_LOG=info: a retry's WARNING is written; request lines are not."""
-    monkeypatch.setenv(ENV, "INFO ")
+    logged.switch("INFO ")
     fake.inject(Fault.respond(503, headers={"Retry-After": "0"}))
     async with face.opened(fake) as opened:
         await opened.events.list(SITE)
-    lines = ours(capsys.readouterr().err)
+    lines = logged.lines()
     assert len(lines) == 1, lines
     assert " WARNING fathom_events: retrying GET " in lines[0]
 
 
-async def test_a_failure_is_one_line_too(
-    face: Face,
-    fake: FakeFathom,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_failure_is_one_line_too(face: Face, fake: FakeFathom, logged: Logged) -> None:
     """An attempt that gets no answer is logged with its error's class, on one line."""
-    monkeypatch.setenv(ENV, "debug")
+    logged.switch("debug")
     fake.inject(Fault.disconnect())
     async with face.opened(fake, retry=None) as opened:
         await opened.events.list(SITE)
-    lines = ours(capsys.readouterr().err)
+    lines = logged.lines()
     assert any(" no answer to GET " in line and "APIConnectionError" in line for line in lines)
     assert all("\n" not in line for line in lines)
 

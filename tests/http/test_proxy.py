@@ -10,7 +10,9 @@ it).
 from __future__ import annotations
 
 import base64
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -18,7 +20,7 @@ import pytest
 
 from fathom_events import APIConnectionError, AsyncClient, InvalidRequestError
 from fathom_events.testing import FakeFathom
-from tests.support.faces import Face, face_fixture
+from tests.support.faces import Face, Opened, face_fixture
 from tests.support.helpers import SITE, TOKEN
 from tests.support.proxy import Proxy
 from tests.support.secrecy import assert_token_free
@@ -43,6 +45,18 @@ def with_credentials(url: str, user: str = USER, password: str = PASSWORD) -> st
     return f"{scheme}://{user}:{password}@{rest}"
 
 
+@contextlib.asynccontextmanager
+async def tunnelled(
+    face: Face, fake: FakeFathom, certificates: Certificates, proxy: Proxy
+) -> AsyncIterator[Opened]:
+    """``fake`` served over TLS, ``proxy`` served, and a client of ``face`` through it."""
+    served = TlsServed(fake, certificates.server_context())
+    async with face.serve(proxy) as proxy_url:
+        proxied = with_credentials(proxy_url)
+        async with face.opened(served, proxy=proxied, ssl=certificates.client_context()) as opened:
+            yield opened
+
+
 def port_of(url: str) -> str:
     return url.split("//", 1)[1].split("/", 1)[0]
 
@@ -52,16 +66,10 @@ async def test_https_tunnels_through_the_proxy_which_never_sees_the_token(
 ) -> None:
     """The proxy sees one CONNECT, its credentials and TLS bytes; the API, no credentials."""
     proxy = Proxy(credentials=(USER, PASSWORD))
-    served = TlsServed(fake, certificates.server_context())
-    async with face.serve(proxy) as proxy_url:
-        settings: dict[str, Any] = {
-            "proxy": with_credentials(proxy_url),
-            "ssl": certificates.client_context(),
-        }
-        async with face.opened(served, **settings) as opened:
-            created = await opened.events.create(SITE, "Through a tunnel")
-            await opened.events.get(SITE, created.id)
-            assert PASSWORD not in "".join(opened.reprs())
+    async with tunnelled(face, fake, certificates, proxy) as opened:
+        created = await opened.events.create(SITE, "Through a tunnel")
+        await opened.events.get(SITE, created.id)
+        assert PASSWORD not in "".join(opened.reprs())
     host = port_of(opened.base_url)
     assert proxy.seen.lines == [f"CONNECT {host} HTTP/1.1"]  # one tunnel, kept alive
     assert proxy.seen.headers[0]["proxy-authorization"] == BASIC
@@ -100,15 +108,9 @@ async def test_a_proxy_refusing_the_credentials_is_a_typed_error_that_hides_them
 ) -> None:
     """A 407 to CONNECT, quoting the credentials: APIConnectionError saying so, none shown."""
     proxy = Proxy(credentials=(USER, "another-password"), echo=True)
-    served = TlsServed(fake, certificates.server_context())
-    async with face.serve(proxy) as proxy_url:
-        settings: dict[str, Any] = {
-            "proxy": with_credentials(proxy_url),
-            "ssl": certificates.client_context(),
-        }
-        async with face.opened(served, **settings) as opened:
-            with pytest.raises(APIConnectionError) as refused:
-                await opened.events.create(SITE, "Never sent")
+    async with tunnelled(face, fake, certificates, proxy) as opened:
+        with pytest.raises(APIConnectionError) as refused:
+            await opened.events.create(SITE, "Never sent")
     error = refused.value
     assert "the proxy refused the tunnel with 407" in error.message
     assert not error.request_sent
@@ -136,15 +138,8 @@ async def test_an_https_proxy_carries_the_tunnel_inside_tls(
 ) -> None:
     """An https:// proxy: TLS to the proxy, and the API's own TLS inside the tunnel."""
     proxy = Proxy(credentials=(USER, PASSWORD), ssl=certificates.server_context())
-    served = TlsServed(fake, certificates.server_context())
-    async with face.serve(proxy) as proxy_url:
-        assert proxy_url.startswith("https://")
-        settings: dict[str, Any] = {
-            "proxy": with_credentials(proxy_url),
-            "ssl": certificates.client_context(),
-        }
-        async with face.opened(served, **settings) as opened:
-            await opened.events.list(SITE)
+    async with tunnelled(face, fake, certificates, proxy) as opened:
+        await opened.events.list(SITE)
     assert proxy.seen.lines == [f"CONNECT {port_of(opened.base_url)} HTTP/1.1"]
     assert TOKEN.encode() not in proxy.seen.tunnelled  # decrypted by the proxy: still TLS
     assert len(fake.requests) == 1
@@ -165,28 +160,25 @@ async def test_trust_env_takes_the_proxy_from_https_proxy(
     assert len(fake.requests) == 1
 
 
-async def test_no_proxy_keeps_trust_env_away_from_the_proxy(
-    face: Face, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("trust_env", "no_proxy"),
+    [(True, "localhost,127.0.0.1"), (False, None)],
+    ids=["no_proxy-names-the-host", "without-trust_env"],
+)
+async def test_the_environment_s_proxy_is_passed_by(
+    trust_env: bool,
+    no_proxy: str | None,
+    face: Face,
+    fake: FakeFathom,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """$NO_PROXY naming the API's host: trust_env sends straight to it."""
+    """$HTTP_PROXY is not used without trust_env, nor when $NO_PROXY names the API's host."""
     proxy = Proxy()
     async with face.serve(proxy) as proxy_url:
         monkeypatch.setenv("HTTP_PROXY", proxy_url)
-        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
-        async with face.opened(fake, trust_env=True) as opened:
-            await opened.events.list(SITE)
-    assert proxy.seen.lines == []
-    assert len(fake.requests) == 1
-
-
-async def test_without_trust_env_the_environment_is_ignored(
-    face: Face, fake: FakeFathom, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """By default $HTTP_PROXY is not read: the client goes straight to the API."""
-    proxy = Proxy()
-    async with face.serve(proxy) as proxy_url:
-        monkeypatch.setenv("HTTP_PROXY", proxy_url)
-        async with face.opened(fake) as opened:
+        if no_proxy is not None:
+            monkeypatch.setenv("NO_PROXY", no_proxy)
+        async with face.opened(fake, trust_env=trust_env) as opened:
             await opened.events.list(SITE)
     assert proxy.seen.lines == []
     assert len(fake.requests) == 1
