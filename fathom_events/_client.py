@@ -223,7 +223,14 @@ class AsyncClient(OptionsAndCounters):
         )
         if tuning and isinstance(policy, RetryPolicy):  # anything else: refused just below
             policy = attrs.evolve(policy, **tuning)
-        options = attrs.evolve(self._options, retry=policy, **_changes_made(timeout=timeout))
+        # The twin sends through the original's sender: it keeps the proxy found (from the
+        # environment too, which is read once) rather than look again.
+        options = attrs.evolve(
+            self._options,
+            retry=policy,
+            proxy=self._options.proxy_in_use,
+            **_changes_made(timeout=timeout),
+        )
         return AsyncClient._of(options, self._shared)
 
     async def __aenter__(self) -> Self:

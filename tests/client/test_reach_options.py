@@ -241,3 +241,13 @@ def test_an_https_proxy_for_an_https_api_needs_tls_inside_tls(
     assert ClientOptions(TOKEN, URL, proxy="http://proxy.example.test").proxy_in_use is not None
     plain = ClientOptions(TOKEN, "http://127.0.0.1:9/v1", proxy="https://127.0.0.1:8443")
     assert plain.proxy_in_use is not None
+
+
+async def test_a_twin_keeps_the_proxy_its_original_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    """with_options does not read the environment again: the twin shows the proxy in use."""
+    monkeypatch.setenv("HTTPS_PROXY", PROXY)
+    async with AsyncClient(TOKEN, URL, trust_env=True) as client:
+        monkeypatch.setenv("HTTPS_PROXY", "socks5://not-a-proxy-we-take")
+        twin = client.with_options(timeout=3)
+        assert twin._options.proxy_in_use is client._options.proxy_in_use
+        assert twin._options.proxy_in_use is not None
