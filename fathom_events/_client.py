@@ -228,7 +228,7 @@ class AsyncClient(OptionsAndCounters):
         options = attrs.evolve(
             self._options,
             retry=policy,
-            proxy=self._options.proxy_in_use,
+            proxy=self._options.proxy_in_use,  # type: ignore[arg-type]  # a Proxy, taken back as it is
             **_changes_made(timeout=timeout),
         )
         return AsyncClient._of(options, self._shared)
