@@ -76,9 +76,9 @@ def test_a_proxy_is_held_without_its_credentials_showing() -> None:
 
 def test_percent_encoded_credentials_are_decoded_once() -> None:
     """A user or password holding '@' or ':' is given percent-encoded, and sent decoded."""
-    options = ClientOptions(TOKEN, URL, proxy="https://me%40corp:p%3Ass@proxy.example.test")
+    options = ClientOptions(TOKEN, URL, proxy="http://me%40corp:p%3Ass@proxy.example.test")
     assert options.proxy is not None
-    assert options.proxy.url == "https://proxy.example.test"
+    assert options.proxy.url == "http://proxy.example.test"
     assert options.proxy.authorization is not None
     assert options.proxy.authorization.reveal() == "Basic bWVAY29ycDpwOnNz"  # me@corp:p:ss
 
