@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
+import re
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -62,9 +64,10 @@ def port_of(url: str) -> str:
 
 
 async def test_https_tunnels_through_the_proxy_which_never_sees_the_token(
-    face: Face, fake: FakeFathom, certificates: Certificates
+    face: Face, fake: FakeFathom, certificates: Certificates, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The proxy sees one CONNECT, its credentials and TLS bytes; the API, no credentials."""
+    caplog.set_level(logging.DEBUG, logger="fathom_events")
     proxy = Proxy(credentials=(USER, PASSWORD))
     async with tunnelled(face, fake, certificates, proxy) as opened:
         created = await opened.events.create(SITE, "Through a tunnel")
@@ -80,6 +83,10 @@ async def test_https_tunnels_through_the_proxy_which_never_sees_the_token(
     for request in fake.requests:
         assert request.token == TOKEN
         assert "proxy-authorization" not in request.headers
+    said = [record.getMessage() for record in caplog.records]
+    assert re.search(r"go through the proxy http://127\.0\.0\.1:\d+ \(proxy=\)$", said[0])
+    assert not [line for line in said if any(secret in line for secret in SECRETS)]
+    assert not [line for line in said if TOKEN in line]
 
 
 async def test_plain_http_goes_through_the_proxy_with_its_credentials(
