@@ -341,8 +341,9 @@ class Client(OptionsAndCounters):
     :class:`AsyncClient`'s, and mean the same: ``token``, ``base_url``,
     ``timeout``, ``connect_timeout``, ``retry``, ``max_in_flight``,
     ``rate_limit``, ``transport``, ``max_response_bytes``,
-    ``allow_insecure_http``, ``clock`` and ``sleep`` (not ``session``: an
-    aiohttp session belongs to one event loop, and this client runs its own).
+    ``allow_insecure_http``, ``proxy``, ``trust_env``, ``ssl``, ``clock`` and
+    ``sleep`` (not ``session``: an aiohttp session belongs to one event loop,
+    and this client runs its own).
     It is safe to share one client between threads.
 
     Each client runs an event loop in a background thread and blocks the

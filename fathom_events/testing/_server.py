@@ -348,7 +348,7 @@ class FakeFathom:
 
     @contextlib.contextmanager
     def serve_in_thread(self, *, ssl: SSLContext | None = None) -> Iterator[str]:
-        """Like `serve()`, with the server's event loop in a background thread."""
+        """Like `serve()` (`ssl` too), with the server's event loop in a background thread."""
         server = ThreadedServer(functools.partial(self.serve, ssl=ssl), name="FakeFathom")
         base_url = server.start()
         try:

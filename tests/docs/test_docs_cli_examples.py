@@ -11,9 +11,9 @@ and WXYZ ("Signed up" K3M9QX2P, "Purchased", "Old promo" IN6NIAKX), made on
   that order (whitespace runs compared as one space; lines left out are
   allowed), and its exit code is 0 unless a ``$ echo $?`` below it says
   otherwise;
-* ``$ fathom-events fake-server ...`` is started (on a free port), its ready
-  line must match the one shown (any port), and it must stop cleanly (exit 0)
-  on Ctrl-C;
+* ``$ fathom-events fake-server ...`` is started (on a free port), the lines
+  it prints first must be those shown (any port), and it must stop cleanly
+  (exit 0) on Ctrl-C;
 * a ``{code-block}`` with ``:caption: FILE`` writes FILE, as the reader would
   save it, before the commands after it run.
 
@@ -132,10 +132,12 @@ def run_fake_server(command: Command, folder: Path) -> None:
         assert server.stdout is not None
         ready = server.stdout.readline()
         assert ready.startswith("serving a fake Fathom API at http://127.0.0.1:"), ready
-        for shown in command.shown[:1]:
+        printed = [ready] + [server.stdout.readline() for _ in command.shown[1:]]
+        printed = printed[: len(command.shown)]  # nothing shown: only the ready line is read
+        for shown, line in zip(command.shown, printed, strict=True):
             pattern = re.escape(words(shown))
-            pattern = re.sub(r"127\\\.0\\\.0\\\.1:(?:\d+|PORT)", r"127\\.0\\.0\\.1:(\\d+)", pattern)
-            assert re.fullmatch(pattern, words(ready)), (shown, ready)
+            pattern = re.sub(r"127\\\.0\\\.0\\\.1:(?:\d+|PORT)", r"127\\.0\\.0\\.1:\\d+", pattern)
+            assert re.fullmatch(pattern, words(line)), (shown, line)
     finally:
         server.send_signal(signal.SIGINT)
         _, errors = server.communicate(timeout=30)
