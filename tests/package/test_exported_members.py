@@ -70,6 +70,8 @@ EXPECTED = {
         "UnprocessableEntityError",
         "UnsupportedEventLoopError",
         "__version__",
+        "from_builtins",
+        "to_builtins",
     ],
     "fathom_events.exceptions": [
         "APIConnectionError",
