@@ -39,9 +39,9 @@ from tests.cli.test_cli import (
 )
 from tests.support.readme import (
     DOCS,
-    Command,
     File,
     console_session,
+    exit_code_shown,
     seeded_fake,
     shown_in_order,
     words,
@@ -493,12 +493,8 @@ def test_goals_as_code_guide_walk_through_is_what_happens(
                 continue
             if not step.line.startswith("fathom-events "):
                 continue
-            after = steps[number + 1] if number + 1 < len(steps) else None
-            expected = 0
-            if isinstance(after, Command) and after.line == "echo $?":
-                expected = int(after.shown[0])
             result = cli(*shlex.split(step.line)[1:], "-q")
-            assert result.code == expected, result.err
+            assert result.code == exit_code_shown(steps, number), result.err
             printed = {words(line) for line in result.out.splitlines()}
             on_stdout = [line for line in step.shown if words(line) in printed]
             elsewhere = [line for line in step.shown if words(line) not in printed]

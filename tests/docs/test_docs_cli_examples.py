@@ -41,6 +41,7 @@ from tests.support.readme import (
     Command,
     File,
     console_session,
+    exit_code_shown,
     seeded_fake,
     shown_in_order,
     words,
@@ -113,10 +114,7 @@ def test_docs_console_session_runs_as_shown(page: Path, seeded_url: str, tmp_pat
             run_fake_server(step, tmp_path)
             ran += 1
             continue
-        expected = 0
-        after = steps[number + 1] if number + 1 < len(steps) else None
-        if isinstance(after, Command) and after.line == "echo $?":
-            expected = int(after.shown[0])
+        expected = exit_code_shown(steps, number)
         argv = [str(SCRIPT), "--base-url", seeded_url, *shlex.split(step.line)[1:]]
         done = subprocess.run(  # noqa: S603 - the installed script, as the docs run it
             argv, cwd=tmp_path, env=environment(), stdin=subprocess.DEVNULL,

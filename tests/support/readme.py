@@ -148,6 +148,14 @@ def console_session(page: Path) -> list[Command | File]:
     return steps
 
 
+def exit_code_shown(steps: list[Command | File], number: int) -> int:
+    """The exit code the session shows for its step ``number``: a ``$ echo $?`` after it, else 0."""
+    after = steps[number + 1] if number + 1 < len(steps) else None
+    if isinstance(after, Command) and after.line == "echo $?":
+        return int(after.shown[0])
+    return 0
+
+
 def words(line: str) -> str:
     """The line with each run of whitespace as one space, none at either end."""
     return " ".join(line.split())
