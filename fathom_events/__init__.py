@@ -32,6 +32,15 @@ if typing.TYPE_CHECKING:
     from ._events import AsyncEvents
     from ._http._contract import AsyncTransport, Timeouts, TransportRequest
     from ._limits import RateLimit
+    from ._observe._records import (
+        AnswerReceived,
+        CallFinished,
+        CallRecord,
+        CallStarted,
+        RequestSent,
+        RetryScheduled,
+        Waited,
+    )
     from ._pagination import AsyncPaginator, PageLike
     from ._retry import RetryPolicy
     from ._sites import AsyncSites
@@ -68,6 +77,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AnswerReceived",
     "AsyncClient",
     "AsyncEvents",
     "AsyncPaginator",
@@ -75,6 +85,9 @@ __all__ = [
     "AsyncTransport",
     "AuthenticationError",
     "BadRequestError",
+    "CallFinished",
+    "CallRecord",
+    "CallStarted",
     "Client",
     "ClientClosedError",
     "Currency",
@@ -97,9 +110,11 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RedirectError",
+    "RequestSent",
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "RetryPolicy",
+    "RetryScheduled",
     "ServerError",
     "Site",
     "SitePage",
@@ -118,6 +133,7 @@ __all__ = [
     "UnexpectedError",
     "UnprocessableEntityError",
     "UnsupportedEventLoopError",
+    "Waited",
     "__version__",
 ]
 
@@ -143,6 +159,16 @@ _LOCATIONS: dict[str, str] = {
         "._pagination": ("AsyncPaginator", "PageLike"),
         "._sites": ("AsyncSites",),
         "._limits": ("RateLimit",),
+        # What on_event receives: one record per step of a call.
+        "._observe._records": (
+            "AnswerReceived",
+            "CallFinished",
+            "CallRecord",
+            "CallStarted",
+            "RequestSent",
+            "RetryScheduled",
+            "Waited",
+        ),
         "._retry": ("RetryPolicy",),
         "._blocking": ("Client", "Events", "Paginator", "Sites"),
         ".exceptions": (

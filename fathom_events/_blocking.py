@@ -183,9 +183,9 @@ def _refuse_on_its_thread(portal: _Portal) -> None:
     if threading.get_ident() == portal.thread_id:
         raise UnsupportedEventLoopError(
             "this Client was called from its own event loop thread (from a callback it runs,"
-            " such as on_progress), where the call would wait for itself for good: keep what"
-            " you need in the callback and call the client after the call returns (or from a"
-            " thread the callback does not wait for)"
+            " such as on_progress or on_event), where the call would wait for itself for good:"
+            " keep what you need in the callback and call the client after the call returns (or"
+            " from a thread the callback does not wait for)"
         )
 
 

@@ -21,7 +21,7 @@ import collections
 import math
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import attrs
 
@@ -30,6 +30,9 @@ from ._loops import running_loop
 from ._protocol import MAX_RETRY_AFTER
 from ._sends import note_send
 from .exceptions import InvalidRequestError
+
+if TYPE_CHECKING:
+    from ._observe._observer import CallWatch
 
 __all__ = [
     "InFlightCap",
@@ -162,6 +165,11 @@ class InProcessRateLimiter:
             refuse_past_deadline(wait, deadline, now, "the rate limit")
             await self.sleep(wait)
 
+    @property
+    def cooling_until(self) -> float:
+        """When the cool-down ends, on the clock (in the past if none is in force)."""
+        return self._cool_until
+
     async def finished(self, turn: object) -> None:
         """The request's place frees ``per_seconds`` from now."""
         if turn and self.rate_limit is not None:
@@ -218,19 +226,29 @@ class Limits:
         deadline: float | None = None,
         max_cool_down: float = math.inf,
         longest_attempt: float | None = None,
+        watch: CallWatch | None = None,
     ) -> T:
         """Run one attempt when a free slot, the cool-down and the rate limit allow.
 
         Raises :class:`WaitTooLong` instead of waiting past ``deadline`` (on
         the limits' clock) or a cool-down longer than ``max_cool_down``.
-        ``longest_attempt`` is the attempt's timeout, for the limiter.
+        ``longest_attempt`` is the attempt's timeout, for the limiter. A
+        ``watch`` is told of each wait, measured on the clock.
         """
         in_flight = self._in_flight
         limiter = self.limiter
         if not in_flight.try_take():
-            await in_flight.take()
+            if watch is None:
+                await in_flight.take()
+            else:
+                queued = self.clock()
+                await in_flight.take()
+                watch.waited("in_flight", self.clock() - queued)
         try:
-            turn = await limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
+            if watch is None:
+                turn = await limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
+            else:
+                turn = await self._timed_turn(watch, deadline, max_cool_down, longest_attempt)
             try:
                 with self._lock:
                     self.requests_sent += 1
@@ -240,6 +258,33 @@ class Limits:
                 await limiter.finished(turn)
         finally:
             in_flight.give_back()
+
+    async def _timed_turn(
+        self,
+        watch: CallWatch,
+        deadline: float | None,
+        max_cool_down: float,
+        longest_attempt: float | None,
+    ) -> object:
+        """The limiter's turn, its wait told to ``watch``: the cool-down's part, then the rest.
+
+        The in-process limiter waits out the cool-down first, so the part of the
+        wait before the cool-down's end (read once the turn came) was the
+        cool-down's. Another limiter's whole wait is told as the rate limit's.
+        """
+        limiter = self.limiter
+        began = self.clock()
+        turn = await limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
+        waited = self.clock() - began
+        if waited > 0:
+            cooling = 0.0
+            if isinstance(limiter, InProcessRateLimiter):
+                cooling = min(waited, max(0.0, limiter.cooling_until - began))
+            if cooling > 0:
+                watch.waited("cool_down", cooling)
+            if waited > cooling:
+                watch.waited("rate_limit", waited - cooling)
+        return turn
 
     def count_retry(self) -> None:
         """Count one more retry (calls in several threads may count at once)."""

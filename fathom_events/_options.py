@@ -30,6 +30,7 @@ from ._checks import (
 from ._defaults import DEFAULT_BASE_URL
 from ._http._contract import AsyncTransport, Timeouts
 from ._limits import RateLimit
+from ._observe._records import CallRecord
 from ._retry import RetryPolicy
 from .exceptions import InvalidRequestError
 
@@ -267,6 +268,9 @@ class ClientOptions:
         default=None, validator=as_validator(check_callable_or_none), kw_only=True
     )
     sleep: Callable[[float], Awaitable[None]] | None = attrs.field(
+        default=None, validator=as_validator(check_callable_or_none), kw_only=True
+    )
+    on_event: Callable[[CallRecord], object] | None = attrs.field(
         default=None, validator=as_validator(check_callable_or_none), kw_only=True
     )
     #: Both timeouts as the transport takes them, made once rather than for every call.
