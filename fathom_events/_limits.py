@@ -11,13 +11,16 @@ or thread the calls run in.
 Redis, say) implements the same three methods and keeps the same promise:
 "never more than N requests in any S-second window, each counted from when
 it is sent until S seconds after its answer or failure arrived". That is why
-a limiter is told when each request it let through has finished.
+a limiter is told when each request it let through has finished. A limiter
+sleeps through :func:`sleep_told`, so that a watched call reports each of its
+waits and what it waited for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import math
 import threading
 from collections.abc import Awaitable, Callable
@@ -33,6 +36,7 @@ from .exceptions import InvalidRequestError
 
 if TYPE_CHECKING:
     from ._observe._observer import CallWatch
+    from ._observe._records import WaitReason
 
 __all__ = [
     "InFlightCap",
@@ -41,6 +45,7 @@ __all__ = [
     "RateLimit",
     "RateLimiter",
     "WaitTooLong",
+    "sleep_told",
 ]
 
 T = TypeVar("T")
@@ -71,6 +76,30 @@ class WaitTooLong(Exception):  # noqa: N818 - internal signal, turned into a Fat
         self.cool_down = cool_down
 
 
+#: Who is told of each wait a limiter makes for the attempt the running task is making:
+#: set by :meth:`Limits.run` while somebody watches the call (a context variable, as
+#: ``_sends`` uses, so that a limiter needs to know nothing of who watches).
+_TELL_WAIT: contextvars.ContextVar[Callable[[WaitReason, float], None] | None] = (
+    contextvars.ContextVar("fathom_events_tell_wait", default=None)
+)
+
+
+async def sleep_told(sleep: Sleep, clock: Clock, reason: WaitReason, seconds: float) -> None:
+    """``await sleep(seconds)``, waiting for ``reason``: how long it took is told to the call.
+
+    A limiter sleeps through this so that a watched call reports the wait
+    (``on_event``'s :class:`Waited`, an OpenTelemetry span event) with its reason:
+    ``"cool_down"`` or ``"rate_limit"``. A wait slept any other way goes untold.
+    """
+    tell = _TELL_WAIT.get()
+    if tell is None:
+        await sleep(seconds)
+        return
+    began = clock()
+    await sleep(seconds)
+    tell(reason, clock() - began)
+
+
 def refuse_past_deadline(wait: float, deadline: float | None, now: float, what: str) -> None:
     """Raise :class:`WaitTooLong` if waiting ``wait`` seconds from ``now`` passes ``deadline``."""
     if deadline is not None and wait > 0 and now + wait > deadline:
@@ -84,7 +113,8 @@ class RateLimiter(Protocol):
     never wait. ``Limits`` asks for one turn per request, once the request
     holds a place under the in-flight cap, and always says when the turn's
     request has finished (in a ``finally``, perhaps while being cancelled: a
-    limiter that does I/O there shields it).
+    limiter that does I/O there shields it). Its waits go through
+    :func:`sleep_told`, each with what it waits for.
     """
 
     async def wait_for_turn(
@@ -149,7 +179,7 @@ class InProcessRateLimiter:
                     message = "the client is cooling down after a 429"
                     raise WaitTooLong(wait, message, cool_down=True)
                 refuse_past_deadline(wait, deadline, now, "the client's cool-down after a 429")
-                await self.sleep(wait)
+                await sleep_told(self.sleep, self.clock, "cool_down", wait)
                 continue
             if self.rate_limit is None:
                 return False
@@ -163,12 +193,7 @@ class InProcessRateLimiter:
                 # With every place in flight, none frees sooner than S from now.
                 wait = frees[0] - now if frees else self.rate_limit.per_seconds
             refuse_past_deadline(wait, deadline, now, "the rate limit")
-            await self.sleep(wait)
-
-    @property
-    def cooling_until(self) -> float:
-        """When the cool-down ends, on the clock (in the past if none is in force)."""
-        return self._cool_until
+            await sleep_told(self.sleep, self.clock, "rate_limit", wait)
 
     async def finished(self, turn: object) -> None:
         """The request's place frees ``per_seconds`` from now."""
@@ -248,7 +273,7 @@ class Limits:
             if watch is None:
                 turn = await limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
             else:
-                turn = await self._timed_turn(watch, deadline, max_cool_down, longest_attempt)
+                turn = await self._told_turn(watch, deadline, max_cool_down, longest_attempt)
             try:
                 with self._lock:
                     self.requests_sent += 1
@@ -259,32 +284,19 @@ class Limits:
         finally:
             in_flight.give_back()
 
-    async def _timed_turn(
+    async def _told_turn(
         self,
         watch: CallWatch,
         deadline: float | None,
         max_cool_down: float,
         longest_attempt: float | None,
     ) -> object:
-        """The limiter's turn, its wait told to ``watch``: the cool-down's part, then the rest.
-
-        The in-process limiter waits out the cool-down first, so the part of the
-        wait before the cool-down's end (read once the turn came) was the
-        cool-down's. Another limiter's whole wait is told as the rate limit's.
-        """
-        limiter = self.limiter
-        began = self.clock()
-        turn = await limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
-        waited = self.clock() - began
-        if waited > 0:
-            cooling = 0.0
-            if isinstance(limiter, InProcessRateLimiter):
-                cooling = min(waited, max(0.0, limiter.cooling_until - began))
-            if cooling > 0:
-                watch.waited("cool_down", cooling)
-            if waited > cooling:
-                watch.waited("rate_limit", waited - cooling)
-        return turn
+        """The limiter's turn, each of its waits told to ``watch`` (see :func:`sleep_told`)."""
+        told = _TELL_WAIT.set(watch.waited)
+        try:
+            return await self.limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
+        finally:
+            _TELL_WAIT.reset(told)
 
     def count_retry(self) -> None:
         """Count one more retry (calls in several threads may count at once)."""

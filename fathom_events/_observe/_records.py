@@ -53,9 +53,9 @@ class Waited(CallRecord):
     """Attempt ``attempt`` waited ``seconds`` for ``reason`` before it could be sent.
 
     A wait for a request slot is reported whenever the attempt had to queue
-    for one (even for 0 s); a wait for the rate limit or the cool-down when it
-    lasted. A limiter of your own (``Limits(limiter=...)``) reports its whole
-    wait as ``rate_limit``.
+    for one (even for 0 s); the limiter reports each time it sleeps for the
+    cool-down or for a place in the rate limit (a cool-down extended while it
+    was waited out is two waits).
     """
 
     attempt: int
