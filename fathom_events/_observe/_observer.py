@@ -51,8 +51,6 @@ Clock = Callable[[], float]
 _CALL_IDS = itertools.count(1)
 #: The operations that change something: one that succeeded was applied.
 _CHANGES = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE, Operation.WIPE})
-#: What an application that configured OpenTelemetry has imported.
-_OTEL_MODULES = ("opentelemetry.trace", "opentelemetry.metrics")
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
@@ -73,18 +71,40 @@ class _Found:
     """The OpenTelemetry bridge, once the application has configured OpenTelemetry.
 
     A provider, once set, stays set for the process: the bridge is kept for good.
+    An OpenTelemetry the bridge cannot use (``usable`` False) is said once and
+    then left alone.
     """
 
     telemetry: Telemetry | None = None
+    usable = True
+    configured: Callable[[], Telemetry | None] | None = None  # ``_otel.configured``, once loaded
 
 
 def telemetry() -> Telemetry | None:
-    """The OpenTelemetry bridge if the application configured a tracer or meter provider."""
-    found = _Found.telemetry
-    if found is None and any(name in sys.modules for name in _OTEL_MODULES):
-        from ._otel import configured  # noqa: PLC0415 - only once the application imported it
+    """The OpenTelemetry bridge if the application configured a tracer or meter provider.
 
-        found = _Found.telemetry = configured()
+    Until the application has imported OpenTelemetry this is two looks in
+    ``sys.modules``; then, until it sets a provider, two questions to its API.
+    """
+    found = _Found.telemetry
+    if (
+        found is None
+        and ("opentelemetry.trace" in sys.modules or "opentelemetry.metrics" in sys.modules)
+        and _Found.usable
+    ):
+        try:
+            if _Found.configured is None:
+                from ._otel import configured  # noqa: PLC0415 - once the application imported it
+
+                _Found.configured = configured
+            found = _Found.telemetry = _Found.configured()
+        except Exception as error:  # noqa: BLE001 - an OpenTelemetry we cannot use: untraced
+            _Found.usable = False
+            logger.warning(
+                "OpenTelemetry cannot be used (%s%s): calls are not traced",
+                type(error).__name__,
+                _where(error),
+            )
     return found
 
 

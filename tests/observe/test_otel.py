@@ -24,6 +24,7 @@ from fathom_events import (
     NotFoundError,
     RetryPolicy,
 )
+from fathom_events._observe import _otel
 from fathom_events._observe._observer import _Found
 from fathom_events._protocol import build_list
 from fathom_events.testing import FakeFathom, Fault
@@ -268,3 +269,28 @@ async def test_without_a_provider_no_call_is_watched(fake: FakeFathom) -> None:
         assert observer is not None  # OpenTelemetry is installed here
         assert observer.watch(build_list(SITE), url) is None
     assert _Found.telemetry is None
+
+
+async def test_an_unusable_opentelemetry_is_said_once_and_left_alone(
+    fake: FakeFathom,
+    otel: Otel,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An OpenTelemetry the bridge cannot use (too old an API, say) is logged once; the calls
+    succeed untraced, and it is not tried again."""
+    tried = 0
+
+    def too_old() -> None:
+        nonlocal tried
+        tried += 1
+        raise TypeError("create_histogram() got an unexpected keyword argument")
+
+    monkeypatch.setattr(_otel, "Telemetry", too_old)
+    async with fake.serve() as url, AsyncClient(TOKEN, url) as client:
+        for _ in range(3):
+            assert (await client.events.list(SITE)).data == []
+    assert tried == 1
+    assert otel.spans() == []
+    (warned,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned.getMessage().startswith("OpenTelemetry cannot be used (TypeError at ")

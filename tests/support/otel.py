@@ -72,6 +72,7 @@ def _otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[Otel]:
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", tracer_provider)
     monkeypatch.setattr(metrics_globals, "_METER_PROVIDER", meter_provider)
     monkeypatch.setattr(_Found, "telemetry", None)
+    monkeypatch.setattr(_Found, "usable", True)
     yield Otel(exporter, reader, tracer_provider)
     tracer_provider.shutdown()
     meter_provider.shutdown()
