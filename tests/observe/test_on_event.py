@@ -33,8 +33,8 @@ from fathom_events import (
     Waited,
 )
 from fathom_events.testing import FakeFathom, Fault
-from tests.support.faces import Face, face_fixture  # noqa: F401 - `face`: both faces
-from tests.support.helpers import SITE, TOKEN, FakeTime
+from tests.support.faces import ASYNC, Face, face_fixture  # noqa: F401 - `face`: both faces
+from tests.support.helpers import SITE, TOKEN
 
 pytestmark = pytest.mark.usefixtures("every_error_token_free")
 
@@ -135,18 +135,7 @@ async def test_an_attempt_without_an_answer_names_its_failure(face: Face, fake: 
 async def test_a_wait_for_the_in_flight_cap_is_reported(fake: FakeFathom) -> None:
     """With one request slot, the second of two calls waits for it, and says so."""
     seen: list[CallRecord] = []
-    fake_time = FakeTime()
-    async with (
-        fake.serve() as url,
-        AsyncClient(
-            TOKEN,
-            url,
-            max_in_flight=1,
-            clock=fake_time.clock,
-            sleep=fake_time.sleep,
-            on_event=seen.append,
-        ) as client,
-    ):
+    async with ASYNC.opened(fake, max_in_flight=1, on_event=seen.append) as client:
         await asyncio.gather(client.events.list(SITE), client.events.list(SITE))
     (wait,) = [record for record in seen if isinstance(record, Waited)]
     assert (wait.reason, wait.seconds, wait.attempt) == ("in_flight", 0.0, 1)
@@ -157,18 +146,9 @@ async def test_a_wait_for_the_in_flight_cap_is_reported(fake: FakeFathom) -> Non
 async def test_the_limiter_wait_is_split_into_cool_down_and_rate_limit(fake: FakeFathom) -> None:
     """The limiter's wait is told as the cool-down's part, then the rate limit's rest."""
     seen: list[CallRecord] = []
-    fake_time = FakeTime()
-    async with (
-        fake.serve() as url,
-        AsyncClient(
-            TOKEN,
-            url,
-            rate_limit=RateLimit(1, 60),
-            clock=fake_time.clock,
-            sleep=fake_time.sleep,
-            on_event=seen.append,
-        ) as client,
-    ):
+    async with ASYNC.opened(fake, rate_limit=RateLimit(1, 60), on_event=seen.append) as opened:
+        client = opened.client
+        assert isinstance(client, AsyncClient)
         await client.events.list(SITE)
         await client.events.list(SITE)
         await client._limits.cool_down(45)  # as another call's 429 would; the place frees in 60

@@ -28,8 +28,8 @@ from fathom_events._observe import _otel
 from fathom_events._observe._observer import _Found
 from fathom_events._protocol import build_list
 from fathom_events.testing import FakeFathom, Fault
-from tests.support.faces import Face, face_fixture  # noqa: F401 - `face`: both faces
-from tests.support.helpers import SITE, TOKEN, FakeTime
+from tests.support.faces import ASYNC, Face, face_fixture  # noqa: F401 - `face`: both faces
+from tests.support.helpers import SITE, TOKEN
 from tests.support.otel import Otel
 from tests.support.otel import _otel as otel_fixture  # noqa: F401 - `otel`
 from tests.support.secrecy import assert_records_token_free
@@ -144,11 +144,9 @@ async def test_a_failed_call_sets_the_span_status_to_error(
 
 async def test_waits_are_events_on_the_calls_span(fake: FakeFathom, otel: Otel) -> None:
     """A wait for the cool-down is an event on the call's span, with its reason and length."""
-    fake_time = FakeTime()
-    async with (
-        fake.serve() as url,
-        AsyncClient(TOKEN, url, clock=fake_time.clock, sleep=fake_time.sleep) as client,
-    ):
+    async with ASYNC.opened(fake) as opened:
+        client = opened.client
+        assert isinstance(client, AsyncClient)
         await client._limits.cool_down(30)
         await client.events.list(SITE)
     (call,) = otel.calls()
