@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Generic, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import attrs
 
@@ -75,24 +75,29 @@ class Operation(enum.Enum):
 
 @attrs.frozen
 class Request:
-    """One HTTP request, ready to send: ``path`` is already percent-encoded.
-
-    ``resource`` and ``site_id`` say what it is about (``events`` of site
-    ``site_id``, ``sites``, the ``token``), for those who watch the client's calls.
-    """
+    """One HTTP request, ready to send: ``path`` is already percent-encoded."""
 
     operation: Operation
     method: str
     path: str
     query: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
-    resource: str = "events"
-    site_id: str | None = None
 
     @property
     def name(self) -> str:
-        """What the call is, as ``resource.operation``: ``events.create``, ``sites.list``."""
-        return f"{self.resource}.{self.operation.value}"
+        """What the call is, as ``resource.operation``: ``events.create``, ``sites.list``.
+
+        Read from the path (``/token``, ``/sites[/S]``, ``/sites/S/events[/...]``)
+        when somebody watches the call, so that building a request costs nothing more.
+        """
+        parts = self.path.split("/")
+        return f"{parts[3] if len(parts) > 3 else parts[1]}.{self.operation.value}"
+
+    @property
+    def site_id(self) -> str | None:
+        """The site the request is about, as the caller gave it (None for the token, the list)."""
+        parts = self.path.split("/", 3)
+        return unquote(parts[2]) if len(parts) > 2 and parts[1] == "sites" else None
 
     def target(self) -> str:
         """The path and query string, relative to the base URL."""
@@ -222,12 +227,12 @@ def _query_value(value: str) -> str:
     return value if _NEEDS_NO_ENCODING(value) else quote(value, safe="")
 
 
-def _events_path(site: str) -> str:
-    return f"/sites/{_segment(site)}/events"
+def _events_path(site_id: object) -> str:
+    return f"/sites/{_segment(check_id('site_id', site_id))}/events"
 
 
-def _event_path(site: str, event_id: object) -> str:
-    return f"{_events_path(site)}/{_segment(check_id('event_id', event_id))}"
+def _event_path(site_id: object, event_id: object) -> str:
+    return f"{_events_path(site_id)}/{_segment(check_id('event_id', event_id))}"
 
 
 def build_list(
@@ -237,8 +242,7 @@ def build_list(
     ending_before: object = None,
 ) -> Request:
     """GET one page of a site's events."""
-    site = check_id("site_id", site_id)
-    return _page_request(_events_path(site), limit, starting_after, ending_before, site)
+    return _page_request(_events_path(site_id), limit, starting_after, ending_before)
 
 
 def build_list_sites(
@@ -250,15 +254,14 @@ def build_list_sites(
 
 def build_get_site(site_id: object) -> Request:
     """GET one site."""
-    site = check_id("site_id", site_id)
-    return Request(Operation.GET, "GET", f"/sites/{_segment(site)}", resource="sites", site_id=site)
+    return Request(Operation.GET, "GET", f"/sites/{_segment(check_id('site_id', site_id))}")
 
 
-TOKEN_REQUEST: Final = Request(Operation.GET, "GET", "/token", resource="token")
+TOKEN_REQUEST: Final = Request(Operation.GET, "GET", "/token")
 
 
 def _page_request(
-    path: str, limit: object, starting_after: object, ending_before: object, site: str | None = None
+    path: str, limit: object, starting_after: object, ending_before: object
 ) -> Request:
     """GET one page of a list at ``path``, after checking the page size and cursors."""
     query: list[tuple[str, str]] = []
@@ -272,56 +275,47 @@ def _page_request(
         query.append(("starting_after", check_id("starting_after", starting_after)))
     if ending_before is not None:
         query.append(("ending_before", check_id("ending_before", ending_before)))
-    if site is None:
-        return Request(Operation.LIST, "GET", path, tuple(query), resource="sites")
-    return Request(Operation.LIST, "GET", path, tuple(query), site_id=site)
+    return Request(Operation.LIST, "GET", path, tuple(query))
 
 
 def build_get(site_id: object, event_id: object) -> Request:
     """GET one event."""
-    site = check_id("site_id", site_id)
-    return Request(Operation.GET, "GET", _event_path(site, event_id), site_id=site)
+    return Request(Operation.GET, "GET", _event_path(site_id, event_id))
 
 
 def build_create(site_id: object, name: object, currency: object = None) -> Request:
     """POST a new event; the currency is sent only when given (the API defaults to dollar)."""
-    site = check_id("site_id", site_id)
-    path = _events_path(site)
+    path = _events_path(site_id)
     body = CreateEventBody(
         name=check_name("name", name),
         currency=None if currency is None else check_currency("currency", currency),
     )
-    body_bytes = json_dumps(converter.unstructure(body))
-    return Request(Operation.CREATE, "POST", path, body=body_bytes, site_id=site)
+    return Request(Operation.CREATE, "POST", path, body=json_dumps(converter.unstructure(body)))
 
 
 def build_update(
     site_id: object, event_id: object, name: object = None, currency: object = None
 ) -> Request:
     """POST the fields to change, and only those."""
-    site = check_id("site_id", site_id)
-    path = _event_path(site, event_id)
+    path = _event_path(site_id, event_id)
     if name is None and currency is None:
         raise InvalidRequestError("name", "an update needs a name or a currency to change")
     body = UpdateEventBody(
         name=None if name is None else check_name("name", name),
         currency=None if currency is None else check_currency("currency", currency),
     )
-    body_bytes = json_dumps(converter.unstructure(body))
-    return Request(Operation.UPDATE, "POST", path, body=body_bytes, site_id=site)
+    return Request(Operation.UPDATE, "POST", path, body=json_dumps(converter.unstructure(body)))
 
 
 def build_delete(site_id: object, event_id: object) -> Request:
     """DELETE one event."""
-    site = check_id("site_id", site_id)
-    return Request(Operation.DELETE, "DELETE", _event_path(site, event_id), site_id=site)
+    return Request(Operation.DELETE, "DELETE", _event_path(site_id, event_id))
 
 
 def build_wipe(site_id: object, event_id: object) -> Request:
     """DELETE an event's data: the retired endpoint, which answers 410."""
-    site = check_id("site_id", site_id)
-    path = _event_path(site, event_id) + "/data"
-    return Request(Operation.WIPE, "DELETE", path, site_id=site)
+    path = _event_path(site_id, event_id) + "/data"
+    return Request(Operation.WIPE, "DELETE", path)
 
 
 # --- reading answers ----------------------------------------------------------------------
