@@ -272,8 +272,12 @@ class Limits:
         try:
             if watch is None:
                 turn = await limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
-            else:
-                turn = await self._told_turn(watch, deadline, max_cool_down, longest_attempt)
+            else:  # each wait the limiter makes is told to the watch (see sleep_told)
+                told = _TELL_WAIT.set(watch.waited)
+                try:
+                    turn = await limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
+                finally:
+                    _TELL_WAIT.reset(told)
             try:
                 with self._lock:
                     self.requests_sent += 1
@@ -283,20 +287,6 @@ class Limits:
                 await limiter.finished(turn)
         finally:
             in_flight.give_back()
-
-    async def _told_turn(
-        self,
-        watch: CallWatch,
-        deadline: float | None,
-        max_cool_down: float,
-        longest_attempt: float | None,
-    ) -> object:
-        """The limiter's turn, each of its waits told to ``watch`` (see :func:`sleep_told`)."""
-        told = _TELL_WAIT.set(watch.waited)
-        try:
-            return await self.limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
-        finally:
-            _TELL_WAIT.reset(told)
 
     def count_retry(self) -> None:
         """Count one more retry (calls in several threads may count at once)."""

@@ -97,7 +97,10 @@ class Request:
     def site_id(self) -> str | None:
         """The site the request is about, as the caller gave it (None for the token, the list)."""
         parts = self.path.split("/", 3)
-        return unquote(parts[2]) if len(parts) > 2 and parts[1] == "sites" else None
+        if len(parts) < 3 or parts[1] != "sites":
+            return None
+        site = parts[2]
+        return unquote(site) if "%" in site else site
 
     def target(self) -> str:
         """The path and query string, relative to the base URL."""

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-from fathom_events._protocol import Answer, Operation, Request
+from fathom_events._protocol import Answer, Request
 
 from ._records import (
     AnswerReceived,
@@ -40,7 +40,7 @@ from ._records import (
 if TYPE_CHECKING:
     from ._otel import Telemetry
 
-__all__ = ["CallWatch", "Handler", "Observer", "Server", "observer_for", "telemetry"]
+__all__ = ["CallWatch", "Handler", "Observer", "Server", "observer_for"]
 
 logger = logging.getLogger("fathom_events")
 
@@ -49,8 +49,6 @@ Handler = Callable[[CallRecord], object]
 Clock = Callable[[], float]
 
 _CALL_IDS = itertools.count(1)
-#: The operations that change something: one that succeeded was applied.
-_CHANGES = frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE, Operation.WIPE})
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
@@ -68,44 +66,40 @@ def server_of(base_url: str) -> Server:
 
 
 class _Found:
-    """The OpenTelemetry bridge, once the application has configured OpenTelemetry.
+    """What is known of the application's OpenTelemetry, for the process.
 
-    A provider, once set, stays set for the process: the bridge is kept for good.
-    An OpenTelemetry the bridge cannot use (``usable`` False) is said once and
-    then left alone.
+    ``telemetry``: the bridge, once a provider is set (it stays set, so the bridge
+    is kept for good); ``none_set``: ``_otel.none_set`` once loaded, asked once a
+    call until then; ``usable``: False once OpenTelemetry proved unusable (said
+    once, then left alone).
     """
 
     telemetry: Telemetry | None = None
+    none_set: Callable[[], bool] | None = None
     usable = True
-    configured: Callable[[], Telemetry | None] | None = None  # ``_otel.configured``, once loaded
 
 
-def telemetry() -> Telemetry | None:
-    """The OpenTelemetry bridge if the application configured a tracer or meter provider.
+def _look_for_telemetry() -> Telemetry | None:
+    """The bridge, once the application (which has imported OpenTelemetry) set a provider.
 
-    Until the application has imported OpenTelemetry this is two looks in
-    ``sys.modules``; then, until it sets a provider, two questions to its API.
+    Until it does, this costs a call to ``none_set`` (two lookups) a call.
     """
-    found = _Found.telemetry
-    if (
-        found is None
-        and ("opentelemetry.trace" in sys.modules or "opentelemetry.metrics" in sys.modules)
-        and _Found.usable
-    ):
-        try:
-            if _Found.configured is None:
-                from ._otel import configured  # noqa: PLC0415 - once the application imported it
+    none_set = _Found.none_set
+    if (none_set is not None and none_set()) or not _Found.usable:
+        return None
+    try:
+        from ._otel import configured, none_set  # noqa: PLC0415 - the application imported it
 
-                _Found.configured = configured
-            found = _Found.telemetry = _Found.configured()
-        except Exception as error:  # noqa: BLE001 - an OpenTelemetry we cannot use: untraced
-            _Found.usable = False
-            logger.warning(
-                "OpenTelemetry cannot be used (%s%s): calls are not traced",
-                type(error).__name__,
-                _where(error),
-            )
-    return found
+        _Found.none_set = none_set
+        _Found.telemetry = configured()
+    except Exception as error:  # noqa: BLE001 - an OpenTelemetry we cannot use: untraced
+        _Found.usable = False
+        logger.warning(
+            "OpenTelemetry cannot be used (%s%s): calls are not traced",
+            type(error).__name__,
+            _where(error),
+        )
+    return _Found.telemetry
 
 
 def opentelemetry_installed() -> bool:
@@ -139,7 +133,12 @@ class Observer:
     def watch(self, request: Request, url: str) -> CallWatch | None:
         """A watch over one call of ``request`` to ``url``, or None if nobody watches it."""
         handlers = self._handlers
-        bridge = telemetry()
+        bridge = _Found.telemetry
+        # An application that set a provider has imported OpenTelemetry: until it has, two looks.
+        if bridge is None and (
+            "opentelemetry.trace" in sys.modules or "opentelemetry.metrics" in sys.modules
+        ):
+            bridge = _look_for_telemetry()
         if bridge is not None:
             handlers = (*handlers, bridge.follow(self.server))
         if not handlers:
@@ -181,11 +180,11 @@ class CallWatch:
     """
 
     __slots__ = (
+        "_changes",
         "_clock",
         "_handlers",
         "_method",
         "_observer",
-        "_operation",
         "_sent_at",
         "_started",
         "_url",
@@ -200,8 +199,8 @@ class CallWatch:
         self._observer = observer
         self._handlers = handlers
         self._clock = observer.clock
-        self._method = request.method
-        self._operation = request.operation
+        self._method = method = request.method
+        self._changes = method != "GET"  # a create, update or delete: one that succeeded applied
         self._url = url
         self.call_id = next(_CALL_IDS)
         self.operation = request.name
@@ -282,11 +281,11 @@ class CallWatch:
         """The call returned (``error`` None), raised ``error``, or was cancelled."""
         outcome: Outcome
         if error is None:
-            outcome, applied = "ok", self._operation in _CHANGES
+            outcome, applied = "ok", self._changes
         elif isinstance(error, Exception):
             outcome, applied = "error", bool(getattr(error, "may_have_been_applied", False))
         else:  # cancelled, interrupted: a change sent and not answered may have been made
-            outcome, applied = "cancelled", self.sent > 0 and self._operation in _CHANGES
+            outcome, applied = "cancelled", self.sent > 0 and self._changes
         self._emit(
             CallFinished(
                 call_id=self.call_id,

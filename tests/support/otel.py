@@ -73,6 +73,7 @@ def _otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[Otel]:
     monkeypatch.setattr(metrics_globals, "_METER_PROVIDER", meter_provider)
     monkeypatch.setattr(_Found, "telemetry", None)
     monkeypatch.setattr(_Found, "usable", True)
+    monkeypatch.setattr(_Found, "none_set", None)
     yield Otel(exporter, reader, tracer_provider)
     tracer_provider.shutdown()
     meter_provider.shutdown()
