@@ -12,9 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.metrics import _internal as metrics_globals
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from fathom_events import (
@@ -294,19 +292,3 @@ async def test_an_unusable_opentelemetry_is_said_once_and_left_alone(
     assert otel.spans() == []
     (warned,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert warned.getMessage().startswith("OpenTelemetry cannot be used (TypeError at ")
-
-
-def test_the_two_ways_to_tell_no_provider_is_set_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The API's globals (read once a call) and its getters tell alike whether a tracer or a
-    meter provider is set."""
-    assert _otel.none_set is _otel._none_set_in_globals
-    assert _otel._none_set_in_globals() is _otel._none_set_publicly() is True
-    tracing = TracerProvider(shutdown_on_exit=False)
-    with monkeypatch.context() as patched:
-        patched.setattr(trace, "_TRACER_PROVIDER", tracing)
-        assert _otel._none_set_in_globals() is _otel._none_set_publicly() is False
-    metering = MeterProvider(shutdown_on_exit=False)
-    with monkeypatch.context() as patched:
-        patched.setattr(metrics_globals, "_METER_PROVIDER", metering)
-        assert _otel._none_set_in_globals() is _otel._none_set_publicly() is False
-    assert _otel._none_set_in_globals() is True
