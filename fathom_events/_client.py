@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,6 +15,7 @@ from ._events import AsyncEvents
 from ._http._aiohttp import AiohttpTransport
 from ._http._sender import Sender
 from ._limits import Limits
+from ._logs import LOGGER, switch_on_from_environment
 from ._loops import asyncio_sleep
 from ._observe._observer import Observer, observer_for
 from ._options import (
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient", "OptionsAndCounters"]
 
 T = TypeVar("T")
+logger = logging.getLogger(LOGGER)
 
 
 def _changes_made(**changes: Any) -> dict[str, Any]:
@@ -54,7 +57,8 @@ class _Shared:
     @classmethod
     def new(cls, options: ClientOptions, session: aiohttp.ClientSession | None = None) -> _Shared:
         """Limits and a sender made to ``options``: through the transport given, or aiohttp's
-        (on ``session`` if one is lent)."""
+        (on ``session`` if one is lent). The first client made reads ``FATHOM_EVENTS_LOG``."""
+        switch_on_from_environment()
         limits = Limits(
             max_in_flight=options.max_in_flight,
             rate_limit=options.rate_limit,
@@ -65,9 +69,19 @@ class _Shared:
         prepare = None
         if transport is None:
             built_in = AiohttpTransport(
-                session=session, max_response_bytes=options.max_response_bytes
+                session=session,
+                max_response_bytes=options.max_response_bytes,
+                proxy=options.proxy_in_use,
+                ssl=options.ssl,
             )
             transport, prepare = built_in, built_in.open
+            if (proxy := options.proxy_in_use) is not None:
+                logger.info(
+                    "requests to %s go through the proxy %s (%s)",
+                    options.base_url,
+                    proxy.url,
+                    proxy.source,
+                )
         sender = Sender(
             transport,
             base_url=options.base_url,
@@ -118,6 +132,8 @@ class AsyncClient(OptionsAndCounters):
     every loop and thread.
 
     * ``token``: the API token; ``None`` reads ``FATHOM_API_TOKEN``.
+    * ``base_url``: the API's URL; ``None`` reads ``FATHOM_API_BASE_URL``, and
+      without it Fathom's own (``https://api.usefathom.com/v1``).
     * ``timeout``: seconds one attempt may take in all; ``connect_timeout``
       the part of it spent connecting. ``None`` disables that limit.
     * ``retry``: the :class:`RetryPolicy` (retries are on by default).
@@ -140,7 +156,19 @@ class AsyncClient(OptionsAndCounters):
     * ``max_response_bytes``: an answer bigger than this once decoded (gzip,
       deflate, br, zstd) is refused, not read (4 MiB).
     * ``allow_insecure_http``: permit ``http://`` to a host that is not
-      loopback (the token would travel unencrypted).
+      loopback, or through a proxy that is not (the token would travel
+      unencrypted).
+    * ``proxy``: send every request through this ``http://`` or ``https://``
+      proxy (``user:password@`` allowed: sent as ``Proxy-Authorization``, to
+      the proxy only, and never shown); an https:// API is reached through a
+      CONNECT tunnel, so the proxy sees neither the token nor the requests.
+    * ``trust_env``: without ``proxy``, use the proxy ``HTTPS_PROXY`` (for an
+      http:// base URL, ``HTTP_PROXY``) names, unless ``NO_PROXY`` names the
+      API's host; read when the client is made. ``.netrc`` is never read.
+    * ``ssl``: an ``ssl.SSLContext`` for TLS (a CA of your own, a client
+      certificate), such as ``ssl.create_default_context(cafile=...)``; it
+      must verify the server. ``proxy``, ``trust_env`` and ``ssl`` are the
+      built-in transport's settings: not with ``transport``.
     * ``clock`` / ``sleep``: a monotonic clock and an async sleep, injectable
       so tests can run retries and rate limits without real waiting.
     * ``on_event``: called with a record of each step of each call
@@ -206,7 +234,14 @@ class AsyncClient(OptionsAndCounters):
         )
         if tuning and isinstance(policy, RetryPolicy):  # anything else: refused just below
             policy = attrs.evolve(policy, **tuning)
-        options = attrs.evolve(self._options, retry=policy, **_changes_made(timeout=timeout))
+        # The twin sends through the original's sender: it keeps the proxy found (from the
+        # environment too, which is read once) rather than look again.
+        options = attrs.evolve(
+            self._options,
+            retry=policy,
+            proxy=self._options.proxy_in_use,  # type: ignore[arg-type]  # a Proxy, taken back as it is
+            **_changes_made(timeout=timeout),
+        )
         return AsyncClient._of(options, self._shared)
 
     async def __aenter__(self) -> Self:

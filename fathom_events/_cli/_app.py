@@ -40,7 +40,16 @@ __all__ = ["build_parser", "run"]
 
 Handler = Callable[[argparse.Namespace, "Output"], int]
 OUTPUT_OPTIONS = ("json", "quiet", "debug")
-CONNECTION_OPTIONS = ("token", "base_url", "allow_insecure_http")
+CONNECTION_OPTIONS = (
+    "token",
+    "base_url",
+    "allow_insecure_http",
+    "proxy",
+    "trust_env",
+    "ca_bundle",
+    "client_cert",
+    "client_key",
+)
 LIMIT_OPTIONS = ("rate_limit", "max_in_flight")
 PULL_FORMATS = ("json", "csv")
 #: What ``list`` and ``sites`` read at most by default: the library's caps
@@ -67,8 +76,13 @@ def _option_defaults() -> dict[str, object]:
         "quiet": False,
         "debug": False,
         "token": None,  # the client reads $FATHOM_API_TOKEN
-        "base_url": DEFAULT_BASE_URL,
+        "base_url": None,  # the client reads $FATHOM_API_BASE_URL, else Fathom's own
         "allow_insecure_http": False,
+        "proxy": None,
+        "trust_env": False,
+        "ca_bundle": None,
+        "client_cert": None,
+        "client_key": None,
         "rate_limit": RateLimit(2000, 3600),  # Fathom's documented limit
         "max_in_flight": 8,
     }
@@ -160,13 +174,44 @@ def _option_groups() -> tuple[_Parser, _Parser, _Parser]:
         "--token", type=_token, default=unset, help=f"API token (default: ${TOKEN_ENV})"
     )
     connection.add_argument(
-        "--base-url", metavar="URL", default=unset, help=f"API URL (default: {DEFAULT_BASE_URL})"
+        "--base-url",
+        metavar="URL",
+        default=unset,
+        help=f"API URL (default: $FATHOM_API_BASE_URL, else {DEFAULT_BASE_URL})",
     )
     connection.add_argument(
         "--allow-insecure-http",
         action="store_true",
         default=unset,
         help="allow an http:// URL to a host that is not loopback (the token travels in clear)",
+    )
+    connection.add_argument(
+        "--proxy",
+        metavar="URL",
+        default=unset,
+        help="send through this http:// or https:// proxy (user:password@ allowed, never shown)",
+    )
+    connection.add_argument(
+        "--trust-env",
+        action="store_true",
+        default=unset,
+        help="send through the proxy $HTTPS_PROXY (or $HTTP_PROXY) names, unless $NO_PROXY names"
+        " the API's host",
+    )
+    connection.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        default=unset,
+        help="trust the CA certificates in this PEM file, instead of the system's",
+    )
+    connection.add_argument(
+        "--client-cert",
+        metavar="FILE",
+        default=unset,
+        help="present this client certificate (PEM, with its key unless --client-key gives it)",
+    )
+    connection.add_argument(
+        "--client-key", metavar="FILE", default=unset, help="the client certificate's key (PEM)"
     )
     limits = _Parser(add_help=False)
     limits.add_argument(
@@ -229,6 +274,14 @@ def _fake_server_arguments(sub: _Parser) -> None:
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     sub.add_argument("--port", type=_count, default=0, help="port (default: a free one)")
     sub.add_argument("--sites", metavar="N", type=_count, default=3, help="sites to seed (3)")
+    sub.add_argument(
+        "--site",
+        dest="named_sites",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="also hold an empty site with this id, such as the README's CDBUGS (repeatable)",
+    )
     sub.add_argument(
         "--events-per-site", metavar="M", type=_count, default=20, help="events per site (20)"
     )
@@ -491,6 +544,10 @@ def _fail(error: BaseException, code: int, *, debug: bool) -> int:
         text = f"invalid input: {error}"
     elif isinstance(error, FathomError):
         text = f"{type(error).__name__}: {error}"
+        if getattr(error, "tls_failure", False):  # the library's advice names ssl=
+            text += (
+                " (here: --ca-bundle FILE trusts a CA, --client-cert FILE presents a certificate)"
+            )
     elif isinstance(error, OSError):
         text = f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
     else:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
+from fathom_events._logs import LOGGER
 from fathom_events._protocol import Answer, Request
 
 from ._records import (
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CallWatch", "Handler", "Observer", "Server", "observer_for"]
 
-logger = logging.getLogger("fathom_events")
+logger = logging.getLogger(LOGGER)
 
 #: What a record is handed to: the ``on_event`` callback, or a call's OpenTelemetry spans.
 Handler = Callable[[CallRecord], object]

@@ -25,6 +25,7 @@ from fathom_events.testing._wire import deliver, render, reply, wait_or_stop, wa
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+    from ssl import SSLContext
 
 _STOPPING: Final = web.AppKey("fathom_fake_stopping", asyncio.Event)
 _SHUTDOWN_TIMEOUT: Final = 5.0
@@ -321,22 +322,26 @@ class FakeFathom:
         return app
 
     @contextlib.asynccontextmanager
-    async def serve(self) -> AsyncIterator[str]:
-        """Serve on a free port of 127.0.0.1; yield the base URL, ".../v1"."""
+    async def serve(self, *, ssl: SSLContext | None = None) -> AsyncIterator[str]:
+        """Serve on a free port of 127.0.0.1; yield the base URL, ".../v1".
+
+        `ssl`: a server-side context (its certificate for 127.0.0.1) to serve
+        https:// instead; a client then needs a context trusting its CA.
+        """
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl)
             await site.start()
             port = runner.addresses[0][1]
-            yield f"http://127.0.0.1:{port}/v1"
+            yield f"{'http' if ssl is None else 'https'}://127.0.0.1:{port}/v1"
         finally:
             await runner.cleanup()
 
     @contextlib.contextmanager
-    def serve_in_thread(self) -> Iterator[str]:
+    def serve_in_thread(self, *, ssl: SSLContext | None = None) -> Iterator[str]:
         """Like `serve()`, with the server's event loop in a background thread."""
-        server = _ThreadedServer(self)
+        server = ThreadedServer(functools.partial(self.serve, ssl=ssl), name="FakeFathom")
         base_url = server.start()
         try:
             yield base_url
@@ -407,27 +412,29 @@ class FakeFathom:
         return functools.partial(self._api.handle, call)
 
 
-class _ThreadedServer:
-    """Runs `fake.serve()` on its own event loop in a daemon thread."""
+class ThreadedServer:
+    """Runs `serve()` (an async context manager yielding a URL) on its own loop in a thread."""
 
-    def __init__(self, fake: FakeFathom) -> None:
-        self._fake = fake
+    def __init__(
+        self, serve: Callable[[], contextlib.AbstractAsyncContextManager[str]], *, name: str
+    ) -> None:
+        self._serve = serve
         self._ready = threading.Event()
         self._base_url: str | None = None
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="FakeFathom", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> str:
         self._thread.start()
         if not self._ready.wait(_THREAD_START_TIMEOUT):
-            raise RuntimeError("the FakeFathom thread did not start in time")
+            raise RuntimeError(f"the {self._thread.name} thread did not start in time")
         if self._error is not None:
             self._thread.join()
-            raise RuntimeError("the FakeFathom thread failed to start") from self._error
+            raise RuntimeError(f"the {self._thread.name} thread failed to start") from self._error
         if self._base_url is None:  # pragma: no cover - _ready is set only with one of the two
-            raise RuntimeError("the FakeFathom thread gave no base URL")
+            raise RuntimeError(f"the {self._thread.name} thread gave no base URL")
         return self._base_url
 
     def stop(self) -> None:
@@ -435,7 +442,9 @@ class _ThreadedServer:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join()
         if self._error is not None:
-            raise RuntimeError("the FakeFathom thread failed while stopping") from self._error
+            raise RuntimeError(
+                f"the {self._thread.name} thread failed while stopping"
+            ) from self._error
 
     def _run(self) -> None:
         try:
@@ -447,7 +456,7 @@ class _ThreadedServer:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with self._fake.serve() as base_url:
+        async with self._serve() as base_url:
             self._base_url = base_url
             self._ready.set()
             await self._stop.wait()

@@ -31,7 +31,9 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     for layer in (
         # The public data, errors, the version string and the import-free defaults.
         "types exceptions _version _defaults",
-        "_checks",  # input checks and value display, for every layer above
+        # Input checks and value display, and the loggers (FATHOM_EVENTS_LOG), for every
+        # layer above.
+        "_checks _logs",
         "_converter",
         "_protocol",
         "_loops",  # the running asyncio loop, asked for with an error saying what works

@@ -29,8 +29,9 @@ CLIENT_MODULES = {
     "fathom_events._bulk",
     "fathom_events._pagination",
 }
-# Heavy libraries (OpenTelemetry is the application's to import), and the test fake.
-HEAVY = ("aiohttp", "anyio", "rich.console", "opentelemetry", "fathom_events.testing")
+# Heavy libraries (OpenTelemetry is the application's to import), the TLS test tools, and
+# the test fake with its server side.
+HEAVY = ("aiohttp", "anyio", "rich.console", "opentelemetry", "fathom_events.testing", "trustme")
 # The command line's rooms that only running a command needs.
 COMMANDS = {
     "fathom_events._cli._commands",
@@ -99,6 +100,22 @@ def test_importing_the_package_loads_only_its_front_door(tmp_path: Path) -> None
     assert heavy(modules) == set()
     assert {m for m in modules if m.startswith(("rich", "attr", "cattrs"))} == set()
     assert {m for m in modules if m.startswith("fathom_events.")} == {"fathom_events._version"}
+
+
+def test_importing_the_package_reads_no_setting_and_loads_nothing_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With FATHOM_EVENTS_LOG and FATHOM_API_BASE_URL set, the import stays the front door.
+
+    The settings are read by the first client, not by the import: no logging, no ssl,
+    no proxy lookup (urllib.request), and never the TLS test tools.
+    """
+    monkeypatch.setenv("FATHOM_EVENTS_LOG", "debug")
+    monkeypatch.setenv("FATHOM_API_BASE_URL", "https://api.example.test/v1")
+    _, modules = loaded_by(IMPORT_ONLY, folder=tmp_path)
+    assert {m for m in modules if m.startswith("fathom_events.")} == {"fathom_events._version"}
+    new = {"logging", "ssl", "urllib.request", "trustme", "cryptography"}
+    assert {m for m in modules for n in new if m == n or m.startswith(n + ".")} == set()
 
 
 @pytest.mark.parametrize(

@@ -4,12 +4,13 @@ Every ```python block of README.md is run by exactly one test:
 test_readme_examples.py runs each block outside the recipes, and test_recipes.py
 runs each recipe with its framework; both get the blocks from here.
 
-The examples use ``AsyncClient()`` and ``Client()`` with the production base URL,
-and there is no network here. :func:`point_at_the_fake` therefore replaces the two
+The examples use ``AsyncClient()`` and ``Client()`` with no base URL, and there is
+no network here. :func:`point_at_the_fake` therefore sets ``FATHOM_API_BASE_URL`` to
+a served ``FakeFathom`` and ``FATHOM_API_TOKEN`` to its token, as a reader's shell
+does after pasting what ``fathom-events fake-server`` prints, and replaces the two
 classes in ``fathom_events`` (where the examples import them from) with subclasses
-whose only differences are a default ``base_url`` at a served ``FakeFathom`` and the
-tests' fake time, so a ``Retry-After`` never sleeps for real. The token comes from
-``FATHOM_API_TOKEN``, as the README says.
+whose only difference is the tests' fake time, so a ``Retry-After`` never sleeps
+for real.
 """
 
 from __future__ import annotations
@@ -82,17 +83,23 @@ def recipe(title: str) -> list[str]:
 
 
 def point_at_the_fake(monkeypatch: pytest.MonkeyPatch, url: str, fake_time: FakeTime) -> None:
-    """``AsyncClient()`` and ``Client()`` from ``fathom_events`` talk to the fake at ``url``."""
+    """``AsyncClient()`` and ``Client()`` from ``fathom_events`` talk to the fake at ``url``.
+
+    Through the environment, as a reader's shell does once it has pasted the
+    ``export`` lines ``fathom-events fake-server`` prints; the clients only
+    add fake time.
+    """
     monkeypatch.setenv("FATHOM_API_TOKEN", TOKEN)
+    monkeypatch.setenv("FATHOM_API_BASE_URL", url)
     timing = {"clock": fake_time.clock, "sleep": fake_time.sleep}
 
     class AsyncClient(fathom_events.AsyncClient):
-        def __init__(self, token: str | None = None, base_url: str = url, **options: Any) -> None:
-            super().__init__(token, base_url, **(timing | options))
+        def __init__(self, *args: Any, **options: Any) -> None:
+            super().__init__(*args, **(timing | options))
 
     class Client(fathom_events.Client):
-        def __init__(self, token: str | None = None, base_url: str = url, **options: Any) -> None:
-            super().__init__(token, base_url, **(timing | options))
+        def __init__(self, *args: Any, **options: Any) -> None:
+            super().__init__(*args, **(timing | options))
 
     monkeypatch.setattr(fathom_events, "AsyncClient", AsyncClient)
     monkeypatch.setattr(fathom_events, "Client", Client)

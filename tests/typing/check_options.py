@@ -9,8 +9,11 @@ mypy would report as unused if the error went away.
 # ruff: noqa: INP001 - a loose file for mypy to check, deliberately not a package
 from __future__ import annotations
 
+import ssl
+
 import aiohttp
 from typing_extensions import assert_type
+from yarl import URL
 
 from fathom_events import AsyncClient, Client, RateLimit, RetryPolicy
 
@@ -34,7 +37,11 @@ async def async_client_takes_every_setting(session: aiohttp.ClientSession) -> No
     assert_type(client.with_options(max_retries=1, timeout=2.0), AsyncClient)
     AsyncClient(max_in_flight="8")  # type: ignore[arg-type]
     AsyncClient(sleep=print)  # type: ignore[arg-type]
-    AsyncClient(None, None)  # type: ignore[arg-type]
+    AsyncClient(None, None)  # None: $FATHOM_API_BASE_URL, else Fathom's own
+    AsyncClient(None, 3)  # type: ignore[arg-type]
+    AsyncClient(proxy=URL("http://proxy:3128"))  # type: ignore[arg-type]
+    AsyncClient(ssl=True)  # type: ignore[arg-type]
+    AsyncClient(trust_env=True, ssl=ssl.create_default_context(), proxy="http://proxy:3128")
     AsyncClient(token="t", retries=3)  # type: ignore[call-arg]
     client.with_options(max_retries="1")  # type: ignore[arg-type]
 
