@@ -209,23 +209,25 @@ class CallSpans:
             )
 
     def _finished(self, record: CallFinished) -> None:
-        if self._attempt is not None:  # cut off while its request was out
-            self._end_attempt(record.error, {**self._measured, "error.type": str(record.error)})
-        span = self._span
-        if span.is_recording():
-            span.set_attributes(
-                {
-                    "fathom.attempts": record.attempts,
-                    "fathom.may_have_been_applied": record.may_have_been_applied,
-                }
-            )
-            if record.error is not None:
-                span.set_attribute("error.type", record.error)
-                span.set_status(Status(StatusCode.ERROR))
-        span.end()
-        if self._token is not None:
-            context.detach(self._token)  # type: ignore[arg-type]
-            self._token = None
+        try:
+            if self._attempt is not None:  # cut off while its request was out
+                self._end_attempt(record.error, {**self._measured, "error.type": str(record.error)})
+            span = self._span
+            if span.is_recording():
+                span.set_attributes(
+                    {
+                        "fathom.attempts": record.attempts,
+                        "fathom.may_have_been_applied": record.may_have_been_applied,
+                    }
+                )
+                if record.error is not None:
+                    span.set_attribute("error.type", record.error)
+                    span.set_status(Status(StatusCode.ERROR))
+            span.end()
+        finally:  # whatever failed above, the caller's context is left as it was
+            if self._token is not None:
+                context.detach(self._token)  # type: ignore[arg-type]
+                self._token = None
 
 
 _READERS: dict[type[Any], Callable[[CallSpans, Any], None]] = {

@@ -292,3 +292,19 @@ async def test_an_unusable_opentelemetry_is_said_once_and_left_alone(
     assert otel.spans() == []
     (warned,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert warned.getMessage().startswith("OpenTelemetry cannot be used (TypeError at ")
+
+
+async def test_a_bridge_failing_as_a_span_ends_leaves_no_span_current(
+    fake: FakeFathom, otel: Otel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spans that fail to end (an exporter gone wrong) still leave the caller's context as it
+    was: the call's span is not left current."""
+    span_class = type(otel.tracer_provider.get_tracer("x").start_span("probe"))
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("exporter down")
+
+    monkeypatch.setattr(span_class, "end", broken)
+    async with fake.serve() as url, AsyncClient(TOKEN, url) as client:
+        assert (await client.events.list(SITE)).data == []
+        assert trace.get_current_span() is trace.INVALID_SPAN
