@@ -161,11 +161,12 @@ async def call_with_retries(
     """
     operation, method = request.operation, request.method
     url = sender.url(request)
-    watch = None if observer is None else observer.watch(request, url)
     clock = limits.clock
     deadline = None if policy.deadline is None else clock() + policy.deadline
     attempts = 0
     landed = False  # an earlier attempt may have taken effect
+    # Watched from here: nothing between this and the ``try`` below can raise.
+    watch = None if observer is None else observer.watch(request, url)
     send_once = functools.partial(
         sender.call, request, into, timeouts, url, deadline=deadline, clock=clock, watch=watch
     )
