@@ -1,14 +1,41 @@
-"""fathom-events: an async-first client for the Fathom Analytics Events API.
+"""fathom-events: the Python client for the Fathom Analytics Events API.
 
-The front door: everything public is re-exported here and listed in
-``__all__``; the modules behind it are private.
+The events of a site are its conversion goals ("Signed up", "Purchased").
+Two faces share one set of methods:
 
-Each name is imported the first time it is used (PEP 562), not by
-``import fathom_events``: a script that needs one error class, or
-``fathom-events --help``, does not pay for aiohttp, anyio, attrs and cattrs.
-``_LOCATIONS`` says where each name lives; type checkers read the imports
-under ``TYPE_CHECKING`` instead.
+* :class:`AsyncClient`, for asyncio code (web apps, workers, notebooks):
+  ``client.events`` lists, gets, creates, updates and deletes a site's events,
+  pages through them (``paginate``) and does bulk work across sites (``pull``,
+  ``plan``, ``apply``, ``sync``); ``client.sites`` reads the account's sites;
+  ``await client.token()`` says what the token may do.
+* :class:`Client`, the same methods without ``async``, for scripts and threads.
+
+Answers are frozen attrs types (:class:`Event`, :class:`EventPage`,
+:class:`Site`, :class:`TokenInfo`, ...); :func:`to_builtins` turns any of them
+into JSON-ready builtins and :func:`from_builtins` reads them back. Every
+error is a :class:`FathomError`; 429 and 5xx are retried by a
+:class:`RetryPolicy`, and one client shares its limits (``max_in_flight``, a
+:class:`RateLimit`) among all its calls. :mod:`fathom_events.testing` holds
+``FakeFathom``, a fake Fathom server for your tests.
+
+Example::
+
+    from fathom_events import Client
+
+    with Client() as client:  # the token from FATHOM_API_TOKEN
+        for event in client.events.paginate("CDBUGS"):
+            print(event.id, event.name)
+
+The documentation (tutorial, how-to guides, the full reference) is built from
+``docs/``: ``python -m sphinx -W --keep-going -b html docs docs/_build/html``.
 """
+
+# The front door: everything public is re-exported here and listed in ``__all__``;
+# the modules behind it are private. Each name is imported the first time it is used
+# (PEP 562), not by ``import fathom_events``: a script that needs one error class, or
+# ``fathom-events --help``, does not pay for aiohttp, anyio, attrs and cattrs.
+# ``_LOCATIONS`` says where each name lives; type checkers read the imports under
+# ``TYPE_CHECKING`` instead.
 
 import importlib
 import typing
@@ -17,6 +44,7 @@ from ._version import __version__
 
 if typing.TYPE_CHECKING:
     from ._blocking import Client, Events, Paginator, Sites
+    from ._builtins import from_builtins, to_builtins
     from ._bulk_types import (
         EventSpec,
         Failure,
@@ -135,10 +163,12 @@ __all__ = [
     "UnsupportedEventLoopError",
     "Waited",
     "__version__",
+    "from_builtins",
+    "to_builtins",
 ]
 
 # Where each public name lives: its module is imported when the name is first used.
-_LOCATIONS: dict[str, str] = {
+_LOCATIONS = {
     name: module
     for module, names in {
         "._bulk_types": (
@@ -171,6 +201,7 @@ _LOCATIONS: dict[str, str] = {
         ),
         "._retry": ("RetryPolicy",),
         "._blocking": ("Client", "Events", "Paginator", "Sites"),
+        "._builtins": ("from_builtins", "to_builtins"),
         ".exceptions": (
             "APIConnectionError",
             "APIStatusError",

@@ -123,6 +123,18 @@ class OptionsAndCounters:
 class AsyncClient(OptionsAndCounters):
     """An asynchronous client for the Fathom Events API.
 
+    What it offers:
+
+    * ``client.events`` (:class:`AsyncEvents`): ``list``, ``get``, ``create``,
+      ``update``, ``delete`` and ``paginate`` a site's events, and bulk work
+      across sites: ``pull``, ``plan``, ``apply``, ``sync``.
+    * ``client.sites`` (:class:`AsyncSites`): ``list``, ``get``, ``paginate``,
+      ``every`` and ``ids`` of the account's sites.
+    * ``await client.token()``: what the token may do (a :class:`TokenInfo`).
+    * ``client.with_options(...)``: a twin with other call options;
+      ``requests_sent`` and ``retries`` count what was sent.
+
+    ``base_url`` is where it sends (Fathom's API by default: a fake's in tests).
     Use it as ``async with AsyncClient() as client:`` so its session is closed,
     or call :meth:`aclose`. One client is meant to live long and be shared by
     every task, whichever asyncio event loop awaits it: it holds one aiohttp
@@ -137,6 +149,8 @@ class AsyncClient(OptionsAndCounters):
     * ``timeout``: seconds one attempt may take in all; ``connect_timeout``
       the part of it spent connecting. ``None`` disables that limit.
     * ``retry``: the :class:`RetryPolicy` (retries are on by default).
+    * ``max_in_flight``: requests in flight at once, over all calls (8).
+    * ``rate_limit``: a :class:`RateLimit` all calls share (none by default).
     * ``session``: an ``aiohttp.ClientSession`` to use instead of our own; it
       is never closed by us, and every call ends on it as on our own (its
       ``raise_for_status`` and ``auto_decompress`` do not apply to our
@@ -200,8 +214,18 @@ class AsyncClient(OptionsAndCounters):
         self._owns_sender = owner
         self._timeouts = options.timeouts
         self._observer = shared.observer
-        self.events = AsyncEvents(self._call, self._limits, self._ensure_open, self.token)
-        self.sites = AsyncSites(self._call)
+        self._events = AsyncEvents(self._call, self._limits, self._ensure_open, self.token)
+        self._sites = AsyncSites(self._call)
+
+    @property
+    def events(self) -> AsyncEvents:
+        """The events of your sites: list, get, create, update, delete, paginate; bulk work."""
+        return self._events
+
+    @property
+    def sites(self) -> AsyncSites:
+        """The account's sites, read-only: list, get, paginate, every, ids."""
+        return self._sites
 
     @property
     def closed(self) -> bool:

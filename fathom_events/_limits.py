@@ -56,7 +56,17 @@ Sleep = Callable[[float], Awaitable[None]]
 
 @attrs.frozen
 class RateLimit:
-    """At most ``requests`` requests per ``per_seconds``, e.g. ``RateLimit(2000, 3600)``."""
+    """At most ``requests`` requests per ``per_seconds``, e.g. ``RateLimit(2000, 3600)``.
+
+    Given as ``AsyncClient(rate_limit=...)``, it is shared by every call of
+    the client (and its ``with_options`` twins): no window of ``per_seconds``
+    seconds, counted from a request's sending to the end of its answer, holds
+    more than ``requests`` requests.
+
+    Attributes:
+        requests: How many requests, an int >= 1 (Fathom allows 2,000).
+        per_seconds: In how many seconds (default 3,600: an hour).
+    """
 
     requests: int = attrs.field(validator=as_validator(check_int_at_least))
     per_seconds: float = attrs.field(default=3600.0)

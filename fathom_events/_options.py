@@ -222,7 +222,7 @@ class ClientOptions:
     sleep: Callable[[float], Awaitable[None]] | None = attrs.field(
         default=None, validator=as_validator(check_callable_or_none), kw_only=True
     )
-    on_event: Callable[[CallRecord], object] | None = attrs.field(
+    on_event: Callable[[CallRecord], Any] | None = attrs.field(
         default=None, validator=as_validator(check_callable_or_none), kw_only=True
     )
     #: Both timeouts as the transport takes them, made once rather than for every call.

@@ -65,17 +65,25 @@ def _int_from_zero(field: str, value: object) -> int:
 class RetryPolicy:
     """How a client retries; frozen, so one policy can be shared safely.
 
-    * ``max_retries``: retries after the first attempt (0 turns retrying off).
-    * ``backoff_base`` / ``backoff_cap``: the n-th retry waits
-      ``min(cap, base * 2**(n-1))`` seconds, less up to ``jitter`` of it
-      (a fraction, drawn at random), so many clients do not retry in step.
-    * ``max_retry_after``: the longest ``Retry-After`` worth waiting for; a
-      longer one raises :class:`RateLimitError` at once with ``.retry_after``.
-    * ``deadline``: seconds one call may take across all its attempts and
-      waits (``None``: no overall limit beyond the attempts' own timeouts).
-    * ``retry_ambiguous_creates``: resend a create after an answer that
-      leaves its effect unknown (5xx other than 503, timeout, dropped
-      connection). Off by default: it can create an event twice.
+    ``AsyncClient(retry=RetryPolicy(max_retries=5))``; each value is checked
+    as the policy is made. The n-th retry waits ``min(backoff_cap,
+    backoff_base * 2**(n-1))`` seconds, less up to ``jitter`` of it (drawn at
+    random), so many clients do not retry in step.
+
+    Attributes:
+        max_retries: Retries after the first attempt (0 turns retrying off).
+        backoff_base: The wait before the first retry, in seconds; it doubles
+            with each retry.
+        backoff_cap: The longest backoff wait, in seconds.
+        jitter: The fraction of each wait (0 to 1) that may be taken off at random.
+        max_retry_after: The longest ``Retry-After`` worth waiting for, in
+            seconds; a longer one raises :class:`RateLimitError` at once with
+            ``.retry_after``.
+        deadline: Seconds one call may take across all its attempts and waits
+            (``None``: no overall limit beyond the attempts' own timeouts).
+        retry_ambiguous_creates: Resend a create after an answer that leaves
+            its effect unknown (5xx other than 503, timeout, dropped
+            connection). Off by default: it can create an event twice.
     """
 
     max_retries: int = attrs.field(default=3, validator=as_validator(_int_from_zero))

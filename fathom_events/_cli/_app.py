@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from ._output import Output
 
-__all__ = ["build_parser", "run"]
+__all__ = ["EXIT_CODES", "build_parser", "run"]
 
 Handler = Callable[[argparse.Namespace, "Output"], int]
 OUTPUT_OPTIONS = ("json", "quiet", "debug")
@@ -58,6 +58,29 @@ PULL_FORMATS = ("json", "csv")
 LISTING_CAP = 100_000
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 128 + 13  # 13: SIGPIPE; a shell reports 141 for `yes | head`
+#: Every exit code of every command, and what it means: shown by ``fathom-events --help``
+#: and by the documentation's command-line reference (docs/_ext/fathom_docs.py).
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "everything was done"),
+    (
+        1,
+        (
+            "partial failure: a site could not be read, a change failed or the token may not"
+            " make it (the rest was done), or the API refused a single command"
+        ),
+    ),
+    (
+        2,
+        (
+            "usage or input error: bad arguments, no token, input the API would refuse, a"
+            " malformed sync file, a sync whose deletes were not confirmed or number more than"
+            " --max-deletes; nothing was sent (but the listings)"
+        ),
+    ),
+    (3, "only from sync --check: the sites differ from the file"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C), after saying what was done"),
+    (EXIT_BROKEN_PIPE, "the output is a pipe whose reader has gone (| head): stopped quietly"),
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -375,6 +398,18 @@ def _sync_arguments(sub: _Parser) -> None:
     )
 
 
+def _exit_codes_text() -> str:
+    """``EXIT_CODES`` as the end of ``--help``: one code a paragraph, wrapped."""
+    import textwrap  # noqa: PLC0415 - argparse imports it too, once it formats help
+
+    lines = ["exit codes:"]
+    for code, text in EXIT_CODES:
+        lines += textwrap.wrap(
+            text, width=78, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7
+        )
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; each command's handler is its ``handler`` default."""
     output, connection, limits = _option_groups()
@@ -382,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Manage Fathom Analytics events from the command line.",
+        epilog=_exit_codes_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=api,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")

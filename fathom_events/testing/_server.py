@@ -53,7 +53,14 @@ class FakeFathom:
     code, `serve_in_thread()` in blocking code), point a client at the base
     URL it yields, then inspect `requests` and `events()`. `inject` scripts
     faults. Every method is safe to call from any thread while it serves.
-    `latency` (seconds, default 0) delays every answer, as a real network does.
+
+    `tokens` maps each token it accepts to its abilities (default: only
+    `DEFAULT_TOKEN`, with `*`). `now` is its clock (a function returning a
+    datetime; default: the real UTC time), for token expiry, new records'
+    dates and the rate budget. `created_at_format` is how answers write
+    timestamps: "plain" (`YYYY-MM-DD HH:MM:SS`, as the current reference
+    shows) or "iso" (ISO 8601 with `Z`). `latency` (seconds, default 0)
+    delays every answer, as a real network does.
 
     Input is read as Fathom's Laravel application reads it (inferred, not
     confirmed by a live answer): create and update take a JSON body or a form
@@ -147,7 +154,8 @@ class FakeFathom:
     ) -> None:
         """Accept `token` with `abilities` ("*", "all-sites-readonly", "read:S", "manage:S").
 
-        The keywords are what `GET /v1/token` shows besides the abilities.
+        The keywords are what `GET /v1/token` shows besides the abilities
+        (its `name` and `version`, and dates).
         `created_at` defaults to the clock's now, `updated_at` to `created_at`;
         from `expires_at` on (by the fake's clock) the token answers 401.
         Naive datetimes are taken as UTC. Adding a token again replaces it.
@@ -188,7 +196,7 @@ class FakeFathom:
         timezone: str | None = None,
         created_at: datetime | None = None,
     ) -> None:
-        """Create the site; requests for unknown sites answer 404.
+        """Create the site `site_id`; requests for unknown sites answer 404.
 
         A new site's `name` defaults to its id, `sharing` to "none" (the
         reference lists none, private and public; any other string is served
@@ -207,7 +215,7 @@ class FakeFathom:
         event_id: str | None = None,
         created_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """Store an event (creating the site, dated as the event, if needed); return its record.
+        """Store an event `name` of `currency` on `site_id` (made if needed); return its record.
 
         `event_id` defaults to 8 random capital letters; `created_at` to the
         clock's now (a naive datetime is taken as UTC).
@@ -215,7 +223,7 @@ class FakeFathom:
         return self._store.add_event(site_id, name, currency, event_id, created_at).as_dict()
 
     def seed(self, sites: int, events_per_site: int, *, prefix: str = "SITE") -> list[str]:
-        """Create `sites` sites named PREFIX1.. with `events_per_site` events each.
+        """Create `sites` sites, `prefix` 1.. (SITE1, ...), of `events_per_site` events each.
 
         Events get varied names and currencies and climbing timestamps ending
         near now, with some sharing a second; returns the new site ids.
@@ -233,7 +241,7 @@ class FakeFathom:
         return site_ids
 
     def events(self, site_id: str) -> list[dict[str, Any]]:
-        """The site's stored events, oldest first: {"id", "name", "currency", "created_at"}.
+        """The stored events of `site_id`, oldest first: {"id", "name", "currency", "created_at"}.
 
         `currency` is the stored one and `created_at` an aware UTC datetime.
         Raises KeyError for an unknown site.
@@ -283,7 +291,7 @@ class FakeFathom:
         `spec` is one JSON object: `fault` names a `Fault` classmethod and its
         keywords are the other fields; `method`, `path` and `times` are
         `inject`'s (defaults "*", "*", 1). For example, the next two creates
-        answer 503:
+        answer 503::
 
             {"method": "POST", "path": "/v1/sites/*/events", "times": 2,
              "fault": "respond", "status": 503}
@@ -340,7 +348,7 @@ class FakeFathom:
 
     @contextlib.contextmanager
     def serve_in_thread(self, *, ssl: SSLContext | None = None) -> Iterator[str]:
-        """Like `serve()`, with the server's event loop in a background thread."""
+        """Like `serve()` (`ssl` too), with the server's event loop in a background thread."""
         server = ThreadedServer(functools.partial(self.serve, ssl=ssl), name="FakeFathom")
         base_url = server.start()
         try:

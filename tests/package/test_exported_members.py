@@ -77,6 +77,8 @@ EXPECTED = {
         "UnsupportedEventLoopError",
         "Waited",
         "__version__",
+        "from_builtins",
+        "to_builtins",
     ],
     "fathom_events.exceptions": [
         "APIConnectionError",
