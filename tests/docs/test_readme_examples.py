@@ -31,6 +31,7 @@ LEFT_ON_THE_FAKE: dict[str, dict[str, list[str]]] = {
     "Quick start (async)": {SITE: [], "WXYZ": []},
     "The blocking client": {SITE: ["Signed up"], "WXYZ": []},
     "Sites and the token": {SITE: [], "WXYZ": []},
+    "Seeing what the client does": {SITE: [], "WXYZ": []},
     "Bulk sync": {SITE: ["Purchased", "Signed up"], "WXYZ": ["Signed up"]},
     "Writing your own transport": {SITE: [], "WXYZ": []},
 }
