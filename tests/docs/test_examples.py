@@ -1,7 +1,6 @@
 """The documented examples under examples/ run, each with its framework, against FakeFathom.
 
-``examples/fastapi_traced.py`` needs FastAPI, which the test extra does not install
-(it brings pydantic and its compiled core): without it, its test is skipped.
+``examples/fastapi_traced.py`` needs FastAPI, which the test extra installs.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ def test_the_fastapi_app_is_traced_end_to_end(
 ) -> None:
     """A request carrying a traceparent: FastAPI's SERVER span goes on with that trace, the
     client's call is inside it, and the HTTP attempt to Fathom is the call's child."""
-    pytest.importorskip("fastapi", minversion="0.142")  # traces its requests from 0.142
     with warnings.catch_warnings():  # see test_recipes.py: Starlette's test client on 3.10
         warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`", Warning)
         from starlette.testclient import TestClient  # noqa: PLC0415
