@@ -60,6 +60,15 @@ if typing.TYPE_CHECKING:
     from ._events import AsyncEvents
     from ._http._contract import AsyncTransport, Timeouts, TransportRequest
     from ._limits import RateLimit
+    from ._observe._records import (
+        AnswerReceived,
+        CallFinished,
+        CallRecord,
+        CallStarted,
+        RequestSent,
+        RetryScheduled,
+        Waited,
+    )
     from ._pagination import AsyncPaginator, PageLike
     from ._retry import RetryPolicy
     from ._sites import AsyncSites
@@ -96,6 +105,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AnswerReceived",
     "AsyncClient",
     "AsyncEvents",
     "AsyncPaginator",
@@ -103,6 +113,9 @@ __all__ = [
     "AsyncTransport",
     "AuthenticationError",
     "BadRequestError",
+    "CallFinished",
+    "CallRecord",
+    "CallStarted",
     "Client",
     "ClientClosedError",
     "Currency",
@@ -125,9 +138,11 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RedirectError",
+    "RequestSent",
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "RetryPolicy",
+    "RetryScheduled",
     "ServerError",
     "Site",
     "SitePage",
@@ -146,6 +161,7 @@ __all__ = [
     "UnexpectedError",
     "UnprocessableEntityError",
     "UnsupportedEventLoopError",
+    "Waited",
     "__version__",
     "from_builtins",
     "to_builtins",
@@ -173,6 +189,16 @@ _LOCATIONS = {
         "._pagination": ("AsyncPaginator", "PageLike"),
         "._sites": ("AsyncSites",),
         "._limits": ("RateLimit",),
+        # What on_event receives: one record per step of a call.
+        "._observe._records": (
+            "AnswerReceived",
+            "CallFinished",
+            "CallRecord",
+            "CallStarted",
+            "RequestSent",
+            "RetryScheduled",
+            "Waited",
+        ),
         "._retry": ("RetryPolicy",),
         "._blocking": ("Client", "Events", "Paginator", "Sites"),
         "._builtins": ("from_builtins", "to_builtins"),

@@ -183,9 +183,9 @@ def _refuse_on_its_thread(portal: _Portal) -> None:
     if threading.get_ident() == portal.thread_id:
         raise UnsupportedEventLoopError(
             "this Client was called from its own event loop thread (from a callback it runs,"
-            " such as on_progress), where the call would wait for itself for good: keep what"
-            " you need in the callback and call the client after the call returns (or from a"
-            " thread the callback does not wait for)"
+            " such as on_progress or on_event), where the call would wait for itself for good:"
+            " keep what you need in the callback and call the client after the call returns (or"
+            " from a thread the callback does not wait for)"
         )
 
 
@@ -341,9 +341,10 @@ class Client(OptionsAndCounters):
     :class:`AsyncClient`'s, and mean the same: ``token``, ``base_url``,
     ``timeout``, ``connect_timeout``, ``retry``, ``max_in_flight``,
     ``rate_limit``, ``transport``, ``max_response_bytes``,
-    ``allow_insecure_http``, ``proxy``, ``trust_env``, ``ssl``, ``clock`` and
-    ``sleep`` (not ``session``: an aiohttp session belongs to one event loop,
-    and this client runs its own).
+    ``allow_insecure_http``, ``proxy``, ``trust_env``, ``ssl``, ``clock``,
+    ``sleep`` and ``on_event`` (not ``session``: an aiohttp session belongs to
+    one event loop, and this client runs its own). It calls ``on_event`` from
+    its event loop's thread, where calling the client is refused.
     It is safe to share one client between threads.
 
     Each client runs an event loop in a background thread and blocks the

@@ -17,6 +17,7 @@ from ._http._sender import Sender
 from ._limits import Limits
 from ._logs import LOGGER, switch_on_from_environment
 from ._loops import asyncio_sleep
+from ._observe._observer import Observer, observer_for
 from ._options import (
     AsyncClientOptions,
     ClientOptions,
@@ -51,6 +52,7 @@ class _Shared:
     limits: Limits
     sender: Sender
     token: TokenCache = attrs.field(factory=TokenCache)
+    observer: Observer | None = None
 
     @classmethod
     def new(cls, options: ClientOptions, session: aiohttp.ClientSession | None = None) -> _Shared:
@@ -87,7 +89,8 @@ class _Shared:
             max_response_bytes=options.max_response_bytes,
             prepare=prepare,
         )
-        return cls(limits, sender)
+        observer = observer_for(options.on_event, clock=limits.clock, base_url=options.base_url)
+        return cls(limits, sender, observer=observer)
 
 
 class OptionsAndCounters:
@@ -182,6 +185,13 @@ class AsyncClient(OptionsAndCounters):
       built-in transport's settings: not with ``transport``.
     * ``clock`` / ``sleep``: a monotonic clock and an async sleep, injectable
       so tests can run retries and rate limits without real waiting.
+    * ``on_event``: called with a record of each step of each call
+      (:class:`CallStarted`, :class:`Waited`, :class:`RequestSent`,
+      :class:`AnswerReceived`, :class:`RetryScheduled`, :class:`CallFinished`),
+      in the call's own task, as the step happens; keep it quick. What it
+      raises is logged (a WARNING the first time, DEBUG after) and changes
+      nothing. The blocking :class:`Client` calls it from its event loop's
+      thread. Kept by ``with_options`` twins.
     """
 
     @same_parameters_as(AsyncClientOptions.__init__)
@@ -203,6 +213,7 @@ class AsyncClient(OptionsAndCounters):
         self._sender = shared.sender
         self._owns_sender = owner
         self._timeouts = options.timeouts
+        self._observer = shared.observer
         self._events = AsyncEvents(self._call, self._limits, self._ensure_open, self.token)
         self._sites = AsyncSites(self._call)
 
@@ -313,4 +324,5 @@ class AsyncClient(OptionsAndCounters):
             policy=self._options.retry,
             limits=self._limits,
             timeouts=self._timeouts,
+            observer=self._observer,
         )

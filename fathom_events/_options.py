@@ -40,6 +40,7 @@ from ._http._route import (
 )
 from ._http._secrecy import Secret
 from ._limits import RateLimit
+from ._observe._records import CallRecord
 from ._retry import RetryPolicy
 from .exceptions import InvalidRequestError
 
@@ -219,6 +220,9 @@ class ClientOptions:
         default=None, validator=as_validator(check_callable_or_none), kw_only=True
     )
     sleep: Callable[[float], Awaitable[None]] | None = attrs.field(
+        default=None, validator=as_validator(check_callable_or_none), kw_only=True
+    )
+    on_event: Callable[[CallRecord], Any] | None = attrs.field(
         default=None, validator=as_validator(check_callable_or_none), kw_only=True
     )
     #: Both timeouts as the transport takes them, made once rather than for every call.

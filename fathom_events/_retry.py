@@ -49,6 +49,7 @@ from .exceptions import (
 if TYPE_CHECKING:
     from ._http._contract import Timeouts
     from ._http._sender import Sender
+    from ._observe._observer import Observer
 
 __all__ = ["RetryPolicy", "call_with_retries", "retry_delay", "retry_reason"]
 
@@ -153,6 +154,7 @@ async def call_with_retries(
     policy: RetryPolicy,
     limits: Limits,
     timeouts: Timeouts,
+    observer: Observer | None = None,
     draw: Callable[[], float] = random.random,
 ) -> T:
     """Send ``request`` through ``sender`` under the client's limits, retrying by the rules above.
@@ -162,7 +164,8 @@ async def call_with_retries(
     measured once the limits let it through: the limits' waits count. A 429 (or
     503) with ``Retry-After`` starts the client's shared cool-down whether or
     not this call retries. When an earlier attempt may have taken effect, the
-    final error's ``may_have_been_applied`` says so.
+    final error's ``may_have_been_applied`` says so. The ``observer``, if any,
+    is given each step of the call (see ``_observe``).
     """
     operation, method = request.operation, request.method
     url = sender.url(request)
@@ -170,52 +173,93 @@ async def call_with_retries(
     deadline = None if policy.deadline is None else clock() + policy.deadline
     attempts = 0
     landed = False  # an earlier attempt may have taken effect
+    # Watched from here: nothing between this and the ``try`` below can raise.
+    watch = None if observer is None else observer.watch(request, url)
     send_once = functools.partial(
-        sender.call, request, into, timeouts, url, deadline=deadline, clock=clock
+        sender.call, request, into, timeouts, url, deadline=deadline, clock=clock, watch=watch
     )
 
-    while True:
-        try:
-            attempts += 1
-            return await limits.run(
-                send_once,
-                deadline=deadline,
-                max_cool_down=policy.max_retry_after,
-                longest_attempt=timeouts.total,
-            )
-        except WaitTooLong as too_long:  # noqa: PERF203 - an attempt costs far more than a try
-            raise _wait_error(too_long, method, url, attempts - 1, landed) from None
-        except FathomError as error:
-            error.attempts = attempts
-            error.may_have_been_applied = error.may_have_been_applied or landed
-            retry_after = error.retry_after if isinstance(error, APIStatusError) else None
-            refused = isinstance(error, RateLimitError) or getattr(error, "status", 0) == 503
-            if retry_after is not None and refused:
-                await limits.cool_down(retry_after)
-            verdict = retry_reason(error, operation, policy)
-            wait = None
-            if verdict.retry is not None and attempts <= policy.max_retries:
-                wait = retry_delay(policy, attempts, draw) if retry_after is None else retry_after
-                beyond = retry_after is not None and retry_after > policy.max_retry_after
-                if beyond or (deadline is not None and clock() + wait >= deadline):
-                    wait = None
-            if wait is None:
-                # This attempt is the last: its own doubt goes on the error it raises (a
-                # retried attempt's doubt is carried by ``landed`` instead).
-                error.may_have_been_applied |= verdict.may_have_taken_effect
-                raise
-            logger.warning(
-                "retrying %s %s (attempt %d of %d) in %.2fs: %s",
-                method,
-                url,
-                attempts + 1,
-                policy.max_retries + 1,
-                wait,
-                verdict.retry,
-            )
-            landed = landed or verdict.may_have_taken_effect
-            limits.count_retry()
-            await limits.sleep(wait)
+    try:
+        while True:
+            try:
+                attempts += 1
+                result = await limits.run(
+                    send_once,
+                    deadline=deadline,
+                    max_cool_down=policy.max_retry_after,
+                    longest_attempt=timeouts.total,
+                    watch=watch,
+                )
+                if watch is not None:
+                    watch.finished(None)
+                return result  # noqa: TRY300 - the handlers below are for the attempt alone
+            except WaitTooLong as too_long:  # noqa: PERF203 - an attempt costs far more than a try
+                raise _wait_error(too_long, method, url, attempts - 1, landed) from None
+            except FathomError as error:
+                error.attempts = attempts
+                error.may_have_been_applied = error.may_have_been_applied or landed
+                retry_after = error.retry_after if isinstance(error, APIStatusError) else None
+                refused = isinstance(error, RateLimitError) or getattr(error, "status", 0) == 503
+                if retry_after is not None and refused:
+                    await limits.cool_down(retry_after)
+                verdict = retry_reason(error, operation, policy)
+                retry = _next_retry(
+                    verdict,
+                    retry_after,
+                    attempts=attempts,
+                    policy=policy,
+                    deadline=deadline,
+                    clock=clock,
+                    draw=draw,
+                )
+                if retry is None:
+                    # This attempt is the last: its own doubt goes on the error it raises (a
+                    # retried attempt's doubt is carried by ``landed`` instead).
+                    error.may_have_been_applied |= verdict.may_have_taken_effect
+                    raise
+                reason, wait = retry
+                logger.warning(
+                    "retrying %s %s (attempt %d of %d) in %.2fs: %s",
+                    method,
+                    url,
+                    attempts + 1,
+                    policy.max_retries + 1,
+                    wait,
+                    reason,
+                )
+                landed = landed or verdict.may_have_taken_effect
+                limits.count_retry()
+                if watch is not None:
+                    watch.retrying(reason, wait)
+                await limits.sleep(wait)
+    except BaseException as ended:  # the call's end, told to whoever watches; then raised
+        if watch is not None:
+            watch.finished(ended)
+        raise
+
+
+def _next_retry(
+    verdict: Verdict,
+    retry_after: float | None,
+    *,
+    attempts: int,
+    policy: RetryPolicy,
+    deadline: float | None,
+    clock: Callable[[], float],
+    draw: Callable[[], float],
+) -> tuple[str, float] | None:
+    """Why and after how long to send again after ``attempts`` attempts, or None: raise.
+
+    The wait is the answer's ``Retry-After`` if it gave one (None if longer than
+    the policy allows), else the backoff; None too if it would pass ``deadline``.
+    """
+    if verdict.retry is None or attempts > policy.max_retries:
+        return None
+    wait = retry_delay(policy, attempts, draw) if retry_after is None else retry_after
+    beyond = retry_after is not None and retry_after > policy.max_retry_after
+    if beyond or (deadline is not None and clock() + wait >= deadline):
+        return None
+    return verdict.retry, wait
 
 
 def _wait_error(

@@ -28,7 +28,7 @@ import platform
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fathom_events import _protocol as proto
 from fathom_events._checks import one_line
@@ -47,6 +47,9 @@ from fathom_events.exceptions import (
 
 from ._contract import AsyncTransport, Timeouts, TransportRequest
 from ._secrecy import HoldsToken, TokenEchoes, raise_alone, words_of
+
+if TYPE_CHECKING:
+    from fathom_events._observe._observer import CallWatch
 
 __all__ = ["USER_AGENT", "Sender", "too_large"]
 
@@ -140,12 +143,14 @@ class Sender:
         *,
         deadline: float | None,
         clock: Callable[[], float],
+        watch: CallWatch | None = None,
     ) -> T:
         """One attempt: send, then read a 2xx as ``into`` or raise the answer's error.
 
         ``deadline`` (on ``clock``, or None) shortens ``timeouts.total`` to the
         time left, measured now: after any wait before this attempt. A 3xx is
-        never success (nor followed).
+        never success (nor followed). A ``watch`` is told as the request goes
+        out and as the transport's answer (or its failure) comes back.
         """
         if self.closed:  # closed by another task while this call waited to retry
             raise ClientClosedError("this client was closed while the call was running")
@@ -155,10 +160,14 @@ class Sender:
             left = deadline - clock()
             if timeouts.total is None or left < timeouts.total:
                 timeouts = Timeouts(max(left, _LEAST_TIME), timeouts.connect)
+        if watch is not None:
+            watch.sending()
         if _http_log.isEnabledFor(logging.DEBUG):
             outcome = await self._logged_exchange(request, timeouts, url)
         else:
             outcome = await self._exchange(request, timeouts, url)
+        if watch is not None:
+            watch.answered(outcome)
         if not isinstance(outcome, Answer):
             # Raised here, and alone: the transport's exception (which may hold the request,
             # and so the token) is neither its __cause__ nor its __context__, and the frame

@@ -12,7 +12,11 @@ import pytest
 
 import fathom_events
 from fathom_events import (
+    AnswerReceived,
     AsyncClient,
+    CallFinished,
+    CallRecord,
+    CallStarted,
     Currency,
     DeletedEvent,
     Event,
@@ -23,7 +27,9 @@ from fathom_events import (
     Progress,
     PullResult,
     RateLimit,
+    RequestSent,
     RetryPolicy,
+    RetryScheduled,
     Site,
     SitePage,
     SitePlan,
@@ -33,11 +39,23 @@ from fathom_events import (
     Timeouts,
     TokenInfo,
     TransportRequest,
+    Waited,
     from_builtins,
     to_builtins,
 )
 from fathom_events.testing import FakeFathom, Fault, MemoryTransport
 from tests.support.helpers import SITE, TOKEN
+
+#: What on_event receives: dumped by to_builtins, never read back (they are not results).
+RECORDS = (
+    CallRecord,
+    CallStarted,
+    Waited,
+    RequestSent,
+    AnswerReceived,
+    RetryScheduled,
+    CallFinished,
+)
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -150,12 +168,31 @@ async def test_bulk_results_become_json_with_their_errors_described(
     assert failure["error"]["may_have_been_applied"] is False
 
 
+async def test_every_record_of_a_call_becomes_builtins(fake: FakeFathom) -> None:
+    """Each on_event record of a call with a retry becomes a dict of its fields, JSON-ready."""
+    seen: list[CallRecord] = []
+    fake.inject(Fault.rate_limited("0"))
+    async with (
+        fake.serve() as url,
+        AsyncClient(TOKEN, url, on_event=seen.append) as client,
+    ):
+        await client.events.list(SITE)
+    assert {type(record) for record in seen} == set(RECORDS) - {CallRecord, Waited}
+    seen.append(
+        Waited(call_id=1, operation="events.list", attempt=1, reason="cool_down", seconds=1.5)
+    )
+    for record in seen:
+        dumped = to_builtins(record)
+        assert dumped == attrs.asdict(record)
+        assert json.loads(json.dumps(dumped)) == dumped
+
+
 def test_every_public_attrs_type_is_covered_here() -> None:
     """Each public attrs class is round-tripped or dumped by a test above (new ones must be)."""
     covered = {
         Event, EventPage, DeletedEvent, Site, SitePage, TokenInfo, *SETTINGS,
         PullResult, SyncPlan, SitePlan, SyncReport, SiteReport, Failure,
-        Timeouts, TransportRequest,
+        Timeouts, TransportRequest, *RECORDS,
     }  # fmt: skip
     public = {
         value

@@ -57,6 +57,7 @@ LEFT_ON_THE_FAKE: dict[tuple[str, str], dict[str, list[str]]] = {
         "WXYZ": ["Signed up"],
     },
     ("reference/calls.md", "Sites and the token"): {SITE: [], "WXYZ": []},
+    ("howto/tracing.md", "A record of each step: `on_event`"): {SITE: [], "WXYZ": []},
     ("reference/transport.md", "Writing your own transport"): {SITE: [], "WXYZ": []},
 }
 #: The testing guide's first test file: an async test, marked for pytest-asyncio.

@@ -37,6 +37,9 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "_converter",
         "_protocol",
         "_loops",  # the running asyncio loop, asked for with an error saying what works
+        # Watching calls: the on_event records, the observer that makes them at each step
+        # (the retry loop, the limits and the sender call it), the OpenTelemetry bridge.
+        "_observe",
         # Sending: the public transport contract, the one sender, the aiohttp transport
         # and its sessions per event loop. Below the options, which name the contract
         # (their ``transport`` field); the sender is made from the options' values.
