@@ -1,0 +1,179 @@
+"""A real ``redis-server`` for the tests: started on a free loopback port, stopped afterwards.
+
+The suite starts the server itself (no persistence: ``--save '' --appendonly
+no``), waits until it answers PING, and stops it when done. One server serves
+the whole session (``redis_server``); ``redis_url`` empties it before each
+test. ``start_redis`` starts more (with a password, or on a port chosen
+beforehand, to bring "Redis" back during a test); each stops when its test ends.
+
+On a machine without ``redis-server`` (or without redis-py) every test that
+needs one is skipped, with a reason saying how to get it, unless the
+environment variable ``FATHOM_EVENTS_REQUIRE_REDIS=1`` is set (``.ci/run``
+sets it): then those tests fail, so that CI cannot pass without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, NoReturn
+
+import pytest
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = [
+    "REQUIRE_REDIS_ENV",
+    "RedisServer",
+    "free_port",
+    "redis_server_fixture",
+    "redis_url_fixture",
+    "start_redis_fixture",
+]
+
+#: Set to 1 to make a missing redis-server (or redis-py) fail the Redis tests, not skip them.
+REQUIRE_REDIS_ENV = "FATHOM_EVENTS_REQUIRE_REDIS"
+_HOW_TO_GET = (
+    "the Redis tests need a redis-server on the PATH (Debian/Ubuntu: apt-get install"
+    " redis-server; macOS: brew install redis) and redis-py (pip install -e '.[test]')"
+)
+_START_WAIT = 10.0  # seconds a new server may take to answer PING
+
+
+def _missing(what: str) -> NoReturn:
+    reason = f"{what}: {_HOW_TO_GET}"
+    if os.environ.get(REQUIRE_REDIS_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_REDIS_ENV}=1 is set, so this fails)", pytrace=False)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """One ``redis-server`` process of the tests, on loopback, without persistence."""
+
+    def __init__(self, port: int | None = None, password: str | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            _missing("no redis-server on this machine")
+        try:
+            import redis  # noqa: PLC0415 - optional until a Redis test runs
+        except ImportError:
+            _missing("redis-py is not installed")
+        self.port = free_port() if port is None else port
+        self.password = password
+        self._folder = tempfile.TemporaryDirectory(prefix="fathom-events-redis-")
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no", "--dir", self._folder.name]
+        args += ["--daemonize", "no", "--loglevel", "warning", "--logfile", ""]
+        if password is not None:
+            args += ["--requirepass", password]
+        self.process = subprocess.Popen(  # noqa: S603 - the redis-server found on the PATH
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self._inspector: redis.Redis = redis.Redis(
+            port=self.port, password=password, socket_timeout=5.0
+        )
+        self._wait_until_it_answers()
+
+    def _wait_until_it_answers(self) -> None:
+        import redis  # noqa: PLC0415 - checked in __init__
+
+        gives_up = time.monotonic() + _START_WAIT
+        while True:
+            if self.process.poll() is not None:
+                said = self.process.stderr.read().decode() if self.process.stderr else ""
+                self.stop()
+                pytest.fail(f"redis-server on port {self.port} exited at start: {said}")
+            try:
+                if self._inspector.ping():
+                    return
+            except redis.ConnectionError:
+                if time.monotonic() > gives_up:
+                    self.stop()
+                    pytest.fail(f"redis-server on port {self.port} did not answer PING in time")
+                time.sleep(0.02)
+
+    @property
+    def url(self) -> str:
+        """The server's URL, with its password if it has one."""
+        auth = "" if self.password is None else f":{self.password}@"
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def inspector(self) -> redis.Redis:
+        """A plain (blocking) redis-py client of this server, for a test to look inside it."""
+        return self._inspector
+
+    def everything(self) -> dict[bytes, object]:
+        """Every key in the server and what it holds (a sorted set with its scores)."""
+        held: dict[bytes, object] = {}
+        for key in self._inspector.scan_iter(count=1000):
+            kind = self._inspector.type(key)
+            if kind == b"string":
+                held[key] = self._inspector.get(key)
+            elif kind == b"zset":
+                held[key] = self._inspector.zrange(key, 0, -1, withscores=True)
+            else:
+                held[key] = self._inspector.dump(key)
+        return held
+
+    def stop(self) -> None:
+        """Stop the server (and wait for it), whatever state it is in."""
+        self._inspector.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5.0)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        self._folder.cleanup()
+
+
+@pytest.fixture(name="redis_server", scope="session")
+def redis_server_fixture() -> Iterator[RedisServer]:
+    """One redis-server for the whole session (skipped, or failed, where there is none)."""
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(name="redis_url")
+def redis_url_fixture(redis_server: RedisServer) -> str:
+    """The session's redis-server, emptied for this test: its URL."""
+    redis_server.inspector.flushall()
+    return redis_server.url
+
+
+@pytest.fixture(name="start_redis")
+def start_redis_fixture() -> Iterator[Callable[..., RedisServer]]:
+    """Start another redis-server: ``start_redis(port=None, password=None)``; stopped after."""
+    started: list[RedisServer] = []
+
+    def start(port: int | None = None, password: str | None = None) -> RedisServer:
+        server = RedisServer(port, password)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        with contextlib.suppress(Exception):
+            server.stop()
