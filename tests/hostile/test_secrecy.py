@@ -34,6 +34,7 @@ from fathom_events import (
     ResponseTooLargeError,
     RetryPolicy,
     ServerError,
+    SharedBudgetError,
     TokenPermissionError,
     TooManyDeletesError,
     TooManyEventsError,
@@ -108,6 +109,7 @@ def sample_errors() -> list[FathomError]:
         TokenPermissionError(SITE, "manage", "CI token"),
         UnexpectedError("unexpected ZeroDivisionError: division by zero"),
         UnsupportedEventLoopError("fathom-events needs asyncio; this is trio"),
+        SharedBudgetError("Redis did not answer", redis_url="redis://:********@redis:6379/0"),
     ]
     for number, error in enumerate(samples, start=2):
         error.attempts = number
