@@ -187,6 +187,19 @@ def refuse_past_deadline(wait: float, deadline: float | None, now: float, what: 
         raise WaitTooLong(wait, f"waiting {wait:.1f}s for {what} would pass the deadline")
 
 
+def refuse_long_cool_down(
+    wait: float, deadline: float | None, max_cool_down: float, now: float
+) -> None:
+    """Raise :class:`WaitTooLong` if a cool-down ``wait`` seconds long may not be waited out.
+
+    Longer than ``max_cool_down``: at once, with ``cool_down=True``; past
+    ``deadline``: as any wait would be.
+    """
+    if wait > max_cool_down:
+        raise WaitTooLong(wait, "the client is cooling down after a 429", cool_down=True)
+    refuse_past_deadline(wait, deadline, now, "the client's cool-down after a 429")
+
+
 class RateLimiter(Protocol):
     """What :class:`Limits` asks of a rate limiter: turns, their end, and the cool-down.
 
@@ -255,10 +268,7 @@ class InProcessRateLimiter:
             now = self.clock()
             wait = self._cool_until - now
             if wait > 0:
-                if wait > max_cool_down:
-                    message = "the client is cooling down after a 429"
-                    raise WaitTooLong(wait, message, cool_down=True)
-                refuse_past_deadline(wait, deadline, now, "the client's cool-down after a 429")
+                refuse_long_cool_down(wait, deadline, max_cool_down, now)
                 await self.sleep(wait)
                 continue
             if self.rate_limit is None:
@@ -287,6 +297,10 @@ class InProcessRateLimiter:
         until = self.clock() + seconds
         with self._lock:  # calls in other threads' loops may cool down at the same moment
             self._cool_until = max(self._cool_until, until)
+
+    def cool_down_left(self) -> float:
+        """Seconds left of the cool-down (0 when there is none)."""
+        return max(0.0, self._cool_until - self.clock())
 
 
 class Limits:
@@ -353,6 +367,15 @@ class Limits:
                 await limiter.finished(turn)
         finally:
             in_flight.give_back()
+
+    async def aclose(self) -> None:
+        """Let go of what the limiter holds, if it holds anything (a shared one, connections).
+
+        A limiter with an ``async aclose()`` has it awaited here, when the client closes.
+        """
+        close = getattr(self.limiter, "aclose", None)
+        if close is not None:
+            await close()
 
     def count_retry(self) -> None:
         """Count one more retry (calls in several threads may count at once)."""

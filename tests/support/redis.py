@@ -14,29 +14,43 @@ sets it): then those tests fail, so that CI cannot pass without them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import heapq
+import itertools
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 import pytest
+
+from fathom_events import RateLimit
+from fathom_events._options import Secret
+from tests.support.helpers import TOKEN, FakeTime
 
 if TYPE_CHECKING:
     import redis
 
+    from fathom_events._redis_limiter import RedisRateLimiter
+
 __all__ = [
     "REQUIRE_REDIS_ENV",
+    "MakeLimiter",
     "RedisServer",
+    "VirtualTime",
     "free_port",
+    "make_limiter_fixture",
     "redis_server_fixture",
     "redis_url_fixture",
     "start_redis_fixture",
 ]
+
+T = TypeVar("T")
 
 #: Set to 1 to make a missing redis-server (or redis-py) fail the Redis tests, not skip them.
 REQUIRE_REDIS_ENV = "FATHOM_EVENTS_REQUIRE_REDIS"
@@ -118,6 +132,16 @@ class RedisServer:
         """A plain (blocking) redis-py client of this server, for a test to look inside it."""
         return self._inspector
 
+    def places(self, key: str | bytes) -> list[tuple[bytes, float]]:
+        """The members of a sorted set and their scores (the turns and when they free)."""
+        found: list[tuple[bytes, float]] = self._inspector.zrange(key, 0, -1, withscores=True)  # type: ignore[assignment]
+        return found
+
+    def time_ms(self) -> int:
+        """The server's clock (TIME), in milliseconds."""
+        seconds, micros = self._inspector.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
     def everything(self) -> dict[bytes, object]:
         """Every key in the server and what it holds (a sorted set with its scores)."""
         held: dict[bytes, object] = {}
@@ -177,3 +201,98 @@ def start_redis_fixture() -> Iterator[Callable[..., RedisServer]]:
     for server in started:
         with contextlib.suppress(Exception):
             server.stop()
+
+
+class VirtualTime:
+    """Fake time that moves only once every task it runs waits on it, so waits are exact.
+
+    ``FakeTime`` moves the clock as soon as a sleeper is scheduled again, which is
+    exact when nothing else waits; here the tasks also wait on a real Redis
+    between their sleeps. :meth:`run` runs the tasks and moves the clock to the
+    earliest wake-up only when each task still running is asleep on it.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self._order = itertools.count()
+        self._asleep: list[tuple[float, int, asyncio.Future[None]]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._asleep, (self.now + seconds, next(self._order), woken))
+        await woken
+
+    async def asleep(self, count: int = 1) -> None:
+        """Return once ``count`` sleeps have begun (in other tasks)."""
+        while len(self.sleeps) < count:  # noqa: ASYNC110 - sleeps are counted, not signalled
+            await asyncio.sleep(0.001)
+
+    async def run(self, *calls: Awaitable[T], give_up: float = 30.0) -> list[T]:
+        """Run ``calls`` as tasks to their ends, moving the clock when all of them sleep."""
+        tasks = [asyncio.ensure_future(call) for call in calls]
+        gives_up = time.monotonic() + give_up
+        while not all(task.done() for task in tasks):
+            assert time.monotonic() < gives_up, "the tasks neither ended nor all slept"
+            await asyncio.sleep(0.001)  # real time: Redis answers meanwhile
+            self._asleep = [entry for entry in self._asleep if not entry[2].done()]
+            heapq.heapify(self._asleep)
+            running = sum(1 for task in tasks if not task.done())
+            if self._asleep and len(self._asleep) == running:
+                self.now = max(self.now, self._asleep[0][0])
+                while self._asleep and self._asleep[0][0] <= self.now:
+                    heapq.heappop(self._asleep)[2].set_result(None)
+        return await asyncio.gather(*tasks)
+
+
+class MakeLimiter(Protocol):
+    """``make_limiter(rate_limit, token=..., time=..., redis_time=False, **settings)``."""
+
+    def __call__(
+        self,
+        rate_limit: RateLimit,
+        *,
+        token: str = ...,
+        time: FakeTime | VirtualTime | None = ...,
+        redis_time: bool = ...,
+        **settings: Any,
+    ) -> RedisRateLimiter: ...
+
+
+@pytest.fixture(name="make_limiter")
+async def make_limiter_fixture(fake_time: FakeTime) -> AsyncIterator[MakeLimiter]:
+    """Shared limiters (each one "process") on fake time, closed when the test ends.
+
+    Their scripts read "now" from the fake time too, unless ``redis_time=True``.
+    """
+    from fathom_events._redis_limiter import RedisRateLimiter  # noqa: PLC0415
+
+    made: list[RedisRateLimiter] = []
+
+    def make(
+        rate_limit: RateLimit,
+        *,
+        token: str = TOKEN,
+        time: FakeTime | VirtualTime | None = None,
+        redis_time: bool = False,
+        **settings: Any,
+    ) -> RedisRateLimiter:
+        clock = fake_time if time is None else time
+        limiter = RedisRateLimiter(
+            rate_limit,
+            token=Secret(token),
+            clock=clock.clock,
+            sleep=clock.sleep,
+            now_ms=None if redis_time else (lambda: round(clock.now * 1000)),
+            **settings,
+        )
+        made.append(limiter)
+        return limiter
+
+    yield make
+    for limiter in made:
+        await limiter.aclose()
