@@ -197,7 +197,7 @@ def test_token_walk_finds_a_token_hidden_deep_in_a_cause() -> None:
     inner.holder = Holder()  # type: ignore[attr-defined]
     outer = APIConnectionError("connection failed", **REQUEST)
     outer.__cause__ = inner
-    with pytest.raises(AssertionError, match="the token shows"):
+    with pytest.raises(AssertionError, match="the secret shows"):
         assert_token_free(outer, TOKEN)
 
 
