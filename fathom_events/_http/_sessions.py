@@ -293,10 +293,13 @@ def close_socket(transport: asyncio.BaseTransport | None) -> None:
     asyncio cannot close a transport once its loop is closed (``close()``
     schedules the end on the loop), and would report the socket when the
     transport is collected. Close the socket as the loop would have, for
-    asyncio's own transports (uvloop's end with their loop). A ``release``
-    of :class:`PerLoop` calls it for each connection its resource holds.
+    asyncio's own transports (uvloop's end with their loop), and mark the
+    transport closing, so that a stream writer over it (redis-py's) does not
+    warn when it is collected either. A ``release`` of :class:`PerLoop` calls
+    it for each connection its resource holds.
     """
     sock = getattr(transport, "_sock", None)
     if isinstance(sock, socket.socket):
         sock.close()
         transport._sock = None  # type: ignore[union-attr]  # noqa: SLF001
+        transport._closing = True  # type: ignore[union-attr]  # noqa: SLF001

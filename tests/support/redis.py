@@ -23,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
@@ -36,6 +37,7 @@ from tests.support.helpers import TOKEN, FakeTime
 if TYPE_CHECKING:
     import redis
 
+    from fathom_events import AsyncClient, Client
     from fathom_events._redis_limiter import RedisRateLimiter
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "VirtualTime",
     "free_port",
     "make_limiter_fixture",
+    "on_fake_time",
     "redis_server_fixture",
     "redis_url_fixture",
     "start_redis_fixture",
@@ -206,25 +209,38 @@ def start_redis_fixture() -> Iterator[Callable[..., RedisServer]]:
 class VirtualTime:
     """Fake time that moves only once every task it runs waits on it, so waits are exact.
 
-    ``FakeTime`` moves the clock as soon as a sleeper is scheduled again, which is
-    exact when nothing else waits; here the tasks also wait on a real Redis
-    between their sleeps. :meth:`run` runs the tasks and moves the clock to the
-    earliest wake-up only when each task still running is asleep on it.
+    ``FakeTime`` moves the clock as soon as a sleeper is scheduled again, which
+    is exact when nothing else waits; here the tasks also wait on a real Redis
+    (and a served fake) between their sleeps, and a clock moved meanwhile would
+    make a request in flight look longer than its timeout. :meth:`run` runs
+    calls and moves the clock to the earliest wake-up only when each call
+    still running is asleep on it. Sleepers may be in other threads' loops (a
+    blocking client's portal): each call of :meth:`run` must then be one
+    blocking call made in a worker thread. A call that waits on anything else
+    (a client's ``max_in_flight``, a free worker thread) never counts as asleep:
+    give it room. If the calls neither end nor all sleep, the run fails, and
+    lets them unwind with time moving at each sleep, as ``FakeTime`` does.
     """
 
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
         self.sleeps: list[float] = []
+        self._lock = threading.Lock()
         self._order = itertools.count()
         self._asleep: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._gave_up = False
 
     def clock(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
         woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._asleep, (self.now + seconds, next(self._order), woken))
+        with self._lock:
+            self.sleeps.append(seconds)
+            if self._gave_up:  # a run gave up: let every call unwind, as FakeTime would
+                self.now += seconds
+                return
+            heapq.heappush(self._asleep, (self.now + seconds, next(self._order), woken))
         await woken
 
     async def asleep(self, count: int = 1) -> None:
@@ -232,21 +248,39 @@ class VirtualTime:
         while len(self.sleeps) < count:  # noqa: ASYNC110 - sleeps are counted, not signalled
             await asyncio.sleep(0.001)
 
-    async def run(self, *calls: Awaitable[T], give_up: float = 30.0) -> list[T]:
+    async def run(self, *calls: Awaitable[T], give_up: float = 20.0) -> list[T]:
         """Run ``calls`` as tasks to their ends, moving the clock when all of them sleep."""
         tasks = [asyncio.ensure_future(call) for call in calls]
         gives_up = time.monotonic() + give_up
         while not all(task.done() for task in tasks):
-            assert time.monotonic() < gives_up, "the tasks neither ended nor all slept"
-            await asyncio.sleep(0.001)  # real time: Redis answers meanwhile
-            self._asleep = [entry for entry in self._asleep if not entry[2].done()]
-            heapq.heapify(self._asleep)
+            if time.monotonic() > gives_up:
+                self._give_up()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                pytest.fail("the calls neither ended nor all slept (one waits on something else)")
+            await asyncio.sleep(0.001)  # real time: Redis and the server answer meanwhile
             running = sum(1 for task in tasks if not task.done())
-            if self._asleep and len(self._asleep) == running:
+            with self._lock:
+                self._asleep = [entry for entry in self._asleep if not entry[2].done()]
+                heapq.heapify(self._asleep)
+                if not self._asleep or len(self._asleep) != running:
+                    continue
                 self.now = max(self.now, self._asleep[0][0])
                 while self._asleep and self._asleep[0][0] <= self.now:
-                    heapq.heappop(self._asleep)[2].set_result(None)
+                    woken = heapq.heappop(self._asleep)[2]
+                    woken.get_loop().call_soon_threadsafe(_wake, woken)
         return await asyncio.gather(*tasks)
+
+    def _give_up(self) -> None:
+        with self._lock:
+            self._gave_up = True
+            asleep, self._asleep = self._asleep, []
+        for _, _, woken in asleep:
+            woken.get_loop().call_soon_threadsafe(_wake, woken)
+
+
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():  # cancelled meanwhile
+        woken.set_result(None)
 
 
 class MakeLimiter(Protocol):
@@ -296,3 +330,13 @@ async def make_limiter_fixture(fake_time: FakeTime) -> AsyncIterator[MakeLimiter
     yield make
     for limiter in made:
         await limiter.aclose()
+
+
+def on_fake_time(client: AsyncClient | Client, time: FakeTime | VirtualTime) -> RedisRateLimiter:
+    """The client's shared limiter, its scripts made to read "now" from ``time``."""
+    from fathom_events._redis_limiter import RedisRateLimiter  # noqa: PLC0415
+
+    limiter = client._limits.limiter
+    assert isinstance(limiter, RedisRateLimiter), "the client keeps no budget in Redis"
+    limiter.now_ms = lambda: round(time.now * 1000)
+    return limiter
