@@ -13,7 +13,7 @@ from ._defaults import DEFAULT_BASE_URL
 from ._events import AsyncEvents
 from ._http._aiohttp import AiohttpTransport
 from ._http._sender import Sender
-from ._limits import Limits
+from ._limits import Clock, Limits, RateLimiter, Sleep
 from ._loops import asyncio_sleep
 from ._options import (
     AsyncClientOptions,
@@ -53,11 +53,14 @@ class _Shared:
     def new(cls, options: ClientOptions, session: aiohttp.ClientSession | None = None) -> _Shared:
         """Limits and a sender made to ``options``: through the transport given, or aiohttp's
         (on ``session`` if one is lent)."""
+        clock = options.clock or time.monotonic
+        sleep = options.sleep or asyncio_sleep
         limits = Limits(
             max_in_flight=options.max_in_flight,
             rate_limit=options.rate_limit,
-            clock=options.clock or time.monotonic,
-            sleep=options.sleep or asyncio_sleep,
+            clock=clock,
+            sleep=sleep,
+            limiter=_shared_limiter(options, clock, sleep),
         )
         transport = options.transport
         prepare = None
@@ -74,6 +77,16 @@ class _Shared:
             prepare=prepare,
         )
         return cls(limits, sender)
+
+
+def _shared_limiter(options: ClientOptions, clock: Clock, sleep: Sleep) -> RateLimiter | None:
+    """The budget kept in Redis, for a rate limit given a ``redis_url`` (None: in-process)."""
+    rate_limit = options.rate_limit
+    if rate_limit is None or rate_limit.redis_url is None:
+        return None
+    from ._redis_limiter import RedisRateLimiter  # noqa: PLC0415 - redis-py only when asked for
+
+    return RedisRateLimiter(rate_limit, token=options.token, clock=clock, sleep=sleep)
 
 
 class OptionsAndCounters:
@@ -211,14 +224,17 @@ class AsyncClient(OptionsAndCounters):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the sessions we own, from any event loop.
+        """Close the sessions we own (and the connections to a shared budget's Redis).
 
         The running loop's session is closed here, another running loop's in
         that loop, and a finished loop's is released. Idempotent; a twin from
         ``with_options`` does nothing.
         """
         if self._owns_sender:
-            await self._sender.aclose()
+            try:
+                await self._sender.aclose()
+            finally:
+                await self._limits.aclose()
 
     async def token(self, *, refresh: bool = False) -> TokenInfo:
         """What the API says of this client's token: name, abilities, dates (never the secret).

@@ -44,6 +44,7 @@ from .exceptions import (
     RateLimitError,
     ResponseDecodeError,
     ServerError,
+    SharedBudgetError,
 )
 
 if TYPE_CHECKING:
@@ -177,6 +178,10 @@ async def call_with_retries(
             )
         except WaitTooLong as too_long:  # noqa: PERF203 - an attempt costs far more than a try
             raise _wait_error(too_long, method, url, attempts - 1, landed) from None
+        except SharedBudgetError as error:  # raised before this attempt was sent
+            error.attempts = attempts - 1
+            error.may_have_been_applied = landed
+            raise
         except FathomError as error:
             error.attempts = attempts
             error.may_have_been_applied = error.may_have_been_applied or landed

@@ -14,6 +14,9 @@ from fathom_events.testing import FakeFathom
 from tests.support.helpers import SITE, TOKEN, Api, FakeTime
 from tests.support.secrecy import assert_token_free
 
+# A real redis-server for the tests of the shared budget: redis_server, redis_url, start_redis.
+pytest_plugins = ["tests.support.redis"]
+
 # The front door binds each public name when it is first used. Use them all now, as
 # `from fathom_events import *` does, so that a test of its namespace sees every name
 # whichever test runs first (test_exported_members, run one test at a time).
