@@ -508,22 +508,34 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _share_the_rate_limit(args: argparse.Namespace, flag: str | None) -> None:
-    """``--redis-url``, or else ``$FATHOM_EVENTS_REDIS_URL``, as ``args.redis_url``.
+    """``--redis-url``, or else ``$FATHOM_EVENTS_REDIS_URL``, kept in the rate limit.
 
-    A budget to share needs a rate limit: with ``--rate-limit off`` it is a
-    usage error, before anything is sent. No message shows the URL (it may
-    hold a password), only where it came from.
+    Sets ``args.redis_url`` and ``args.redis_url_from`` (which of the two it
+    came from, for messages), and gives ``args.rate_limit`` the URL. A budget
+    to share needs a rate limit: with ``--rate-limit off`` it is a usage
+    error, before anything is sent, as is a URL ``RateLimit`` refuses (its
+    rule shows the URL with the password blotted out). No message here shows
+    the URL itself.
     """
     url, source = flag, "--redis-url"
     if url is None:
         url, source = os.environ.get(REDIS_URL_ENV) or None, f"${REDIS_URL_ENV}"
-    args.redis_url = url
-    if url is not None and args.rate_limit is None:
+    args.redis_url, args.redis_url_from = url, source
+    limit: RateLimit | None = args.rate_limit
+    if url is None:
+        return
+    if limit is None:
         undo = "drop --redis-url" if flag is not None else f"unset {REDIS_URL_ENV}"
         raise UsageError(
             f"{PROG} {args.command}: {source} shares the rate limit through Redis, but"
             f" --rate-limit off sets none: give --rate-limit N/SECONDS, or {undo}"
         )
+    from fathom_events import RateLimit  # noqa: PLC0415 - loaded already, by the defaults
+
+    try:
+        args.rate_limit = RateLimit(limit.requests, limit.per_seconds, redis_url=url)
+    except InvalidRequestError as error:
+        raise UsageError(f"{PROG} {args.command}: {source}: {error.rule}") from None
 
 
 def _fail(error: BaseException, code: int, *, debug: bool) -> int:

@@ -105,7 +105,11 @@ async def _usage_error(error: InvalidRequestError, args: argparse.Namespace) -> 
             " if you really mean it"
         )
     # Say where the bad setting came from.
-    sources = {"token": "--token" if args.token else f"${TOKEN_ENV}", "base_url": "--base-url"}
+    sources = {
+        "token": "--token" if args.token else f"${TOKEN_ENV}",
+        "base_url": "--base-url",
+        "redis_url": getattr(args, "redis_url_from", "--redis-url"),
+    }
     if error.field not in sources:
         return None
     return UsageError(f"{sources[error.field]}: {error.rule}")

@@ -224,11 +224,28 @@ class _EscapingFormatter(logging.Formatter):
         return escape_controls(super().format(record), keep="\n")
 
 
+#: The library's room whose warnings are shown without --debug too: a rate budget shared
+#: through Redis that cannot be used, and so is kept by this process alone (once an outage).
+_ALWAYS_WARNS = "_redis_limiter"
+
+
+class _SharedBudgetWarnings(logging.Handler):
+    """The shared budget's warnings, as ``fathom-events: warning: ...`` lines; nothing else."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.module == _ALWAYS_WARNS:
+            Output.problem(f"warning: {record.getMessage()}")
+
+
 @contextlib.contextmanager
 def retry_log(debug: bool) -> Iterator[None]:
-    """With --debug, the library's retry warnings go to stderr; otherwise nowhere."""
+    """With --debug, the library's log goes to stderr; otherwise only the shared budget's
+    warnings do (the retries' stay unsaid)."""
     logger = logging.getLogger("fathom_events")
-    handler: logging.Handler = logging.NullHandler()
+    handler: logging.Handler = _SharedBudgetWarnings()
     if debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_EscapingFormatter(f"{PROG}: %(message)s"))

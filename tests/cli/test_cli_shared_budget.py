@@ -7,15 +7,21 @@ it comes from, what it refuses, and that the URL's password never shows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from fathom_events import RateLimit, _redis_limiter
 from fathom_events._cli import main
 from fathom_events._cli._app import _parse
 from fathom_events._cli._text import REDIS_URL_ENV
+from fathom_events.testing import FakeFathom
+from tests.support.redis import RedisServer, free_port
 
 PASSWORD = "hunter2-s3cret"
 URL = f"redis://:{PASSWORD}@redis.example:6379/0"
 OTHER_URL = "redis://redis.example:6380/1"
+TOKEN = "cli-budget-token"
 # Every command that sends requests to the API, with the arguments it needs.
 SENDING = [
     ["list", "S"],
@@ -38,16 +44,21 @@ def _no_url_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("command", SENDING, ids=lambda command: command[0])
 def test_every_command_that_sends_takes_redis_url(command: list[str]) -> None:
-    """Each command that sends requests takes --redis-url, after the command or before it."""
-    assert _parse([*command, "--redis-url", URL]).redis_url == URL
-    assert _parse(["--redis-url", URL, *command]).redis_url == URL
-    assert _parse(command).redis_url is None
+    """Each command that sends requests takes --redis-url, after or before it, into its limit."""
+    shared = _parse([*command, "--redis-url", URL])
+    assert shared.redis_url == URL
+    assert shared.rate_limit == RateLimit(2000, 3600, redis_url=URL)
+    assert _parse(["--redis-url", URL, *command, "--rate-limit", "60/6"]).rate_limit == RateLimit(
+        60, 6, redis_url=URL
+    )
+    alone = _parse(command)
+    assert (alone.redis_url, alone.rate_limit) == (None, RateLimit(2000, 3600))
 
 
 def test_the_environment_gives_the_url_and_the_flag_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     """$FATHOM_EVENTS_REDIS_URL is the default; --redis-url wins over it; empty is unset."""
     monkeypatch.setenv(REDIS_URL_ENV, URL)
-    assert _parse(["list", "S"]).redis_url == URL
+    assert _parse(["list", "S"]).rate_limit == RateLimit(2000, 3600, redis_url=URL)
     assert _parse(["list", "S", "--redis-url", OTHER_URL]).redis_url == OTHER_URL
     monkeypatch.setenv(REDIS_URL_ENV, "")
     assert _parse(["list", "S"]).redis_url is None
@@ -90,6 +101,22 @@ def test_the_environment_is_not_read_by_demo(monkeypatch: pytest.MonkeyPatch) ->
             ),
         ),
         (
+            ["list", "S", "--redis-url", f"http://user:{PASSWORD}@redis.example"],
+            None,
+            (
+                "fathom-events list: --redis-url: must be a redis://, rediss:// or unix:// URL,"
+                " such as redis://localhost:6379/0; got 'http://user:********@redis.example'"
+            ),
+        ),
+        (
+            ["sites"],
+            f"redis://:{PASSWORD}@redis.example:99999",
+            (
+                "fathom-events sites: $FATHOM_EVENTS_REDIS_URL: must have a port from 1 to"
+                " 65535 if any, got 'redis://:********@redis.example:99999'"
+            ),
+        ),
+        (
             ["list", "S", "--redis-url", ""],
             None,
             (
@@ -107,7 +134,7 @@ def test_refusals_are_usage_errors_without_the_password(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A budget to share with no rate limit, or an empty URL: exit 2, one line, no password."""
+    """A budget to share with no rate limit, a bad or empty URL: exit 2, one line, no password."""
     if env is not None:
         monkeypatch.setenv(REDIS_URL_ENV, env)
     assert main(args) == 2
@@ -128,3 +155,69 @@ def test_help_names_the_option_and_never_the_url(
     assert "$FATHOM_EVENTS_REDIS_URL" in shown
     assert "redis.example" not in shown
     assert PASSWORD not in shown
+
+
+# -- against a real Redis, and one that is not there ---------------------------------------
+
+
+@pytest.fixture(name="fake")
+def _fake() -> FakeFathom:
+    fake = FakeFathom({TOKEN: ["*"]})
+    fake.seed(1, 3)  # SITE1, three events
+    return fake
+
+
+@pytest.fixture(name="url")
+def _url(fake: FakeFathom) -> Iterator[str]:
+    with fake.serve_in_thread() as url:
+        yield url
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``main(args)`` with the tests' token: its exit code, stdout and stderr."""
+    code = main([*args, "--token", TOKEN])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_budget_is_kept_in_redis(
+    url: str, redis_url: str, redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`list --redis-url URL` takes its place in the budget in Redis, and lists as ever."""
+    code, out, err = run(capsys, "list", "SITE1", "--base-url", url, "--redis-url", redis_url)
+    assert (code, len(out.splitlines()), err) == (0, 3, "")
+    places = [value for value in redis_server.everything().values() if isinstance(value, list)]
+    assert [len(held) for held in places] == [1]
+
+
+def test_without_redis_the_command_says_so_once_and_goes_on(
+    fake: FakeFathom, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing listening at the URL: one warning on stderr (no password), and exit 0."""
+    nowhere = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
+    code, out, err = run(capsys, "list", "SITE1", "--base-url", url, "--redis-url", nowhere)
+    assert (code, len(out.splitlines()), len(fake.requests)) == (0, 3, 1)
+    assert err.startswith(
+        "fathom-events: warning: the shared rate budget in Redis"
+        f" (redis://:********@127.0.0.1:{nowhere.rsplit(':', 1)[1]}) cannot be used: "
+    )
+    assert "this process keeps the budget (2000 per 3600s) by itself" in err
+    assert err.count("\n") == 1
+    assert PASSWORD not in err
+
+
+def test_without_redis_py_the_command_says_what_to_install(
+    fake: FakeFathom,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without the redis extra, --redis-url is a usage error naming the extra; nothing sent."""
+    monkeypatch.setattr(_redis_limiter, "HAVE_REDIS", False)
+    code, _, err = run(capsys, "list", "SITE1", "--base-url", url, "--redis-url", URL)
+    assert code == 2
+    assert err == (
+        "fathom-events: --redis-url: a budget kept in Redis needs redis-py, which is not"
+        " installed: pip install 'fathom-events[redis]'\n"
+    )
+    assert fake.requests == []
