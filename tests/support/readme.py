@@ -1,8 +1,10 @@
 """The README's Python blocks, found and run by Sybil, and a world in which they run.
 
 Every ```python block of README.md is run by exactly one test:
-test_readme_examples.py runs each block outside the recipes, and test_recipes.py
-runs each recipe with its framework; both get the blocks from here.
+test_readme_examples.py runs each block outside the recipes and "Many workers,
+one budget", test_recipes.py runs each recipe with its framework, and
+tests/redis/test_readme_budget.py runs the shared budget's recipes with a real
+Redis; all get the blocks from here.
 
 The examples use ``AsyncClient()`` and ``Client()`` with the production base URL,
 and there is no network here. :func:`point_at_the_fake` therefore replaces the two
@@ -29,6 +31,7 @@ from tests.support.helpers import TOKEN, FakeTime
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 RECIPES = "Recipes: AsyncClient wherever it is awaited"
+SHARED_BUDGET = "Many workers, one budget"
 
 
 @attrs.frozen
