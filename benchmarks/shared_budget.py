@@ -137,6 +137,36 @@ def redis_server(cpu: int | None) -> Iterator[tuple[str, int]]:
             process.wait()
 
 
+def _scripts_run(redis_url: str) -> int:
+    """The Lua scripts the Redis server has run so far (``INFO commandstats``)."""
+    import redis  # noqa: PLC0415 - only with Redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        stats = client.info("commandstats")
+    evalsha = stats.get("cmdstat_evalsha", {})
+    return int(
+        evalsha.get("calls", 0)
+        - evalsha.get("failed_calls", 0)  # NOSCRIPT: sent again whole, as EVAL
+        + stats.get("cmdstat_eval", {}).get("calls", 0)
+    )
+
+
+@contextlib.contextmanager
+def _redis_spent(redis: tuple[str, int] | None) -> Iterator[dict[str, float]]:
+    """What Redis spent while the block ran: ``cpu`` seconds and ``scripts`` run (where known)."""
+    spent: dict[str, float] = {}
+    if redis is None:
+        yield spent
+        return
+    url, pid = redis
+    cpu, scripts = cpu_seconds(pid), _scripts_run(url)
+    yield spent
+    after = cpu_seconds(pid)
+    if cpu is not None and after is not None:
+        spent["cpu"] = after - cpu
+    spent["scripts"] = _scripts_run(url) - scripts
+
+
 def _budget_control(base_url: str, method: str) -> dict[str, Any]:
     """The W7 server's counts (``DELETE``: reset them first)."""
     url = base_url.removesuffix("/v1") + "/_bench/budget"
@@ -199,19 +229,16 @@ def run_job(
     try:
         for worker in workers:
             _wait_ready(worker)
-        redis_cpu = None if redis is None else cpu_seconds(redis[1])
-        for worker in workers:  # the go: every process starts its share now
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
-        for worker in workers:
-            out, err = worker.communicate(timeout=timeout)
-            if worker.returncode != 0:
-                raise RuntimeError(f"a W7 process failed:\n{err}")
-            results.append(json.loads(out.strip().splitlines()[-1]))
-        if redis is not None and redis_cpu is not None:
-            after = cpu_seconds(redis[1])
-            redis_cpu = None if after is None else after - redis_cpu
+        with _redis_spent(redis) as spent:
+            for worker in workers:  # the go: every process starts its share now
+                assert worker.stdin is not None
+                worker.stdin.write("go\n")
+                worker.stdin.flush()
+            for worker in workers:
+                out, err = worker.communicate(timeout=timeout)
+                if worker.returncode != 0:
+                    raise RuntimeError(f"a W7 process failed:\n{err}")
+                results.append(json.loads(out.strip().splitlines()[-1]))
     finally:
         for worker in workers:
             if worker.poll() is None:
@@ -237,7 +264,10 @@ def run_job(
         "retries": sum(result["retries"] for result in results),
         "client_cpu_seconds": cpu_used,
         "calls_per_cpu_second": done / cpu_used if cpu_used else None,
-        "redis_cpu_seconds": redis_cpu,
+        "redis_cpu_seconds": spent.get("cpu"),
+        "redis_scripts_per_call": (
+            None if spent.get("scripts") is None else spent["scripts"] / settings.requests
+        ),
     }
 
 
@@ -301,16 +331,16 @@ def markdown(section: dict[str, Any]) -> list[str]:
         "",
         (
             "| Processes | Budget | wall s | x least | 429s | failed calls | retries"
-            " | calls per CPU s | Redis CPU ms | goal |"
+            " | calls per CPU s | Redis scripts per call | Redis CPU ms | goal |"
         ),
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for job in section["jobs"]:
         where = "Redis" if job["redis"] else "each process its own"
         if "not_run" in job:
             lines.append(
                 f"| {job['processes']} | {where} | not run ({job['not_run']})"
-                " | - | - | - | - | - | - | - |"
+                " | - | - | - | - | - | - | - | - |"
             )
             continue
         verdict = {True: "met", False: "**not met**", None: "-"}[met(job)]
@@ -320,6 +350,7 @@ def markdown(section: dict[str, Any]) -> list[str]:
             f" | {job['times_least']:.3f}x | {job['refused_429']:,}"
             f" | {sum(job['failed_calls'].values()):,} | {job['retries']:,}"
             f" | {_number(job['calls_per_cpu_second'], ',.0f')}"
+            f" | {_number(job['redis_scripts_per_call'], '.2f')}"
             f" | {_number(None if redis_ms is None else redis_ms * 1000, '.0f')} | {verdict} |"
         )
     return lines
