@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from . import chart, report, shared_budget
-from .affinity import cpu_seconds, pin, usable_cpus
+from .affinity import cpu_seconds, pin, stop, usable_cpus
 from .dataset import Dataset
 from .registry import CLIENTS, ClientSpec
 from .shared_budget import BudgetSettings
@@ -211,12 +211,7 @@ def serve(
             raise RuntimeError(f"the benchmark server did not start: {line!r}")
         yield Server(process, line.split()[1])
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def run_client(

@@ -37,7 +37,7 @@ from typing import Any
 import attrs
 
 from . import dataset
-from .affinity import cpu_seconds
+from .affinity import cpu_seconds, stop
 
 HERE = Path(__file__).resolve().parent
 #: A job with Redis must finish within this many times the least time, with no 429.
@@ -129,12 +129,7 @@ def redis_server(cpu: int | None) -> Iterator[tuple[str, int]]:
                 time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0", process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _scripts_run(redis_url: str) -> int:
