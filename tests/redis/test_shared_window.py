@@ -49,42 +49,41 @@ async def run_requests(
     return sorted(spans)
 
 
-async def test_a_burst_of_n_goes_at_once(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter
-) -> None:
-    """The first N requests are sent at once through the shared budget."""
+async def spans_through(
+    make_limiter: MakeLimiter, rate_limit: RateLimit, count: int, takes: float
+) -> tuple[list[tuple[float, float]], VirtualTime]:
+    """``count`` requests at once through one shared limiter of ``rate_limit``, on virtual time."""
     time = VirtualTime()
-    limiter = make_limiter(RateLimit(5, 10.0, redis_url=redis_url), time=time)
-    spans = await run_requests([limits_over(limiter, time)], time, 5, 0.5)
+    limiter = make_limiter(rate_limit, time=time)
+    return await run_requests([limits_over(limiter, time)], time, count, takes), time
+
+
+async def test_a_burst_of_n_goes_at_once(redis_url: str, make_limiter: MakeLimiter) -> None:
+    """The first N requests are sent at once through the shared budget."""
+    spans, time = await spans_through(make_limiter, RateLimit(5, 10.0, redis_url=redis_url), 5, 0.5)
     assert [sent for sent, _ in spans] == [1000.0] * 5
     assert time.now == 1000.5
 
 
 async def test_never_more_than_n_counted_in_any_window(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter
+    redis_url: str, make_limiter: MakeLimiter
 ) -> None:
     """Of 20 requests taking 1 s each, never more than 3 count at once (send to S after answer)."""
-    time = VirtualTime()
-    limiter = make_limiter(RateLimit(3, 10.0, redis_url=redis_url), time=time)
-    spans = await run_requests([limits_over(limiter, time)], time, 20, 1.0)
+    spans, _ = await spans_through(make_limiter, RateLimit(3, 10.0, redis_url=redis_url), 20, 1.0)
     assert len(spans) == 20
     assert most_counted_at_once(spans, 10.0) == 3
 
 
 async def test_the_next_burst_waits_for_the_window_after_the_answers(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter
+    redis_url: str, make_limiter: MakeLimiter
 ) -> None:
     """After a burst of N, the next N go S seconds after the burst's answers, not paced in."""
-    time = VirtualTime()
-    limiter = make_limiter(RateLimit(3, 10.0, redis_url=redis_url), time=time)
-    spans = await run_requests([limits_over(limiter, time)], time, 7, 2.0)
+    spans, _ = await spans_through(make_limiter, RateLimit(3, 10.0, redis_url=redis_url), 7, 2.0)
     sends = [round(sent - 1000.0, 6) for sent, _ in spans]
     assert sends == [0.0, 0.0, 0.0, 12.0, 12.0, 12.0, 24.0]
 
 
-async def test_two_processes_share_one_budget(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter
-) -> None:
+async def test_two_processes_share_one_budget(redis_url: str, make_limiter: MakeLimiter) -> None:
     """Two limiters (two processes) of one token count in one window: N in all, not N each."""
     time = VirtualTime()
     first = make_limiter(RateLimit(3, 10.0, redis_url=redis_url), time=time)
@@ -213,7 +212,7 @@ async def test_a_turn_without_a_timeout_is_leased_for_the_documented_cap(
 
 
 async def test_keys_expire_when_idle(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter, redis_server: RedisServer
+    redis_url: str, make_limiter: MakeLimiter, redis_server: RedisServer
 ) -> None:
     """Each key expires when its last place frees (or its cool-down ends): nothing stays."""
     limiter = make_limiter(RateLimit(3, 10.0, redis_url=redis_url))
@@ -270,7 +269,7 @@ async def test_a_key_shares_one_budget_across_tokens(
 
 
 async def test_nothing_in_redis_reveals_the_token(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter, redis_server: RedisServer
+    redis_url: str, make_limiter: MakeLimiter, redis_server: RedisServer
 ) -> None:
     """After turns, answers and a cool-down, no key or value holds the token in any form."""
     time = VirtualTime()
