@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 
 import pytest
 
@@ -309,3 +310,13 @@ def test_the_token_is_held_only_as_a_secret(redis_url: str, fake_time: FakeTime)
     )
     assert TOKEN not in repr(vars(limiter))
     assert "pw-shown-nowhere" not in repr(limiter)
+
+
+async def test_a_unix_socket_url_reaches_the_same_budget(
+    fake_time: FakeTime, make_limiter: MakeLimiter, start_redis: Callable[..., RedisServer]
+) -> None:
+    """A unix:// URL and a redis:// URL to one server share one budget."""
+    server = start_redis(unix_socket=True)
+    await make_limiter(RateLimit(1, 10.0, redis_url=server.unix_url)).wait_for_turn(None, 60.0, 5.0)
+    await make_limiter(RateLimit(1, 10.0, redis_url=server.url)).wait_for_turn(None, 60.0, 5.0)
+    assert fake_time.now == 1015.0  # the second waited for the first's lease
