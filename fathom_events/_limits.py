@@ -6,12 +6,13 @@ spaces requests and keeps the cool-down a 429's ``Retry-After`` starts for
 everybody, and the counts of requests sent and retried, whichever event loop
 or thread the calls run in.
 
-:class:`RateLimiter` is the small interface a limiter implements; today's is
-:class:`InProcessRateLimiter`. A limiter shared between processes (through
-Redis, say) implements the same three methods and keeps the same promise:
-"never more than N requests in any S-second window, each counted from when
-it is sent until S seconds after its answer or failure arrived". That is why
-a limiter is told when each request it let through has finished.
+:class:`RateLimiter` is the small interface a limiter implements:
+:class:`InProcessRateLimiter` here, and the one shared between processes
+through Redis (``_redis_limiter.RedisRateLimiter``, which a client uses when
+its :class:`RateLimit` has a ``redis_url``). Both keep one promise: "never
+more than N requests in any S-second window, each counted from when it is
+sent until S seconds after its answer or failure arrived". That is why a
+limiter is told when each request it let through has finished.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "RateLimiter",
     "WaitTooLong",
     "blot_password",
+    "url_passwords",
 ]
 
 T = TypeVar("T")
@@ -55,24 +57,31 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 #: What ``key=`` may hold: a plain name, safe in a Redis key and in a log line.
 _BUDGET_KEY = re.compile(r"[A-Za-z0-9._:-]{1,200}").fullmatch
 # A password given in the query (redis-py reads ``?password=``), up to the next parameter.
-_QUERY_PASSWORD = re.compile(r"(?i)(^|[?&;])(password=)[^&;#]*")
+_QUERY_PASSWORD = re.compile(r"(?i)(?:^|[?&;])password=([^&;#]*)")
+
+
+def url_passwords(url: str) -> set[str]:
+    """The passwords ``url`` holds, as written: its userinfo's, and any ``password=`` in its query.
+
+    The userinfo is everything between ``://`` and the last ``@``, and its
+    password all of it after its first ``:``, so that in a URL that is not well
+    formed a password holding a raw ``/``, ``?`` or ``@`` is still found whole.
+    """
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    found = {userinfo.partition(":")[2]} if ":" in userinfo else set()
+    found.update(_QUERY_PASSWORD.findall(url))
+    return found - {""}
 
 
 def blot_password(url: str) -> str:
-    """``url`` with its password (in the userinfo or the query) blotted out; the rest as given.
+    """``url`` with its passwords (:func:`url_passwords`) blotted out; the rest as given.
 
     ``redis://:pw@host:6379/0`` shows as ``redis://:********@host:6379/0``.
-    Any repr, message or log line that names a Redis URL shows it this way. It
-    errs on the safe side for a URL that is not well formed: the userinfo is
-    everything before the last ``@``, so a password holding a raw ``/`` or
-    ``?`` is blotted whole too.
+    Any repr, message or log line that names a Redis URL shows it this way.
     """
-    url = _QUERY_PASSWORD.sub(rf"\1\2{REDACTED}", url)
-    scheme, separator, rest = url.partition("://")
-    userinfo, at, place = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}{separator}{userinfo.partition(':')[0]}:{REDACTED}@{place}"
+    for password in sorted(url_passwords(url), key=len, reverse=True):
+        url = url.replace(password, REDACTED)
+    return url
 
 
 def _shown_url(url: str | None) -> str:

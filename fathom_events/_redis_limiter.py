@@ -51,7 +51,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol, cast
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
 import anyio
 import attrs
@@ -68,6 +68,7 @@ from ._limits import (
     blot_password,
     refuse_long_cool_down,
     refuse_past_deadline,
+    url_passwords,
 )
 from .exceptions import FathomError, InvalidRequestError, SharedBudgetError
 
@@ -238,9 +239,7 @@ def _hidden_in(url: str) -> Callable[[str], str]:
     The password is looked for as in the URL (userinfo, or ``?password=``) and
     percent-decoded, as redis-py sends it.
     """
-    userinfo = url.partition("://")[2].rpartition("@")[0]
-    found = {userinfo.partition(":")[2]} if ":" in userinfo else set()
-    found |= {value for name, value in parse_qsl(urlsplit(url).query) if name.lower() == "password"}
+    found = url_passwords(url)
     found |= {unquote(piece) for piece in found}
     pieces = sorted((piece for piece in found if len(piece) >= _MIN_HIDDEN), key=len, reverse=True)
 

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import threading
 from datetime import datetime, timedelta, timezone
+from time import monotonic
+from time import sleep as wall_sleep
 from typing import Any
 
 import pytest
@@ -51,10 +53,31 @@ def fixed_window_fake(time: VirtualTime, requests: int, seconds: float) -> FakeF
     return fake
 
 
-def our_connections(server: RedisServer) -> int:
-    """How many clients are connected to ``server``, the test's own inspector aside."""
-    listed: list[dict[str, object]] = server.inspector.client_list()  # type: ignore[assignment]
-    return len(listed) - 1
+def on_virtual_time(time: VirtualTime, rate_limit: RateLimit) -> dict[str, Any]:
+    """A client's options for calls run side by side on ``time``: no retries, room for all."""
+    return {
+        "rate_limit": rate_limit,
+        "retry": RetryPolicy(max_retries=0),
+        "max_in_flight": 16,  # every call waits on the clock, none on the cap (VirtualTime)
+        "timeout": 5.0,
+        "clock": time.clock,
+        "sleep": time.sleep,
+    }
+
+
+def our_connections(server: RedisServer, settled_at: int | None = None) -> int:
+    """How many clients are connected to ``server``, the test's own inspector aside.
+
+    Given ``settled_at``, wait (a little) for the count to reach it: the server
+    notices a closed connection a moment after the client has closed it.
+    """
+    gives_up = monotonic() + 5.0
+    while True:
+        listed: list[dict[str, object]] = server.inspector.client_list()  # type: ignore[assignment]
+        count = len(listed) - 1
+        if settled_at is None or count == settled_at or monotonic() > gives_up:
+            return count
+        wall_sleep(0.01)
 
 
 @pytest.mark.parametrize("face", FACES, ids=lambda face: face.id)
@@ -64,14 +87,7 @@ async def test_both_faces_keep_the_shared_budget_against_a_fixed_window_server(
     """5 calls at once through RateLimit(2, 30, redis_url=...): no 429, three windows."""
     time = VirtualTime()
     fake = fixed_window_fake(time, 2, 30)
-    options: dict[str, Any] = {
-        "rate_limit": RateLimit(2, 30.0, redis_url=redis_url),
-        "retry": RetryPolicy(max_retries=0),
-        "max_in_flight": 16,  # every call waits on the clock, none on the cap (VirtualTime)
-        "timeout": 5.0,
-        "clock": time.clock,
-        "sleep": time.sleep,
-    }
+    options = on_virtual_time(time, RateLimit(2, 30.0, redis_url=redis_url))
     async with face.serve(fake) as url, face.open(TOKEN, url, **options) as opened:
         on_fake_time(opened.client, time)
         # Five: a blocking call waits in a worker thread of the test loop (five at least).
@@ -79,20 +95,14 @@ async def test_both_faces_keep_the_shared_budget_against_a_fixed_window_server(
         assert our_connections(redis_server) >= 1
     assert len(pages) == len(fake.requests) == 5  # no retries allowed: a 429 would raise
     assert time.now - 1000.0 >= 60.0  # three windows of 30 s: 0, 30, 60
-    assert our_connections(redis_server) == 0  # closed with the client
+    assert our_connections(redis_server, settled_at=0) == 0  # closed with the client
 
 
 async def test_an_async_and_a_blocking_client_share_one_budget(redis_url: str) -> None:
     """Two clients of one token (as two processes would) stay within one budget together."""
     time = VirtualTime()
     fake = fixed_window_fake(time, 3, 20)
-    options: dict[str, Any] = {
-        "rate_limit": RateLimit(3, 20.0, redis_url=redis_url),
-        "retry": RetryPolicy(max_retries=0),
-        "max_in_flight": 16,  # every call waits on the clock, none on the cap (VirtualTime)
-        "clock": time.clock,
-        "sleep": time.sleep,
-    }
+    options = on_virtual_time(time, RateLimit(3, 20.0, redis_url=redis_url))
     with fake.serve_in_thread() as url:
         blocking = await asyncio.to_thread(lambda: Client(TOKEN, url, **options))
         try:
@@ -172,12 +182,12 @@ async def test_closing_the_client_closes_its_redis_connections(
     client = AsyncClient(TOKEN, base_url, rate_limit=RateLimit(10, 60.0, redis_url=redis_url))
     twin = client.with_options(timeout=3.0)
     await twin.events.list(SITE)
-    assert our_connections(redis_server) == 1
+    assert our_connections(redis_server, settled_at=1) == 1
     await twin.aclose()
     await client.events.list(SITE)
-    assert our_connections(redis_server) == 1
+    assert our_connections(redis_server, settled_at=1) == 1
     await client.aclose()
-    assert our_connections(redis_server) == 0
+    assert our_connections(redis_server, settled_at=0) == 0
     await client.aclose()  # closing again does nothing
 
 
@@ -202,7 +212,9 @@ def test_one_async_client_serves_several_event_loops(
             thread.join()
         asyncio.run(client.events.list(SITE))
         assert errors == []
-        assert our_connections(redis_server) == 0  # each loop's client ended with its loop
+        assert (
+            our_connections(redis_server, settled_at=0) == 0
+        )  # each loop's client ended with its loop
         asyncio.run(client.aclose())
     assert len(fake.requests) == 3
     assert len(redis_server.places(client._limits.limiter._turns_key)) == 3  # type: ignore[attr-defined]
@@ -217,10 +229,10 @@ def test_a_loop_closed_by_hand_lets_its_connection_go_without_a_warning(
         loop = asyncio.new_event_loop()
         loop.run_until_complete(client.events.list(SITE))
         loop.close()  # no shutdown_asyncgens: the session and the Redis client are left
-        assert our_connections(redis_server) == 1
+        assert our_connections(redis_server, settled_at=1) == 1
         asyncio.run(client.aclose())
         gc.collect()  # a connection left unclosed would warn here (warnings are errors)
-    assert our_connections(redis_server) == 0
+    assert our_connections(redis_server, settled_at=0) == 0
 
 
 def test_uvloop_runs_the_shared_budget(fake: FakeFathom, redis_url: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 
 import pytest
 
@@ -49,42 +50,41 @@ async def run_requests(
     return sorted(spans)
 
 
-async def test_a_burst_of_n_goes_at_once(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter
-) -> None:
-    """The first N requests are sent at once through the shared budget."""
+async def spans_through(
+    make_limiter: MakeLimiter, rate_limit: RateLimit, count: int, takes: float
+) -> tuple[list[tuple[float, float]], VirtualTime]:
+    """``count`` requests at once through one shared limiter of ``rate_limit``, on virtual time."""
     time = VirtualTime()
-    limiter = make_limiter(RateLimit(5, 10.0, redis_url=redis_url), time=time)
-    spans = await run_requests([limits_over(limiter, time)], time, 5, 0.5)
+    limiter = make_limiter(rate_limit, time=time)
+    return await run_requests([limits_over(limiter, time)], time, count, takes), time
+
+
+async def test_a_burst_of_n_goes_at_once(redis_url: str, make_limiter: MakeLimiter) -> None:
+    """The first N requests are sent at once through the shared budget."""
+    spans, time = await spans_through(make_limiter, RateLimit(5, 10.0, redis_url=redis_url), 5, 0.5)
     assert [sent for sent, _ in spans] == [1000.0] * 5
     assert time.now == 1000.5
 
 
 async def test_never_more_than_n_counted_in_any_window(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter
+    redis_url: str, make_limiter: MakeLimiter
 ) -> None:
     """Of 20 requests taking 1 s each, never more than 3 count at once (send to S after answer)."""
-    time = VirtualTime()
-    limiter = make_limiter(RateLimit(3, 10.0, redis_url=redis_url), time=time)
-    spans = await run_requests([limits_over(limiter, time)], time, 20, 1.0)
+    spans, _ = await spans_through(make_limiter, RateLimit(3, 10.0, redis_url=redis_url), 20, 1.0)
     assert len(spans) == 20
     assert most_counted_at_once(spans, 10.0) == 3
 
 
 async def test_the_next_burst_waits_for_the_window_after_the_answers(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter
+    redis_url: str, make_limiter: MakeLimiter
 ) -> None:
     """After a burst of N, the next N go S seconds after the burst's answers, not paced in."""
-    time = VirtualTime()
-    limiter = make_limiter(RateLimit(3, 10.0, redis_url=redis_url), time=time)
-    spans = await run_requests([limits_over(limiter, time)], time, 7, 2.0)
+    spans, _ = await spans_through(make_limiter, RateLimit(3, 10.0, redis_url=redis_url), 7, 2.0)
     sends = [round(sent - 1000.0, 6) for sent, _ in spans]
     assert sends == [0.0, 0.0, 0.0, 12.0, 12.0, 12.0, 24.0]
 
 
-async def test_two_processes_share_one_budget(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter
-) -> None:
+async def test_two_processes_share_one_budget(redis_url: str, make_limiter: MakeLimiter) -> None:
     """Two limiters (two processes) of one token count in one window: N in all, not N each."""
     time = VirtualTime()
     first = make_limiter(RateLimit(3, 10.0, redis_url=redis_url), time=time)
@@ -213,7 +213,7 @@ async def test_a_turn_without_a_timeout_is_leased_for_the_documented_cap(
 
 
 async def test_keys_expire_when_idle(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter, redis_server: RedisServer
+    redis_url: str, make_limiter: MakeLimiter, redis_server: RedisServer
 ) -> None:
     """Each key expires when its last place frees (or its cool-down ends): nothing stays."""
     limiter = make_limiter(RateLimit(3, 10.0, redis_url=redis_url))
@@ -270,7 +270,7 @@ async def test_a_key_shares_one_budget_across_tokens(
 
 
 async def test_nothing_in_redis_reveals_the_token(
-    redis_url: str, fake_time: FakeTime, make_limiter: MakeLimiter, redis_server: RedisServer
+    redis_url: str, make_limiter: MakeLimiter, redis_server: RedisServer
 ) -> None:
     """After turns, answers and a cool-down, no key or value holds the token in any form."""
     time = VirtualTime()
@@ -310,3 +310,13 @@ def test_the_token_is_held_only_as_a_secret(redis_url: str, fake_time: FakeTime)
     )
     assert TOKEN not in repr(vars(limiter))
     assert "pw-shown-nowhere" not in repr(limiter)
+
+
+async def test_a_unix_socket_url_reaches_the_same_budget(
+    fake_time: FakeTime, make_limiter: MakeLimiter, start_redis: Callable[..., RedisServer]
+) -> None:
+    """A unix:// URL and a redis:// URL to one server share one budget."""
+    server = start_redis(unix_socket=True)
+    await make_limiter(RateLimit(1, 10.0, redis_url=server.unix_url)).wait_for_turn(None, 60.0, 5.0)
+    await make_limiter(RateLimit(1, 10.0, redis_url=server.url)).wait_for_turn(None, 60.0, 5.0)
+    assert fake_time.now == 1015.0  # the second waited for the first's lease

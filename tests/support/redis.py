@@ -82,7 +82,9 @@ def free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process of the tests, on loopback, without persistence."""
 
-    def __init__(self, port: int | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, password: str | None = None, *, unix_socket: bool = False
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             _missing("no redis-server on this machine")
@@ -98,6 +100,9 @@ class RedisServer:
         args += ["--daemonize", "no", "--loglevel", "warning", "--logfile", ""]
         if password is not None:
             args += ["--requirepass", password]
+        self.socket_path = f"{self._folder.name}/redis.sock" if unix_socket else None
+        if self.socket_path is not None:
+            args += ["--unixsocket", self.socket_path, "--unixsocketperm", "700"]
         self.process = subprocess.Popen(  # noqa: S603 - the redis-server found on the PATH
             args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -129,6 +134,12 @@ class RedisServer:
         """The server's URL, with its password if it has one."""
         auth = "" if self.password is None else f":{self.password}@"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        """The server's ``unix://`` URL (started with ``unix_socket=True``)."""
+        assert self.socket_path is not None, "started without unix_socket=True"
+        return f"unix://{self.socket_path}?db=0"
 
     @property
     def inspector(self) -> redis.Redis:
@@ -192,11 +203,16 @@ def redis_url_fixture(redis_server: RedisServer) -> str:
 
 @pytest.fixture(name="start_redis")
 def start_redis_fixture() -> Iterator[Callable[..., RedisServer]]:
-    """Start another redis-server: ``start_redis(port=None, password=None)``; stopped after."""
+    """Another redis-server: ``start_redis(port=None, password=None, unix_socket=False)``.
+
+    Each is stopped when the test ends.
+    """
     started: list[RedisServer] = []
 
-    def start(port: int | None = None, password: str | None = None) -> RedisServer:
-        server = RedisServer(port, password)
+    def start(
+        port: int | None = None, password: str | None = None, *, unix_socket: bool = False
+    ) -> RedisServer:
+        server = RedisServer(port, password, unix_socket=unix_socket)
         started.append(server)
         return server
 
