@@ -1,8 +1,10 @@
-"""`--redis-url` and $FATHOM_EVENTS_REDIS_URL: the rate limit shared through Redis, as parsed.
+"""`--redis-url` and $FATHOM_EVENTS_REDIS_URL: the command line's rate limit shared through Redis.
 
-What the shared budget does is tested against a real Redis in tests/redis; here
-is only what the command line makes of the option: which commands take it, where
-it comes from, what it refuses, and that the URL's password never shows.
+Which commands take the option, where the URL comes from, what is refused
+(exit 2, the password never shown), and, against the tests' real redis-server
+and a port where none listens, that the budget is kept in Redis, or that the
+command says once that it cannot be. What the shared budget itself does is
+tested in tests/redis.
 """
 
 from __future__ import annotations
