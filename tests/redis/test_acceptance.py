@@ -114,7 +114,9 @@ async def test_four_processes_share_one_budget_where_alone_they_meet_429s(
             (pull_command(n, url, tmp_path, "--redis-url", redis_url), environment("shared-token"))
             for n in range(PROCESSES)
         ]
-        alone = [(pull_command(n, url, tmp_path), environment("alone-token")) for n in range(4)]
+        alone = [
+            (pull_command(n, url, tmp_path), environment("alone-token")) for n in range(PROCESSES)
+        ]
         ran = await run_all([*shared, *alone], TIMEOUT)
     through_redis = of(seen, "shared-token")
     assert [done.code for done in ran[:PROCESSES]] == [0] * PROCESSES, ran
