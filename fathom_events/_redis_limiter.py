@@ -50,7 +50,7 @@ import math
 import secrets
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import unquote
 
 import anyio
@@ -71,8 +71,10 @@ from ._limits import (
     sleep_told,
     url_passwords,
 )
-from ._observe._records import WaitReason
 from .exceptions import FathomError, InvalidRequestError, SharedBudgetError
+
+if TYPE_CHECKING:
+    from ._observe._records import WaitReason
 
 try:  # the redis extra; this module is imported only for a budget kept in Redis
     import redis.asyncio

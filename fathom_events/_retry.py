@@ -194,9 +194,9 @@ async def call_with_retries(
                 if watch is not None:
                     watch.finished(None)
                 return result  # noqa: TRY300 - the handlers below are for the attempt alone
-            except (WaitTooLong, SharedBudgetError) as refused:  # noqa: PERF203 - an attempt costs far more than a try
+            except (WaitTooLong, SharedBudgetError) as unsent:  # noqa: PERF203 - an attempt costs far more than a try
                 # The limits refused this attempt: it was not sent.
-                raise _unsent_error(refused, method, url, attempts - 1, landed) from None
+                raise _unsent_error(unsent, method, url, attempts - 1, landed) from None
             except FathomError as error:
                 error.attempts = attempts
                 error.may_have_been_applied = error.may_have_been_applied or landed
