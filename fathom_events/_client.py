@@ -14,7 +14,7 @@ from ._defaults import DEFAULT_BASE_URL
 from ._events import AsyncEvents
 from ._http._aiohttp import AiohttpTransport
 from ._http._sender import Sender
-from ._limits import Limits
+from ._limits import Clock, Limits, RateLimiter, Sleep
 from ._logs import LOGGER, switch_on_from_environment
 from ._loops import asyncio_sleep
 from ._observe._observer import Observer, observer_for
@@ -59,11 +59,14 @@ class _Shared:
         """Limits and a sender made to ``options``: through the transport given, or aiohttp's
         (on ``session`` if one is lent). The first client made reads ``FATHOM_EVENTS_LOG``."""
         switch_on_from_environment()
+        clock = options.clock or time.monotonic
+        sleep = options.sleep or asyncio_sleep
         limits = Limits(
             max_in_flight=options.max_in_flight,
             rate_limit=options.rate_limit,
-            clock=options.clock or time.monotonic,
-            sleep=options.sleep or asyncio_sleep,
+            clock=clock,
+            sleep=sleep,
+            limiter=_shared_limiter(options, clock, sleep),
         )
         transport = options.transport
         prepare = None
@@ -91,6 +94,16 @@ class _Shared:
         )
         observer = observer_for(options.on_event, clock=limits.clock, base_url=options.base_url)
         return cls(limits, sender, observer=observer)
+
+
+def _shared_limiter(options: ClientOptions, clock: Clock, sleep: Sleep) -> RateLimiter | None:
+    """The budget kept in Redis, for a rate limit given a ``redis_url`` (None: in-process)."""
+    rate_limit = options.rate_limit
+    if rate_limit is None or rate_limit.redis_url is None:
+        return None
+    from ._redis_limiter import RedisRateLimiter  # noqa: PLC0415 - redis-py only when asked for
+
+    return RedisRateLimiter(rate_limit, token=options.token, clock=clock, sleep=sleep)
 
 
 class OptionsAndCounters:
@@ -150,7 +163,13 @@ class AsyncClient(OptionsAndCounters):
       the part of it spent connecting. ``None`` disables that limit.
     * ``retry``: the :class:`RetryPolicy` (retries are on by default).
     * ``max_in_flight``: requests in flight at once, over all calls (8).
-    * ``rate_limit``: a :class:`RateLimit` all calls share (none by default).
+    * ``rate_limit``: a :class:`RateLimit` all calls share (none by default),
+      "at most N requests per S seconds", each counted from when it is sent
+      until S seconds after its answer. Given a ``redis_url``, the budget and
+      the cool-down are kept in Redis and shared by every client of the token
+      (or of the ``key``) in every process, on every machine; the client's
+      connections to Redis close with it. ``max_in_flight`` stays this
+      client's own.
     * ``session``: an ``aiohttp.ClientSession`` to use instead of our own; it
       is never closed by us, and every call ends on it as on our own (its
       ``raise_for_status`` and ``auto_decompress`` do not apply to our
@@ -281,14 +300,17 @@ class AsyncClient(OptionsAndCounters):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the sessions we own, from any event loop.
+        """Close the sessions we own (and the connections to a shared budget's Redis).
 
         The running loop's session is closed here, another running loop's in
         that loop, and a finished loop's is released. Idempotent; a twin from
         ``with_options`` does nothing.
         """
         if self._owns_sender:
-            await self._sender.aclose()
+            try:
+                await self._sender.aclose()
+            finally:
+                await self._limits.aclose()
 
     async def token(self, *, refresh: bool = False) -> TokenInfo:
         """What the API says of this client's token: name, abilities, dates (never the secret).

@@ -6,12 +6,13 @@ spaces requests and keeps the cool-down a 429's ``Retry-After`` starts for
 everybody, and the counts of requests sent and retried, whichever event loop
 or thread the calls run in.
 
-:class:`RateLimiter` is the small interface a limiter implements; today's is
-:class:`InProcessRateLimiter`. A limiter shared between processes (through
-Redis, say) implements the same three methods and keeps the same promise:
-"never more than N requests in any S-second window, each counted from when
-it is sent until S seconds after its answer or failure arrived". That is why
-a limiter is told when each request it let through has finished. A limiter
+:class:`RateLimiter` is the small interface a limiter implements:
+:class:`InProcessRateLimiter` here, and the one shared between processes
+through Redis (``_redis_limiter.RedisRateLimiter``, which a client uses when
+its :class:`RateLimit` has a ``redis_url``). Both keep one promise: "never
+more than N requests in any S-second window, each counted from when it is
+sent until S seconds after its answer or failure arrived". That is why a
+limiter is told when each request it let through has finished. A limiter
 sleeps through :func:`sleep_told`, so that a watched call reports each of its
 waits and what it waited for.
 """
@@ -22,13 +23,16 @@ import asyncio
 import collections
 import contextvars
 import math
+import re
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 
-from ._checks import as_validator, check_int_at_least, check_seconds_or_none
+from ._checks import as_validator, check_int_at_least, check_seconds_or_none, shown
+from ._http._secrecy import REDACTED
 from ._loops import running_loop
 from ._protocol import MAX_RETRY_AFTER
 from ._sends import note_send
@@ -45,13 +49,103 @@ __all__ = [
     "RateLimit",
     "RateLimiter",
     "WaitTooLong",
+    "blot_password",
     "sleep_told",
+    "url_passwords",
 ]
 
 T = TypeVar("T")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+#: The schemes redis-py reads: plain TCP, TLS, and a Unix socket.
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+#: What ``key=`` may hold: a plain name, safe in a Redis key and in a log line.
+_BUDGET_KEY = re.compile(r"[A-Za-z0-9._:-]{1,200}").fullmatch
+# A password given in the query (redis-py reads ``?password=``), up to the next parameter.
+_QUERY_PASSWORD = re.compile(r"(?i)(?:^|[?&;])password=([^&;#]*)")
+
+
+def url_passwords(url: str) -> set[str]:
+    """The passwords ``url`` holds, as written: its userinfo's, and any ``password=`` in its query.
+
+    The userinfo is everything between ``://`` and the last ``@``, and its
+    password all of it after its first ``:``, so that in a URL that is not well
+    formed a password holding a raw ``/``, ``?`` or ``@`` is still found whole.
+    """
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    found = {userinfo.partition(":")[2]} if ":" in userinfo else set()
+    found.update(_QUERY_PASSWORD.findall(url))
+    return found - {""}
+
+
+def blot_password(url: str) -> str:
+    """``url`` with its passwords (:func:`url_passwords`) blotted out; the rest as given.
+
+    ``redis://:pw@host:6379/0`` shows as ``redis://:********@host:6379/0``.
+    Any repr, message or log line that names a Redis URL shows it this way.
+    """
+    for password in sorted(url_passwords(url), key=len, reverse=True):
+        url = url.replace(password, REDACTED)
+    return url
+
+
+def _shown_url(url: str | None) -> str:
+    return "None" if url is None else repr(blot_password(url))
+
+
+def check_redis_url(field: str, value: object) -> str | None:
+    """A ``redis://``, ``rediss://`` or ``unix://`` URL naming a host (or a socket's path).
+
+    The URL may carry a password, so a refusal shows it blotted (:func:`blot_password`).
+    """
+    if value is None:
+        return None
+    rule = "must be a redis://, rediss:// or unix:// URL, such as redis://localhost:6379/0"
+    if not isinstance(value, str):
+        raise InvalidRequestError(field, f"{rule}; got a {type(value).__name__}")
+    seen = shown(blot_password(value))
+    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+        raise InvalidRequestError(
+            field,
+            f"must be printable ASCII with no whitespace (percent-encode the rest), got {seen}",
+        )
+    parts = urlsplit(value)
+    if parts.scheme not in REDIS_SCHEMES or not value.startswith(f"{parts.scheme}://"):
+        raise InvalidRequestError(field, f"{rule}; got {seen}")
+    if parts.scheme == "unix":
+        if not parts.path.strip("/"):
+            raise InvalidRequestError(
+                field, f"must give a socket's path (unix:///path), got {seen}"
+            )
+        return value
+    if not parts.hostname:
+        raise InvalidRequestError(field, f"must name a host (redis://host:6379), got {seen}")
+    try:
+        port = parts.port  # urlsplit checks the port only when it is read
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise InvalidRequestError(field, f"must have a port from 1 to 65535 if any, got {seen}")
+    return value
+
+
+def _check_budget_key(field: str, value: object) -> str | None:
+    if value is not None and (not isinstance(value, str) or not _BUDGET_KEY(value)):
+        raise InvalidRequestError(
+            field,
+            "must be 1 to 200 letters, digits or . _ : - (the name of a budget in Redis, shared"
+            f" by every client that gives it), got {shown(value)}",
+        )
+    return value
+
+
+def _check_on_redis_error(field: str, value: object) -> str:
+    if value not in ("fallback", "raise") or not isinstance(value, str):
+        raise InvalidRequestError(field, f'must be "fallback" or "raise", got {shown(value)}')
+    return value
 
 
 @attrs.frozen
@@ -63,18 +157,49 @@ class RateLimit:
     seconds, counted from a request's sending to the end of its answer, holds
     more than ``requests`` requests.
 
+    With ``redis_url`` (``redis://``, ``rediss://`` or ``unix://``) the budget is
+    kept in Redis and shared by every process, on every machine, that uses the
+    same token, or the same ``key`` (a plain name) when one is given; the
+    key in Redis is a one-way hash of the token, never the token. It needs
+    ``pip install 'fathom-events[redis]'``. ``on_redis_error`` says what a call
+    does when Redis cannot be used: ``"fallback"`` (keep the budget in this
+    process, log one warning, and try Redis again a few seconds later) or
+    ``"raise"`` (:class:`~fathom_events.SharedBudgetError`). The repr shows the
+    URL with its password blotted out.
+
     Attributes:
         requests: How many requests, an int >= 1 (Fathom allows 2,000).
         per_seconds: In how many seconds (default 3,600: an hour).
+        redis_url: Where the shared budget is kept (``None``: in this process).
+        key: The budget's name in Redis, to share one budget across tokens
+            (``None``: a one-way hash of the token).
+        on_redis_error: ``"fallback"`` or ``"raise"`` when Redis cannot be used.
     """
 
     requests: int = attrs.field(validator=as_validator(check_int_at_least))
     per_seconds: float = attrs.field(default=3600.0)
+    redis_url: str | None = attrs.field(
+        default=None, kw_only=True, validator=as_validator(check_redis_url), repr=_shown_url
+    )
+    key: str | None = attrs.field(
+        default=None, kw_only=True, validator=as_validator(_check_budget_key)
+    )
+    on_redis_error: Literal["fallback", "raise"] = attrs.field(
+        default="fallback", kw_only=True, validator=as_validator(_check_on_redis_error)
+    )
 
     @per_seconds.validator
     def _check_period(self, attribute: attrs.Attribute[float], value: float) -> None:
         if check_seconds_or_none(attribute.name, value) is None:
             raise InvalidRequestError(attribute.name, "must be a number of seconds, not None")
+
+    @key.validator
+    def _key_needs_redis(self, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+        if value is not None and self.redis_url is None:
+            raise InvalidRequestError(
+                attribute.name,
+                "names a budget kept in Redis: give redis_url too (or leave key out)",
+            )
 
 
 class WaitTooLong(Exception):  # noqa: N818 - internal signal, turned into a FathomError
@@ -114,6 +239,19 @@ def refuse_past_deadline(wait: float, deadline: float | None, now: float, what: 
     """Raise :class:`WaitTooLong` if waiting ``wait`` seconds from ``now`` passes ``deadline``."""
     if deadline is not None and wait > 0 and now + wait > deadline:
         raise WaitTooLong(wait, f"waiting {wait:.1f}s for {what} would pass the deadline")
+
+
+def refuse_long_cool_down(
+    wait: float, deadline: float | None, max_cool_down: float, now: float
+) -> None:
+    """Raise :class:`WaitTooLong` if a cool-down ``wait`` seconds long may not be waited out.
+
+    Longer than ``max_cool_down``: at once, with ``cool_down=True``; past
+    ``deadline``: as any wait would be.
+    """
+    if wait > max_cool_down:
+        raise WaitTooLong(wait, "the client is cooling down after a 429", cool_down=True)
+    refuse_past_deadline(wait, deadline, now, "the client's cool-down after a 429")
 
 
 class RateLimiter(Protocol):
@@ -185,10 +323,7 @@ class InProcessRateLimiter:
             now = self.clock()
             wait = self._cool_until - now
             if wait > 0:
-                if wait > max_cool_down:
-                    message = "the client is cooling down after a 429"
-                    raise WaitTooLong(wait, message, cool_down=True)
-                refuse_past_deadline(wait, deadline, now, "the client's cool-down after a 429")
+                refuse_long_cool_down(wait, deadline, max_cool_down, now)
                 await sleep_told(self.sleep, self.clock, "cool_down", wait)
                 continue
             if self.rate_limit is None:
@@ -217,6 +352,10 @@ class InProcessRateLimiter:
         until = self.clock() + seconds
         with self._lock:  # calls in other threads' loops may cool down at the same moment
             self._cool_until = max(self._cool_until, until)
+
+    def cool_down_left(self) -> float:
+        """Seconds left of the cool-down (0 when there is none)."""
+        return max(0.0, self._cool_until - self.clock())
 
 
 class Limits:
@@ -297,6 +436,15 @@ class Limits:
                 await limiter.finished(turn)
         finally:
             in_flight.give_back()
+
+    async def aclose(self) -> None:
+        """Let go of what the limiter holds, if it holds anything (a shared one, connections).
+
+        A limiter with an ``async aclose()`` has it awaited here, when the client closes.
+        """
+        close = getattr(self.limiter, "aclose", None)
+        if close is not None:
+            await close()
 
     def count_retry(self) -> None:
         """Count one more retry (calls in several threads may count at once)."""

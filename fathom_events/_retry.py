@@ -44,6 +44,7 @@ from .exceptions import (
     RateLimitError,
     ResponseDecodeError,
     ServerError,
+    SharedBudgetError,
 )
 
 if TYPE_CHECKING:
@@ -193,8 +194,9 @@ async def call_with_retries(
                 if watch is not None:
                     watch.finished(None)
                 return result  # noqa: TRY300 - the handlers below are for the attempt alone
-            except WaitTooLong as too_long:  # noqa: PERF203 - an attempt costs far more than a try
-                raise _wait_error(too_long, method, url, attempts - 1, landed) from None
+            except (WaitTooLong, SharedBudgetError) as unsent:  # noqa: PERF203 - an attempt costs far more than a try
+                # The limits refused this attempt: it was not sent.
+                raise _unsent_error(unsent, method, url, attempts - 1, landed) from None
             except FathomError as error:
                 error.attempts = attempts
                 error.may_have_been_applied = error.may_have_been_applied or landed
@@ -262,11 +264,14 @@ def _next_retry(
     return verdict.retry, wait
 
 
-def _wait_error(
-    wait: WaitTooLong, method: str, url: str, attempts: int, landed: bool
+def _unsent_error(
+    wait: WaitTooLong | SharedBudgetError, method: str, url: str, attempts: int, landed: bool
 ) -> FathomError:
+    """The error for an attempt the limits refused before sending it."""
     error: FathomError
-    if wait.cool_down:
+    if isinstance(wait, SharedBudgetError):
+        error = wait
+    elif wait.cool_down:
         error = RateLimitError(
             f"the API asked this client to wait {wait.seconds:.0f}s (Retry-After on another"
             " call), longer than the policy's max_retry_after",

@@ -6,6 +6,7 @@
     ├── InvalidRequestError        (also ValueError) rejected before anything was sent
     ├── ClientClosedError          the client was closed before the call
     ├── UnsupportedEventLoopError  (also RuntimeError) awaited where it cannot work
+    ├── SharedBudgetError          the rate budget in Redis could not be used; not sent
     ├── PaginationError            the API's cursor stopped advancing
     ├── TooManyEventsError         a bulk job stopped listing a site at its cap
     ├── TooManySitesError          sites.ids() stopped listing sites at its cap
@@ -59,6 +60,7 @@ __all__ = [
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "ServerError",
+    "SharedBudgetError",
     "TokenPermissionError",
     "TooManyDeletesError",
     "TooManyEventsError",
@@ -112,6 +114,22 @@ class UnsupportedEventLoopError(FathomError, RuntimeError):
     from its own event loop thread (a callback it runs, such as
     ``on_progress``), where the call would wait for itself for good.
     """
+
+
+class SharedBudgetError(FathomError):
+    """The rate budget shared through Redis could not be used; the request was not sent.
+
+    Raised only for a ``RateLimit(..., redis_url=..., on_redis_error="raise")``
+    (the default, ``"fallback"``, keeps the budget in the process instead) when
+    Redis cannot be reached, does not answer in time, or answers an error.
+    ``redis_url`` is the URL with its password blotted out. The redis-py error
+    is not kept (what it holds may carry the password): its class and words
+    are in the message.
+    """
+
+    def __init__(self, message: str, *, redis_url: str) -> None:
+        self.redis_url = redis_url
+        super().__init__(message)
 
 
 class PaginationError(FathomError):

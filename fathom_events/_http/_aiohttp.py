@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import ssl
 from collections.abc import Mapping, Sequence
 from ssl import SSLContext
@@ -71,7 +70,7 @@ from ._contract import Timeouts, TransportRequest
 from ._route import Proxy
 from ._secrecy import raise_alone, words_of
 from ._sender import too_large
-from ._sessions import PerLoop, Pinned
+from ._sessions import PerLoop, Pinned, close_socket
 
 __all__ = ["AiohttpTransport", "check_borrowed_session"]
 
@@ -399,15 +398,4 @@ def _let_go(session: aiohttp.ClientSession) -> None:
     with contextlib.suppress(StopIteration):
         connector.close().__await__().send(None)
     for protocol in pooled:
-        _close_socket(protocol.transport)
-
-
-def _close_socket(transport: asyncio.BaseTransport | None) -> None:
-    # asyncio cannot close a transport once its loop is closed (close() schedules the end
-    # on the loop), and would report the socket when the transport is collected. Close
-    # the socket as the loop would have, for asyncio's own transports (uvloop's end with
-    # their loop).
-    sock = getattr(transport, "_sock", None)
-    if isinstance(sock, socket.socket):
-        sock.close()
-        transport._sock = None  # type: ignore[union-attr]  # noqa: SLF001
+        close_socket(protocol.transport)

@@ -27,6 +27,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import socket
 import sys
 import threading
 import weakref
@@ -37,7 +38,7 @@ from typing import Any, Generic, TypeVar, cast
 from fathom_events._loops import running_loop
 from fathom_events.exceptions import ClientClosedError, UnsupportedEventLoopError
 
-__all__ = ["PerLoop", "Pinned"]
+__all__ = ["PerLoop", "Pinned", "close_socket"]
 
 T = TypeVar("T")
 Loop = asyncio.AbstractEventLoop
@@ -284,3 +285,21 @@ class Pinned(Generic[T]):
 
     async def aclose(self) -> None:
         """Nothing to close: the lender closes what it lent."""
+
+
+def close_socket(transport: asyncio.BaseTransport | None) -> None:
+    """Close the socket under ``transport``, whose event loop is closed, without that loop.
+
+    asyncio cannot close a transport once its loop is closed (``close()``
+    schedules the end on the loop), and would report the socket when the
+    transport is collected. Close the socket as the loop would have, for
+    asyncio's own transports (uvloop's end with their loop), and mark the
+    transport closing, so that a stream writer over it (redis-py's) does not
+    warn when it is collected either. A ``release`` of :class:`PerLoop` calls
+    it for each connection its resource holds.
+    """
+    sock = getattr(transport, "_sock", None)
+    if isinstance(sock, socket.socket):
+        sock.close()
+        transport._sock = None  # type: ignore[union-attr]  # noqa: SLF001
+        transport._closing = True  # type: ignore[union-attr]  # noqa: SLF001

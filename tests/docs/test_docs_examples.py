@@ -5,12 +5,13 @@
   configuration is empty (no ``asyncio_mode = auto``, none of this suite's
   settings), in a subprocess, as they would in a plain project; each test must pass.
 * Every other block (but the recipes, which test_recipes.py runs with their
-  frameworks) runs as a script (``__name__ == "__main__"``, so its
+  frameworks, and the shared budget's, which tests/redis/test_shared_budget_guide.py
+  runs with a real Redis) runs as a script (``__name__ == "__main__"``, so its
   ``asyncio.run(main())`` runs) with ``AsyncClient()`` and ``Client()`` pointed
   at a served FakeFathom holding the sites CDBUGS and WXYZ: a block that makes
   a client must send it requests, and none may fail or leave a warning. The
-  blocks that came from the README (bulk work, sites and the token, the httpx
-  transport) must also leave on the fake what they did there.
+  blocks that came from the README (bulk work, sites and the token, on_event,
+  the httpx transport) must also leave on the fake what they did there.
 * Each ```toml block (and ``{code-block} toml``) is a sync file that parses.
 
 The command-line examples run in test_docs_cli_examples.py.
@@ -32,14 +33,15 @@ import pytest
 from fathom_events._cli._syncfile import SyncFileError, parse_sync_file
 from fathom_events.testing import FakeFathom
 from tests.support.helpers import SITE
-from tests.support.readme import DOCS, DOCS_RECIPES, Block, python_blocks
+from tests.support.readme import DOCS, DOCS_RECIPES, SHARED_BUDGET_PAGE, Block, python_blocks
 
 PAGES = sorted(page for page in DOCS.rglob("*.md") if "_build" not in page.parts)
 TEST_FUNCTION = re.compile(r"^(?:async )?def (test_\w+)\(", re.MULTILINE)
 
 
 def _is_recipe(page: Path, block: Block) -> bool:
-    return DOCS_RECIPES.get(block.heading) == page
+    """Whether the block is a recipe that runs elsewhere: with its framework, or with Redis."""
+    return DOCS_RECIPES.get(block.heading) == page or page == SHARED_BUDGET_PAGE
 
 
 BLOCKS = [(page, block) for page in PAGES for block in python_blocks(page)]
@@ -83,7 +85,7 @@ def test_the_docs_have_examples_of_each_kind() -> None:
     assert scripts >= set(LEFT_ON_THE_FAKE)
     assert len(TEST_FILES) >= 5
     recipes = [block for page, block in BLOCKS if _is_recipe(page, block)]
-    assert len(recipes) == 8
+    assert len(recipes) == 8 + 2  # test_recipes.py's, and the shared budget's two
 
 
 @pytest.mark.parametrize("item", SCRIPTS, ids=block_id)

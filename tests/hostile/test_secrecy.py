@@ -36,6 +36,7 @@ from fathom_events import (
     ResponseTooLargeError,
     RetryPolicy,
     ServerError,
+    SharedBudgetError,
     TokenPermissionError,
     TooManyDeletesError,
     TooManyEventsError,
@@ -111,6 +112,7 @@ def sample_errors() -> list[FathomError]:
         TokenPermissionError(SITE, "manage", "CI token"),
         UnexpectedError("unexpected ZeroDivisionError: division by zero"),
         UnsupportedEventLoopError("fathom-events needs asyncio; this is trio"),
+        SharedBudgetError("Redis did not answer", redis_url="redis://:********@redis:6379/0"),
     ]
     for number, error in enumerate(samples, start=2):
         error.attempts = number
@@ -206,7 +208,7 @@ def test_token_walk_finds_a_token_hidden_deep_in_a_cause() -> None:
     inner.holder = Holder()  # type: ignore[attr-defined]
     outer = APIConnectionError("connection failed", **REQUEST)
     outer.__cause__ = inner
-    with pytest.raises(AssertionError, match="the token shows"):
+    with pytest.raises(AssertionError, match="the secret shows"):
         assert_token_free(outer, TOKEN)
 
 

@@ -45,9 +45,9 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         # (their ``transport`` field); the sender is made from the options' values.
         "_http",
         # Around the no-I/O core: options, limits (the in-flight cap shared across loops,
-        # the rate limiter, the cool-down), retries (the loop around the sender), paging,
-        # bulk (the algorithms and their data).
-        "_options _limits _retry _pagination _bulk _bulk_types _sends _builtins",
+        # the rate limiter, the cool-down, and the budget shared through Redis), retries
+        # (the loop around the sender), paging, bulk (the algorithms and their data).
+        "_options _limits _redis_limiter _retry _pagination _bulk _bulk_types _sends _builtins",
         "_client _events _sites _token",  # the async client and its resources
         "_blocking",  # the blocking client
         "__init__",  # the front door: re-exports the rooms below it

@@ -94,10 +94,11 @@ def command_line(*args: str, folder: Path) -> tuple[int, set[str]]:
 
 
 def test_importing_the_package_loads_only_its_front_door(tmp_path: Path) -> None:
-    """`import fathom_events` loads no aiohttp, anyio, rich, fake or client: only the door."""
+    """`import fathom_events` loads no aiohttp, anyio, rich, redis, fake or client: the door."""
     _, modules = loaded_by(IMPORT_ONLY, folder=tmp_path)
     assert "fathom_events" in modules
     assert heavy(modules) == set()
+    assert redis_modules(modules) == set()
     assert {m for m in modules if m.startswith(("rich", "attr", "cattrs"))} == set()
     assert {m for m in modules if m.startswith("fathom_events.")} == {"fathom_events._version"}
 
@@ -116,6 +117,50 @@ def test_importing_the_package_reads_no_setting_and_loads_nothing_new(
     assert {m for m in modules if m.startswith("fathom_events.")} == {"fathom_events._version"}
     new = {"logging", "ssl", "urllib.request", "trustme", "cryptography"}
     assert {m for m in modules for n in new if m == n or m.startswith(n + ".")} == set()
+
+
+def redis_modules(modules: set[str]) -> set[str]:
+    """Those of ``modules`` that are redis-py, or the limiter that uses it."""
+    return {m for m in modules if m == "redis" or m.startswith("redis.")} | (
+        modules & {"fathom_events._redis_limiter"}
+    )
+
+
+def test_neither_the_import_nor_a_client_without_redis_url_loads_redis(tmp_path: Path) -> None:
+    """`import fathom_events`, a RateLimit and a client (with a call) load nothing of redis-py."""
+    fake = FakeFathom({TOKEN: ["*"]})
+    fake.seed(1, 2)
+    code = (
+        "import asyncio, sys, fathom_events\n"
+        "from fathom_events import AsyncClient, Client, RateLimit\n"
+        "limit = RateLimit(100, 60)\n"
+        "async def call():\n"
+        "    async with AsyncClient(sys.argv[2], sys.argv[3], rate_limit=limit) as client:\n"
+        "        await client.events.list('SITE1')\n"
+        "asyncio.run(call())\n"
+        "with Client(sys.argv[2], sys.argv[3], rate_limit=limit) as client:\n"
+        "    client.events.list('SITE1')\n"
+        "open(sys.argv[1], 'w').write('\\n'.join(sorted(sys.modules)))\n"
+    )
+    with fake.serve_in_thread() as url:
+        code_exit, modules = loaded_by(code, TOKEN, url, folder=tmp_path)
+    assert code_exit == 0
+    assert len(fake.requests) == 2  # both calls were made
+    assert "fathom_events._client" in modules
+    assert redis_modules(modules) == set()
+
+
+def test_a_client_with_redis_url_loads_redis(tmp_path: Path) -> None:
+    """A client given a redis_url does load redis-py (the test above could not pass by accident)."""
+    code = (
+        "import sys\n"
+        "from fathom_events import AsyncClient, RateLimit\n"
+        "AsyncClient(sys.argv[2], rate_limit=RateLimit(1, redis_url='redis://127.0.0.1:1'))\n"
+        "open(sys.argv[1], 'w').write('\\n'.join(sorted(sys.modules)))\n"
+    )
+    code_exit, modules = loaded_by(code, TOKEN, folder=tmp_path)
+    assert code_exit == 0
+    assert {"redis.asyncio", "fathom_events._redis_limiter"} <= redis_modules(modules)
 
 
 @pytest.mark.parametrize(

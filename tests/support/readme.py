@@ -3,11 +3,13 @@
 The README is a front page: its few ```python blocks are run by
 test_readme_examples.py. Every block of the docs' pages is run by
 test_docs_examples.py, but the recipes (:data:`DOCS_RECIPES` says where each
-is), which test_recipes.py runs with their frameworks; the transport that
-docs/reference/transport.md defines (:data:`TRANSPORT_PAGE`) is also the
-suite's second transport (faces.py). :func:`console_session` reads a page's
-```console blocks as a terminal session, for test_docs_cli_examples.py and the
-command line's own walk-through of the goals-as-code guide.
+is), which test_recipes.py runs with their frameworks, and the shared budget's
+(:data:`SHARED_BUDGET_PAGE`), which tests/redis/test_shared_budget_guide.py runs
+with a real Redis. The transport that docs/reference/transport.md defines
+(:data:`TRANSPORT_PAGE`) is also the suite's second transport (faces.py).
+:func:`console_session` reads a page's ```console blocks as a terminal session,
+for test_docs_cli_examples.py and the command line's own walk-through of the
+goals-as-code guide.
 
 The examples use ``AsyncClient()`` and ``Client()`` with no base URL, and there is
 no network here. :func:`point_at_the_fake` therefore sets ``FATHOM_API_BASE_URL`` to
@@ -56,6 +58,8 @@ SEED = {
     "CDBUGS": [("Signed up", "7E2TJKBV"), ("Purchased", "P4RCH4SD")],
     "WXYZ": [("Signed up", "K3M9QX2P"), ("Purchased", "Q8WZ5NAT"), ("Old promo", "IN6NIAKX")],
 }
+#: The guide whose Python blocks share a rate budget through Redis (run with a real one).
+SHARED_BUDGET_PAGE = DOCS / "howto" / "shared-budget.md"
 
 
 @attrs.frozen

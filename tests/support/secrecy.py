@@ -155,18 +155,28 @@ def assert_frames_token_free(error: BaseException, forms: Iterable[str]) -> None
                 )
 
 
+def assert_chain_free(error: BaseException, secret: str, *forms: str) -> None:
+    """Nothing ``error`` holds shows ``secret`` (or one of its ``forms``), nor does a pickle.
+
+    That is every object reachable from it: its message, args and attributes,
+    its ``__cause__`` and ``__context__`` and what they hold.
+    """
+    every = (secret, *forms)
+    for obj in reachable(error):
+        assert not _shows(obj, every), f"the secret shows in a {type(obj).__name__}: {obj!r:.300}"
+    blob = pickle.dumps(error)
+    assert not any(form.encode() in blob for form in every)
+
+
 def assert_token_free(error: BaseException, token: str, *forms: str) -> None:
     """Nothing ``error`` leads to shows ``token`` (or one of its ``forms``), nor does a pickle.
 
-    That is every object reachable from it, and every frame along its
-    tracebacks but the tests' own (see :func:`assert_frames_token_free`).
+    That is every object reachable from it (:func:`assert_chain_free`), and
+    every frame along its tracebacks but the tests' own (see
+    :func:`assert_frames_token_free`).
     """
-    every = (token, *forms)
-    for obj in reachable(error):
-        assert not _shows(obj, every), f"the token shows in a {type(obj).__name__}: {obj!r:.300}"
-    blob = pickle.dumps(error)
-    assert not any(form.encode() in blob for form in every)
-    assert_frames_token_free(error, every)
+    assert_chain_free(error, token, *forms)
+    assert_frames_token_free(error, (token, *forms))
 
 
 def summary(error: BaseException) -> dict[str, Any]:
