@@ -93,13 +93,15 @@ def test_docs_script_runs(item: tuple[Path, Block], world: FakeFathom) -> None:
     """The block runs as a script at the served fake, uses the client it makes, warns of nothing."""
     page, block = item
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    handlers = list(root.handlers)
+    loggers = [root, *(logging.getLogger(name) for name in ("fathom_events", "fathom_events.http"))]
+    levels = [logger.level for logger in loggers]
     try:
         block.run({"__name__": "__main__"})
-    finally:  # a block that sets logging up does so for itself
+    finally:  # a block that sets logging up does so for itself, not for the tests after it
         root.handlers[:] = handlers
-        root.setLevel(level)
-        logging.getLogger("fathom_events").setLevel(logging.NOTSET)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
     if "Client(" in block.source:
         assert world.requests != []
     where = (str(page.relative_to(DOCS)), block.heading)
