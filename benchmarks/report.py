@@ -256,6 +256,10 @@ def markdown(summary: dict[str, Any]) -> str:
         else "no pinning"
     )
     how = "one process per client" if settings["batch"] else "a fresh process per measurement"
+    malloc = {
+        "fixed": "malloc thresholds fixed",
+        "default": "glibc's default malloc thresholds",
+    }.get(settings.get("malloc", ""), "malloc thresholds not recorded")
     lines = [
         (
             f"Machine: {machine['cpu']}, {machine['cpus']} CPUs, {machine['system']},"
@@ -264,7 +268,7 @@ def markdown(summary: dict[str, Any]) -> str:
         (
             f"Server: {settings['server']}; {pinning}; {how}; medians of"
             f" {settings['repeats']} interleaved repeat(s) (MEM: one run); max_in_flight"
-            f" {settings['max_in_flight']}; {settings['seconds']} s in all."
+            f" {settings['max_in_flight']}; {malloc}; {settings['seconds']} s in all."
         ),
         "",
         "| Workload | Client | req/s | x raw aiohttp | CPU us/req | peak RSS MiB | server busy |",

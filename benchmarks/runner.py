@@ -33,6 +33,27 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_JSON = HERE / "results.json"
 DEFAULT_CHART = HERE / "results.png"
 MAX_IN_FLIGHT = 64  # every client may have all of W2@64 in flight
+
+#: glibc's malloc thresholds, fixed for the server and every client process. asyncio reads
+#: each answer with ``recv(256 KiB)``: with glibc's defaults, whether that buffer comes from
+#: the heap or from a fresh ``mmap`` (then ``mremap`` and ``munmap``, three system calls and
+#: page faults per read) depends on what the process allocated before, so two processes of
+#: the same client differed by 15-20 us of CPU a request (W2: raw aiohttp 86 against 103 us,
+#: the library 118 against 138; see "The allocator" in benchmarks/README.md). Fixed, every
+#: process reads from the heap and the ratios compare the clients, not the allocator's luck.
+MALLOC_FIXED = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "MALLOC_TRIM_THRESHOLD_": str(8 << 20)}
+
+
+def process_environment(malloc: str) -> dict[str, str]:
+    """The environment for the server and the clients: ours, with the allocator as chosen."""
+    environment = dict(os.environ)
+    for name in MALLOC_FIXED:
+        environment.pop(name, None)
+    if malloc == "fixed":
+        environment.update(MALLOC_FIXED)
+    return environment
+
+
 _SERVER_START_TIMEOUT = 120.0
 
 
@@ -106,6 +127,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument(
+        "--malloc",
+        choices=("fixed", "default"),
+        default="fixed",
+        help="glibc's malloc thresholds fixed for every process (the default), or as glibc"
+        " sets them",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         default=DEFAULT_JSON,
@@ -154,7 +182,7 @@ class Server:
 
 
 @contextmanager
-def serve(data: Dataset, kind: str, cpu: int | None) -> Iterator[Server]:
+def serve(data: Dataset, kind: str, cpu: int | None, malloc: str) -> Iterator[Server]:
     """Start the server in its own process; stop it on the way out."""
     command = [sys.executable, "-m", "benchmarks.server", *data.as_args()]
     if cpu is not None:
@@ -162,7 +190,7 @@ def serve(data: Dataset, kind: str, cpu: int | None) -> Iterator[Server]:
     if kind == "fake":
         command.append("--fake")
     process = subprocess.Popen(  # noqa: S603 - our own module, with our own arguments
-        command, cwd=HERE.parent, stdout=subprocess.PIPE, text=True
+        command, cwd=HERE.parent, stdout=subprocess.PIPE, text=True, env=process_environment(malloc)
     )
     try:
         assert process.stdout is not None
@@ -191,6 +219,7 @@ def run_client(
     data: Dataset,
     cpu: int | None,
     timeout: float,
+    malloc: str,
 ) -> list[dict[str, Any]]:
     """One client process playing ``workloads``; its results, with the server's CPU time."""
     job = {
@@ -210,6 +239,7 @@ def run_client(
         text=True,
         timeout=timeout,
         check=False,
+        env=process_environment(malloc),
     )
     after = server.cpu_seconds()
     if finished.returncode != 0:
@@ -286,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     # The runner itself shares the client's CPU: it only waits while a client runs.
     pin(client_cpu)
-    with serve(data, args.server, server_cpu) as server:
+    with serve(data, args.server, server_cpu, args.malloc) as server:
         for repeat, spec, todo in schedule(workloads, clients, args.repeats, batch=args.batch):
             print(
                 f"[{time.monotonic() - started:6.1f}s] repeat {repeat + 1}/{args.repeats}:"
@@ -295,7 +325,13 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             for result in run_client(
-                spec, todo, server=server, data=data, cpu=client_cpu, timeout=args.timeout
+                spec,
+                todo,
+                server=server,
+                data=data,
+                cpu=client_cpu,
+                timeout=args.timeout,
+                malloc=args.malloc,
             ):
                 result["repeat"] = repeat
                 results.setdefault((result["workload"], spec.key), []).append(result)
@@ -309,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             "batch": args.batch,
             "server": args.server,
             "max_in_flight": MAX_IN_FLIGHT,
+            "malloc": args.malloc,
             "seconds": round(time.monotonic() - started, 1),
         },
         machine=machine((server_cpu, client_cpu)),

@@ -183,9 +183,9 @@ def _refuse_on_its_thread(portal: _Portal) -> None:
     if threading.get_ident() == portal.thread_id:
         raise UnsupportedEventLoopError(
             "this Client was called from its own event loop thread (from a callback it runs,"
-            " such as on_progress), where the call would wait for itself for good: keep what"
-            " you need in the callback and call the client after the call returns (or from a"
-            " thread the callback does not wait for)"
+            " such as on_progress or on_event), where the call would wait for itself for good:"
+            " keep what you need in the callback and call the client after the call returns (or"
+            " from a thread the callback does not wait for)"
         )
 
 
@@ -239,7 +239,7 @@ def blocking(
 
 
 class Paginator(Generic[T]):
-    """The blocking face of :class:`~fathom_events.AsyncPaginator`.
+    """The blocking face of :class:`~fathom_events.AsyncPaginator`, made by ``paginate()``.
 
     ``for item in paginator`` yields every item; ``for page in
     paginator.pages()`` yields the pages. Each page is one portal call; its
@@ -326,10 +326,26 @@ class Sites:
 class Client(OptionsAndCounters):
     """A blocking client for the Fathom Events API, with the same methods as :class:`AsyncClient`.
 
-    ``with Client() as client:`` or call :meth:`close`. Parameters are those
-    of :class:`AsyncClient` (except ``session``: an aiohttp session belongs to
-    one event loop, and this client runs its own). It is safe to share one
-    client between threads.
+    What it offers, each method its async twin's without ``async``:
+
+    * ``client.events`` (:class:`Events`): ``list``, ``get``, ``create``,
+      ``update``, ``delete`` and ``paginate`` a site's events, and bulk work
+      across sites: ``pull``, ``plan``, ``apply``, ``sync``.
+    * ``client.sites`` (:class:`Sites`): ``list``, ``get``, ``paginate``,
+      ``every`` and ``ids`` of the account's sites.
+    * ``client.token()``: what the token may do (a :class:`TokenInfo`).
+    * ``client.with_options(...)``: a twin with other call options;
+      ``requests_sent`` and ``retries`` count what was sent.
+
+    ``with Client() as client:`` or call :meth:`close`. Its parameters are
+    :class:`AsyncClient`'s, and mean the same: ``token``, ``base_url``,
+    ``timeout``, ``connect_timeout``, ``retry``, ``max_in_flight``,
+    ``rate_limit``, ``transport``, ``max_response_bytes``,
+    ``allow_insecure_http``, ``proxy``, ``trust_env``, ``ssl``, ``clock``,
+    ``sleep`` and ``on_event`` (not ``session``: an aiohttp session belongs to
+    one event loop, and this client runs its own). It calls ``on_event`` from
+    its event loop's thread, where calling the client is refused.
+    It is safe to share one client between threads.
 
     Each client runs an event loop in a background thread and blocks the
     calling thread while a request runs. Called from code that is itself
@@ -370,8 +386,18 @@ class Client(OptionsAndCounters):
             if owner
             else None
         )
-        self.events = Events(self)
-        self.sites = Sites(self)
+        self._events = Events(self)
+        self._sites = Sites(self)
+
+    @property
+    def events(self) -> Events:
+        """The events of your sites: list, get, create, update, delete, paginate; bulk work."""
+        return self._events
+
+    @property
+    def sites(self) -> Sites:
+        """The account's sites, read-only: list, get, paginate, every, ids."""
+        return self._sites
 
     @property
     def _client(self) -> Client:
@@ -402,8 +428,9 @@ class Client(OptionsAndCounters):
     def with_options(self, *args: Any, **kwargs: Any) -> Client:
         """A client sharing this one's thread, session and limits, with other call options.
 
-        See :meth:`AsyncClient.with_options`. Closing the twin does nothing:
-        close the original, which ends the twin too.
+        ``max_retries``, ``timeout``, ``retry`` and ``retry_ambiguous_creates``
+        mean what they mean to :meth:`AsyncClient.with_options`. Closing the
+        twin does nothing: close the original, which ends the twin too.
         """
         return Client._over(self._async.with_options(*args, **kwargs), self._portal())
 

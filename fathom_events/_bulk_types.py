@@ -39,16 +39,17 @@ __all__ = [
 DEFAULT_MAX_EVENTS_PER_SITE = 100_000
 
 
-def check_max_events_per_site(value: object) -> int:
-    """The per-site cap of a bulk job: an int >= 1."""
+def check_max_events_per_site(value: int) -> int:
+    """The per-site cap of a bulk job: an int >= 1 (anything else is refused, named)."""
     return check_int_at_least("max_events_per_site", value)
 
 
-def _spec_name(value: object) -> str:
+# The converters' annotations are what EventSpec's signature shows; each checks any value.
+def _spec_name(value: str) -> str:
     return check_name("name", value)
 
 
-def _spec_currency(value: object) -> Currency | None:
+def _spec_currency(value: Currency | str | None) -> Currency | None:
     return None if value is None else check_currency("currency", value)
 
 
@@ -68,19 +69,25 @@ def _spec_renamed_from(value: Iterable[str]) -> tuple[str, ...]:
 
 @attrs.frozen
 class EventSpec:
-    """An event a site should have.
+    """An event a site should have, for ``plan`` and ``sync``.
 
-    ``name`` is 1 to 255 characters with no outer whitespace (Fathom trims
-    it). It matches a site's event whose name is the same once outer
-    whitespace is left aside; the comparison is otherwise exact (case and
-    inner spaces count). ``currency`` is used when the event is created, and
-    for an existing event only with ``set_currency=True``.
+    Each value is checked as the spec is made (``InvalidRequestError`` naming
+    the field and the rule otherwise).
 
-    ``renamed_from`` lists names the event had before, so that a rename keeps
-    the event (its id, and with it its conversion history): on a site that
-    has an event of an old name and none of ``name``, a sync renames that
-    event (the first old name found, in this order) instead of creating a new
-    one and, with prune, deleting the old one.
+    Attributes:
+        name: 1 to 255 characters with no outer whitespace (Fathom trims it).
+            It matches a site's event whose name is the same once outer
+            whitespace is left aside; the comparison is otherwise exact (case
+            and inner spaces count).
+        currency: Used when the event is created, and for an existing event
+            only with ``set_currency=True``: a :class:`Currency` (or its
+            string, such as ``"euro"``), or ``None`` for Fathom's default.
+        renamed_from: Names the event had before, so that a rename keeps the
+            event (its id, and with it its conversion history): on a site that
+            has an event of an old name and none of ``name``, a sync renames
+            that event (the first old name found, in this order) instead of
+            creating a new one and, with prune, deleting the old one. A list
+            of names, never one string.
     """
 
     name: str = attrs.field(converter=_spec_name)
@@ -163,7 +170,17 @@ def _at(where: str) -> str:
 
 @attrs.frozen
 class Progress:
-    """Where a bulk job stands, passed to ``on_progress`` after each site finishes."""
+    """Where a bulk job stands, passed to ``on_progress`` after each site finishes.
+
+    Attributes:
+        sites_done: Sites finished so far, this one included (``apply``'s
+            phase of a sync counts changes instead).
+        sites_total: Sites the job has in all.
+        site_id: The site just finished.
+        requests_sent: Requests the job's client has sent so far.
+        retries: How many of those were retries.
+        failed: Whether this site's work failed.
+    """
 
     sites_done: int
     sites_total: int
@@ -178,9 +195,18 @@ ProgressCallback = Callable[[Progress], object]
 
 @attrs.frozen
 class Failure:
-    """One thing that did not work: what was tried (``action``), on what, and the error.
+    """One thing that did not work: what was tried, on what, and the error.
 
-    ``to`` is the new name of a rename (``target`` is the old one), else None.
+    ``str(failure)`` says it in words: ``create 'Signed up': ...``.
+
+    Attributes:
+        action: What was tried: ``"create"``, ``"rename"``, ``"update"``,
+            ``"delete"``, ``"list"`` (a site that could not be listed) or
+            ``"apply"`` (a site's work broke outside any one change).
+        target: The event's name (the old one, for a rename), or the site's id.
+        error: Why: a :class:`FathomError` (an error of another kind is an
+            :class:`UnexpectedError` whose ``__cause__`` it is).
+        to: The new name of a rename, else ``None``.
     """
 
     action: str
@@ -198,12 +224,15 @@ def describe_change(action: str, target: str, to: str | None = None) -> str:
 
 
 class PullResult(dict[str, list[Event]]):
-    """Every event of every site that could be read, by site id.
+    """Every event of every site that could be read, by site id (a dict).
 
-    Sites that failed are not keys; ``failed`` maps each of them to its error.
-    ``repeated`` maps each site whose listing showed an event more than once
-    (pages that overlap while events are created) to those events' ids: each
-    is in the site's list once, as it was first seen.
+    Each site's events are oldest first. Sites that failed are not keys.
+
+    Attributes:
+        failed: Each site that could not be read, with its error.
+        repeated: Each site whose listing showed an event more than once
+            (pages that overlap while events are created), with those events'
+            ids: each is in the site's list once, as it was first seen.
     """
 
     def __init__(self) -> None:
@@ -219,25 +248,33 @@ class PullResult(dict[str, list[Event]]):
 
 @attrs.frozen
 class SitePlan:
-    """What a sync will do to one site.
+    """What a sync will do to one site: one of :attr:`SyncPlan.sites`.
 
-    ``rename`` pairs each event that has an old name of a spec (one of its
-    ``renamed_from``) with that spec as the rename sends it: one update gives
-    the event the spec's name (and its currency, which is None unless the plan
-    was made with ``set_currency=True``), so it keeps its id and history.
-    ``update`` pairs each existing event with the spec whose currency will be
-    written (only when the plan was made with ``set_currency=True``).
-    ``delete`` holds each event to delete (only with prune). ``not_renamed``
-    pairs each event that has an old name of a spec but is not renamed,
-    because the site has an event of the spec's name already (or another of
-    its old names was renamed) with that spec: such an event is an extra like
-    any other, deleted only with prune (then it is in ``delete`` too).
-    ``repeated`` holds the id of each event the listing showed more than
-    once: it counts once, as first seen. ``list_requests`` is how many list
-    pages planning took. ``refused`` holds each change the site needs but the
-    token may not make (a :class:`~fathom_events.TokenPermissionError` each,
-    known from the token's abilities): they are not in ``create``,
-    ``rename``, ``update`` or ``delete``, so they are neither counted nor sent.
+    Attributes:
+        site_id: The site.
+        existing: Its events as planning listed them, oldest first.
+        create: Each spec whose event the site lacks: one create each.
+        update: Each existing event paired with the spec whose currency will
+            be written (only when the plan was made with ``set_currency=True``).
+        delete: Each event to delete (only with prune).
+        unchanged: Each event that stays as it is.
+        list_requests: How many list pages planning took.
+        refused: Each change the site needs but the token may not make (a
+            :class:`Failure` holding a :class:`TokenPermissionError`, known
+            from the token's abilities): it is not in ``create``, ``rename``,
+            ``update`` or ``delete``, so it is neither counted nor sent.
+        rename: Each event that has an old name of a spec (one of its
+            ``renamed_from``) paired with that spec as the rename sends it:
+            one update gives the event the spec's name (and its currency,
+            which is ``None`` unless the plan was made with
+            ``set_currency=True``), so it keeps its id and history.
+        not_renamed: Each event that has an old name of a spec but is not
+            renamed, because the site has an event of the spec's name already
+            (or another of its old names was renamed), paired with that spec:
+            such an event is an extra like any other, deleted only with prune
+            (then it is in ``delete`` too).
+        repeated: The id of each event the listing showed more than once: it
+            counts once, as first seen.
     """
 
     site_id: str
@@ -260,20 +297,28 @@ class SitePlan:
 
 @attrs.frozen
 class SyncPlan:
-    """A sync to apply: per site, what to create, update and delete.
+    """A sync to apply: per site, what to create, rename, update and delete.
 
-    ``requests`` is the exact number of requests :meth:`~AsyncEvents.apply`
-    will send (one per change; more only for retries and the re-list after an
-    ambiguous create failure). ``list_requests`` is what planning already sent.
-    ``max_events_per_site`` is the cap planning listed each site with; that
-    re-list keeps to it too.
+    What :meth:`AsyncEvents.plan` returns and :meth:`AsyncEvents.apply` takes.
+    ``requests`` is the exact number of requests ``apply`` will send (one per
+    change; more only for retries and the re-list after an ambiguous create
+    failure); ``list_requests`` is what planning already sent.
 
-    ``token_checked`` is True when planning read the token's abilities first
-    (``check_token=True``, the default): then each site the token may not
-    read is in ``failed`` (a :class:`~fathom_events.TokenPermissionError`, no
-    request sent for it) and each change it may not make is in its site's
-    ``refused``. ``token_note`` says why it is False (turned off, or the token
-    endpoint failed), or is None.
+    Attributes:
+        sites: One :class:`SitePlan` per site that could be listed, in the
+            order the sites were given.
+        prune: Whether the plan deletes the events no spec names.
+        set_currency: Whether it rewrites the currency of existing events.
+        failed: Each site that could not be listed (or that the token may not
+            read: a :class:`TokenPermissionError`, no request sent for it),
+            with its error. Nothing is planned for it.
+        max_events_per_site: The cap planning listed each site with; the
+            re-list after an ambiguous create keeps to it too.
+        token_checked: True when planning read the token's abilities first
+            (``check_token=True``, the default): then each change the token
+            may not make is in its site's ``refused``, never sent.
+        token_note: Why ``token_checked`` is False (turned off, or the token
+            endpoint failed), or ``None``.
     """
 
     sites: tuple[SitePlan, ...]
@@ -328,35 +373,50 @@ class SyncPlan:
 
 @attrs.define
 class SiteReport:
-    """What applying did to one site, filled in as it happens."""
+    """What applying did to one site, filled in as it happens: one of :attr:`SyncReport.sites`.
+
+    Attributes:
+        site_id: The site.
+        created: The events created, as the answers to the creates give them.
+        updated: The events whose currency was rewritten, as the answers give them.
+        deleted: The ids of the events deleted.
+        skipped: The names of the events left as they were, only when the
+            report was made with ``SyncReport(keep_skipped_names=True)`` (a
+            big account's would fill memory); ``skipped_count`` counts them
+            either way.
+        skipped_count: How many events were left as they were.
+        keep_skipped_names: Whether ``skipped`` keeps their names (as the
+            :class:`SyncReport` that made this report says).
+        renamed: Events renamed, each as the answer to its update gives it
+            (same id, new name).
+        repeated: Ids the site's listing showed more than once (each counted
+            once): see :attr:`SitePlan.repeated`.
+        failed: Each change that failed (action ``create``, ``rename``,
+            ``update`` or ``delete``), ``apply`` when the site's work broke
+            outside any one change, or ``list`` when ``sync`` could not list
+            (or the token may not read) the site, so it sent no change to it.
+        interrupted: Changes in flight when the apply or sync was cancelled
+            (``create 'Signed up'``): each may or may not have taken effect
+            (plan again to see).
+        refused: Changes the plan refused (the token may not make them):
+            never sent.
+    """
 
     site_id: str
     created: list[Event] = attrs.field(factory=list)
     updated: list[Event] = attrs.field(factory=list)
     deleted: list[str] = attrs.field(factory=list)
-    #: The names of the events left as they were, only when the report was made with
-    #: ``SyncReport(keep_skipped_names=True)`` (a big account's would fill memory);
-    #: ``skipped_count`` counts them either way.
     skipped: list[str] = attrs.field(factory=list)
     skipped_count: int = attrs.field(default=0, kw_only=True)
     keep_skipped_names: bool = attrs.field(default=False, kw_only=True, repr=False)
-    #: Events renamed (each as the answer to its update gives it: same id, new name).
     renamed: list[Event] = attrs.field(factory=list, kw_only=True)
-    #: Ids the site's listing showed more than once (each counted once): see SitePlan.
     repeated: list[str] = attrs.field(factory=list, kw_only=True)
-    #: Each change that failed (action ``create``, ``update`` or ``delete``),
-    #: ``apply`` when the site's work broke outside any one change, or ``list``
-    #: when ``sync`` could not list (or the token may not read) the site, so it
-    #: sent no change to it.
     failed: list[Failure] = attrs.field(factory=list)
-    #: Changes in flight when the apply or sync was cancelled: each may or may
-    #: not have taken effect (plan again to see).
     interrupted: list[str] = attrs.field(factory=list)
-    #: Changes the plan refused (the token may not make them): never sent.
     refused: list[Failure] = attrs.field(factory=list)
 
     def left_as_they_were(self, count: int, names: Iterable[str]) -> None:
-        """Count the events a sync left as they were; keep their ``names`` only if asked."""
+        """Count ``count`` events a sync left as they were; keep their ``names`` only if asked."""
         self.skipped_count += count
         if self.keep_skipped_names:
             self.skipped.extend(names)
@@ -368,11 +428,21 @@ class SyncReport:
 
     Filled in as it happens: pass your own (``apply(plan, report=report)``)
     to keep what was done even if the job is cancelled (``cancelled`` is then
-    True). ``token_checked`` and ``token_note`` say whether the token's
-    abilities were checked first, as :class:`SyncPlan`'s do (``apply`` copies
-    them from its plan). The events left as they were are counted
-    (``SiteReport.skipped_count``, ``totals()["skipped"]``); their names are
-    kept too (``SiteReport.skipped``) only with ``keep_skipped_names=True``.
+    True). The events left as they were are counted
+    (``SiteReport.skipped_count``, ``totals()["skipped"]``).
+
+    Attributes:
+        sites: One :class:`SiteReport` per site worked on, by site id.
+        requests_sent: Requests sent by the apply or sync.
+        retries: How many of those were retries.
+        cancelled: True when the job was cancelled before its end (then each
+            site's ``interrupted`` names what was in flight).
+        token_checked: Whether the token's abilities were checked first, as
+            :attr:`SyncPlan.token_checked` says (``apply`` copies it from its
+            plan).
+        token_note: Why they were not, or ``None``.
+        keep_skipped_names: Keep the names of the events left as they were
+            (``SiteReport.skipped``), not only their count.
     """
 
     sites: dict[str, SiteReport] = attrs.field(factory=dict)
@@ -384,7 +454,7 @@ class SyncReport:
     keep_skipped_names: bool = attrs.field(default=False, kw_only=True)
 
     def site(self, site_id: str) -> SiteReport:
-        """The report of one site, made on first use."""
+        """The report of the site ``site_id``, made on first use."""
         if site_id not in self.sites:
             self.sites[site_id] = SiteReport(site_id, keep_skipped_names=self.keep_skipped_names)
         return self.sites[site_id]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,7 +15,9 @@ from ._events import AsyncEvents
 from ._http._aiohttp import AiohttpTransport
 from ._http._sender import Sender
 from ._limits import Clock, Limits, RateLimiter, Sleep
+from ._logs import LOGGER, switch_on_from_environment
 from ._loops import asyncio_sleep
+from ._observe._observer import Observer, observer_for
 from ._options import (
     AsyncClientOptions,
     ClientOptions,
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "AsyncClient", "OptionsAndCounters"]
 
 T = TypeVar("T")
+logger = logging.getLogger(LOGGER)
 
 
 def _changes_made(**changes: Any) -> dict[str, Any]:
@@ -48,11 +52,13 @@ class _Shared:
     limits: Limits
     sender: Sender
     token: TokenCache = attrs.field(factory=TokenCache)
+    observer: Observer | None = None
 
     @classmethod
     def new(cls, options: ClientOptions, session: aiohttp.ClientSession | None = None) -> _Shared:
         """Limits and a sender made to ``options``: through the transport given, or aiohttp's
-        (on ``session`` if one is lent)."""
+        (on ``session`` if one is lent). The first client made reads ``FATHOM_EVENTS_LOG``."""
+        switch_on_from_environment()
         clock = options.clock or time.monotonic
         sleep = options.sleep or asyncio_sleep
         limits = Limits(
@@ -66,9 +72,19 @@ class _Shared:
         prepare = None
         if transport is None:
             built_in = AiohttpTransport(
-                session=session, max_response_bytes=options.max_response_bytes
+                session=session,
+                max_response_bytes=options.max_response_bytes,
+                proxy=options.proxy_in_use,
+                ssl=options.ssl,
             )
             transport, prepare = built_in, built_in.open
+            if (proxy := options.proxy_in_use) is not None:
+                logger.info(
+                    "requests to %s go through the proxy %s (%s)",
+                    options.base_url,
+                    proxy.url,
+                    proxy.source,
+                )
         sender = Sender(
             transport,
             base_url=options.base_url,
@@ -76,7 +92,8 @@ class _Shared:
             max_response_bytes=options.max_response_bytes,
             prepare=prepare,
         )
-        return cls(limits, sender)
+        observer = observer_for(options.on_event, clock=limits.clock, base_url=options.base_url)
+        return cls(limits, sender, observer=observer)
 
 
 def _shared_limiter(options: ClientOptions, clock: Clock, sleep: Sleep) -> RateLimiter | None:
@@ -119,6 +136,18 @@ class OptionsAndCounters:
 class AsyncClient(OptionsAndCounters):
     """An asynchronous client for the Fathom Events API.
 
+    What it offers:
+
+    * ``client.events`` (:class:`AsyncEvents`): ``list``, ``get``, ``create``,
+      ``update``, ``delete`` and ``paginate`` a site's events, and bulk work
+      across sites: ``pull``, ``plan``, ``apply``, ``sync``.
+    * ``client.sites`` (:class:`AsyncSites`): ``list``, ``get``, ``paginate``,
+      ``every`` and ``ids`` of the account's sites.
+    * ``await client.token()``: what the token may do (a :class:`TokenInfo`).
+    * ``client.with_options(...)``: a twin with other call options;
+      ``requests_sent`` and ``retries`` count what was sent.
+
+    ``base_url`` is where it sends (Fathom's API by default: a fake's in tests).
     Use it as ``async with AsyncClient() as client:`` so its session is closed,
     or call :meth:`aclose`. One client is meant to live long and be shared by
     every task, whichever asyncio event loop awaits it: it holds one aiohttp
@@ -128,15 +157,17 @@ class AsyncClient(OptionsAndCounters):
     every loop and thread.
 
     * ``token``: the API token; ``None`` reads ``FATHOM_API_TOKEN``.
+    * ``base_url``: the API's URL; ``None`` reads ``FATHOM_API_BASE_URL``, and
+      without it Fathom's own (``https://api.usefathom.com/v1``).
     * ``timeout``: seconds one attempt may take in all; ``connect_timeout``
       the part of it spent connecting. ``None`` disables that limit.
     * ``retry``: the :class:`RetryPolicy` (retries are on by default).
-    * ``rate_limit``: a :class:`RateLimit`, "at most N requests per S
-      seconds", each counted from when it is sent until S seconds after its
-      answer. Given a ``redis_url``, the budget and the cool-down are kept in
-      Redis and shared by every client of the token (or of the ``key``) in
-      every process, on every machine; the client's connections to Redis close
-      with it. ``max_in_flight`` stays this client's own.
+    * ``max_in_flight``: requests in flight at once, over all calls (8); this
+      client's own, even when its rate limit is shared.
+    * ``rate_limit``: a :class:`RateLimit` all calls share (none by default).
+      Given a ``redis_url``, the budget and the cool-down are kept in Redis and
+      shared by every client of the token (or of the ``key``) in every process,
+      on every machine; the client's connections to Redis close with it.
     * ``session``: an ``aiohttp.ClientSession`` to use instead of our own; it
       is never closed by us, and every call ends on it as on our own (its
       ``raise_for_status`` and ``auto_decompress`` do not apply to our
@@ -156,9 +187,28 @@ class AsyncClient(OptionsAndCounters):
     * ``max_response_bytes``: an answer bigger than this once decoded (gzip,
       deflate, br, zstd) is refused, not read (4 MiB).
     * ``allow_insecure_http``: permit ``http://`` to a host that is not
-      loopback (the token would travel unencrypted).
+      loopback, or through a proxy that is not (the token would travel
+      unencrypted).
+    * ``proxy``: send every request through this ``http://`` or ``https://``
+      proxy (``user:password@`` allowed: sent as ``Proxy-Authorization``, to
+      the proxy only, and never shown); an https:// API is reached through a
+      CONNECT tunnel, so the proxy sees neither the token nor the requests.
+    * ``trust_env``: without ``proxy``, use the proxy ``HTTPS_PROXY`` (for an
+      http:// base URL, ``HTTP_PROXY``) names, unless ``NO_PROXY`` names the
+      API's host; read when the client is made. ``.netrc`` is never read.
+    * ``ssl``: an ``ssl.SSLContext`` for TLS (a CA of your own, a client
+      certificate), such as ``ssl.create_default_context(cafile=...)``; it
+      must verify the server. ``proxy``, ``trust_env`` and ``ssl`` are the
+      built-in transport's settings: not with ``transport``.
     * ``clock`` / ``sleep``: a monotonic clock and an async sleep, injectable
       so tests can run retries and rate limits without real waiting.
+    * ``on_event``: called with a record of each step of each call
+      (:class:`CallStarted`, :class:`Waited`, :class:`RequestSent`,
+      :class:`AnswerReceived`, :class:`RetryScheduled`, :class:`CallFinished`),
+      in the call's own task, as the step happens; keep it quick. What it
+      raises is logged (a WARNING the first time, DEBUG after) and changes
+      nothing. The blocking :class:`Client` calls it from its event loop's
+      thread. Kept by ``with_options`` twins.
     """
 
     @same_parameters_as(AsyncClientOptions.__init__)
@@ -180,8 +230,19 @@ class AsyncClient(OptionsAndCounters):
         self._sender = shared.sender
         self._owns_sender = owner
         self._timeouts = options.timeouts
-        self.events = AsyncEvents(self._call, self._limits, self._ensure_open, self.token)
-        self.sites = AsyncSites(self._call)
+        self._observer = shared.observer
+        self._events = AsyncEvents(self._call, self._limits, self._ensure_open, self.token)
+        self._sites = AsyncSites(self._call)
+
+    @property
+    def events(self) -> AsyncEvents:
+        """The events of your sites: list, get, create, update, delete, paginate; bulk work."""
+        return self._events
+
+    @property
+    def sites(self) -> AsyncSites:
+        """The account's sites, read-only: list, get, paginate, every, ids."""
+        return self._sites
 
     @property
     def closed(self) -> bool:
@@ -214,7 +275,14 @@ class AsyncClient(OptionsAndCounters):
         )
         if tuning and isinstance(policy, RetryPolicy):  # anything else: refused just below
             policy = attrs.evolve(policy, **tuning)
-        options = attrs.evolve(self._options, retry=policy, **_changes_made(timeout=timeout))
+        # The twin sends through the original's sender: it keeps the proxy found (from the
+        # environment too, which is read once) rather than look again.
+        options = attrs.evolve(
+            self._options,
+            retry=policy,
+            proxy=self._options.proxy_in_use,  # type: ignore[arg-type]  # a Proxy, taken back as it is
+            **_changes_made(timeout=timeout),
+        )
         return AsyncClient._of(options, self._shared)
 
     async def __aenter__(self) -> Self:
@@ -276,4 +344,5 @@ class AsyncClient(OptionsAndCounters):
             policy=self._options.retry,
             limits=self._limits,
             timeouts=self._timeouts,
+            observer=self._observer,
         )

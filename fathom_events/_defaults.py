@@ -6,4 +6,5 @@ with it aiohttp): it lives here, in a module that imports nothing.
 
 __all__ = ["DEFAULT_BASE_URL"]
 
+#: Fathom's API: where a client sends its requests unless given ``base_url``.
 DEFAULT_BASE_URL = "https://api.usefathom.com/v1"

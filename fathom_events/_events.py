@@ -58,7 +58,12 @@ class _Call(Protocol):
 
 
 class AsyncEvents:
-    """The events (conversion goals) of your sites: ``client.events``."""
+    """The events (conversion goals) of your sites: ``client.events``; made by the client.
+
+    Every id is opaque: any string is sent as one percent-encoded path segment.
+    Input is checked before anything is sent (:class:`InvalidRequestError`,
+    naming the field and the rule).
+    """
 
     def __init__(
         self,
@@ -85,25 +90,33 @@ class AsyncEvents:
     ) -> EventPage:
         """One page of a site's events.
 
-        ``limit`` is 1..100 (the API's default is 10). Give ``starting_after``
-        (an event id) to get the events after it, oldest first, or
-        ``ending_before`` to walk back from it, newest first; not both. To walk
-        every event, use :meth:`paginate`.
+        To walk every event, use :meth:`paginate`.
+
+        Args:
+            site_id: The site whose events to list.
+            limit: Events on the page, 1..100 (``None``: the API's default, 10).
+            starting_after: An event id: the events after it, oldest first.
+            ending_before: An event id: the events before it, newest first
+                (not with ``starting_after``).
         """
         return await self._call(
             proto.build_list(site_id, limit, starting_after, ending_before), EventPage
         )
 
     async def get(self, site_id: str, event_id: str) -> Event:
-        """One event. Fathom answers ``currency`` as ``None`` here."""
+        """One event of ``site_id``, by its ``event_id``; ``currency`` is ``None`` here."""
         return await self._call(proto.build_get(site_id, event_id), Event)
 
     async def create(self, site_id: str, name: str, currency: str | None = None) -> Event:
-        """Create an event named ``name`` (1..255 characters).
+        """Create an event on a site.
 
-        ``currency`` is a :class:`Currency` or its string; omitted, Fathom uses
-        dollar. A create is retried only when it certainly had no effect: see
+        A create is retried only when it certainly had no effect: see
         :class:`RetryPolicy`.
+
+        Args:
+            site_id: The site to create it on.
+            name: Its name: 1..255 characters, no outer whitespace.
+            currency: A :class:`Currency` or its string; omitted, Fathom uses dollar.
         """
         return await self._call(proto.build_create(site_id, name, currency), Event)
 
@@ -114,11 +127,18 @@ class AsyncEvents:
         name: str | None = None,
         currency: str | None = None,
     ) -> Event:
-        """Change an event's name and/or currency; only the fields given are sent."""
+        """Change an event's name and/or currency; only the fields given are sent.
+
+        Args:
+            site_id: The event's site.
+            event_id: The event to change.
+            name: Its new name (``None``: unchanged).
+            currency: Its new currency (``None``: unchanged); at least one of the two.
+        """
         return await self._call(proto.build_update(site_id, event_id, name, currency), Event)
 
     async def delete(self, site_id: str, event_id: str) -> DeletedEvent:
-        """Delete an event. It cannot be undone, by you or by Fathom.
+        """Delete the event ``event_id`` of ``site_id``. It cannot be undone, by you or by Fathom.
 
         A success answered without the event's id (``204 No Content``, ``{}``,
         ``[]``) says the event is gone: it returns ``DeletedEvent(event_id,
@@ -146,6 +166,8 @@ class AsyncEvents:
     async def wipe(self, site_id: str, event_id: str) -> None:
         """Deprecated: Fathom retired this endpoint; it always raises :class:`GoneError`.
 
+        It took ``site_id`` and ``event_id`` and wiped the event's data.
+
         It still sends the documented ``DELETE .../data`` once, so that if
         Fathom ever answers differently you find out. Use :meth:`delete` to
         remove an event.
@@ -161,9 +183,15 @@ class AsyncEvents:
     ) -> AsyncPaginator[Event]:
         """Every event of a site, fetched lazily one page at a time.
 
-        Forward (oldest first, from ``starting_after`` if given) by default;
-        given ``ending_before`` it walks backward, newest first. See
+        Nothing is sent until the first item (or page) is asked for. See
         :class:`AsyncPaginator`.
+
+        Args:
+            site_id: The site whose events to walk.
+            page_size: Events per request, 1..100.
+            starting_after: Walk forward (oldest first) from after this event;
+                forward from the oldest event by default.
+            ending_before: Walk backward (newest first) from before this event.
         """
         proto.check_limit(page_size, field="page_size")
         proto.build_list(site_id, page_size, starting_after, ending_before)  # check input now
@@ -181,16 +209,20 @@ class AsyncEvents:
     ) -> PullResult:
         """Every event of every site, sites fetched concurrently, 100 events per page.
 
-        ``concurrency`` bounds the sites in flight (default: four per request
-        slot of the client's ``max_in_flight``, so that every slot finds a
-        request ready; the slots bound the requests). One site failing does not lose the others: the
-        result maps each site read to its events, oldest first, and
-        ``result.failed`` maps each site that failed to its error (an error
-        that is not a :class:`FathomError` is wrapped in
-        :class:`UnexpectedError`). A site with more than
-        ``max_events_per_site`` events (default 100,000, well above any real
-        site) fails with :class:`TooManyEventsError`: listing stops there.
-        ``on_progress`` is called with a :class:`Progress` as each site ends.
+        One site failing does not lose the others: the result maps each site
+        read to its events, oldest first, and ``result.failed`` maps each site
+        that failed to its error (an error that is not a :class:`FathomError`
+        is wrapped in :class:`UnexpectedError`).
+
+        Args:
+            site_ids: The sites to read (any iterable, read once).
+            concurrency: The sites in flight at once (default: four per
+                request slot of the client's ``max_in_flight``, so that every
+                slot finds a request ready; the slots bound the requests).
+            on_progress: Called with a :class:`Progress` as each site ends.
+            max_events_per_site: A site with more events (default 100,000,
+                well above any real site) fails with
+                :class:`TooManyEventsError`: listing stops there.
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
         return await _bulk.pull(
@@ -240,6 +272,16 @@ class AsyncEvents:
         never sent by :meth:`apply`. ``check_token=False`` skips the check;
         if the token cannot be read, planning goes on without it. Either way
         ``plan.token_checked`` is False and ``plan.token_note`` says why.
+
+        Args:
+            desired: Site ids mapped to the :class:`EventSpec` each site
+                should have (any iterable of specs per site, read once).
+            prune: Delete the events no spec names (and second events of one name).
+            set_currency: Rewrite the currency of existing events whose spec names one.
+            concurrency: The sites listed at once (default as for :meth:`pull`).
+            on_progress: Called with a :class:`Progress` as each site is listed.
+            max_events_per_site: The most events read from one site (as for :meth:`pull`).
+            check_token: Ask what the token may do first (default True).
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
         ask_token = self._token_check(check_token)
@@ -289,6 +331,17 @@ class AsyncEvents:
         events in all, :class:`TooManyDeletesError` is raised before any
         change is sent; with ``prune=True`` every site is then planned before
         any change is sent.
+
+        Args:
+            desired: As for :meth:`plan`.
+            prune: As for :meth:`plan`.
+            set_currency: As for :meth:`plan`.
+            concurrency: The sites worked on at once (default as for :meth:`pull`).
+            on_progress: Called with a :class:`Progress` as each site is done.
+            report: A :class:`SyncReport` of yours, filled in as the sync goes.
+            max_events_per_site: As for :meth:`plan`.
+            check_token: As for :meth:`plan`.
+            max_deletes: The most events the sync may delete in all (``None``: no limit).
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
         ask_token = self._token_check(check_token)
@@ -330,6 +383,13 @@ class AsyncEvents:
         ``interrupted``). ``max_deletes``: when the plan deletes more than this
         many events in all, :class:`TooManyDeletesError` is raised before
         anything is sent.
+
+        Args:
+            plan: The :class:`SyncPlan` that :meth:`plan` made.
+            concurrency: The sites worked on at once (default as for :meth:`pull`).
+            on_progress: Called with a :class:`Progress` as each site is done.
+            report: A :class:`SyncReport` of yours, filled in as the apply goes.
+            max_deletes: The most events the plan may delete in all (``None``: no limit).
         """
         self._ensure_open()  # a closed client refuses outright, not site by site
         return await _bulk.apply(

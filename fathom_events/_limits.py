@@ -12,18 +12,21 @@ through Redis (``_redis_limiter.RedisRateLimiter``, which a client uses when
 its :class:`RateLimit` has a ``redis_url``). Both keep one promise: "never
 more than N requests in any S-second window, each counted from when it is
 sent until S seconds after its answer or failure arrived". That is why a
-limiter is told when each request it let through has finished.
+limiter is told when each request it let through has finished. A limiter
+sleeps through :func:`sleep_told`, so that a watched call reports each of its
+waits and what it waited for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import math
 import re
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -35,6 +38,10 @@ from ._protocol import MAX_RETRY_AFTER
 from ._sends import note_send
 from .exceptions import InvalidRequestError
 
+if TYPE_CHECKING:
+    from ._observe._observer import CallWatch
+    from ._observe._records import WaitReason
+
 __all__ = [
     "InFlightCap",
     "InProcessRateLimiter",
@@ -43,6 +50,7 @@ __all__ = [
     "RateLimiter",
     "WaitTooLong",
     "blot_password",
+    "sleep_told",
     "url_passwords",
 ]
 
@@ -144,15 +152,30 @@ def _check_on_redis_error(field: str, value: object) -> str:
 class RateLimit:
     """At most ``requests`` requests per ``per_seconds``, e.g. ``RateLimit(2000, 3600)``.
 
-    With ``redis_url`` (``redis://``, ``rediss://`` or ``unix://``) the budget is
-    kept in Redis and shared by every process, on every machine, that uses the
-    same token, or the same ``key`` (a plain name) when one is given; the
-    key in Redis is a one-way hash of the token, never the token. It needs
-    ``pip install 'fathom-events[redis]'``. ``on_redis_error`` says what a call
-    does when Redis cannot be used: ``"fallback"`` (keep the budget in this
-    process, log one warning, and try Redis again a few seconds later) or
-    ``"raise"`` (:class:`~fathom_events.SharedBudgetError`). The repr shows the
-    URL with its password blotted out.
+    Given as ``AsyncClient(rate_limit=...)``, it is shared by every call of
+    the client (and its ``with_options`` twins): no window of ``per_seconds``
+    seconds, counted from a request's sending to the end of its answer, holds
+    more than ``requests`` requests.
+
+    With ``redis_url`` the budget is kept in Redis and shared by every
+    process, on every machine, that uses the same token (or the same ``key``);
+    the key in Redis is a one-way hash of the token, never the token. It needs
+    ``pip install 'fathom-events[redis]'``. The repr shows the URL with its
+    password blotted out.
+
+    Attributes:
+        requests: How many requests, an int >= 1 (Fathom allows 2,000).
+        per_seconds: In how many seconds (default 3,600: an hour).
+        redis_url: Where to keep the budget shared: a ``redis://``, ``rediss://``
+            or ``unix://`` URL (default None: in this process only).
+        key: The budget's name in Redis, shared by every client giving it
+            whatever its token: 1 to 200 letters, digits or ``. _ : -``
+            (default None: a one-way hash of the token). Needs ``redis_url``.
+        on_redis_error: What a call does when Redis cannot be reached, does
+            not answer in time, or answers an error: ``"fallback"`` (default:
+            keep the budget in this process, log one warning, and ask Redis
+            again 5 seconds later) or ``"raise"``
+            (:class:`~fathom_events.SharedBudgetError`, nothing sent).
     """
 
     requests: int = attrs.field(validator=as_validator(check_int_at_least))
@@ -190,6 +213,30 @@ class WaitTooLong(Exception):  # noqa: N818 - internal signal, turned into a Fat
         self.cool_down = cool_down
 
 
+#: Who is told of each wait a limiter makes for the attempt the running task is making:
+#: set by :meth:`Limits.run` while somebody watches the call (a context variable, as
+#: ``_sends`` uses, so that a limiter needs to know nothing of who watches).
+_TELL_WAIT: contextvars.ContextVar[Callable[[WaitReason, float], None] | None] = (
+    contextvars.ContextVar("fathom_events_tell_wait", default=None)
+)
+
+
+async def sleep_told(sleep: Sleep, clock: Clock, reason: WaitReason, seconds: float) -> None:
+    """``await sleep(seconds)``, waiting for ``reason``: how long it took is told to the call.
+
+    A limiter sleeps through this so that a watched call reports the wait
+    (``on_event``'s :class:`Waited`, an OpenTelemetry span event) with its reason:
+    ``"cool_down"`` or ``"rate_limit"``. A wait slept any other way goes untold.
+    """
+    tell = _TELL_WAIT.get()
+    if tell is None:
+        await sleep(seconds)
+        return
+    began = clock()
+    await sleep(seconds)
+    tell(reason, clock() - began)
+
+
 def refuse_past_deadline(wait: float, deadline: float | None, now: float, what: str) -> None:
     """Raise :class:`WaitTooLong` if waiting ``wait`` seconds from ``now`` passes ``deadline``."""
     if deadline is not None and wait > 0 and now + wait > deadline:
@@ -216,7 +263,8 @@ class RateLimiter(Protocol):
     never wait. ``Limits`` asks for one turn per request, once the request
     holds a place under the in-flight cap, and always says when the turn's
     request has finished (in a ``finally``, perhaps while being cancelled: a
-    limiter that does I/O there shields it).
+    limiter that does I/O there shields it). Its waits go through
+    :func:`sleep_told`, each with what it waits for.
     """
 
     async def wait_for_turn(
@@ -278,7 +326,7 @@ class InProcessRateLimiter:
             wait = self._cool_until - now
             if wait > 0:
                 refuse_long_cool_down(wait, deadline, max_cool_down, now)
-                await self.sleep(wait)
+                await sleep_told(self.sleep, self.clock, "cool_down", wait)
                 continue
             if self.rate_limit is None:
                 return False
@@ -292,7 +340,7 @@ class InProcessRateLimiter:
                 # With every place in flight, none frees sooner than S from now.
                 wait = frees[0] - now if frees else self.rate_limit.per_seconds
             refuse_past_deadline(wait, deadline, now, "the rate limit")
-            await self.sleep(wait)
+            await sleep_told(self.sleep, self.clock, "rate_limit", wait)
 
     async def finished(self, turn: object) -> None:
         """The request's place frees ``per_seconds`` from now."""
@@ -354,19 +402,33 @@ class Limits:
         deadline: float | None = None,
         max_cool_down: float = math.inf,
         longest_attempt: float | None = None,
+        watch: CallWatch | None = None,
     ) -> T:
         """Run one attempt when a free slot, the cool-down and the rate limit allow.
 
         Raises :class:`WaitTooLong` instead of waiting past ``deadline`` (on
         the limits' clock) or a cool-down longer than ``max_cool_down``.
-        ``longest_attempt`` is the attempt's timeout, for the limiter.
+        ``longest_attempt`` is the attempt's timeout, for the limiter. A
+        ``watch`` is told of each wait, measured on the clock.
         """
         in_flight = self._in_flight
         limiter = self.limiter
         if not in_flight.try_take():
-            await in_flight.take()
+            if watch is None:
+                await in_flight.take()
+            else:
+                queued = self.clock()
+                await in_flight.take()
+                watch.waited("in_flight", self.clock() - queued)
         try:
-            turn = await limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
+            if watch is None:
+                turn = await limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
+            else:  # each wait the limiter makes is told to the watch (see sleep_told)
+                told = _TELL_WAIT.set(watch.waited)
+                try:
+                    turn = await limiter.wait_for_turn(deadline, max_cool_down, longest_attempt)
+                finally:
+                    _TELL_WAIT.reset(told)
             try:
                 with self._lock:
                     self.requests_sent += 1

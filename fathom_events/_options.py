@@ -10,10 +10,10 @@ setting, its type, its default and its checks are written here once.
 from __future__ import annotations
 
 import inspect
-import ipaddress
 import os
 import re
 from collections.abc import Awaitable, Callable
+from ssl import SSLContext
 from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, SupportsIndex, TypeVar
 from urllib.parse import urlsplit
 
@@ -29,7 +29,18 @@ from ._checks import (
 )
 from ._defaults import DEFAULT_BASE_URL
 from ._http._contract import AsyncTransport, Timeouts
+from ._http._route import (
+    Proxy,
+    base_url_from,
+    check_proxy,
+    check_ssl,
+    proxy_from_environment,
+    refuse_plain_http,
+    refuse_tls_in_tls,
+)
+from ._http._secrecy import Secret
 from ._limits import RateLimit
+from ._observe._records import CallRecord
 from ._retry import RetryPolicy
 from .exceptions import InvalidRequestError
 
@@ -53,33 +64,8 @@ S = TypeVar("S")
 
 TOKEN_ENV = "FATHOM_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-# Characters a URL never holds raw: parsers disagree on a backslash (WHATWG reads it as
-# "/"), and whitespace is either stripped or sent, so either way the URL would change.
-_URL_FORBIDDEN = re.compile(r"[\s\\]").search
 # A token goes into a header as it is: only printable ASCII can be sent unaltered.
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+").fullmatch
-
-
-class Secret:
-    """A value that never shows itself in a repr or a string: the API token, once read."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself, for the one place that must send it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> str:
-        raise TypeError("a Secret cannot be pickled")
 
 
 def refuse_pickle_and_copy(holds: str) -> Callable[[object, SupportsIndex], NoReturn]:
@@ -138,57 +124,6 @@ def _kind_of_bad_character(text: str) -> str:
     return "no bad character"  # pragma: no cover - only called once one was found
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _base_url(base_url: str) -> str:
-    """``base_url`` without its trailing slash, once it passed every rule but plain http's."""
-    if not isinstance(base_url, str):
-        raise InvalidRequestError("base_url", f"must be a string, got {type(base_url).__name__}")
-    if not base_url.isascii() or not base_url.isprintable() or _URL_FORBIDDEN(base_url):
-        raise InvalidRequestError(
-            "base_url",
-            "must be printable ASCII with no whitespace or backslash (percent-encode anything"
-            f" else), got {base_url!r:.100}",
-        )
-    parts = urlsplit(base_url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InvalidRequestError(
-            "base_url", f"must be an http(s) URL with a host, got {base_url!r}"
-        )
-    try:
-        port = parts.port  # urlsplit checks the port only when it is read
-    except ValueError:
-        port = 0
-    if port == 0:
-        raise InvalidRequestError(
-            "base_url", f"must have a port from 1 to 65535 if any, got {base_url!r}"
-        )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise InvalidRequestError(
-            "base_url",
-            "must not carry a query, a fragment or credentials: the token goes in a header",
-        )
-    return base_url.rstrip("/")
-
-
-def _refuse_plain_http(base_url: str, *, allow_insecure_http: bool) -> None:
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    if parts.scheme == "http" and not _is_loopback(host) and not allow_insecure_http:
-        raise InvalidRequestError(
-            "base_url",
-            "plain http:// would send the API token unencrypted; use https://, a loopback host,"
-            " or pass allow_insecure_http=True if you really mean it",
-        )
-
-
 def _timeout(value: float | None) -> float | None:
     return check_seconds_or_none("timeout", value)
 
@@ -233,6 +168,17 @@ def _transport(value: AsyncTransport | None) -> AsyncTransport | None:
     return check_transport(value)
 
 
+def _proxy(value: str | None) -> Proxy | None:
+    held: object = value
+    if isinstance(held, Proxy):  # attrs.evolve hands back the proxy checked before
+        return held
+    return check_proxy(value)
+
+
+def _ssl(value: SSLContext | None) -> SSLContext | None:
+    return check_ssl(value)
+
+
 @attrs.frozen(eq=False)
 class ClientOptions:
     """Every setting of a client, checked as it is made; the parameters of both faces.
@@ -240,13 +186,17 @@ class ClientOptions:
     The parameters and what they mean are :class:`~fathom_events.AsyncClient`'s.
     The fields hold them checked and resolved: ``token`` read (from
     ``FATHOM_API_TOKEN`` if not given) into a :class:`Secret`, ``base_url``
-    without its trailing slash, ``retry`` a policy, timeouts as floats.
+    (from ``FATHOM_API_BASE_URL`` if not given, else Fathom's) without its
+    trailing slash, ``retry`` a policy, timeouts as floats, ``proxy`` a
+    :class:`~fathom_events._http._route.Proxy` (its credentials hidden), and
+    ``proxy_in_use`` the proxy requests take (``proxy``, or the
+    environment's with ``trust_env``).
     ``attrs.evolve`` runs every check again. Like the clients, an
     options object never shows the token and refuses pickle and copies.
     """
 
     token: Secret = attrs.field(default=None, converter=_token)
-    base_url: str = attrs.field(default=DEFAULT_BASE_URL, converter=_base_url)
+    base_url: str = attrs.field(default=None, converter=base_url_from)
     timeout: float | None = attrs.field(default=30.0, converter=_timeout)
     connect_timeout: float | None = attrs.field(
         default=10.0, converter=_connect_timeout, kw_only=True
@@ -263,18 +213,55 @@ class ClientOptions:
     allow_insecure_http: bool = attrs.field(
         default=False, validator=as_validator(check_flag), kw_only=True
     )
+    proxy: Proxy | None = attrs.field(default=None, converter=_proxy, kw_only=True)
+    trust_env: bool = attrs.field(default=False, validator=as_validator(check_flag), kw_only=True)
+    ssl: SSLContext | None = attrs.field(default=None, converter=_ssl, kw_only=True)
     clock: Callable[[], float] | None = attrs.field(
         default=None, validator=as_validator(check_callable_or_none), kw_only=True
     )
     sleep: Callable[[float], Awaitable[None]] | None = attrs.field(
         default=None, validator=as_validator(check_callable_or_none), kw_only=True
     )
+    on_event: Callable[[CallRecord], Any] | None = attrs.field(
+        default=None, validator=as_validator(check_callable_or_none), kw_only=True
+    )
     #: Both timeouts as the transport takes them, made once rather than for every call.
     timeouts: Timeouts = attrs.field(init=False, repr=False)
+    #: The proxy every request goes through: ``proxy``, else (with ``trust_env``) the
+    #: environment's for the base URL, read once here; None: straight to the API.
+    proxy_in_use: Proxy | None = attrs.field(init=False)
 
     @base_url.validator
-    def _plain_http(self, _: attrs.Attribute[str], value: str) -> None:
-        _refuse_plain_http(value, allow_insecure_http=self.allow_insecure_http)
+    def _reachable(self, _: attrs.Attribute[str], value: str) -> None:
+        """Plain http's rule over the base URL and the proxy; TLS inside TLS only where it runs."""
+        refuse_plain_http(value, self.proxy_in_use, allow_insecure_http=self.allow_insecure_http)
+        refuse_tls_in_tls(value, self.proxy_in_use)
+
+    @proxy_in_use.default
+    def _proxy_in_use(self) -> Proxy | None:
+        if self.proxy is not None or self.trust_env is not True:
+            return self.proxy
+        return proxy_from_environment(self.base_url)
+
+    @ssl.validator
+    def _for_the_built_in_transport(self, _: attrs.Attribute[object], value: object) -> None:
+        """proxy, trust_env and ssl are the aiohttp transport's; ssl= needs something https."""
+        if self.transport is not None:
+            given = {"proxy": self.proxy, "trust_env": self.trust_env, "ssl": value}
+            for name, setting in given.items():
+                if setting:
+                    raise InvalidRequestError(
+                        name,
+                        "is a setting of the built-in (aiohttp) transport, and a transport= of"
+                        " your own connects as it likes: give it to that transport instead",
+                    )
+        https = [self.base_url, self.proxy_in_use.url if self.proxy_in_use else ""]
+        if value is not None and all(urlsplit(url).scheme != "https" for url in https):
+            raise InvalidRequestError(
+                "ssl",
+                "is for TLS, and neither the base URL nor the proxy is https://: nothing"
+                " would use it",
+            )
 
     @timeouts.default
     def _timeouts(self) -> Timeouts:

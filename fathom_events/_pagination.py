@@ -77,7 +77,7 @@ class PageWalker(Generic[T]):
 
 
 class AsyncPaginator(Generic[T]):
-    """Every item of a list, one request per page, sent only when needed.
+    """Every item of a list, one request per page, sent only when needed; made by ``paginate()``.
 
     ``async for item in paginator`` yields the items; ``async for page in
     paginator.pages()`` yields whole pages (``EventPage`` for events). Each

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Generic, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import attrs
 
@@ -82,6 +82,25 @@ class Request:
     path: str
     query: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
+
+    @property
+    def name(self) -> str:
+        """What the call is, as ``resource.operation``: ``events.create``, ``sites.list``.
+
+        Read from the path (``/token``, ``/sites[/S]``, ``/sites/S/events[/...]``)
+        when somebody watches the call, so that building a request costs nothing more.
+        """
+        parts = self.path.split("/")
+        return f"{parts[3] if len(parts) > 3 else parts[1]}.{self.operation.value}"
+
+    @property
+    def site_id(self) -> str | None:
+        """The site the request is about, as the caller gave it (None for the token, the list)."""
+        parts = self.path.split("/", 3)
+        if len(parts) < 3 or parts[1] != "sites":
+            return None
+        site = parts[2]
+        return unquote(site) if "%" in site else site
 
     def target(self) -> str:
         """The path and query string, relative to the base URL."""

@@ -68,8 +68,10 @@ from ._limits import (
     blot_password,
     refuse_long_cool_down,
     refuse_past_deadline,
+    sleep_told,
     url_passwords,
 )
+from ._logs import LOGGER
 from .exceptions import FathomError, InvalidRequestError, SharedBudgetError
 
 try:  # the redis extra; this module is imported only for a budget kept in Redis
@@ -92,7 +94,7 @@ __all__ = [
     "budget_name",
 ]
 
-logger = logging.getLogger("fathom_events")
+logger = logging.getLogger(LOGGER)
 
 #: Seconds one Redis call may take when the call's deadline is further away (or none).
 OPERATION_TIMEOUT = 3.0
@@ -329,7 +331,7 @@ class RedisRateLimiter:
             wait = self._own.cool_down_left()
             if wait > 0:
                 refuse_long_cool_down(wait, deadline, max_cool_down, now)
-                await self.sleep(wait)
+                await sleep_told(self.sleep, self.clock, "cool_down", wait)
                 continue
             retry_at = self._redis_due(now)
             if retry_at is not None:
@@ -357,9 +359,10 @@ class RedisRateLimiter:
             wait = wait_ms / 1000
             if verdict == _COOLING:
                 refuse_long_cool_down(wait, deadline, max_cool_down, now)
+                await sleep_told(self.sleep, self.clock, "cool_down", wait)
             else:
                 refuse_past_deadline(wait, deadline, now, "the shared rate limit")
-            await self.sleep(wait)
+                await sleep_told(self.sleep, self.clock, "rate_limit", wait)
 
     async def finished(self, turn: object) -> None:
         """The turn's place frees ``per_seconds`` from now, in the budget that gave it."""
@@ -478,7 +481,7 @@ class RedisRateLimiter:
             if too_long.cool_down or (deadline is not None and now + too_long.seconds > deadline):
                 raise
         # The wait would go past the time to ask Redis again: wait until then, and ask.
-        await self.sleep(max(0.0, retry_at - self.clock()))
+        await sleep_told(self.sleep, self.clock, "rate_limit", max(0.0, retry_at - self.clock()))
         return None
 
     def _failed(self, trouble: _Trouble, *, raising: bool) -> None:

@@ -50,6 +50,7 @@ from .exceptions import (
 if TYPE_CHECKING:
     from ._http._contract import Timeouts
     from ._http._sender import Sender
+    from ._observe._observer import Observer
 
 __all__ = ["RetryPolicy", "call_with_retries", "retry_delay", "retry_reason"]
 
@@ -65,17 +66,25 @@ def _int_from_zero(field: str, value: object) -> int:
 class RetryPolicy:
     """How a client retries; frozen, so one policy can be shared safely.
 
-    * ``max_retries``: retries after the first attempt (0 turns retrying off).
-    * ``backoff_base`` / ``backoff_cap``: the n-th retry waits
-      ``min(cap, base * 2**(n-1))`` seconds, less up to ``jitter`` of it
-      (a fraction, drawn at random), so many clients do not retry in step.
-    * ``max_retry_after``: the longest ``Retry-After`` worth waiting for; a
-      longer one raises :class:`RateLimitError` at once with ``.retry_after``.
-    * ``deadline``: seconds one call may take across all its attempts and
-      waits (``None``: no overall limit beyond the attempts' own timeouts).
-    * ``retry_ambiguous_creates``: resend a create after an answer that
-      leaves its effect unknown (5xx other than 503, timeout, dropped
-      connection). Off by default: it can create an event twice.
+    ``AsyncClient(retry=RetryPolicy(max_retries=5))``; each value is checked
+    as the policy is made. The n-th retry waits ``min(backoff_cap,
+    backoff_base * 2**(n-1))`` seconds, less up to ``jitter`` of it (drawn at
+    random), so many clients do not retry in step.
+
+    Attributes:
+        max_retries: Retries after the first attempt (0 turns retrying off).
+        backoff_base: The wait before the first retry, in seconds; it doubles
+            with each retry.
+        backoff_cap: The longest backoff wait, in seconds.
+        jitter: The fraction of each wait (0 to 1) that may be taken off at random.
+        max_retry_after: The longest ``Retry-After`` worth waiting for, in
+            seconds; a longer one raises :class:`RateLimitError` at once with
+            ``.retry_after``.
+        deadline: Seconds one call may take across all its attempts and waits
+            (``None``: no overall limit beyond the attempts' own timeouts).
+        retry_ambiguous_creates: Resend a create after an answer that leaves
+            its effect unknown (5xx other than 503, timeout, dropped
+            connection). Off by default: it can create an event twice.
     """
 
     max_retries: int = attrs.field(default=3, validator=as_validator(_int_from_zero))
@@ -146,6 +155,7 @@ async def call_with_retries(
     policy: RetryPolicy,
     limits: Limits,
     timeouts: Timeouts,
+    observer: Observer | None = None,
     draw: Callable[[], float] = random.random,
 ) -> T:
     """Send ``request`` through ``sender`` under the client's limits, retrying by the rules above.
@@ -155,7 +165,8 @@ async def call_with_retries(
     measured once the limits let it through: the limits' waits count. A 429 (or
     503) with ``Retry-After`` starts the client's shared cool-down whether or
     not this call retries. When an earlier attempt may have taken effect, the
-    final error's ``may_have_been_applied`` says so.
+    final error's ``may_have_been_applied`` says so. The ``observer``, if any,
+    is given each step of the call (see ``_observe``).
     """
     operation, method = request.operation, request.method
     url = sender.url(request)
@@ -163,63 +174,109 @@ async def call_with_retries(
     deadline = None if policy.deadline is None else clock() + policy.deadline
     attempts = 0
     landed = False  # an earlier attempt may have taken effect
+    # Watched from here: nothing between this and the ``try`` below can raise.
+    watch = None if observer is None else observer.watch(request, url)
     send_once = functools.partial(
-        sender.call, request, into, timeouts, url, deadline=deadline, clock=clock
+        sender.call, request, into, timeouts, url, deadline=deadline, clock=clock, watch=watch
     )
 
-    while True:
-        try:
-            attempts += 1
-            return await limits.run(
-                send_once,
-                deadline=deadline,
-                max_cool_down=policy.max_retry_after,
-                longest_attempt=timeouts.total,
-            )
-        except WaitTooLong as too_long:  # noqa: PERF203 - an attempt costs far more than a try
-            raise _wait_error(too_long, method, url, attempts - 1, landed) from None
-        except SharedBudgetError as error:  # raised before this attempt was sent
-            error.attempts = attempts - 1
-            error.may_have_been_applied = landed
-            raise
-        except FathomError as error:
-            error.attempts = attempts
-            error.may_have_been_applied = error.may_have_been_applied or landed
-            retry_after = error.retry_after if isinstance(error, APIStatusError) else None
-            refused = isinstance(error, RateLimitError) or getattr(error, "status", 0) == 503
-            if retry_after is not None and refused:
-                await limits.cool_down(retry_after)
-            verdict = retry_reason(error, operation, policy)
-            wait = None
-            if verdict.retry is not None and attempts <= policy.max_retries:
-                wait = retry_delay(policy, attempts, draw) if retry_after is None else retry_after
-                beyond = retry_after is not None and retry_after > policy.max_retry_after
-                if beyond or (deadline is not None and clock() + wait >= deadline):
-                    wait = None
-            if wait is None:
-                # This attempt is the last: its own doubt goes on the error it raises (a
-                # retried attempt's doubt is carried by ``landed`` instead).
-                error.may_have_been_applied |= verdict.may_have_taken_effect
-                raise
-            logger.warning(
-                "retrying %s %s (attempt %d of %d) in %.2fs: %s",
-                method,
-                url,
-                attempts + 1,
-                policy.max_retries + 1,
-                wait,
-                verdict.retry,
-            )
-            landed = landed or verdict.may_have_taken_effect
-            limits.count_retry()
-            await limits.sleep(wait)
+    try:
+        while True:
+            try:
+                attempts += 1
+                result = await limits.run(
+                    send_once,
+                    deadline=deadline,
+                    max_cool_down=policy.max_retry_after,
+                    longest_attempt=timeouts.total,
+                    watch=watch,
+                )
+                if watch is not None:
+                    watch.finished(None)
+                return result  # noqa: TRY300 - the handlers below are for the attempt alone
+            except (WaitTooLong, SharedBudgetError) as unsent:  # noqa: PERF203 - an attempt costs far more than a try
+                raise _unsent_error(unsent, method, url, attempts - 1, landed) from None
+            except FathomError as error:
+                error.attempts = attempts
+                error.may_have_been_applied = error.may_have_been_applied or landed
+                retry_after = error.retry_after if isinstance(error, APIStatusError) else None
+                refused = isinstance(error, RateLimitError) or getattr(error, "status", 0) == 503
+                if retry_after is not None and refused:
+                    await limits.cool_down(retry_after)
+                verdict = retry_reason(error, operation, policy)
+                retry = _next_retry(
+                    verdict,
+                    retry_after,
+                    attempts=attempts,
+                    policy=policy,
+                    deadline=deadline,
+                    clock=clock,
+                    draw=draw,
+                )
+                if retry is None:
+                    # This attempt is the last: its own doubt goes on the error it raises (a
+                    # retried attempt's doubt is carried by ``landed`` instead).
+                    error.may_have_been_applied |= verdict.may_have_taken_effect
+                    raise
+                reason, wait = retry
+                logger.warning(
+                    "retrying %s %s (attempt %d of %d) in %.2fs: %s",
+                    method,
+                    url,
+                    attempts + 1,
+                    policy.max_retries + 1,
+                    wait,
+                    reason,
+                )
+                landed = landed or verdict.may_have_taken_effect
+                limits.count_retry()
+                if watch is not None:
+                    watch.retrying(reason, wait)
+                await limits.sleep(wait)
+    except BaseException as ended:  # the call's end, told to whoever watches; then raised
+        if watch is not None:
+            watch.finished(ended)
+        raise
 
 
-def _wait_error(
-    wait: WaitTooLong, method: str, url: str, attempts: int, landed: bool
+def _next_retry(
+    verdict: Verdict,
+    retry_after: float | None,
+    *,
+    attempts: int,
+    policy: RetryPolicy,
+    deadline: float | None,
+    clock: Callable[[], float],
+    draw: Callable[[], float],
+) -> tuple[str, float] | None:
+    """Why and after how long to send again after ``attempts`` attempts, or None: raise.
+
+    The wait is the answer's ``Retry-After`` if it gave one (None if longer than
+    the policy allows), else the backoff; None too if it would pass ``deadline``.
+    """
+    if verdict.retry is None or attempts > policy.max_retries:
+        return None
+    wait = retry_delay(policy, attempts, draw) if retry_after is None else retry_after
+    beyond = retry_after is not None and retry_after > policy.max_retry_after
+    if beyond or (deadline is not None and clock() + wait >= deadline):
+        return None
+    return verdict.retry, wait
+
+
+def _unsent_error(
+    wait: WaitTooLong | SharedBudgetError, method: str, url: str, attempts: int, landed: bool
 ) -> FathomError:
+    """The error of a call stopped before its attempt was sent.
+
+    A wait the limits refused becomes a :class:`RateLimitError` (a cool-down
+    too long) or an :class:`APITimeoutError` (the deadline); a shared budget
+    that could not be used stays a :class:`SharedBudgetError`. ``attempts`` are
+    those sent before.
+    """
     error: FathomError
-    if wait.cool_down:
+    if isinstance(wait, SharedBudgetError):
+        error = wait
+    elif wait.cool_down:
         error = RateLimitError(
             f"the API asked this client to wait {wait.seconds:.0f}s (Retry-After on another"
             " call), longer than the policy's max_retry_after",

@@ -34,7 +34,7 @@ class _Call(Protocol):
 
 
 class AsyncSites:
-    """The account's sites, read-only: ``client.sites``.
+    """The account's sites, read-only: ``client.sites``; made by the client.
 
     Listing needs a token with ``*`` or ``all-sites-readonly``; getting one
     site needs read access to it. Sites come oldest first.
@@ -61,7 +61,7 @@ class AsyncSites:
         )
 
     async def get(self, site_id: str) -> Site:
-        """One site."""
+        """One site, by its ``site_id``."""
         return await self._call(proto.build_get_site(site_id), Site)
 
     def paginate(
@@ -72,9 +72,14 @@ class AsyncSites:
     ) -> AsyncPaginator[Site]:
         """Every site, fetched lazily one page at a time.
 
-        Forward (oldest first, from ``starting_after`` if given) by default;
-        given ``ending_before`` it walks backward, newest first. See
+        Nothing is sent until the first item (or page) is asked for. See
         :class:`AsyncPaginator`.
+
+        Args:
+            page_size: Sites per request, 1..100.
+            starting_after: Walk forward (oldest first) from after this site;
+                forward from the oldest site by default.
+            ending_before: Walk backward (newest first) from before this site.
         """
         proto.check_limit(page_size, field="page_size")
         proto.build_list_sites(page_size, starting_after, ending_before)  # check input now
@@ -105,5 +110,8 @@ class AsyncSites:
         return builtins.list(found.values())
 
     async def ids(self, *, max_sites: int = DEFAULT_MAX_SITES) -> builtins.list[str]:
-        """The id of every site the token can see, once each, oldest first: see :meth:`every`."""
+        """The id of every site the token can see, once each, oldest first.
+
+        As :meth:`every`, which reads at most ``max_sites`` sites.
+        """
         return [site.id for site in await self.every(max_sites=max_sites)]

@@ -43,10 +43,15 @@ class Currency(str, enum.Enum):
 class Event:
     """An event (a conversion goal) of a site.
 
-    ``currency`` is ``None`` on list and get answers: Fathom fills it only in
-    the answers to create and update. A currency the :class:`Currency` enum
-    does not know is kept as the raw string rather than failing the answer.
-    ``created_at`` is timezone-aware UTC.
+    Attributes:
+        id: The event's id, opaque: give it back as it is (to ``get``,
+            ``update``, ``delete``, or as a cursor).
+        name: Its name, as Fathom stores it (without outer whitespace).
+        currency: The currency of its completion values: a :class:`Currency`,
+            the raw string of one the enum does not know, or ``None``, which
+            list and get answers always give (Fathom fills it only in the
+            answers to create and update).
+        created_at: When it was created, timezone-aware UTC.
     """
 
     id: str
@@ -59,8 +64,11 @@ class Event:
 class EventPage:
     """One page of a site's events, in the order the API returned them.
 
-    ``has_more`` says whether another page exists in the direction of travel;
-    ``url`` is the API's own path for the list.
+    Attributes:
+        data: The page's events.
+        has_more: Whether another page exists in the direction of travel.
+        url: The API's own path for the list (the request's path when the
+            answer gives none).
     """
 
     data: list[Event]
@@ -70,7 +78,13 @@ class EventPage:
 
 @attrs.frozen
 class DeletedEvent:
-    """The API's answer to a delete: the id, and ``deleted`` (true on success)."""
+    """The API's answer to a delete.
+
+    Attributes:
+        id: The id of the event deleted.
+        deleted: True on success (also when the answer was empty: ``204``,
+            ``{}`` or ``[]`` mean it is done).
+    """
 
     id: str
     deleted: bool
@@ -80,10 +94,14 @@ class DeletedEvent:
 class Site:
     """A site of the account, as ``GET /v1/sites`` and ``GET /v1/sites/{id}`` answer it.
 
-    ``sharing`` is ``"none"``, ``"private"`` or ``"public"`` in the reference;
-    any other string is kept as it is, and a missing one is ``None``.
-    ``timezone`` (an IANA name such as ``"America/New_York"``) is newer and
-    is ``None`` when the answer has none. ``created_at`` is timezone-aware UTC.
+    Attributes:
+        id: The site's id (the one in its tracking snippet), opaque.
+        name: Its name.
+        sharing: ``"none"``, ``"private"`` or ``"public"`` in the reference;
+            any other string is kept as it is, and a missing one is ``None``.
+        created_at: When it was created, timezone-aware UTC.
+        timezone: Its time zone, an IANA name such as ``"America/New_York"``
+            (newer in the API: ``None`` when the answer has none).
     """
 
     id: str
@@ -97,8 +115,11 @@ class Site:
 class SitePage:
     """One page of the account's sites, in the order the API returned them.
 
-    As :class:`EventPage`: ``has_more`` says whether another page exists in
-    the direction of travel; ``url`` is the API's own path for the list.
+    Attributes:
+        data: The page's sites.
+        has_more: Whether another page exists in the direction of travel.
+        url: The API's own path for the list (the request's path when the
+            answer gives none).
     """
 
     data: list[Site]
@@ -114,11 +135,19 @@ _READ_ALL = "all-sites-readonly"
 class TokenInfo:
     """What ``GET /v1/token`` says of the token making the request (never the secret).
 
-    ``abilities`` are kept as the API gave them, in order: ``"*"`` (admin),
-    ``"all-sites-readonly"``, ``"read:SITE"`` and ``"manage:SITE"``. An
-    ability this library does not know is kept and never grants anything.
-    ``version`` is kept as given (an int, or a string). Each timestamp is
-    timezone-aware UTC, or ``None`` when the answer gives none.
+    Each timestamp is timezone-aware UTC, or ``None`` when the answer gives none.
+
+    Attributes:
+        name: The name the token was given when it was made, or ``None``.
+        version: Its version, kept as given (an int, or a string), or ``None``.
+        abilities: What it may do, as the API gave them, in order: ``"*"``
+            (admin), ``"all-sites-readonly"``, ``"read:SITE"`` and
+            ``"manage:SITE"``. An ability this library does not know is kept
+            and never grants anything.
+        last_used_at: When it was last used.
+        expires_at: When it stops working (``None``: it does not expire).
+        created_at: When it was made.
+        updated_at: When it was last changed.
     """
 
     name: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -13,6 +14,11 @@ from fathom_events import AsyncClient, Client, FathomError, RetryPolicy
 from fathom_events.testing import FakeFathom
 from tests.support.helpers import SITE, TOKEN, Api, FakeTime
 from tests.support.secrecy import assert_token_free
+
+# The suite decides where clients send and what they log: a developer's own settings in the
+# shell (or the CI machine's) would change both, here and in every command line run.
+for _variable in ("FATHOM_API_BASE_URL", "FATHOM_EVENTS_LOG"):
+    os.environ.pop(_variable, None)
 
 # A real redis-server for the tests of the shared budget: redis_server, redis_url, start_redis.
 pytest_plugins = ["tests.support.redis"]

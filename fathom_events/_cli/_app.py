@@ -36,11 +36,20 @@ if TYPE_CHECKING:
 
     from ._output import Output
 
-__all__ = ["build_parser", "run"]
+__all__ = ["EXIT_CODES", "build_parser", "run"]
 
 Handler = Callable[[argparse.Namespace, "Output"], int]
 OUTPUT_OPTIONS = ("json", "quiet", "debug")
-CONNECTION_OPTIONS = ("token", "base_url", "allow_insecure_http")
+CONNECTION_OPTIONS = (
+    "token",
+    "base_url",
+    "allow_insecure_http",
+    "proxy",
+    "trust_env",
+    "ca_bundle",
+    "client_cert",
+    "client_key",
+)
 LIMIT_OPTIONS = ("rate_limit", "max_in_flight")
 PULL_FORMATS = ("json", "csv")
 #: What ``list`` and ``sites`` read at most by default: the library's caps
@@ -49,6 +58,29 @@ PULL_FORMATS = ("json", "csv")
 LISTING_CAP = 100_000
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 128 + 13  # 13: SIGPIPE; a shell reports 141 for `yes | head`
+#: Every exit code of every command, and what it means: shown by ``fathom-events --help``
+#: and by the documentation's command-line reference (docs/_ext/fathom_docs.py).
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "everything was done"),
+    (
+        1,
+        (
+            "partial failure: a site could not be read, a change failed or the token may not"
+            " make it (the rest was done), or the API refused a single command"
+        ),
+    ),
+    (
+        2,
+        (
+            "usage or input error: bad arguments, no token, input the API would refuse, a"
+            " malformed sync file, a sync whose deletes were not confirmed or number more than"
+            " --max-deletes; nothing was sent (but the listings)"
+        ),
+    ),
+    (3, "only from sync --check: the sites differ from the file"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C), after saying what was done"),
+    (EXIT_BROKEN_PIPE, "the output is a pipe whose reader has gone (| head): stopped quietly"),
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,8 +99,13 @@ def _option_defaults() -> dict[str, object]:
         "quiet": False,
         "debug": False,
         "token": None,  # the client reads $FATHOM_API_TOKEN
-        "base_url": DEFAULT_BASE_URL,
+        "base_url": None,  # the client reads $FATHOM_API_BASE_URL, else Fathom's own
         "allow_insecure_http": False,
+        "proxy": None,
+        "trust_env": False,
+        "ca_bundle": None,
+        "client_cert": None,
+        "client_key": None,
         "rate_limit": RateLimit(2000, 3600),  # Fathom's documented limit
         "max_in_flight": 8,
     }
@@ -160,13 +197,44 @@ def _option_groups() -> tuple[_Parser, _Parser, _Parser]:
         "--token", type=_token, default=unset, help=f"API token (default: ${TOKEN_ENV})"
     )
     connection.add_argument(
-        "--base-url", metavar="URL", default=unset, help=f"API URL (default: {DEFAULT_BASE_URL})"
+        "--base-url",
+        metavar="URL",
+        default=unset,
+        help=f"API URL (default: $FATHOM_API_BASE_URL, else {DEFAULT_BASE_URL})",
     )
     connection.add_argument(
         "--allow-insecure-http",
         action="store_true",
         default=unset,
         help="allow an http:// URL to a host that is not loopback (the token travels in clear)",
+    )
+    connection.add_argument(
+        "--proxy",
+        metavar="URL",
+        default=unset,
+        help="send through this http:// or https:// proxy (user:password@ allowed, never shown)",
+    )
+    connection.add_argument(
+        "--trust-env",
+        action="store_true",
+        default=unset,
+        help="send through the proxy $HTTPS_PROXY (or $HTTP_PROXY) names, unless $NO_PROXY names"
+        " the API's host",
+    )
+    connection.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        default=unset,
+        help="trust the CA certificates in this PEM file, instead of the system's",
+    )
+    connection.add_argument(
+        "--client-cert",
+        metavar="FILE",
+        default=unset,
+        help="present this client certificate (PEM, with its key unless --client-key gives it)",
+    )
+    connection.add_argument(
+        "--client-key", metavar="FILE", default=unset, help="the client certificate's key (PEM)"
     )
     limits = _Parser(add_help=False)
     limits.add_argument(
@@ -229,6 +297,14 @@ def _fake_server_arguments(sub: _Parser) -> None:
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     sub.add_argument("--port", type=_count, default=0, help="port (default: a free one)")
     sub.add_argument("--sites", metavar="N", type=_count, default=3, help="sites to seed (3)")
+    sub.add_argument(
+        "--site",
+        dest="named_sites",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="also hold an empty site with this id, such as the README's CDBUGS (repeatable)",
+    )
     sub.add_argument(
         "--events-per-site", metavar="M", type=_count, default=20, help="events per site (20)"
     )
@@ -322,6 +398,18 @@ def _sync_arguments(sub: _Parser) -> None:
     )
 
 
+def _exit_codes_text() -> str:
+    """``EXIT_CODES`` as the end of ``--help``: one code a paragraph, wrapped."""
+    import textwrap  # noqa: PLC0415 - argparse imports it too, once it formats help
+
+    lines = ["exit codes:"]
+    for code, text in EXIT_CODES:
+        lines += textwrap.wrap(
+            text, width=78, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7
+        )
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; each command's handler is its ``handler`` default."""
     output, connection, limits = _option_groups()
@@ -329,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Manage Fathom Analytics events from the command line.",
+        epilog=_exit_codes_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=api,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -491,6 +581,10 @@ def _fail(error: BaseException, code: int, *, debug: bool) -> int:
         text = f"invalid input: {error}"
     elif isinstance(error, FathomError):
         text = f"{type(error).__name__}: {error}"
+        if getattr(error, "tls_failure", False):  # the library's advice names ssl=
+            text += (
+                " (here: --ca-bundle FILE trusts a CA, --client-cert FILE presents a certificate)"
+            )
     elif isinstance(error, OSError):
         text = f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
     else:

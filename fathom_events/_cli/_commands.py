@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import os
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from ._output import (
     replace_file,
     tally,
 )
-from ._text import TOKEN_ENV, UsageError
+from ._text import BASE_URL_ENV, TOKEN_ENV, UsageError
 
 __all__ = [
     "check_out_path",
@@ -48,31 +49,70 @@ __all__ = [
     "named_sites",
     "pull",
     "show_pulled",
+    "tls_context",
     "update",
 ]
 
 
 async def _insecure_http(args: argparse.Namespace) -> bool:
-    """True when ``--base-url`` is refused only for being plain http to a host not on loopback.
+    """True when the base URL is refused only for plain http past loopback (or its proxy's).
 
-    The client checks a base URL when it is made (and sends nothing then): one
+    The client checks its settings when it is made (and sends nothing then): one
     made with ``allow_insecure_http=True`` tells.
     """
     try:
-        client = AsyncClient(args.token, args.base_url, allow_insecure_http=True)
+        client = AsyncClient(
+            args.token,
+            args.base_url,
+            proxy=args.proxy,
+            trust_env=args.trust_env,
+            allow_insecure_http=True,
+        )
     except InvalidRequestError:
         return False
     await client.aclose()
     return True
 
 
+def _pem_error(flag: str, path: str, error: OSError, what: str) -> UsageError:
+    """A TLS file that could not be loaded, in the command line's words."""
+    if isinstance(error, ssl.SSLError):
+        return UsageError(f"{flag} {path}: not {what} ({error.reason or error})")
+    return UsageError(f"{flag} {path}: cannot be read ({error.strerror or error})")
+
+
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context ``--ca-bundle``, ``--client-cert`` and ``--client-key`` make, if any.
+
+    ``--ca-bundle`` replaces the system's CAs (as curl's ``--cacert`` does); a file
+    that cannot be read or holds no PEM is a usage error, before any request.
+    """
+    if args.client_key is not None and args.client_cert is None:
+        raise UsageError("--client-key needs --client-cert (the certificate it is the key of)")
+    if args.ca_bundle is None and args.client_cert is None:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=args.ca_bundle)
+    except OSError as error:
+        raise _pem_error("--ca-bundle", args.ca_bundle, error, "a PEM certificate bundle") from None
+    if args.client_cert is not None:
+        try:
+            context.load_cert_chain(args.client_cert, args.client_key)
+        except OSError as error:
+            what = (
+                "a PEM certificate and key" if args.client_key else "a PEM certificate with its key"
+            )
+            raise _pem_error("--client-cert", args.client_cert, error, what) from None
+    return context
+
+
 @contextlib.asynccontextmanager
 async def connect(args: argparse.Namespace) -> AsyncIterator[AsyncClient]:
-    """An open client from ``--token`` (or the environment), ``--base-url`` and the limits.
+    """An open client from the connection options (or the environment) and the limits.
 
-    The client itself looks the token up (``None``: ``$FATHOM_API_TOKEN``) and
-    checks every setting; a setting it refuses becomes a usage error in the
-    command line's words.
+    The client itself looks the token and base URL up (``None``: ``$FATHOM_API_TOKEN``,
+    ``$FATHOM_API_BASE_URL``) and checks every setting; a setting it refuses becomes a
+    usage error in the command line's words.
     """
     try:
         client = AsyncClient(
@@ -81,6 +121,9 @@ async def connect(args: argparse.Namespace) -> AsyncIterator[AsyncClient]:
             max_in_flight=args.max_in_flight,
             rate_limit=args.rate_limit,
             allow_insecure_http=args.allow_insecure_http,
+            proxy=args.proxy,
+            trust_env=args.trust_env,
+            ssl=tls_context(args),
         )
     except InvalidRequestError as error:
         usage = await _usage_error(error, args)
@@ -96,19 +139,33 @@ async def _usage_error(error: InvalidRequestError, args: argparse.Namespace) -> 
     if error.field == "token" and args.token is None and not os.environ.get(TOKEN_ENV):
         # Unset or empty: either way, no token was given.
         return UsageError(f"no API token: pass --token or set {TOKEN_ENV}")
-    # The library's advice (allow_insecure_http=True) is for callers of
-    # Python; here the same choice is an option.
-    if error.field == "base_url" and await _insecure_http(args):
-        return UsageError(
-            f"--base-url {args.base_url}: plain http:// would send the API token"
-            " unencrypted; use https://, a loopback host, or pass --allow-insecure-http"
-            " if you really mean it"
-        )
-    # Say where the bad setting came from.
-    sources = {"token": "--token" if args.token else f"${TOKEN_ENV}", "base_url": "--base-url"}
+    # Say where the bad setting came from ($FATHOM_API_BASE_URL's rule names it).
+    sources = {
+        "token": "--token" if args.token else f"${TOKEN_ENV}",
+        "base_url": "" if args.base_url is None else "--base-url",
+        "proxy": "--proxy" if args.proxy is not None else "--trust-env",
+        "ssl": "--ca-bundle" if args.ca_bundle is not None else "--client-cert",
+    }
     if error.field not in sources:
         return None
-    return UsageError(f"{sources[error.field]}: {error.rule}")
+    source = sources[error.field]
+    # The library's advice (allow_insecure_http=True) is for callers of
+    # Python; here the same choice is an option.
+    if "allow_insecure_http=True" in error.rule and await _insecure_http(args):
+        if error.field == "base_url":
+            where = (
+                f"--base-url {args.base_url}"
+                if args.base_url is not None
+                else f"${BASE_URL_ENV}={os.environ.get(BASE_URL_ENV)}"
+            )
+            return UsageError(
+                f"{where}: plain http:// would send the API token"
+                " unencrypted; use https://, a loopback host, or pass --allow-insecure-http"
+                " if you really mean it"
+            )
+        rule = error.rule.replace("allow_insecure_http=True", "--allow-insecure-http")
+        return UsageError(f"{source}: {rule}")
+    return UsageError(f"{source}: {error.rule}" if source else error.rule)
 
 
 LIST_SITES_HINT = (

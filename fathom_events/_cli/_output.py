@@ -226,12 +226,17 @@ class _EscapingFormatter(logging.Formatter):
 
 @contextlib.contextmanager
 def retry_log(debug: bool) -> Iterator[None]:
-    """With --debug, the library's retry warnings go to stderr; otherwise nowhere."""
+    """With --debug, the library's retry warnings go to stderr; otherwise nowhere.
+
+    Each request's own lines (``fathom_events.http``) are not --debug's:
+    ``FATHOM_EVENTS_LOG=debug`` shows them.
+    """
     logger = logging.getLogger("fathom_events")
     handler: logging.Handler = logging.NullHandler()
     if debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_EscapingFormatter(f"{PROG}: %(message)s"))
+        handler.addFilter(lambda record: not record.name.startswith("fathom_events.http"))
     level = logger.level
     logger.addHandler(handler)
     if debug:

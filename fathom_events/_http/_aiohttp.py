@@ -50,6 +50,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Mapping, Sequence
+from ssl import SSLContext
 from typing import Any
 
 import aiohttp
@@ -66,6 +67,7 @@ from fathom_events.exceptions import (
 )
 
 from ._contract import Timeouts, TransportRequest
+from ._route import Proxy
 from ._secrecy import raise_alone, words_of
 from ._sender import too_large
 from ._sessions import PerLoop, Pinned, close_socket
@@ -83,12 +85,23 @@ def _words(exc: BaseException) -> str:
     """An exception's class and its own words; a ClientResponseError's own message only.
 
     A ClientResponseError's str names its request; its request_info (the headers, the
-    token among them) is never read here.
+    token among them) is never read here. A proxy's refusal keeps only its class: its
+    reason phrase is the proxy's to choose, and may quote the credentials it was sent.
     """
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return type(exc).__name__
     return words_of(exc, exc.message if isinstance(exc, aiohttp.ClientResponseError) else None)
 
 
-def _connection_error(exc: BaseException, request: TransportRequest) -> APIConnectionError:
+_UNTRUSTED = (
+    "the server's TLS certificate is not trusted (a certificate problem: if a CA of your own"
+    " signed it, pass ssl= a context that trusts that CA)"
+)
+
+
+def _connection_error(  # noqa: C901 - one flat table of failures, first match wins
+    exc: BaseException, request: TransportRequest
+) -> APIConnectionError:
     """Map an aiohttp or socket failure to our error, noting if the request went out.
 
     The message keeps the failure's class and its words; the failure itself is not
@@ -100,10 +113,17 @@ def _connection_error(exc: BaseException, request: TransportRequest) -> APIConne
         cls, what, sent = APITimeoutError, "timed out while connecting", False
     elif isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         cls, what = APITimeoutError, "timed out waiting for the answer"
+    elif isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        what, sent, tls = _UNTRUSTED, False, True
     elif isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)):
         what, sent, tls = "TLS failure", False, True
+    elif isinstance(exc, aiohttp.ClientProxyConnectionError):
+        what, sent = "could not connect to the proxy", False
     elif isinstance(exc, aiohttp.ClientConnectorError):
         what, sent = "could not connect", False
+    elif isinstance(exc, aiohttp.ClientHttpProxyError):
+        # The proxy's answer to CONNECT: the request never reached the API.
+        what, sent = f"the proxy refused the tunnel with {exc.status}", False
     elif isinstance(exc, aiohttp.ServerDisconnectedError):
         what = "the server closed the connection without answering"
     elif isinstance(exc, aiohttp.ClientPayloadError):
@@ -206,7 +226,12 @@ class AiohttpTransport:
     """
 
     def __init__(
-        self, *, session: aiohttp.ClientSession | None = None, max_response_bytes: int
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        max_response_bytes: int,
+        proxy: Proxy | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self._borrowed = session is not None
         if session is not None:
@@ -217,7 +242,17 @@ class AiohttpTransport:
             # aiohttp keeps the loop a session belongs to; unknown, the first user's is taken.
             else Pinned(session, getattr(session, "_loop", None))
         )
-        self._options = _OWN_OPTIONS if session is None else _BORROWED_OPTIONS
+        # Per request, so that a lent session's requests take them as well. With a proxy,
+        # an https:// request goes through a CONNECT tunnel: only the CONNECT carries the
+        # proxy's credentials. A plain http:// request goes to the proxy as it is: then it
+        # carries them itself (and the proxy, not the API, removes them).
+        reach: dict[str, Any] = {} if ssl is None else {"ssl": ssl}
+        self._proxy_authorization: dict[str, str] = {}
+        if proxy is not None:
+            reach["proxy"] = URL(proxy.url)
+            if proxy.authorization is not None:
+                self._proxy_authorization = {"Proxy-Authorization": proxy.authorization.reveal()}
+        self._options = {**(_OWN_OPTIONS if session is None else _BORROWED_OPTIONS), **reach}
         self._max_response_bytes = max_response_bytes
         self._last_timeout: tuple[Timeouts, aiohttp.ClientTimeout] | None = None
         self.closed = False
@@ -291,10 +326,17 @@ class AiohttpTransport:
                 timeouts,
                 aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect),
             )
+        url = URL(request.url, encoded=True)
+        headers = request.headers
+        if self._proxy_authorization:
+            if url.scheme == "https":
+                options = {**options, "proxy_headers": self._proxy_authorization}
+            else:
+                headers = {**headers, **self._proxy_authorization}
         response = await session.request(
             request.method,
-            URL(request.url, encoded=True),
-            headers=request.headers,
+            url,
+            headers=headers,
             data=request.body,
             allow_redirects=False,
             timeout=timeout[1],

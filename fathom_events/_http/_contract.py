@@ -23,9 +23,11 @@ _HIDDEN = "********"
 class Timeouts:
     """Limits on one attempt, in seconds; ``None`` means no limit.
 
-    ``total`` bounds the whole attempt, from sending to the answer's last byte
-    (already shortened to what is left of the call's ``RetryPolicy.deadline``);
-    ``connect`` bounds the part of it spent setting up a connection.
+    Attributes:
+        total: Bounds the whole attempt, from sending to the answer's last
+            byte (already shortened to what is left of the call's
+            ``RetryPolicy.deadline``).
+        connect: Bounds the part of it spent setting up a connection.
     """
 
     total: float | None
@@ -42,16 +44,15 @@ def _masked(headers: Mapping[str, str]) -> str:
 
 @attrs.frozen
 class TransportRequest:
-    """One request, ready to go: send it exactly as it is.
+    """One request, ready to go: send it exactly as it is. Its repr hides the token.
 
-    * ``method``: ``"GET"``, ``"POST"`` or ``"DELETE"``.
-    * ``url``: absolute and already percent-encoded; do not encode, normalise
-      or follow redirects from it.
-    * ``headers``: read-only; ``Authorization`` (the API token), ``Accept``,
-      ``User-Agent`` and, with a body, ``Content-Type: application/json``.
-    * ``body``: the JSON body as bytes, or ``None``.
-
-    Its repr hides the token.
+    Attributes:
+        method: ``"GET"``, ``"POST"`` or ``"DELETE"``.
+        url: Absolute and already percent-encoded; do not encode, normalise
+            or follow redirects from it.
+        headers: Read-only: ``Authorization`` (the API token), ``Accept``,
+            ``User-Agent`` and, with a body, ``Content-Type: application/json``.
+        body: The JSON body as bytes, or ``None``.
     """
 
     method: str

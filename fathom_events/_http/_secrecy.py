@@ -1,6 +1,7 @@
-"""Keeping the token secret in what comes back: finding an echo of it, and raising alone.
+"""Keeping the token secret: holding it, finding an echo of it, and raising alone.
 
-:class:`TokenEchoes` finds the token wherever a server (or a transport) quotes
+:class:`Secret` holds the token (and a proxy's credentials) and never shows
+it. :class:`TokenEchoes` finds the token wherever a server (or a transport) quotes
 it back; the sender is the one place that uses it to blot the token out.
 :func:`raise_alone` raises an error with no context and no frames below the
 caller, so that nothing holding the request (and so the token) rides along.
@@ -13,17 +14,46 @@ import string
 from collections.abc import Mapping
 from typing import NoReturn, Protocol
 
-__all__ = ["MIN_BLOTTED_TOKEN", "REDACTED", "HoldsToken", "TokenEchoes", "raise_alone"]
+__all__ = [
+    "MIN_BLOTTED_TOKEN",
+    "REDACTED",
+    "HoldsToken",
+    "Secret",
+    "TokenEchoes",
+    "raise_alone",
+]
 
 REDACTED = "********"
 
 
 class HoldsToken(Protocol):
-    """What holds the token and shows it only when asked (``_options.Secret`` is one)."""
+    """What holds the token and shows it only when asked (:class:`Secret` is one)."""
 
     def reveal(self) -> str:
         """The token itself."""
         ...
+
+
+class Secret:
+    """A value that never shows itself in a repr or a string: the API token (or a proxy's
+    credentials), once read."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:
+        raise TypeError("a Secret cannot be pickled")
 
 
 #: A token shorter than this is not looked for in answers: so short a string may be

@@ -23,14 +23,16 @@ does, the one place that keeps these promises (:meth:`Sender.call`):
 from __future__ import annotations
 
 import asyncio
+import logging
 import platform
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fathom_events import _protocol as proto
 from fathom_events._checks import one_line
+from fathom_events._logs import HTTP_LOGGER
 from fathom_events._loops import running_loop
 from fathom_events._protocol import Answer, Request
 from fathom_events._version import __version__
@@ -46,6 +48,9 @@ from fathom_events.exceptions import (
 from ._contract import AsyncTransport, Timeouts, TransportRequest
 from ._secrecy import HoldsToken, TokenEchoes, raise_alone, words_of
 
+if TYPE_CHECKING:
+    from fathom_events._observe._observer import CallWatch
+
 __all__ = ["USER_AGENT", "Sender", "too_large"]
 
 T = TypeVar("T")
@@ -58,6 +63,7 @@ _ERROR_TEXT_CHARS = 1000
 _MESSAGES = ("message", "rule")
 #: The shortest total timeout an attempt is given when the deadline is (nearly) spent.
 _LEAST_TIME = 0.001
+_http_log = logging.getLogger(HTTP_LOGGER)
 
 
 def too_large(cap: int, *, method: str, url: str, status: int) -> ResponseTooLargeError:
@@ -137,12 +143,14 @@ class Sender:
         *,
         deadline: float | None,
         clock: Callable[[], float],
+        watch: CallWatch | None = None,
     ) -> T:
         """One attempt: send, then read a 2xx as ``into`` or raise the answer's error.
 
         ``deadline`` (on ``clock``, or None) shortens ``timeouts.total`` to the
         time left, measured now: after any wait before this attempt. A 3xx is
-        never success (nor followed).
+        never success (nor followed). A ``watch`` is told as the request goes
+        out and as the transport's answer (or its failure) comes back.
         """
         if self.closed:  # closed by another task while this call waited to retry
             raise ClientClosedError("this client was closed while the call was running")
@@ -152,7 +160,14 @@ class Sender:
             left = deadline - clock()
             if timeouts.total is None or left < timeouts.total:
                 timeouts = Timeouts(max(left, _LEAST_TIME), timeouts.connect)
-        outcome = await self._exchange(request, timeouts, url)
+        if watch is not None:
+            watch.sending()
+        if _http_log.isEnabledFor(logging.DEBUG):
+            outcome = await self._logged_exchange(request, timeouts, url)
+        else:
+            outcome = await self._exchange(request, timeouts, url)
+        if watch is not None:
+            watch.answered(outcome)
         if not isinstance(outcome, Answer):
             # Raised here, and alone: the transport's exception (which may hold the request,
             # and so the token) is neither its __cause__ nor its __context__, and the frame
@@ -167,6 +182,26 @@ class Sender:
                 now=time.time(),
             )
         return proto.decode(outcome, into, method=request.method, url=url)
+
+    async def _logged_exchange(
+        self, request: Request, timeouts: Timeouts, url: str
+    ) -> Answer | FathomError:
+        """:meth:`_exchange`, with a DEBUG line for the request and one for what came back.
+
+        The method and URL only (a URL never holds the token: it goes in a header).
+        """
+        _http_log.debug("request %s %s", request.method, url)
+        started = time.perf_counter()
+        outcome = await self._exchange(request, timeouts, url)
+        took = time.perf_counter() - started
+        if isinstance(outcome, Answer):
+            _http_log.debug(
+                "answer %d to %s %s in %.3f s", outcome.status, request.method, url, took
+            )
+        else:
+            what = type(outcome).__name__
+            _http_log.debug("no answer to %s %s: %s after %.3f s", request.method, url, what, took)
+        return outcome
 
     async def _exchange(
         self, request: Request, timeouts: Timeouts, url: str

@@ -81,13 +81,19 @@ def _check_positive(name: str, value: float) -> None:
 class Fault:
     """One scripted misbehaviour. Build it with a classmethod, e.g. `Fault.hang()`.
 
-    Fields:
-        kind: what happens (see the classmethods).
-        status, headers, body: the answer sent by `respond` and the canned-body kinds.
-        seconds: the wait of `delay`, the pause between chunks of `trickle`.
-        size: total body bytes of `huge_body`; bytes per chunk of `trickle`.
-        after_action: perform the real action first (the create takes effect),
-            then misbehave. `delay`, `truncated_json` and `trickle` always do.
+    Give it to `FakeFathom.inject` (or describe it in JSON for
+    `FakeFathom.inject_spec` and ``fake-server --fault``).
+
+    Attributes:
+        kind: What happens (see the classmethods).
+        status: The status of the answer sent by `respond` and the canned-body kinds.
+        headers: The headers of that answer.
+        body: The body of that answer.
+        seconds: The wait of `delay`, the pause between chunks of `trickle`.
+        size: Total body bytes of `huge_body`; bytes per chunk of `trickle`.
+        after_action: Perform the real action first (the create takes
+            effect), then misbehave. `delay`, `truncated_json` and `trickle`
+            always do.
     """
 
     kind: FaultKind
@@ -111,8 +117,11 @@ class Fault:
     ) -> Fault:
         """Answer with this status, headers and body instead of the real answer.
 
-        `json` is serialised with Content-Type application/json; `text` is sent
-        as UTF-8 with `content_type` (default text/plain). Pass at most one.
+        `status` is any status from 100 to 599; `headers` are added to the
+        answer's. `json` is serialised with Content-Type application/json;
+        `text` is sent as UTF-8 with `content_type` (default text/plain). Pass
+        at most one. `after_action=True` performs the real action first (a
+        create takes effect), then misbehaves.
         """
         if json is not None and text is not None:
             raise ValueError("pass json or text, not both")
@@ -142,13 +151,16 @@ class Fault:
 
     @classmethod
     def rate_limited(cls, retry_after: str | None = "1") -> Fault:
-        """A 429 `{"error": "Too many requests."}`, with `Retry-After` unless it is None."""
+        """A 429 `{"error": "Too many requests."}`; `retry_after` its `Retry-After` (None: none)."""
         headers = {} if retry_after is None else {"Retry-After": retry_after}
         return cls.respond(429, json={"error": "Too many requests."}, headers=headers)
 
     @classmethod
     def html(cls, status: int = 502, *, after_action: bool = False) -> Fault:
-        """An nginx-style HTML error page, as a gateway in front of the API sends."""
+        """An nginx-style HTML error page of `status`, as a gateway in front of the API sends.
+
+        `after_action=True` performs the real action first (a create takes effect), then misbehaves.
+        """
         reason = http.HTTPStatus(_check_status(status)).phrase
         return cls.respond(
             status,
@@ -172,7 +184,10 @@ class Fault:
 
     @classmethod
     def disconnect(cls, *, after_action: bool = False) -> Fault:
-        """Close the connection without sending a byte."""
+        """Close the connection without sending a byte.
+
+        `after_action=True` performs the real action first (a create takes effect), then misbehaves.
+        """
         return cls(kind="disconnect", after_action=after_action)
 
     @classmethod
@@ -182,12 +197,18 @@ class Fault:
 
     @classmethod
     def malformed_json(cls, body: str = '{"id": ', *, after_action: bool = False) -> Fault:
-        """A 200 with Content-Type application/json and a body that is not JSON."""
+        """A 200 with Content-Type application/json and `body`, which is not JSON.
+
+        `after_action=True` performs the real action first (a create takes effect), then misbehaves.
+        """
         return cls(kind="malformed_json", body=body.encode(), after_action=after_action)
 
     @classmethod
     def huge_body(cls, size_bytes: int, *, after_action: bool = False) -> Fault:
-        """A 200 application/json answer of `size_bytes` bytes, streamed in chunks."""
+        """A 200 application/json answer of `size_bytes` bytes, streamed in chunks.
+
+        `after_action=True` performs the real action first (a create takes effect), then misbehaves.
+        """
         _check_positive("size_bytes", size_bytes)
         return cls(kind="huge_body", size=size_bytes, after_action=after_action)
 

@@ -9,7 +9,14 @@ from fathom_events.testing._server import FakeFathom
 
 @attrs.frozen
 class FakeFathomFixture:
-    """A serving `FakeFathom`, its base URL and a token with every ability."""
+    """What the ``fathom_fake`` fixture gives a test: a serving `FakeFathom`, its URL, a token.
+
+    Attributes:
+        fake: The fake, serving from a background thread: seed it, inject
+            faults, read ``requests`` and ``events()``.
+        base_url: Its base URL (``http://127.0.0.1:PORT/v1``), for a client's ``base_url``.
+        token: A token with every ability (``*``): ``FakeFathom.DEFAULT_TOKEN``.
+    """
 
     fake: FakeFathom
     base_url: str

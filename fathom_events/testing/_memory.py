@@ -73,7 +73,11 @@ class MemoryTransport:
     async def send(
         self, request: _Sent, timeouts: _Limits, /
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """Answer one request: the handler's `(status, headers, body)`."""
+        """Answer one request: the handler's `(status, headers, body)`.
+
+        An answer that is awaited (a fake's, with its latency and faults) must
+        come within `timeouts.total`, or `TimeoutError` is raised, as over a network.
+        """
         recorded = record_sent(request.method, request.url, request.headers, request.body)
         result = self._answer(recorded)
         if inspect.isawaitable(result):

@@ -30,14 +30,18 @@ def _masked_headers(headers: dict[str, str]) -> str:
 
 @attrs.frozen
 class RecordedRequest:
-    """One request as the fake received it.
+    """One request as the fake received it. The repr masks the Authorization header.
 
-    `path` is percent-decoded (segment by segment, joined with "/"), `raw_path`
-    is as sent (no query). `query` holds the last value of each parameter, as
-    the fake reads it; `query_pairs` keeps every pair, repeats included, in
-    order. `headers` has lower-case names; repeated headers are joined with
-    ", ". `json` is the parsed body, or None if it is empty or not JSON. The
-    repr masks the Authorization header.
+    Attributes:
+        method: The HTTP method, upper case.
+        path: The path, percent-decoded segment by segment (joined with "/").
+        raw_path: The path as sent, without the query.
+        query: The last value of each query parameter, as the fake reads it.
+        query_pairs: Every query pair, repeats included, in order.
+        headers: The headers, with lower-case names; repeated headers are
+            joined with ", ".
+        body: The body as sent.
+        json: The parsed body, or None if it is empty or not JSON.
     """
 
     method: str

@@ -25,6 +25,7 @@ from fathom_events.testing._wire import deliver, render, reply, wait_or_stop, wa
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+    from ssl import SSLContext
 
 _STOPPING: Final = web.AppKey("fathom_fake_stopping", asyncio.Event)
 _SHUTDOWN_TIMEOUT: Final = 5.0
@@ -52,7 +53,14 @@ class FakeFathom:
     code, `serve_in_thread()` in blocking code), point a client at the base
     URL it yields, then inspect `requests` and `events()`. `inject` scripts
     faults. Every method is safe to call from any thread while it serves.
-    `latency` (seconds, default 0) delays every answer, as a real network does.
+
+    `tokens` maps each token it accepts to its abilities (default: only
+    `DEFAULT_TOKEN`, with `*`). `now` is its clock (a function returning a
+    datetime; default: the real UTC time), for token expiry, new records'
+    dates and the rate budget. `created_at_format` is how answers write
+    timestamps: "plain" (`YYYY-MM-DD HH:MM:SS`, as the current reference
+    shows) or "iso" (ISO 8601 with `Z`). `latency` (seconds, default 0)
+    delays every answer, as a real network does.
 
     Input is read as Fathom's Laravel application reads it (inferred, not
     confirmed by a live answer): create and update take a JSON body or a form
@@ -146,7 +154,8 @@ class FakeFathom:
     ) -> None:
         """Accept `token` with `abilities` ("*", "all-sites-readonly", "read:S", "manage:S").
 
-        The keywords are what `GET /v1/token` shows besides the abilities.
+        The keywords are what `GET /v1/token` shows besides the abilities
+        (its `name` and `version`, and dates).
         `created_at` defaults to the clock's now, `updated_at` to `created_at`;
         from `expires_at` on (by the fake's clock) the token answers 401.
         Naive datetimes are taken as UTC. Adding a token again replaces it.
@@ -187,7 +196,7 @@ class FakeFathom:
         timezone: str | None = None,
         created_at: datetime | None = None,
     ) -> None:
-        """Create the site; requests for unknown sites answer 404.
+        """Create the site `site_id`; requests for unknown sites answer 404.
 
         A new site's `name` defaults to its id, `sharing` to "none" (the
         reference lists none, private and public; any other string is served
@@ -206,7 +215,7 @@ class FakeFathom:
         event_id: str | None = None,
         created_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """Store an event (creating the site, dated as the event, if needed); return its record.
+        """Store an event `name` of `currency` on `site_id` (made if needed); return its record.
 
         `event_id` defaults to 8 random capital letters; `created_at` to the
         clock's now (a naive datetime is taken as UTC).
@@ -214,7 +223,7 @@ class FakeFathom:
         return self._store.add_event(site_id, name, currency, event_id, created_at).as_dict()
 
     def seed(self, sites: int, events_per_site: int, *, prefix: str = "SITE") -> list[str]:
-        """Create `sites` sites named PREFIX1.. with `events_per_site` events each.
+        """Create `sites` sites, `prefix` 1.. (SITE1, ...), of `events_per_site` events each.
 
         Events get varied names and currencies and climbing timestamps ending
         near now, with some sharing a second; returns the new site ids.
@@ -232,7 +241,7 @@ class FakeFathom:
         return site_ids
 
     def events(self, site_id: str) -> list[dict[str, Any]]:
-        """The site's stored events, oldest first: {"id", "name", "currency", "created_at"}.
+        """The stored events of `site_id`, oldest first: {"id", "name", "currency", "created_at"}.
 
         `currency` is the stored one and `created_at` an aware UTC datetime.
         Raises KeyError for an unknown site.
@@ -282,7 +291,7 @@ class FakeFathom:
         `spec` is one JSON object: `fault` names a `Fault` classmethod and its
         keywords are the other fields; `method`, `path` and `times` are
         `inject`'s (defaults "*", "*", 1). For example, the next two creates
-        answer 503:
+        answer 503::
 
             {"method": "POST", "path": "/v1/sites/*/events", "times": 2,
              "fault": "respond", "status": 503}
@@ -321,22 +330,26 @@ class FakeFathom:
         return app
 
     @contextlib.asynccontextmanager
-    async def serve(self) -> AsyncIterator[str]:
-        """Serve on a free port of 127.0.0.1; yield the base URL, ".../v1"."""
+    async def serve(self, *, ssl: SSLContext | None = None) -> AsyncIterator[str]:
+        """Serve on a free port of 127.0.0.1; yield the base URL, ".../v1".
+
+        `ssl`: a server-side context (its certificate for 127.0.0.1) to serve
+        https:// instead; a client then needs a context trusting its CA.
+        """
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl)
             await site.start()
             port = runner.addresses[0][1]
-            yield f"http://127.0.0.1:{port}/v1"
+            yield f"{'http' if ssl is None else 'https'}://127.0.0.1:{port}/v1"
         finally:
             await runner.cleanup()
 
     @contextlib.contextmanager
-    def serve_in_thread(self) -> Iterator[str]:
-        """Like `serve()`, with the server's event loop in a background thread."""
-        server = _ThreadedServer(self)
+    def serve_in_thread(self, *, ssl: SSLContext | None = None) -> Iterator[str]:
+        """Like `serve()` (`ssl` too), with the server's event loop in a background thread."""
+        server = ThreadedServer(functools.partial(self.serve, ssl=ssl), name="FakeFathom")
         base_url = server.start()
         try:
             yield base_url
@@ -407,27 +420,29 @@ class FakeFathom:
         return functools.partial(self._api.handle, call)
 
 
-class _ThreadedServer:
-    """Runs `fake.serve()` on its own event loop in a daemon thread."""
+class ThreadedServer:
+    """Runs `serve()` (an async context manager yielding a URL) on its own loop in a thread."""
 
-    def __init__(self, fake: FakeFathom) -> None:
-        self._fake = fake
+    def __init__(
+        self, serve: Callable[[], contextlib.AbstractAsyncContextManager[str]], *, name: str
+    ) -> None:
+        self._serve = serve
         self._ready = threading.Event()
         self._base_url: str | None = None
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="FakeFathom", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> str:
         self._thread.start()
         if not self._ready.wait(_THREAD_START_TIMEOUT):
-            raise RuntimeError("the FakeFathom thread did not start in time")
+            raise RuntimeError(f"the {self._thread.name} thread did not start in time")
         if self._error is not None:
             self._thread.join()
-            raise RuntimeError("the FakeFathom thread failed to start") from self._error
+            raise RuntimeError(f"the {self._thread.name} thread failed to start") from self._error
         if self._base_url is None:  # pragma: no cover - _ready is set only with one of the two
-            raise RuntimeError("the FakeFathom thread gave no base URL")
+            raise RuntimeError(f"the {self._thread.name} thread gave no base URL")
         return self._base_url
 
     def stop(self) -> None:
@@ -435,7 +450,9 @@ class _ThreadedServer:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join()
         if self._error is not None:
-            raise RuntimeError("the FakeFathom thread failed while stopping") from self._error
+            raise RuntimeError(
+                f"the {self._thread.name} thread failed while stopping"
+            ) from self._error
 
     def _run(self) -> None:
         try:
@@ -447,7 +464,7 @@ class _ThreadedServer:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with self._fake.serve() as base_url:
+        async with self._serve() as base_url:
             self._base_url = base_url
             self._ready.set()
             await self._stop.wait()

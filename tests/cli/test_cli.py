@@ -128,8 +128,14 @@ def run_cli(*args: str, script: bool = False, env: dict[str, str] | None = None)
 
 
 @contextlib.contextmanager
-def fake_server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`fake-server ARGS` run by the installed script: the process and its ready line."""
+def fake_server_process(
+    *args: str, exports: list[str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`fake-server ARGS` run by the installed script: the process and its ready line.
+
+    The `export` lines printed after it are read too (into ``exports`` if given):
+    the base URL's, and the token's unless `--token` was given.
+    """
     process = subprocess.Popen(  # noqa: S603 - our own entry point
         [str(SCRIPT), "fake-server", *args],
         stdout=subprocess.PIPE,
@@ -141,7 +147,11 @@ def fake_server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], 20)
         assert ready, "no serving line"
-        yield process, process.stdout.readline()
+        line = process.stdout.readline()
+        printed = [process.stdout.readline() for _ in range(1 if "--token" in args else 2)]
+        if exports is not None:
+            exports += printed
+        yield process, line
     finally:
         if process.poll() is None:
             process.kill()

@@ -147,7 +147,7 @@ HUGE = 10**5000  # its repr raises ValueError (more than 4,300 digits)
         (lambda: RetryPolicy(max_retries=-HUGE), "max_retries"),
         (lambda: RetryPolicy(backoff_base=-HUGE), "backoff_base"),
         (lambda: RateLimit(-HUGE), "requests"),
-        (lambda: EventSpec("x", currency=HUGE), "currency"),
+        (lambda: EventSpec("x", currency=HUGE), "currency"),  # type: ignore[arg-type]
     ],
 )
 def test_a_value_too_big_to_print_is_still_a_clear_error(

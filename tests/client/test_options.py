@@ -35,6 +35,7 @@ BAD_SETTINGS: list[tuple[str, Any]] = [
     ("max_response_bytes", True),
     ("clock", 1.0),
     ("sleep", "soon"),
+    ("on_event", [print]),
 ]
 
 

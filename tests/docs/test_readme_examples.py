@@ -21,8 +21,8 @@ import pytest
 
 from fathom_events import AsyncClient, Client
 from fathom_events.testing import FakeFathom
-from tests.support.helpers import SITE, FakeTime
-from tests.support.readme import README, RECIPES, Block, point_at_the_fake, python_blocks
+from tests.support.helpers import SITE
+from tests.support.readme import README, RECIPES, Block, python_blocks
 
 BLOCKS = [block for block in python_blocks() if block.section != RECIPES]
 
@@ -31,6 +31,7 @@ LEFT_ON_THE_FAKE: dict[str, dict[str, list[str]]] = {
     "Quick start (async)": {SITE: [], "WXYZ": []},
     "The blocking client": {SITE: ["Signed up"], "WXYZ": []},
     "Sites and the token": {SITE: [], "WXYZ": []},
+    "Seeing what the client does": {SITE: [], "WXYZ": []},
     "Bulk sync": {SITE: ["Purchased", "Signed up"], "WXYZ": ["Signed up"]},
     "Writing your own transport": {SITE: [], "WXYZ": []},
 }
@@ -64,16 +65,6 @@ def test_sybil_finds_every_python_block() -> None:
     """Sybil reads as many ```python blocks as the README has fences for, recipes included."""
     assert len(python_blocks()) == len(re.findall(r"^```python$", README.read_text(), re.MULTILINE))
     assert len(BLOCKS) == len(LEFT_ON_THE_FAKE) + len(TESTS_DEFINED)
-
-
-@pytest.fixture(name="world")
-def _world(
-    monkeypatch: pytest.MonkeyPatch, fake: FakeFathom, thread_url: str, fake_time: FakeTime
-) -> FakeFathom:
-    """A served fake holding the README's sites, where its default clients go."""
-    point_at_the_fake(monkeypatch, thread_url, fake_time)
-    fake.add_site("WXYZ")
-    return fake
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda block: f"line {block.line}: {block.heading}")

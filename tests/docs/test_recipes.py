@@ -1,7 +1,8 @@
 """The README's recipes run as written, each with its framework, against FakeFathom.
 
-Each recipe's code is taken from README.md (by Sybil, through readme.py, which
-also gives test_readme_examples.py every other block) and executed; ``AsyncClient()``
+Each recipe's code is taken from README.md, and again from the docs page that
+holds it (by Sybil, through readme.py, which also gives test_readme_examples.py
+every other block) and executed; ``AsyncClient()``
 in it reads the token from ``FATHOM_API_TOKEN`` and is pointed at the fake.
 Warnings are errors, and every test ends by collecting garbage, so that an
 unclosed session or socket fails it.
@@ -17,7 +18,7 @@ import gc
 import re
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -34,7 +35,14 @@ with warnings.catch_warnings():
 
 from fathom_events.testing import FakeFathom
 from tests.support.helpers import SITE, FakeTime
-from tests.support.readme import RECIPES, point_at_the_fake, python_blocks, recipe
+from tests.support.readme import (
+    DOCS_RECIPES,
+    README,
+    RECIPES,
+    point_at_the_fake,
+    python_blocks,
+    recipe,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -74,15 +82,31 @@ def _fathom_env(
     fake.add_event(SITE, "Signed up")
 
 
+Recipes = Callable[[str], list[str]]
+
+
+@pytest.fixture(name="recipes", params=["README.md", "docs"])
+def _recipes(request: pytest.FixtureRequest) -> Recipes:
+    """The recipes as the README holds them, then as the docs' pages do: each test runs on both."""
+    if request.param == "docs":
+        return lambda title: recipe(title, DOCS_RECIPES[title])
+    return recipe
+
+
 def test_every_recipe_block_is_run_here() -> None:
     """The recipes hold exactly the blocks the tests below run (test_readme_examples the rest)."""
     blocks = [block.heading for block in python_blocks() if block.section == RECIPES]
     assert collections.Counter(blocks) == RUN_HERE
+    in_docs = {title: len(recipe(title, page)) for title, page in DOCS_RECIPES.items()}
+    assert in_docs == RUN_HERE
+    assert all(page != README for page in DOCS_RECIPES.values())
 
 
-def test_starlette_lifespan_client_serves_each_run_of_the_app(fake: FakeFathom) -> None:
+def test_starlette_lifespan_client_serves_each_run_of_the_app(
+    fake: FakeFathom, recipes: Recipes
+) -> None:
     """The lifespan recipe answers through Starlette's TestClient, twice over, and closes."""
-    app = run(recipe("FastAPI and Starlette")[0])["app"]
+    app = run(recipes("FastAPI and Starlette")[0])["app"]
     for _ in range(2):  # each `with` runs the app (and its lifespan) in a new event loop
         with TestClient(app) as http:
             assert http.get(EVENTS_PATH).json() == ["Signed up"]
@@ -92,10 +116,10 @@ def test_starlette_lifespan_client_serves_each_run_of_the_app(fake: FakeFathom) 
 
 
 def test_starlette_module_level_client_serves_every_loop(
-    sessions_made: list[aiohttp.ClientSession], fake: FakeFathom
+    sessions_made: list[aiohttp.ClientSession], fake: FakeFathom, recipes: Recipes
 ) -> None:
     """One client made at import serves test clients in turn and two at once, in their loops."""
-    names = run(recipe("FastAPI and Starlette")[1])
+    names = run(recipes("FastAPI and Starlette")[1])
     app, fathom = names["app"], names["fathom"]
 
     def serve_twice() -> list[object]:
@@ -114,9 +138,9 @@ def test_starlette_module_level_client_serves_every_loop(
     no_warnings_left()
 
 
-async def test_aiohttp_cleanup_context_opens_and_closes_the_client() -> None:
+async def test_aiohttp_cleanup_context_opens_and_closes_the_client(recipes: Recipes) -> None:
     """The aiohttp.web recipe answers through aiohttp's test utilities and closes its client."""
-    names = run(recipe("aiohttp.web")[0])
+    names = run(recipes("aiohttp.web")[0])
     app = names["app"]
     async with AiohttpTestClient(TestServer(app)) as http:
         answer = await http.get(EVENTS_PATH)
@@ -126,9 +150,11 @@ async def test_aiohttp_cleanup_context_opens_and_closes_the_client() -> None:
     assert fathom.closed
 
 
-def test_django_helpers_serve_sync_code_async_views_and_threads(fake: FakeFathom) -> None:
+def test_django_helpers_serve_sync_code_async_views_and_threads(
+    fake: FakeFathom, recipes: Recipes
+) -> None:
     """The Django recipe works from sync code, request threads, and the ASGI server's loop."""
-    helpers, view = recipe("Django")
+    helpers, view = recipes("Django")
     names = run(helpers)
     compile(view, "README.md", "exec")  # the view itself needs Django; it awaits the helper
     assert "await event_names(site_id)" in view
@@ -152,9 +178,11 @@ def test_django_helpers_serve_sync_code_async_views_and_threads(fake: FakeFathom
     no_warnings_left()
 
 
-def test_worker_tasks_each_running_asyncio_run_share_one_client(fake: FakeFathom) -> None:
+def test_worker_tasks_each_running_asyncio_run_share_one_client(
+    fake: FakeFathom, recipes: Recipes
+) -> None:
     """The worker recipe's task, run in turn and in a thread pool, converges on every site."""
-    names = run(recipe("Celery and other workers")[0])
+    names = run(recipes("Celery and other workers")[0])
     task = names["ensure_goals_task"]
     fake.add_site("SITE2")
     fake.add_site("SITE3")
@@ -220,18 +248,18 @@ def _kernel() -> Iterator[Kernel]:
     kernel.shut_down()
 
 
-def notebook_cells() -> list[str]:
+def notebook_cells(recipes: Recipes) -> list[str]:
     """The notebook recipe, cell by cell."""
-    (notebook,) = recipe("Jupyter")
+    (notebook,) = recipes("Jupyter")
     cells = re.split(r"^# In \[\d+\]:\n", notebook, flags=re.MULTILINE)
     return [cell for cell in cells if cell]
 
 
 def test_jupyter_cells_await_the_client_in_the_kernels_loop(
-    kernel: Kernel, fake: FakeFathom
+    kernel: Kernel, fake: FakeFathom, recipes: Recipes
 ) -> None:
     """The notebook recipe's cells run one after another in one loop, with top-level await."""
-    cells = notebook_cells()
+    cells = notebook_cells(recipes)
     assert len(cells) == 3
     assert kernel.run_cell(cells[0]) is None
     assert kernel.run_cell(cells[1]) == ["Signed up"]
@@ -242,11 +270,11 @@ def test_jupyter_cells_await_the_client_in_the_kernels_loop(
 
 
 def test_jupyter_client_left_open_ends_with_the_kernels_loop(
-    sessions_made: list[aiohttp.ClientSession],
+    sessions_made: list[aiohttp.ClientSession], recipes: Recipes
 ) -> None:
     """A notebook client never closed has its session closed when the kernel's loop ends."""
     kernel = Kernel()
-    cells = notebook_cells()
+    cells = notebook_cells(recipes)
     kernel.run_cell(cells[0])
     kernel.run_cell(cells[1])
     (session,) = sessions_made
@@ -287,10 +315,10 @@ def fathom_plain(fathom_url: str) -> Iterator[AsyncClient]:
 
 
 def test_pytest_asyncio_fixtures_of_every_scope_serve_every_test(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, recipes: Recipes
 ) -> None:
     """The recipe's client fixture, at every scope and loop scope, serves tests in any loop."""
-    (source,) = recipe("pytest-asyncio")
+    (source,) = recipes("pytest-asyncio")
     fixture = re.search(r"@pytest_asyncio\.fixture\(.*?\n\n\n", source, re.DOTALL)
     assert fixture is not None
     assert 'scope="session", loop_scope="session"' in fixture[0]

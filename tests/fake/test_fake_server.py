@@ -27,10 +27,13 @@ from fathom_events.testing._plugin import _fathom_fake  # noqa: F401
 from fathom_events.testing._state import EventRecord
 from fathom_events.testing._wire import huge_chunks
 from tests.support.helpers import TOKEN, Api
+from tests.support.tls import Certificates, certificates_fixture
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+
+__all__ = ["certificates_fixture"]
 
 SITE = "CDBUGS"
 READER = "reader"
@@ -96,6 +99,31 @@ def test_serve_in_thread_answers_blocking_urllib(fake: FakeFathom) -> None:
             created = json.loads(response.read())
         assert [event["id"] for event in fake.events(SITE)] == [created["id"]]
     assert not [thread for thread in threading.enumerate() if thread.name == "FakeFathom"]
+
+
+async def test_serve_takes_a_tls_context(fake: FakeFathom, certificates: Certificates) -> None:
+    """serve(ssl=context) serves https://127.0.0.1:<port>/v1 with that context's certificate."""
+    async with fake.serve(ssl=certificates.server_context()) as base_url:
+        assert re.fullmatch(r"https://127\.0\.0\.1:\d+/v1", base_url)
+        connector = aiohttp.TCPConnector(ssl=certificates.client_context())
+        async with aiohttp.ClientSession(connector=connector) as session:
+            reply = await Api(session, base_url).call("GET", events_path())
+        assert reply.status == 200
+        async with aiohttp.ClientSession() as session:  # without the test CA: refused
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):
+                await Api(session, base_url).call("GET", events_path())
+
+
+def test_serve_in_thread_takes_a_tls_context(fake: FakeFathom, certificates: Certificates) -> None:
+    """serve_in_thread(ssl=context) serves blocking code over TLS."""
+    with fake.serve_in_thread(ssl=certificates.server_context()) as base_url:
+        assert base_url.startswith("https://127.0.0.1:")
+        request = urllib.request.Request(  # noqa: S310 - loopback URL built by the fake
+            base_url + events_path(), headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        context = certificates.client_context()
+        with urllib.request.urlopen(request, timeout=5, context=context) as response:  # noqa: S310
+            assert json.loads(response.read())["data"] == []
 
 
 def test_serve_in_thread_stops_despite_a_hung_request(fake: FakeFathom) -> None:

@@ -23,9 +23,12 @@ import aiohttp
 import pytest
 
 from fathom_events import (
+    AnswerReceived,
     APIConnectionError,
     AsyncClient,
     BadRequestError,
+    CallFinished,
+    CallRecord,
     FathomError,
     RedirectError,
     RetryPolicy,
@@ -44,7 +47,11 @@ from tests.support.faces import (  # noqa: F401 - every_face_fixture: `face`, an
 )
 from tests.support.helpers import SITE, TOKEN
 from tests.support.hostile import RawRequest, RawServer, Reply, always, http
-from tests.support.secrecy import assert_frames_token_free, assert_token_free
+from tests.support.secrecy import (
+    assert_frames_token_free,
+    assert_records_token_free,
+    assert_token_free,
+)
 
 #: Every error these tests meet is walked for the token once each test ends (see conftest).
 pytestmark = pytest.mark.usefixtures("every_error_token_free")
@@ -93,15 +100,21 @@ HOSTILE: dict[str, Callable[[RawRequest], Reply]] = {
 async def test_no_frame_along_an_error_holds_the_token(
     face: Face, reply: Callable[[RawRequest], Reply]
 ) -> None:
-    """Whatever a hostile server answers, nothing the error leads to holds the token, frames too."""
+    """Whatever a hostile server answers, nothing the error leads to holds the token, frames too,
+    nor does any record on_event was given."""
     if face.transport == "user" and reply is HOSTILE["header-over-8KiB"]:
         # aiohttp refuses a header over 8 KiB; httpx (h11) reads it and answers: whether such
         # a header is an error is the HTTP stack's choice, not a promise of the client.
         pytest.skip("a header over 8 KiB is an error of aiohttp's parser only")
     server = RawServer(reply)
-    async with opened(face, server, retry=NO_RETRY, max_response_bytes=CAP) as run:
+    seen: list[CallRecord] = []
+    async with opened(
+        face, server, retry=NO_RETRY, max_response_bytes=CAP, on_event=seen.append
+    ) as run:
         error = await raised(run, lambda c: c.events.list(SITE))
     assert_token_free(error, TOKEN)
+    assert [type(record) for record in seen][-2:] == [AnswerReceived, CallFinished]
+    assert_records_token_free(seen, TOKEN)
 
 
 # --- the token echoed as a header's name ----------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypedDict
 
+import attrs
 import pytest
 
 import fathom_events.exceptions as errors_module
@@ -30,6 +31,7 @@ from fathom_events import (
     PermissionDeniedError,
     RateLimitError,
     RedirectError,
+    RequestSent,
     ResponseDecodeError,
     ResponseTooLargeError,
     RetryPolicy,
@@ -49,6 +51,7 @@ from tests.support.helpers import SITE, TOKEN
 from tests.support.hostile import RawServer, http
 from tests.support.secrecy import (
     assert_frames_token_free,
+    assert_records_token_free,
     assert_token_free,
     summary,
     unpickled_summary,
@@ -182,6 +185,14 @@ async def test_errors_unpickle_whole_in_another_process(transport: TransportKind
     for error, seen in zip(samples, there, strict=True):
         assert seen == summary(error)
         assert TOKEN not in repr(seen)
+
+
+def test_record_walk_finds_a_token_in_a_record() -> None:
+    """The walk over on_event's records is able to fail: it finds a token in a record's URL."""
+    leaky = RequestSent(call_id=1, operation="events.list", attempt=1, method="GET", url=TOKEN)
+    assert_records_token_free([RequestSent(**{**attrs.asdict(leaky), "url": URL})], TOKEN)
+    with pytest.raises(AssertionError, match="the token shows"):
+        assert_records_token_free([leaky], TOKEN)
 
 
 def test_token_walk_finds_a_token_hidden_deep_in_a_cause() -> None:

@@ -6,10 +6,15 @@ import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from benchmarks.dataset import Dataset
+from benchmarks.runner import serve
+from benchmarks.watch_cost import SETUPS
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = (
@@ -131,3 +136,35 @@ def test_chart_redraws_from_the_json(folder: Path, run: tuple[str, dict[str, Any
     out = folder / "again.png"
     run_module("benchmarks.chart", str(folder / "results.json"), "-o", str(out), "--label", "x")
     assert out.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_every_process_runs_with_the_same_allocator_settings() -> None:
+    """Server and clients run with glibc's malloc thresholds fixed, unless --malloc default."""
+    from benchmarks import runner  # noqa: PLC0415 - the runner, not its command line
+
+    fixed = runner.process_environment(runner.parse_args([]).malloc)
+    assert fixed["MALLOC_MMAP_THRESHOLD_"] == str(1 << 20)
+    assert fixed["MALLOC_TRIM_THRESHOLD_"] == str(8 << 20)
+    default = runner.process_environment(runner.parse_args(["--malloc", "default"]).malloc)
+    assert "MALLOC_MMAP_THRESHOLD_" not in default
+
+
+def test_the_report_says_how_malloc_was_set(finished: subprocess.CompletedProcess[str]) -> None:
+    """The run's report names the allocator setting it ran with."""
+    assert "malloc thresholds fixed" in finished.stdout
+
+
+@pytest.fixture(scope="module", name="lean_server")
+def _lean_server() -> Iterator[str]:
+    """The lean benchmark server with a few small sites: its base URL."""
+    data = Dataset(sites=2, events_per_site=5, big_site_events=1, huge_site_events=1)
+    with serve(data, "lean", None, "default") as server:
+        yield server.base_url
+    assert server.process.stdout is not None
+    server.process.stdout.close()  # the runner leaves its pipe to the process's end
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_the_watching_cost_script_runs_in_each_set_up(lean_server: str, setup: str) -> None:
+    """benchmarks/watch_cost.py makes its GETs in each set-up (nothing is counted here)."""
+    run_module("benchmarks.watch_cost", lean_server, "3", setup)

@@ -31,10 +31,15 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     for layer in (
         # The public data, errors, the version string and the import-free defaults.
         "types exceptions _version _defaults",
-        "_checks",  # input checks and value display, for every layer above
+        # Input checks and value display, and the loggers (FATHOM_EVENTS_LOG), for every
+        # layer above.
+        "_checks _logs",
         "_converter",
         "_protocol",
         "_loops",  # the running asyncio loop, asked for with an error saying what works
+        # Watching calls: the on_event records, the observer that makes them at each step
+        # (the retry loop, the limits and the sender call it), the OpenTelemetry bridge.
+        "_observe",
         # Sending: the public transport contract, the one sender, the aiohttp transport
         # and its sessions per event loop. Below the options, which name the contract
         # (their ``transport`` field); the sender is made from the options' values.
@@ -42,7 +47,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         # Around the no-I/O core: options, limits (the in-flight cap shared across loops,
         # the rate limiter, the cool-down, and the budget shared through Redis), retries
         # (the loop around the sender), paging, bulk (the algorithms and their data).
-        "_options _limits _redis_limiter _retry _pagination _bulk _bulk_types _sends",
+        "_options _limits _redis_limiter _retry _pagination _bulk _bulk_types _sends _builtins",
         "_client _events _sites _token",  # the async client and its resources
         "_blocking",  # the blocking client
         "__init__",  # the front door: re-exports the rooms below it

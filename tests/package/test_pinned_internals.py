@@ -15,6 +15,11 @@ again before the new version is allowed.
 * anyio: the blocking ``Client`` enters the loop it captured under its
   ``BlockingPortal`` directly (``run_coroutine_threadsafe``), one thread hop
   per call instead of two.
+* opentelemetry-api: ``_observe._otel.none_set`` tells that no tracer or meter
+  provider is set from the API's globals (``trace._TRACER_PROVIDER``,
+  ``metrics._internal._METER_PROVIDER``), which its own proxies read, since its
+  getters cost an exception per absent environment variable on every call; and
+  an unset meter provider is the API's ``_ProxyMeterProvider``.
 """
 
 from __future__ import annotations
@@ -34,9 +39,14 @@ import anyio
 import anyio.lowlevel
 import attrs
 import pytest
+from opentelemetry import trace
+from opentelemetry.metrics import _internal as metrics_globals
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
 
 from fathom_events import Client, Currency, Event
 from fathom_events import _converter as conv
+from fathom_events._observe import _otel
 from tests.support.helpers import SITE, TOKEN
 
 UTC = timezone.utc
@@ -186,3 +196,19 @@ def test_the_loop_captured_under_the_portal_is_the_portals_own() -> None:
 
         assert loop is held._loop
         assert held.run(entered_directly) == (loop, ["first", "second"])
+
+
+def test_the_two_ways_to_tell_no_provider_is_set_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API's globals (read once a call) and its getters tell alike whether a tracer or a
+    meter provider is set. If this fails, point _otel.none_set at _none_set_publicly."""
+    assert _otel.none_set is _otel._none_set_in_globals
+    assert _otel._none_set_in_globals() is _otel._none_set_publicly() is True
+    tracing = TracerProvider(shutdown_on_exit=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(trace, "_TRACER_PROVIDER", tracing)
+        assert _otel._none_set_in_globals() is _otel._none_set_publicly() is False
+    metering = MeterProvider(shutdown_on_exit=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(metrics_globals, "_METER_PROVIDER", metering)
+        assert _otel._none_set_in_globals() is _otel._none_set_publicly() is False
+    assert _otel._none_set_in_globals() is True

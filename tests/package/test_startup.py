@@ -29,8 +29,9 @@ CLIENT_MODULES = {
     "fathom_events._bulk",
     "fathom_events._pagination",
 }
-# Heavy libraries, and the test fake with its server side.
-HEAVY = ("aiohttp", "anyio", "rich.console", "fathom_events.testing")
+# Heavy libraries (OpenTelemetry is the application's to import), the TLS test tools, and
+# the test fake with its server side.
+HEAVY = ("aiohttp", "anyio", "rich.console", "opentelemetry", "fathom_events.testing", "trustme")
 # The command line's rooms that only running a command needs.
 COMMANDS = {
     "fathom_events._cli._commands",
@@ -100,6 +101,22 @@ def test_importing_the_package_loads_only_its_front_door(tmp_path: Path) -> None
     assert redis_modules(modules) == set()
     assert {m for m in modules if m.startswith(("rich", "attr", "cattrs"))} == set()
     assert {m for m in modules if m.startswith("fathom_events.")} == {"fathom_events._version"}
+
+
+def test_importing_the_package_reads_no_setting_and_loads_nothing_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With FATHOM_EVENTS_LOG and FATHOM_API_BASE_URL set, the import stays the front door.
+
+    The settings are read by the first client, not by the import: no logging, no ssl,
+    no proxy lookup (urllib.request), and never the TLS test tools.
+    """
+    monkeypatch.setenv("FATHOM_EVENTS_LOG", "debug")
+    monkeypatch.setenv("FATHOM_API_BASE_URL", "https://api.example.test/v1")
+    _, modules = loaded_by(IMPORT_ONLY, folder=tmp_path)
+    assert {m for m in modules if m.startswith("fathom_events.")} == {"fathom_events._version"}
+    new = {"logging", "ssl", "urllib.request", "trustme", "cryptography"}
+    assert {m for m in modules for n in new if m == n or m.startswith(n + ".")} == set()
 
 
 def redis_modules(modules: set[str]) -> set[str]:
@@ -183,6 +200,50 @@ def test_a_command_loads_the_client_but_not_the_fake(tmp_path: Path) -> None:
     assert {"fathom_events._client", "fathom_events._cli._commands", "aiohttp"} <= modules
     assert {m for m in modules if m.startswith(("aiohttp.web", "fathom_events.testing"))} == set()
     assert modules & {"fathom_events._cli._demo", "fathom_events._cli._fakeserver"} == set()
+
+
+# Two clients call the fake at sys.argv[2], one without on_event and one with; sys.argv[3]
+# "hidden" first makes OpenTelemetry unimportable, as it is without the otel extra.
+TWO_CALLS = """\
+import asyncio, sys
+hidden = sys.argv[3] == "hidden"
+if hidden:
+    class Hide:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name.partition(".")[0] == "opentelemetry":
+                raise ModuleNotFoundError(name)
+            return None
+    sys.meta_path.insert(0, Hide)
+import fathom_events
+seen = []
+async def main():
+    async with fathom_events.AsyncClient(TOKEN, sys.argv[2]) as plain:
+        assert (plain._observer is None) == hidden, plain._observer
+        await plain.events.list("SITE1")
+    async with fathom_events.AsyncClient(TOKEN, sys.argv[2], on_event=seen.append) as watched:
+        await watched.events.list("SITE1")
+asyncio.run(main())
+kinds = [type(record).__name__ for record in seen]
+assert kinds == ["CallStarted", "RequestSent", "AnswerReceived", "CallFinished"], kinds
+open(sys.argv[1], "w").write("\\n".join(sorted(sys.modules)))
+""".replace("TOKEN", repr(TOKEN))
+
+
+@pytest.mark.parametrize("opentelemetry", ["hidden", "installed"])
+def test_calls_load_no_opentelemetry_the_application_did_not(
+    opentelemetry: str, tmp_path: Path
+) -> None:
+    """Without the otel extra, or with it and an application that never imported it, calls
+    (watched or not) work and load nothing of OpenTelemetry; without it and on_event, no
+    observer is made."""
+    fake = FakeFathom({TOKEN: ["*"]})
+    fake.seed(1, 2)
+    with fake.serve_in_thread() as url:
+        code, modules = loaded_by(TWO_CALLS, url, opentelemetry, folder=tmp_path)
+    assert (code, len(fake.requests)) == (0, 2)
+    assert {m for m in modules if m.partition(".")[0] == "opentelemetry"} == set()
+    assert "fathom_events._observe._otel" not in modules
 
 
 @pytest.fixture(name="front_door")

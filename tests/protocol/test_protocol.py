@@ -136,6 +136,30 @@ def test_delete_and_wipe_paths() -> None:
 
 
 @pytest.mark.parametrize(
+    ("request_", "name", "site_id"),
+    [
+        (proto.build_list("S/1"), "events.list", "S/1"),
+        (proto.build_list(".."), "events.list", ".."),
+        (proto.build_get("a%2Fb é", "E"), "events.get", "a%2Fb é"),
+        (proto.build_get("S", "E"), "events.get", "S"),
+        (proto.build_create("S", "Signed up"), "events.create", "S"),
+        (proto.build_update("S", "E", name="N"), "events.update", "S"),
+        (proto.build_delete("S", "E"), "events.delete", "S"),
+        (proto.build_wipe("S", "E"), "events.wipe", "S"),
+        (proto.build_list_sites(), "sites.list", None),
+        (proto.build_get_site("S"), "sites.get", "S"),
+        (proto.TOKEN_REQUEST, "token.get", None),
+    ],
+)
+def test_each_request_says_what_it_is_about(
+    request_: proto.Request, name: str, site_id: str | None
+) -> None:
+    """A request names its call (resource.operation) and the site it is about, as given:
+    the id comes back whatever its characters."""
+    assert (request_.name, request_.site_id) == (name, site_id)
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("2020-08-21 15:24:00", datetime(2020, 8, 21, 15, 24, tzinfo=UTC)),

@@ -159,7 +159,9 @@ class Face:
         return _in_a_thread(server)
 
     @contextlib.asynccontextmanager
-    async def open(self, token: str, base_url: str, /, **options: Any) -> AsyncIterator[Opened]:
+    async def open(
+        self, token: str, base_url: str | None, /, **options: Any
+    ) -> AsyncIterator[Opened]:
         """A client of this face and transport; closed (in a worker thread if blocking) after."""
         if self.transport == "user":
             options = {"transport": user_transport(), **options}

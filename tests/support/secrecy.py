@@ -199,3 +199,14 @@ def summary(error: BaseException) -> dict[str, Any]:
 def unpickled_summary(blob: bytes) -> dict[str, Any]:
     """The summary of the error pickled in ``blob``: run in another process by the tests."""
     return summary(pickle.loads(blob))  # noqa: S301 - bytes our own test just made
+
+
+def assert_records_token_free(records: Iterable[object], token: str, *forms: str) -> None:
+    """No record ``on_event`` was handed shows ``token`` (or one of its ``forms``), nor does
+    anything it holds."""
+    every = (token, *forms)
+    for record in records:
+        for obj in reachable(record):
+            assert not _shows(obj, every), (
+                f"the token shows in a {type(obj).__name__} of {record!r:.300}"
+            )
