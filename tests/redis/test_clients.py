@@ -25,12 +25,14 @@ import pytest
 
 from fathom_events import (
     AsyncClient,
+    CallRecord,
     Client,
     InvalidRequestError,
     RateLimit,
     RateLimitError,
     RetryPolicy,
     SharedBudgetError,
+    Waited,
 )
 from fathom_events._options import ClientOptions
 from fathom_events._redis_limiter import RedisRateLimiter
@@ -292,3 +294,28 @@ def test_a_url_redis_py_cannot_read_is_refused_when_the_client_is_made() -> None
     with pytest.raises(InvalidRequestError, match="redis-py cannot read it") as raised:
         AsyncClient(TOKEN, rate_limit=rate_limit)
     assert PASSWORD not in str(raised.value)
+
+
+async def test_the_shared_limiters_waits_are_told_to_a_watched_call(
+    fake: FakeFathom, base_url: str, fake_time: FakeTime, redis_url: str
+) -> None:
+    """on_event hears the shared limiter's waits as the in-process one's: cool-down, then rest."""
+    seen: list[CallRecord] = []
+    async with AsyncClient(
+        TOKEN,
+        base_url,
+        rate_limit=RateLimit(1, 60, redis_url=redis_url),
+        on_event=seen.append,
+        clock=fake_time.clock,
+        sleep=fake_time.sleep,
+    ) as client:
+        on_fake_time(client, fake_time)
+        await client.events.list(SITE)
+        await client.events.list(SITE)
+        await client._limits.cool_down(45)  # as another call's 429 would; the place frees in 60
+        await client.events.list(SITE)
+    assert [(w.reason, w.seconds) for w in seen if isinstance(w, Waited)] == [
+        ("rate_limit", 60.0),
+        ("cool_down", 45.0),
+        ("rate_limit", 15.0),
+    ]
