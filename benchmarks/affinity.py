@@ -1,9 +1,10 @@
-"""Pinning processes to CPUs, and reading a process's CPU time, where the OS allows."""
+"""Pinning processes to CPUs, reading a process's CPU time where the OS allows, stopping one."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 from pathlib import Path
 
 
@@ -29,3 +30,13 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     # Fields 14 and 15 of stat(5), counted from after the command name's ")".
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    """End a process we started: SIGTERM, and SIGKILL if it is still there 10 s later."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

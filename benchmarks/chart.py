@@ -5,10 +5,12 @@
 
 The top panel shows each workload's speed relative to raw aiohttp, per
 client (grouped bars: the median of the ratios paired within each repeat;
-the whiskers span the lowest and the highest repeat). The bottom panel, when
+the whiskers span the lowest and the highest repeat). The next panel, when
 the run has W6, shows W6's wall time per client against its bound
 (``requests x delay / in flight``) and the goal (1.15x the bound); there the
-raw aiohttp row is the hand-written script. ``python -m benchmarks`` draws it
+raw aiohttp row is the hand-written script. The last, when the run has W7,
+shows each W7 job's time as a multiple of the least time its budget allows,
+with and without Redis, and its 429s. ``python -m benchmarks`` draws it
 after every run (``--chart PATH``, ``--no-chart``).
 
 Needs matplotlib (in the ``bench`` extra); the runner skips the chart, with a
@@ -21,11 +23,13 @@ import argparse
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .registry import FLOOR_KEY
 from .report import W6_BOUND_LIMIT
+from .shared_budget import GOAL as W7_GOAL
 
 # One colour per client: fathom's blue (async) and orange (blocking), darker with
 # the speedups; the rivals in muted tones.
@@ -86,15 +90,23 @@ def draw(summary: dict[str, Any], path: Path, *, label: str | None = None) -> Pa
         for c in summary["clients"]
         if bulk and rows.get((bulk["name"], c["key"]), {}).get("runs")
     ]
-    tall = 6.0 + (3.8 if bulk_rows else 0.0)
-    figure = plt.figure(figsize=(13, tall), layout="constrained")
+    budget = summary.get("shared_budget")
+    # The panels drawn, top to bottom, each with its height in inches.
+    panels: list[tuple[float, Callable[[Any], None]]] = []
+    if clients:
+        room = 0.2 if label else 0.0
+        panels.append((6.0, lambda axis: _ratios(axis, rows, names, clients, room=room)))
     if bulk is not None and bulk_rows:
-        panels = figure.subfigures(2, 1, height_ratios=[6.0, 3.8], squeeze=False)
-        top, bottom = panels[0][0].subplots(), panels[1][0].subplots()
-        _bulk(bottom, bulk, bulk_rows)
-    else:
-        top = figure.subplots()
-    _ratios(top, rows, names, clients, room=0.2 if label else 0.0)
+        panels.append((3.8, lambda axis: _bulk(axis, bulk, bulk_rows)))
+    if budget is not None:
+        panels.append((1.2 + 0.35 * len(budget["jobs"]), lambda axis: _budget(axis, budget)))
+    heights = [height for height, _ in panels]
+    figure = plt.figure(figsize=(13, sum(heights)), layout="constrained")
+    subfigures = figure.subfigures(len(panels), 1, height_ratios=heights, squeeze=False)
+    axes = [subfigure[0].subplots() for subfigure in subfigures]
+    for axis, (_, panel) in zip(axes, panels, strict=True):
+        panel(axis)
+    top = axes[0]
     figure.suptitle(
         f"fathom_events against raw aiohttp\n{_subtitle(summary)}",
         fontsize=12,
@@ -240,6 +252,47 @@ def _bulk(axis: Any, bulk: dict[str, Any], rows: list[dict[str, Any]]) -> None:
         fontsize=10,
         loc="left",
     )
+
+
+def _budget(axis: Any, section: dict[str, Any]) -> None:
+    """W7: each job's time over the least its budget allows, in percent, with and without Redis."""
+    jobs = [job for job in section["jobs"] if "not_run" not in job]
+    names = [
+        f"{job['processes']} processes, {'Redis' if job['redis'] else 'each its own budget'}"
+        for job in jobs
+    ]
+    over = [100 * (job["times_least"] - 1) for job in jobs]
+    goal = 100 * (W7_GOAL - 1)
+    # A job far over (a tiny --quick run without Redis) is cut at the panel's edge.
+    edge = max([goal, *(value for value in over if value <= 10 * goal)]) * 1.4
+    ys = list(range(len(jobs)))[::-1]
+    colours = ["#08519c" if job["redis"] else "#bdbdbd" for job in jobs]
+    axis.barh(ys, [min(max(value, 0), edge) for value in over], 0.7, color=colours, zorder=2)
+    for y, job, value in zip(ys, jobs, over, strict=True):
+        text = f" +{value:.1f}% ({job['seconds']:.2f} s), {job['refused_429']:,} 429s"
+        if value > edge:
+            axis.text(edge, y, f"{text.strip()} \u2192 ", ha="right", va="center", fontsize=8)
+        else:
+            axis.text(max(value, 0), y, text, va="center", fontsize=8)
+    axis.axvline(goal, color="#d73027", linewidth=1.2, linestyle="--", zorder=3)
+    axis.text(
+        goal,
+        len(jobs) - 0.45,
+        f" goal with Redis: +{goal:g}%, no 429",
+        fontsize=8,
+        color="#d73027",
+        va="bottom",
+    )
+    axis.set_yticks(ys, names, fontsize=9)
+    axis.set_ylim(-0.6, len(jobs) - 0.1)
+    axis.set_xlim(0, edge)
+    axis.set_xlabel(
+        f"wall time over the least time the budget allows ({section['least_seconds']:g} s),"
+        " percent (one run each; lower is better)"
+    )
+    axis.grid(axis="x", color="#dddddd", zorder=0)
+    axis.set_axisbelow(True)
+    axis.set_title(section["title"], fontsize=10, loc="left")
 
 
 def _seconds(value: float) -> str:

@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import shared_budget
 from .registry import FLOOR_KEY
 
 if TYPE_CHECKING:
@@ -307,6 +308,8 @@ def markdown(summary: dict[str, Any]) -> str:
         value = _number(verdict["value"], ".2f" if ratio else ".1f", suffix)
         lines.append(f"| {verdict['target']} | {verdict['variant']} | {value} | {goal} | {met} |")
     lines += _bulk_table(summary)
+    if "shared_budget" in summary:
+        lines += shared_budget.markdown(summary["shared_budget"])
     return "\n".join(lines)
 
 

@@ -17,16 +17,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from . import chart, report
-from .affinity import cpu_seconds, pin, usable_cpus
+from . import chart, report, shared_budget
+from .affinity import cpu_seconds, pin, stop, usable_cpus
 from .dataset import Dataset
 from .registry import CLIENTS, ClientSpec
+from .shared_budget import BudgetSettings
 from .workloads import Workload, standard
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +55,7 @@ def process_environment(malloc: str) -> dict[str, str]:
     return environment
 
 
+BUDGET_NAME = "W7"  # not a client's workload: processes sharing a budget (shared_budget.py)
 _SERVER_START_TIMEOUT = 120.0
 
 
@@ -66,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workloads",
         default="",
-        help="comma-separated subset of W1,W2@32,W2@64,W3,W4,W5,MEM,W6 (default: all)",
+        help="comma-separated subset of W1,W2@32,W2@64,W3,W4,W5,MEM,W6,W7 (default: all)",
     )
     parser.add_argument(
         "--clients",
@@ -108,6 +110,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0,
         help="W6: the concurrency= the fathom clients pass to pull/plan/apply"
         " (default: the library's, max_in_flight)",
+    )
+    sizes.add_argument(
+        "--w7-processes",
+        default="2,4,8",
+        help="W7: the numbers of processes sharing the budget, one job each (2,4,8)",
+    )
+    sizes.add_argument("--w7-requests", type=int, default=400, help="W7: GETs per job (400)")
+    sizes.add_argument(
+        "--w7-rate-limit",
+        metavar="N/SECONDS",
+        default="100/2",
+        help="W7: the budget the server allows and every process's RateLimit (100/2)",
+    )
+    sizes.add_argument(
+        "--w7-delay",
+        type=float,
+        default=20.0,
+        help="W7: milliseconds the server holds each answer back (20)",
     )
     parser.add_argument(
         "--quick",
@@ -157,7 +177,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.w5_concurrency = 2
         args.memory_events = 500
         args.w6_sites, args.w6_delay = 6, 1.0
+        args.w7_requests, args.w7_rate_limit, args.w7_delay = 30, "10/0.25", 1.0
     return args
+
+
+def budget_settings(args: argparse.Namespace) -> BudgetSettings:
+    """W7's sizes from the command line."""
+    budget, _, per_seconds = args.w7_rate_limit.partition("/")
+    processes = tuple(int(n) for n in args.w7_processes.split(",") if n.strip())
+    return BudgetSettings(
+        processes=processes,
+        requests=args.w7_requests,
+        budget=int(budget),
+        per_seconds=float(per_seconds),
+        delay=args.w7_delay / 1000,
+    )
 
 
 def _pick(names: str, known: list[str], what: str) -> list[str]:
@@ -182,9 +216,11 @@ class Server:
 
 
 @contextmanager
-def serve(data: Dataset, kind: str, cpu: int | None, malloc: str) -> Iterator[Server]:
-    """Start the server in its own process; stop it on the way out."""
-    command = [sys.executable, "-m", "benchmarks.server", *data.as_args()]
+def serve(
+    data: Dataset, kind: str, cpu: int | None, malloc: str, extra: list[str] | None = None
+) -> Iterator[Server]:
+    """Start the server in its own process (``extra``: more flags); stop it on the way out."""
+    command = [sys.executable, "-m", "benchmarks.server", *data.as_args(), *(extra or [])]
     if cpu is not None:
         command.append(f"--cpu={cpu}")
     if kind == "fake":
@@ -203,12 +239,7 @@ def serve(data: Dataset, kind: str, cpu: int | None, malloc: str) -> Iterator[Se
             raise RuntimeError(f"the benchmark server did not start: {line!r}")
         yield Server(process, line.split()[1])
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def run_client(
@@ -262,7 +293,7 @@ def schedule(
         shift = repeat % len(clients)
         order = clients[shift:] + clients[:shift]
         todo = [w for w in workloads if repeat == 0 or not w.once]
-        if batch:
+        if batch and todo:
             for spec in order:
                 yield repeat, spec, todo
         else:
@@ -296,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         w6_in_flight=MAX_IN_FLIGHT,
         w6_sites_at_once=args.w6_sites_at_once,
     )
-    names = _pick(args.workloads, [w.name for w in every], "workloads")
+    names = _pick(args.workloads, [*(w.name for w in every), BUDGET_NAME], "workloads")
+    with_budget = BUDGET_NAME in names
     if args.server == "fake" and "W6" in names:
         # FakeFathom keeps what a sync changes (so a repeat would find less to do) and
         # has no delay of its own: W6 needs the lean server.
@@ -304,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("W6 runs on the lean server only (drop --server fake)")
         names.remove("W6")
     workloads = [w for w in every if w.name in names]
+    budget = budget_settings(args)
     keys = _pick(args.clients, list(CLIENTS), "clients")
     wanted = [CLIENTS[key] for key in keys]
     missing = {spec.key: spec.missing() for spec in wanted if spec.missing()}
@@ -316,13 +349,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     # The runner itself shares the client's CPU: it only waits while a client runs.
     pin(client_cpu)
-    with serve(data, args.server, server_cpu, args.malloc) as server:
+
+    def log(text: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    serving = serve(data, args.server, server_cpu, args.malloc) if workloads else nullcontext()
+    with serving as server:
         for repeat, spec, todo in schedule(workloads, clients, args.repeats, batch=args.batch):
-            print(
-                f"[{time.monotonic() - started:6.1f}s] repeat {repeat + 1}/{args.repeats}:"
-                f" {spec.name} - {', '.join(w.name for w in todo)}",
-                file=sys.stderr,
-                flush=True,
+            log(
+                f"repeat {repeat + 1}/{args.repeats}:"
+                f" {spec.name} - {', '.join(w.name for w in todo)}"
             )
             for result in run_client(
                 spec,
@@ -335,6 +371,20 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 result["repeat"] = repeat
                 results.setdefault((result["workload"], spec.key), []).append(result)
+    budget_section = None
+    if with_budget:
+        # W7 has a server of its own: the budget, and the delay on every answer.
+        with serve(
+            budget.dataset(), "lean", server_cpu, args.malloc, budget.server_args()
+        ) as server:
+            budget_section = shared_budget.run(
+                budget,
+                base_url=server.base_url,
+                server_cpu=server_cpu,
+                client_cpu=client_cpu,
+                timeout=args.timeout,
+                log=log,
+            )
     summary = report.summarise(
         workloads=workloads,
         clients=wanted,
@@ -350,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         machine=machine((server_cpu, client_cpu)),
     )
+    if budget_section is not None:
+        summary["shared_budget"] = budget_section
     print(report.markdown(summary))
     args.json.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nNumbers written to {args.json}", file=sys.stderr)

@@ -16,6 +16,14 @@ timer of the event loop, so a waiting answer costs no CPU, as a slow network
 costs a real server none. (No client under test pipelines requests, so the
 answers on one connection cannot overtake each other.)
 
+With ``--rate-limit N/SECONDS`` (W7's server) the token has a budget,
+counted as FakeFathom counts it (its ``Throttle``: Laravel's fixed window,
+opened by the first request): a request past it is answered 429 with
+``Retry-After``, after the same delay as any other. ``GET /_bench/budget``
+(no token needed) then says how many requests were answered and refused, and
+the seconds from the first request's arrival to the last answer's writing;
+``DELETE /_bench/budget`` starts afresh (a new window, counts at zero).
+
 Run it alone with ``python -m benchmarks.server --port 8000``; the runner
 starts it with ``--port 0`` and reads the ``listening`` line for the URL.
 """
@@ -27,6 +35,8 @@ import asyncio
 import json
 import signal
 import sys
+import time
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl, unquote
 
@@ -39,23 +49,78 @@ if TYPE_CHECKING:
 
 MAX_PAGE = 100
 DEFAULT_LIMIT = 10
-_REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found"}
+_REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    404: b"Not Found",
+    429: b"Too Many Requests",
+}
 _AUTH = b"\r\nauthorization: bearer " + dataset.TOKEN.encode() + b"\r\n"
 _CLOSE = b"\r\nconnection: close"
 _HEAD_END = b"\r\n\r\n"
 _NET_TARGET = f"/v1/sites/{dataset.NET_PREFIX}".encode()
 _LENGTH = b"\r\ncontent-length:"
+BUDGET_PATH = "/_bench/budget"
+_BUDGET_TARGET = BUDGET_PATH.encode()
 
 
-def response(status: int, body: object) -> bytes:
-    """A whole HTTP/1.1 answer with a JSON body."""
+def response(status: int, body: object, headers: bytes = b"") -> bytes:
+    """A whole HTTP/1.1 answer with a JSON body (``headers``: more lines, each ending CRLF)."""
     payload = dataset.dumps(body)
-    head = b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (
+    head = b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" % (
         status,
         _REASONS[status],
         len(payload),
     )
-    return head + payload
+    return head + headers + b"\r\n" + payload
+
+
+class Budget:
+    """W7's budget for the token, counted by FakeFathom's ``Throttle``, and what it saw."""
+
+    def __init__(self, requests: int, seconds: float) -> None:
+        self._limit = (requests, seconds)
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh window and counts, for the next job."""
+        # FakeFathom's own counting (Laravel's), so that W7's server and the acceptance
+        # tests' fake refuse the same requests.
+        from fathom_events.testing._throttle import Throttle  # noqa: PLC0415 - W7's server only
+
+        self._throttle = Throttle(*self._limit, lambda: datetime.now(timezone.utc))
+        self.answered = 0
+        self.refused = 0
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def refusal(self) -> bytes | None:
+        """Count a request in: None if the budget allows it, else the 429 to answer."""
+        if self.first is None:
+            self.first = time.monotonic()
+        retry_after = self._throttle.spend(dataset.TOKEN)
+        if retry_after is None:
+            self.answered += 1
+            return None
+        self.refused += 1
+        return response(429, {"error": "Too Many Attempts."}, b"Retry-After: %d\r\n" % retry_after)
+
+    def written(self) -> None:
+        """An answer (of any status) went out now."""
+        self.last = time.monotonic()
+
+    def control(self, method: bytes) -> bytes:
+        """``GET``: the counts and the seconds from first arrival to last answer.
+
+        ``DELETE`` resets them first.
+        """
+        if method == b"DELETE":
+            self.reset()
+        seconds = None if self.first is None or self.last is None else self.last - self.first
+        return response(
+            200, {"answered": self.answered, "refused": self.refused, "seconds": seconds}
+        )
 
 
 _UNAUTHORIZED = response(401, {"error": "Unauthenticated."})
@@ -77,7 +142,8 @@ _TOKEN = response(
 class Api:
     """The answers: computed from the dataset, GETs cached by their raw target."""
 
-    def __init__(self, data: Dataset) -> None:
+    def __init__(self, data: Dataset, budget: Budget | None = None) -> None:
+        self.budget = budget
         self._sizes = data.sizes()
         self._cache: dict[bytes, bytes] = {b"/v1/token": _TOKEN}  # the only non-site GET
         self._created = 0
@@ -259,10 +325,14 @@ class Connection(asyncio.Protocol):
             method, target, _ = request_line.split(b" ", 2)
             buffer = buffer[body_start + length :]
             close = _CLOSE in head
-            if _AUTH not in head + b"\r\n":
+            budget = self._api.budget
+            if budget is not None and target == _BUDGET_TARGET:
+                answer = budget.control(method)
+            elif _AUTH not in head + b"\r\n":
                 answer = _UNAUTHORIZED
             else:
-                answer = self._api.answer(method, target, body)
+                refused = None if budget is None else budget.refusal()
+                answer = refused or self._api.answer(method, target, body)
                 delay = self._api.delay(target)
                 if delay > 0:
                     self._loop.call_later(delay, self._write, answer, close)
@@ -279,13 +349,17 @@ class Connection(asyncio.Protocol):
         if transport is None or transport.is_closing():  # the client went away meanwhile
             return
         transport.write(answer)
+        if self._api.budget is not None:
+            self._api.budget.written()
         if close:
             transport.close()
 
 
-async def serve(data: Dataset, host: str, port: int) -> None:
+async def serve(
+    data: Dataset, host: str, port: int, rate_limit: tuple[int, float] | None = None
+) -> None:
     """Serve until SIGTERM or SIGINT; print the base URL once listening."""
-    api = Api(data)
+    api = Api(data, None if rate_limit is None else Budget(*rate_limit))
     api.prerender()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Connection(api), host, port, backlog=1024)
@@ -340,6 +414,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--net-delay", type=float, default=0.0, help="seconds each remote site's answer waits"
     )
+    parser.add_argument(
+        "--rate-limit",
+        metavar="N/SECONDS",
+        default=None,
+        help="W7: a budget of N requests per SECONDS for the token, past which it answers 429",
+    )
     parser.add_argument("--no-uvloop", action="store_true", help="serve on the asyncio loop")
     parser.add_argument(
         "--fake", action="store_true", help="serve fathom_events.testing.FakeFathom instead"
@@ -354,7 +434,11 @@ def main(argv: list[str] | None = None) -> int:
         args.net_sites,
         args.net_delay,
     )
-    coroutine = serve_fake(data) if args.fake else serve(data, args.host, args.port)
+    rate_limit = None
+    if args.rate_limit:
+        requests, _, seconds = args.rate_limit.partition("/")
+        rate_limit = (int(requests), float(seconds))
+    coroutine = serve_fake(data) if args.fake else serve(data, args.host, args.port, rate_limit)
     try:
         import uvloop  # noqa: PLC0415 - optional
     except ImportError:

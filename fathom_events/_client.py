@@ -162,12 +162,14 @@ class AsyncClient(OptionsAndCounters):
     * ``timeout``: seconds one attempt may take in all; ``connect_timeout``
       the part of it spent connecting. ``None`` disables that limit.
     * ``retry``: the :class:`RetryPolicy` (retries are on by default).
-    * ``max_in_flight``: requests in flight at once, over all calls (8); this
-      client's own, even when its rate limit is shared.
-    * ``rate_limit``: a :class:`RateLimit` all calls share (none by default).
-      Given a ``redis_url``, the budget and the cool-down are kept in Redis and
-      shared by every client of the token (or of the ``key``) in every process,
-      on every machine; the client's connections to Redis close with it.
+    * ``max_in_flight``: requests in flight at once, over all calls (8).
+    * ``rate_limit``: a :class:`RateLimit` all calls share (none by default),
+      "at most N requests per S seconds", each counted from when it is sent
+      until S seconds after its answer. Given a ``redis_url``, the budget and
+      the cool-down are kept in Redis and shared by every client of the token
+      (or of the ``key``) in every process, on every machine; the client's
+      connections to Redis close with it. ``max_in_flight`` stays this
+      client's own.
     * ``session``: an ``aiohttp.ClientSession`` to use instead of our own; it
       is never closed by us, and every call ends on it as on our own (its
       ``raise_for_status`` and ``auto_decompress`` do not apply to our

@@ -157,11 +157,15 @@ class RateLimit:
     seconds, counted from a request's sending to the end of its answer, holds
     more than ``requests`` requests.
 
-    With ``redis_url`` the budget is kept in Redis and shared by every
-    process, on every machine, that uses the same token (or the same ``key``);
-    the key in Redis is a one-way hash of the token, never the token. It needs
-    ``pip install 'fathom-events[redis]'``. The repr shows the URL with its
-    password blotted out.
+    With ``redis_url`` (``redis://``, ``rediss://`` or ``unix://``) the budget is
+    kept in Redis and shared by every process, on every machine, that uses the
+    same token, or the same ``key`` (a plain name) when one is given; the
+    key in Redis is a one-way hash of the token, never the token. It needs
+    ``pip install 'fathom-events[redis]'``. ``on_redis_error`` says what a call
+    does when Redis cannot be used: ``"fallback"`` (keep the budget in this
+    process, log one warning, and try Redis again a few seconds later) or
+    ``"raise"`` (:class:`~fathom_events.SharedBudgetError`). The repr shows the
+    URL with its password blotted out.
 
     Attributes:
         requests: How many requests, an int >= 1 (Fathom allows 2,000).

@@ -50,7 +50,7 @@ import math
 import secrets
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import unquote
 
 import anyio
@@ -71,8 +71,10 @@ from ._limits import (
     sleep_told,
     url_passwords,
 )
-from ._logs import LOGGER
 from .exceptions import FathomError, InvalidRequestError, SharedBudgetError
+
+if TYPE_CHECKING:
+    from ._observe._records import WaitReason
 
 try:  # the redis extra; this module is imported only for a budget kept in Redis
     import redis.asyncio
@@ -94,7 +96,7 @@ __all__ = [
     "budget_name",
 ]
 
-logger = logging.getLogger(LOGGER)
+logger = logging.getLogger("fathom_events")
 
 #: Seconds one Redis call may take when the call's deadline is further away (or none).
 OPERATION_TIMEOUT = 3.0
@@ -359,10 +361,10 @@ class RedisRateLimiter:
             wait = wait_ms / 1000
             if verdict == _COOLING:
                 refuse_long_cool_down(wait, deadline, max_cool_down, now)
-                await sleep_told(self.sleep, self.clock, "cool_down", wait)
             else:
                 refuse_past_deadline(wait, deadline, now, "the shared rate limit")
-                await sleep_told(self.sleep, self.clock, "rate_limit", wait)
+            reason: WaitReason = "cool_down" if verdict == _COOLING else "rate_limit"
+            await sleep_told(self.sleep, self.clock, reason, wait)
 
     async def finished(self, turn: object) -> None:
         """The turn's place frees ``per_seconds`` from now, in the budget that gave it."""

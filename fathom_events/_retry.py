@@ -195,6 +195,7 @@ async def call_with_retries(
                     watch.finished(None)
                 return result  # noqa: TRY300 - the handlers below are for the attempt alone
             except (WaitTooLong, SharedBudgetError) as unsent:  # noqa: PERF203 - an attempt costs far more than a try
+                # The limits refused this attempt: it was not sent.
                 raise _unsent_error(unsent, method, url, attempts - 1, landed) from None
             except FathomError as error:
                 error.attempts = attempts

@@ -17,7 +17,7 @@ from tests.support.secrecy import assert_token_free
 
 # The suite decides where clients send and what they log: a developer's own settings in the
 # shell (or the CI machine's) would change both, here and in every command line run.
-for _variable in ("FATHOM_API_BASE_URL", "FATHOM_EVENTS_LOG"):
+for _variable in ("FATHOM_API_BASE_URL", "FATHOM_EVENTS_LOG", "FATHOM_EVENTS_REDIS_URL"):
     os.environ.pop(_variable, None)
 
 # A real redis-server for the tests of the shared budget: redis_server, redis_url, start_redis.

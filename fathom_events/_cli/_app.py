@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 
 from fathom_events import DEFAULT_BASE_URL, FathomError, InvalidRequestError, __version__
 
-from ._text import PROG, TOKEN_ENV, UsageError, escape_controls
+from ._text import PROG, REDIS_URL_ENV, TOKEN_ENV, UsageError, escape_controls
 
 if TYPE_CHECKING:
     from fathom_events import RateLimit
@@ -51,6 +51,7 @@ CONNECTION_OPTIONS = (
     "client_key",
 )
 LIMIT_OPTIONS = ("rate_limit", "max_in_flight")
+SHARING_OPTIONS = ("redis_url",)
 PULL_FORMATS = ("json", "csv")
 #: What ``list`` and ``sites`` read at most by default: the library's caps
 #: (``DEFAULT_MAX_EVENTS_PER_SITE``, ``DEFAULT_MAX_SITES``), written here so that parsing
@@ -108,6 +109,7 @@ def _option_defaults() -> dict[str, object]:
         "client_key": None,
         "rate_limit": RateLimit(2000, 3600),  # Fathom's documented limit
         "max_in_flight": 8,
+        "redis_url": None,  # read from $FATHOM_EVENTS_REDIS_URL by the commands that take it
     }
 
 
@@ -166,6 +168,17 @@ def _token(text: str) -> str:
     return text
 
 
+def _redis_url(text: str) -> str:
+    # As with --token: an empty URL (say, "$URL" with URL unset) must not quietly
+    # leave this process with a budget of its own while the others share one.
+    if not text:
+        raise argparse.ArgumentTypeError(
+            f"must not be empty (leave --redis-url out, and {REDIS_URL_ENV} unset, for a"
+            " budget of this process's own)"
+        )
+    return text
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -176,7 +189,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _option_groups() -> tuple[_Parser, _Parser, _Parser]:
+def _option_groups() -> tuple[_Parser, _Parser, _Parser, _Parser]:
     # Defaults are SUPPRESS so that an option given before the command is not
     # overwritten by the command's own default; run() fills them in.
     unset = argparse.SUPPRESS
@@ -251,7 +264,18 @@ def _option_groups() -> tuple[_Parser, _Parser, _Parser]:
         default=unset,
         help="requests in flight at once (default: 8)",
     )
-    return output, connection, limits
+    sharing = _Parser(add_help=False)
+    sharing.add_argument(
+        "--redis-url",
+        metavar="URL",
+        type=_redis_url,
+        default=unset,
+        help=(
+            "keep the rate limit in the Redis at URL, shared by every process on every machine"
+            f" that uses the token (default: ${REDIS_URL_ENV}; needs the 'redis' extra)"
+        ),
+    )
+    return output, connection, limits, sharing
 
 
 def _command(module: str, name: str, *, run_in_asyncio: bool = True) -> Handler:
@@ -412,8 +436,8 @@ def _exit_codes_text() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; each command's handler is its ``handler`` default."""
-    output, connection, limits = _option_groups()
-    api = [output, connection, limits]
+    output, connection, limits, sharing = _option_groups()
+    api = [output, connection, limits, sharing]
     parser = _Parser(
         prog=PROG,
         description="Manage Fathom Analytics events from the command line.",
@@ -553,7 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
-    given = set(vars(args)) & {*OUTPUT_OPTIONS, *CONNECTION_OPTIONS, *LIMIT_OPTIONS}
+    shared = {*OUTPUT_OPTIONS, *CONNECTION_OPTIONS, *LIMIT_OPTIONS, *SHARING_OPTIONS}
+    given = set(vars(args)) & shared
     for dest in sorted(given - args.accepted):
         option = "--" + dest.replace("_", "-")
         command = args.command
@@ -563,10 +588,44 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
                 f" the fake's goes after it: {command} {option} N/SECONDS"
             )
         raise UsageError(f"{PROG} {command}: {option} does not apply to {command}")
+    flag = getattr(args, "redis_url", None)
     for dest, default in _option_defaults().items():
         if not hasattr(args, dest):
             setattr(args, dest, default)
+    if "redis_url" in args.accepted:
+        _share_the_rate_limit(args, flag)
     return args
+
+
+def _share_the_rate_limit(args: argparse.Namespace, flag: str | None) -> None:
+    """``--redis-url``, or else ``$FATHOM_EVENTS_REDIS_URL``, kept in the rate limit.
+
+    Sets ``args.redis_url`` and ``args.redis_url_from`` (which of the two it
+    came from, for messages), and gives ``args.rate_limit`` the URL. A budget
+    to share needs a rate limit: with ``--rate-limit off`` it is a usage
+    error, before anything is sent, as is a URL ``RateLimit`` refuses (its
+    rule shows the URL with the password blotted out). No message here shows
+    the URL itself.
+    """
+    url, source = flag, "--redis-url"
+    if url is None:
+        url, source = os.environ.get(REDIS_URL_ENV) or None, f"${REDIS_URL_ENV}"
+    args.redis_url, args.redis_url_from = url, source
+    limit: RateLimit | None = args.rate_limit
+    if url is None:
+        return
+    if limit is None:
+        undo = "drop --redis-url" if flag is not None else f"unset {REDIS_URL_ENV}"
+        raise UsageError(
+            f"{PROG} {args.command}: {source} shares the rate limit through Redis, but"
+            f" --rate-limit off sets none: give --rate-limit N/SECONDS, or {undo}"
+        )
+    from fathom_events import RateLimit  # noqa: PLC0415 - loaded already, by the defaults
+
+    try:
+        args.rate_limit = RateLimit(limit.requests, limit.per_seconds, redis_url=url)
+    except InvalidRequestError as error:
+        raise UsageError(f"{PROG} {args.command}: {source}: {error.rule}") from None
 
 
 def _fail(error: BaseException, code: int, *, debug: bool) -> int:

@@ -145,6 +145,7 @@ async def _usage_error(error: InvalidRequestError, args: argparse.Namespace) -> 
         "base_url": "" if args.base_url is None else "--base-url",
         "proxy": "--proxy" if args.proxy is not None else "--trust-env",
         "ssl": "--ca-bundle" if args.ca_bundle is not None else "--client-cert",
+        "redis_url": getattr(args, "redis_url_from", "--redis-url"),
     }
     if error.field not in sources:
         return None

@@ -224,15 +224,32 @@ class _EscapingFormatter(logging.Formatter):
         return escape_controls(super().format(record), keep="\n")
 
 
+#: The library's room whose warnings are shown without --debug too: a rate budget shared
+#: through Redis that cannot be used, and so is kept by this process alone (once an outage).
+_ALWAYS_WARNS = "_redis_limiter"
+
+
+class _SharedBudgetWarnings(logging.Handler):
+    """The shared budget's warnings, as ``fathom-events: warning: ...`` lines; nothing else."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.module == _ALWAYS_WARNS:
+            Output.problem(f"warning: {record.getMessage()}")
+
+
 @contextlib.contextmanager
 def retry_log(debug: bool) -> Iterator[None]:
-    """With --debug, the library's retry warnings go to stderr; otherwise nowhere.
+    """With --debug, the library's retry warnings go to stderr; otherwise only the shared
+    budget's warnings do (the retries' stay unsaid).
 
     Each request's own lines (``fathom_events.http``) are not --debug's:
     ``FATHOM_EVENTS_LOG=debug`` shows them.
     """
     logger = logging.getLogger("fathom_events")
-    handler: logging.Handler = logging.NullHandler()
+    handler: logging.Handler = _SharedBudgetWarnings()
     if debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_EscapingFormatter(f"{PROG}: %(message)s"))

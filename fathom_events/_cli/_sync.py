@@ -37,14 +37,19 @@ __all__ = [
 def estimate_seconds(rate_limit: RateLimit | None, already_sent: int, requests: int) -> float:
     """How long the rate limit makes ``requests`` more requests take after ``already_sent``.
 
-    The client's limiter lets a burst of ``rate_limit.requests`` through at
-    once and spaces every request after that ``per_seconds / requests``
-    apart; the time the requests themselves take is not counted.
+    The client's limiter sends requests in bursts of up to ``rate_limit.requests``
+    (N), each burst ``per_seconds`` (S) after the answers to the one before:
+    every burst beyond the first costs S. The time the requests themselves
+    take is not counted.
     """
     if rate_limit is None:
         return 0.0
-    beyond = max(0, already_sent + requests - rate_limit.requests)
-    return beyond * rate_limit.per_seconds / rate_limit.requests
+    return (_bursts(rate_limit, already_sent + requests) - 1) * rate_limit.per_seconds
+
+
+def _bursts(rate_limit: RateLimit, requests: int) -> int:
+    """The bursts of N that ``requests`` requests need (at least one)."""
+    return max(1, -(-requests // rate_limit.requests))
 
 
 def describe_estimate(rate_limit: RateLimit | None, already_sent: int, requests: int) -> str:
@@ -54,8 +59,12 @@ def describe_estimate(rate_limit: RateLimit | None, already_sent: int, requests:
     seconds = estimate_seconds(rate_limit, already_sent, requests)
     if seconds == 0:
         return f"within the burst of the rate limit ({limit}): no waiting"
-    interval = duration(rate_limit.per_seconds / rate_limit.requests)
-    return f"about {duration(seconds)} under the rate limit ({limit}: one every {interval})"
+    bursts = _bursts(rate_limit, already_sent + requests)
+    return (
+        f"about {duration(seconds)} under the rate limit ({limit}: {bursts:,} bursts of at"
+        f" most {rate_limit.requests:,}, each {duration(rate_limit.per_seconds)} after the"
+        " answers to the one before)"
+    )
 
 
 def _currency(spec: EventSpec) -> str | None:

@@ -16,13 +16,23 @@ from __future__ import annotations
 import json
 import re
 
-__all__ = ["BASE_URL_ENV", "PROG", "TOKEN_ENV", "UsageError", "escape_controls", "json_text"]
+__all__ = [
+    "BASE_URL_ENV",
+    "PROG",
+    "REDIS_URL_ENV",
+    "TOKEN_ENV",
+    "UsageError",
+    "escape_controls",
+    "json_text",
+]
 
 PROG = "fathom-events"
 # The variable AsyncClient reads its token from when given none (as documented there);
 # the command line names it in its help and its messages.
 TOKEN_ENV = "FATHOM_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 BASE_URL_ENV = "FATHOM_API_BASE_URL"
+# The command line's own variable for --redis-url (the library takes the URL as given).
+REDIS_URL_ENV = "FATHOM_EVENTS_REDIS_URL"
 
 
 class UsageError(Exception):

@@ -330,11 +330,12 @@ def test_sync_dry_run_prints_plan_count_and_time(
         "SITE1\t'Booked a demo'\t\t\t",
         "SITE2\t'Booked a demo', 'Abandoned cart'\t\t\t",
         "plan: 2 sites: 3 to create, 0 to update, 0 to delete, 8 unchanged",
-        # The token and 2 list requests were sent; 3 + 3 is 3 beyond the burst of 3, one
-        # every 3.3 s.
+        # The token and 2 list requests were sent: 3 + 3 requests are two bursts of 3, the
+        # second 10 s after the answers to the first.
         (
             "dry run: applying would send 3 requests, about 10 s under the rate limit"
-            " (3 requests per 10 s: one every 3.3 s)"
+            " (3 requests per 10 s: 2 bursts of at most 3, each 10 s after the answers to"
+            " the one before)"
         ),
     ]
     assert {r.method for r in fake.requests} == {"GET"}
@@ -806,11 +807,16 @@ def test_sync_dry_run_json(cli: Cli, fake: FakeFathom, tmp_path: Path) -> None:
     assert {r.method for r in fake.requests} == {"GET"}
 
 
-def test_estimate_counts_requests_beyond_the_burst() -> None:
-    """Requests within the burst cost nothing; each one beyond it costs one interval."""
+def test_estimate_counts_the_windows_beyond_the_first() -> None:
+    """Requests within the first burst cost nothing; each further burst of N costs S seconds."""
     limit = RateLimit(2000, 3600)
     assert estimate_seconds(limit, 100, 1900) == 0
-    assert estimate_seconds(limit, 100, 1910) == pytest.approx(18.0)
+    assert estimate_seconds(limit, 100, 1901) == 3600
+    assert estimate_seconds(limit, 0, 4000) == 3600
+    assert estimate_seconds(limit, 0, 4001) == 7200
+    assert estimate_seconds(RateLimit(3, 10), 3, 3) == 10
+    assert estimate_seconds(RateLimit(60, 6), 0, 240) == 18
+    assert estimate_seconds(limit, 0, 0) == 0
     assert estimate_seconds(None, 10**6, 10**6) == 0
     assert [duration(s) for s in (0.25, 42, 200, 3600, 7500)] == [
         "0.2 s",

@@ -1,7 +1,8 @@
 """Every ```python block of the README runs, as written, against FakeFathom.
 
-The recipes run in test_recipes.py, each with its framework; every other block
-runs here. A block is run as a module (a script's ``asyncio.run(main())`` runs
+The recipes run in test_recipes.py, each with its framework, and those of "Many
+workers, one budget" in tests/redis/test_readme_budget.py, with a real Redis;
+every other block runs here. A block is run as a module (a script's ``asyncio.run(main())`` runs
 it); each test function it defines is then called as pytest would, with its
 fixtures. Each block's effect on the fake is checked, so a block that stopped
 doing what it shows fails, as does a block that fails or leaves a warning.
@@ -22,9 +23,9 @@ import pytest
 from fathom_events import AsyncClient, Client
 from fathom_events.testing import FakeFathom
 from tests.support.helpers import SITE
-from tests.support.readme import README, RECIPES, Block, python_blocks
+from tests.support.readme import README, RECIPES, SHARED_BUDGET, Block, python_blocks
 
-BLOCKS = [block for block in python_blocks() if block.section != RECIPES]
+BLOCKS = [block for block in python_blocks() if block.section not in (RECIPES, SHARED_BUDGET)]
 
 # What each block that works on the served fake leaves there: event names per site.
 LEFT_ON_THE_FAKE: dict[str, dict[str, list[str]]] = {

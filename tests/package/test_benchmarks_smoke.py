@@ -168,3 +168,25 @@ def _lean_server() -> Iterator[str]:
 def test_the_watching_cost_script_runs_in_each_set_up(lean_server: str, setup: str) -> None:
     """benchmarks/watch_cost.py makes its GETs in each set-up (nothing is counted here)."""
     run_module("benchmarks.watch_cost", lean_server, "3", setup)
+
+
+def test_w7_jobs_are_shown_against_the_least_time(run: tuple[str, dict[str, Any]]) -> None:
+    """W7 runs each N with and without Redis: 429s without it, none with it, timed by its least."""
+    table, summary = run
+    section = summary["shared_budget"]
+    jobs = {(job["processes"], job["redis"]): job for job in section["jobs"]}
+    assert set(jobs) == {(n, redis) for n in (2, 4, 8) for redis in (False, True)}
+    settings = section["settings"]
+    assert section["least_seconds"] == pytest.approx(
+        (-(-settings["requests"] // settings["budget"]) - 1) * settings["per_seconds"]
+    )
+    for (_, redis), job in jobs.items():
+        if "not_run" in job:  # only with Redis, and only where it cannot run, saying why
+            assert redis
+            assert job["not_run"] == section["redis_missing"]
+            continue
+        assert job["times_least"] == pytest.approx(job["seconds"] / section["least_seconds"])
+        assert job["answered"] >= settings["requests"] - sum(job["failed_calls"].values())
+        # Each process alone believes it has the whole budget; shared, the budget holds.
+        assert job["refused_429"] > 0 if not redis else job["refused_429"] == 0
+    assert section["title"] in table

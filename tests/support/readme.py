@@ -1,10 +1,12 @@
 """The Python blocks of the README and the docs, found by Sybil, and a world in which they run.
 
 Every ```python block of README.md is run by exactly one test:
-test_readme_examples.py runs each block outside the recipes, and test_recipes.py
-runs each recipe with its framework; both get the blocks from here. The docs'
-pages hold the recipes too (:data:`DOCS_RECIPES` says where), run by
-test_recipes.py; test_docs_examples.py runs every other block of the docs.
+test_readme_examples.py runs each block outside the recipes and "Many workers,
+one budget", test_recipes.py runs each recipe with its framework, and
+tests/redis/test_readme_budget.py runs the shared budget's recipes with a real
+Redis; all get the blocks from here. The docs' pages hold the recipes too
+(:data:`DOCS_RECIPES` says where), run by test_recipes.py; test_docs_examples.py
+runs every other block of the docs.
 
 The examples use ``AsyncClient()`` and ``Client()`` with no base URL, and there is
 no network here. :func:`point_at_the_fake` therefore sets ``FATHOM_API_BASE_URL`` to
@@ -43,6 +45,8 @@ DOCS_RECIPES = {
     "Jupyter": DOCS / "howto" / "notebooks.md",
     "pytest-asyncio": DOCS / "howto" / "testing.md",
 }
+
+SHARED_BUDGET = "Many workers, one budget"
 
 
 @attrs.frozen
