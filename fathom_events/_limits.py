@@ -170,10 +170,16 @@ class RateLimit:
     Attributes:
         requests: How many requests, an int >= 1 (Fathom allows 2,000).
         per_seconds: In how many seconds (default 3,600: an hour).
-        redis_url: Where the shared budget is kept (``None``: in this process).
-        key: The budget's name in Redis, to share one budget across tokens
-            (``None``: a one-way hash of the token).
-        on_redis_error: ``"fallback"`` or ``"raise"`` when Redis cannot be used.
+        redis_url: Where to keep the budget shared: a ``redis://``, ``rediss://``
+            or ``unix://`` URL (default None: in this process only).
+        key: The budget's name in Redis, shared by every client giving it
+            whatever its token: 1 to 200 letters, digits or ``. _ : -``
+            (default None: a one-way hash of the token). Needs ``redis_url``.
+        on_redis_error: What a call does when Redis cannot be reached, does
+            not answer in time, or answers an error: ``"fallback"`` (default:
+            keep the budget in this process, log one warning, and ask Redis
+            again 5 seconds later) or ``"raise"``
+            (:class:`~fathom_events.SharedBudgetError`, nothing sent).
     """
 
     requests: int = attrs.field(validator=as_validator(check_int_at_least))

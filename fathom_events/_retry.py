@@ -267,7 +267,13 @@ def _next_retry(
 def _unsent_error(
     wait: WaitTooLong | SharedBudgetError, method: str, url: str, attempts: int, landed: bool
 ) -> FathomError:
-    """The error for an attempt the limits refused before sending it."""
+    """The error of a call stopped before its attempt was sent.
+
+    A wait the limits refused becomes a :class:`RateLimitError` (a cool-down
+    too long) or an :class:`APITimeoutError` (the deadline); a shared budget
+    that could not be used stays a :class:`SharedBudgetError`. ``attempts`` are
+    those sent before.
+    """
     error: FathomError
     if isinstance(wait, SharedBudgetError):
         error = wait

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import subprocess
 import sys
 import threading
@@ -24,12 +25,14 @@ import pytest
 
 from fathom_events import (
     AsyncClient,
+    CallRecord,
     Client,
     InvalidRequestError,
     RateLimit,
     RateLimitError,
     RetryPolicy,
     SharedBudgetError,
+    Waited,
 )
 from fathom_events._options import ClientOptions
 from fathom_events._redis_limiter import RedisRateLimiter
@@ -37,6 +40,7 @@ from fathom_events.testing import FakeFathom, Fault
 from tests.support.faces import FACES, Face
 from tests.support.helpers import SITE, TOKEN, FakeTime
 from tests.support.redis import RedisServer, VirtualTime, free_port, on_fake_time
+from tests.support.secrecy import assert_chain_free
 
 PASSWORD = "Client-redis-pw-4Kd"
 
@@ -155,7 +159,8 @@ async def test_on_redis_error_raise_fails_the_call_before_it_is_sent(
             await client.events.list(SITE)
     assert raised.value.attempts == 0
     assert fake.requests == []
-    assert PASSWORD not in str(raised.value)
+    assert raised.value.__context__ is None
+    assert_chain_free(raised.value, PASSWORD)
 
 
 async def test_a_client_falls_back_when_redis_is_unreachable(
@@ -171,7 +176,8 @@ async def test_a_client_falls_back_when_redis_is_unreachable(
             await client.events.list(SITE)
     assert len(fake.requests) == 3
     assert fake_time.now >= 1010.0
-    assert [record.levelname for record in caplog.records] == ["WARNING"]
+    warned = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert [record.name for record in warned] == ["fathom_events"]
     assert PASSWORD not in caplog.text
 
 
@@ -288,3 +294,28 @@ def test_a_url_redis_py_cannot_read_is_refused_when_the_client_is_made() -> None
     with pytest.raises(InvalidRequestError, match="redis-py cannot read it") as raised:
         AsyncClient(TOKEN, rate_limit=rate_limit)
     assert PASSWORD not in str(raised.value)
+
+
+async def test_the_shared_limiters_waits_are_told_to_a_watched_call(
+    fake: FakeFathom, base_url: str, fake_time: FakeTime, redis_url: str
+) -> None:
+    """on_event hears the shared limiter's waits as the in-process one's: cool-down, then rest."""
+    seen: list[CallRecord] = []
+    async with AsyncClient(
+        TOKEN,
+        base_url,
+        rate_limit=RateLimit(1, 60, redis_url=redis_url),
+        on_event=seen.append,
+        clock=fake_time.clock,
+        sleep=fake_time.sleep,
+    ) as client:
+        on_fake_time(client, fake_time)
+        await client.events.list(SITE)
+        await client.events.list(SITE)
+        await client._limits.cool_down(45)  # as another call's 429 would; the place frees in 60
+        await client.events.list(SITE)
+    assert [(w.reason, w.seconds) for w in seen if isinstance(w, Waited)] == [
+        ("rate_limit", 60.0),
+        ("cool_down", 45.0),
+        ("rate_limit", 15.0),
+    ]
