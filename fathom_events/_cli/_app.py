@@ -386,7 +386,11 @@ def _pull_arguments(sub: _Parser) -> None:
 
 def _sync_arguments(sub: _Parser) -> None:
     """The arguments and options of ``sync``."""
-    sub.add_argument("file", metavar="FILE", help="a TOML sync file (see the README)")
+    sub.add_argument(
+        "file",
+        metavar="FILE",
+        help="a TOML sync file (its format: the docs' reference, The sync file)",
+    )
     sub.add_argument("--prune", action="store_true", help="delete events the file does not name")
     sub.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
     sub.add_argument(

@@ -327,7 +327,7 @@ async def test_plan_reads_generators_once(client: AsyncClient, fake: FakeFathom)
     fake.add_event(SITE, "A")
     fake.add_event(SITE, "Stale")
     specs = (EventSpec(n) for n in ["A", "B"])
-    # plan() is annotated with Sequence but documented (README) to take any iterable: the
+    # plan() is annotated with Sequence but documented (docs, bulk work) to take any iterable: the
     # generator is the case under test.
     plan = await client.events.plan({SITE: specs}, prune=True)  # type: ignore[dict-item]
     site = plan.sites[0]

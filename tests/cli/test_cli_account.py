@@ -21,7 +21,7 @@ from fathom_events.testing import FakeFathom
 from tests.cli import test_cli
 from tests.cli.test_cli import ANSI, TOKEN, Cli, Ran, run_cli
 from tests.client.test_sites import repeat_sites_across_pages
-from tests.docs.test_readme import readme_section
+from tests.support.readme import DOCS, section
 
 # -- the sync file: sites = "all" and exclude ----------------------------------------------
 
@@ -436,11 +436,11 @@ def test_sync_check_of_all_sites_finds_drift(cli: Cli, fake: FakeFathom, tmp_pat
     assert fake.events("NEW") == []
 
 
-def test_readme_all_sites_example_and_its_error() -> None:
-    """The README's `sites = "all"` file parses, and a typo in its table gives the error shown."""
-    section = readme_section("The sync file")
-    example = re.findall(r"```toml\n(.*?)```", section, re.DOTALL)[1]
-    shown = re.search(r"`(sync\.toml:\d+: \[site\.CDBUGZ\]: .*?) \.\.\.`", section)
+def test_docs_all_sites_example_and_its_error() -> None:
+    """The docs' `sites = "all"` file parses, and a typo in its table gives the error shown."""
+    text = section(DOCS / "reference" / "sync-file.md", 'Every site: `sites = "all"`')
+    (example,) = re.findall(r"```toml\n(.*?)```", text, re.DOTALL)
+    shown = re.search(r"`(sync\.toml:\d+: \[site\.CDBUGZ\]: .*?) \.\.\.`", text)
     assert shown is not None
     file = parse_sync_file(example, "sync.toml")
     assert file.all_sites

@@ -11,8 +11,8 @@ import itertools
 import json
 import os
 import re
+import shlex
 import sys
-import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,7 +37,15 @@ from tests.cli.test_cli import (
     in_process_cli,
     run_cli,
 )
-from tests.docs.test_readme import readme_section
+from tests.support.readme import (
+    DOCS,
+    File,
+    console_session,
+    exit_code_shown,
+    seeded_fake,
+    shown_in_order,
+    words,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -466,39 +474,35 @@ def test_render_puts_every_site_in_the_header_count() -> None:
     assert " from every site the token can see, 1 site (`sites` below).\n" in every
 
 
-# -- the README's walk-through -------------------------------------------------------------
+# -- the goals-as-code guide's walk-through -------------------------------------------------
 
 
-def test_readme_goals_as_code_walk_through_is_what_happens(
+def test_goals_as_code_guide_walk_through_is_what_happens(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each `fathom-events` command of README's "Goals as code" prints what it shows there."""
-    section = readme_section("Goals as code")
-    edit = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
-    assert edit is not None
-    blocks = [textwrap.dedent(b) for b in re.findall(r"```console\n(.*?)```", section, re.DOTALL)]
-    fake = FakeFathom({TOKEN: ["*"]})
-    for site, signed_up in (("CDBUGS", "7E2TJKBV"), ("WXYZ", "K3M9QX2P")):  # the README's ids
-        fake.add_event(site, "Signed up", event_id=signed_up)
-        fake.add_event(site, "Purchased")
-    fake.add_event("CDBUGS", "Booked a demo")
+    """Each `fathom-events` command of the goals-as-code guide, run in-process, does as shown."""
+    steps = console_session(DOCS / "howto" / "goals-as-code.md")
+    fake = seeded_fake({TOKEN: ["*"]})
     monkeypatch.chdir(tmp_path)
-    ran = code = 0
+    ran = 0
     with fake.serve_in_thread() as url:
         cli = in_process_cli(capsys, url)
-        for number, block in enumerate(blocks):
-            if number == 1:  # after the export: the README's edit, and a stray event
-                goals = Path("goals.toml")
-                renamed = goals.read_text().replace('[[events]]\nname = "Signed up"\n', "")
-                goals.write_text(renamed + "\n" + textwrap.dedent(edit[1]))
-                fake.add_event("WXYZ", "Old promo", event_id="IN6NIAKX")
-            for command in re.split(r"^\$ ", block, flags=re.MULTILINE)[1:]:
-                line, _, shown = command.partition("\n")
-                if line.startswith("echo $?"):
-                    assert shown == f"{code}\n"
-                elif line.startswith("fathom-events "):
-                    result = cli(*line.split()[1:], "-q")
-                    code = result.code
-                    assert [s.rstrip() for s in result.out.splitlines()] == shown.splitlines()
-                    ran += 1
-    assert ran == 4
+        for number, step in enumerate(steps):
+            if isinstance(step, File):  # the guide's edit of the exported file
+                Path(step.name).write_text(step.text)
+                continue
+            if not step.line.startswith("fathom-events "):
+                continue
+            result = cli(*shlex.split(step.line)[1:], "-q")
+            assert result.code == exit_code_shown(steps, number), result.err
+            printed = {words(line) for line in result.out.splitlines()}
+            on_stdout = [line for line in step.shown if words(line) in printed]
+            elsewhere = [line for line in step.shown if words(line) not in printed]
+            assert shown_in_order(on_stdout, result.out) == []
+            assert shown_in_order(elsewhere, result.err) == [], result.err
+            ran += 1
+    assert ran == 5
+    names = {site: {e["id"]: e["name"] for e in fake.events(site)} for site in ("CDBUGS", "WXYZ")}
+    for site, signed_up in (("CDBUGS", "7E2TJKBV"), ("WXYZ", "K3M9QX2P")):  # renamed, same id
+        assert names[site][signed_up] == "Signed up to newsletter"
+        assert sorted(names[site].values()) == ["Purchased", "Signed up to newsletter", "Upgraded"]

@@ -39,8 +39,8 @@ async def test_client_case(case: Case, face: Served) -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_client_case_over_the_readme_transport(case: Case, face: Served) -> None:
-    """Each case of the table holds on AsyncClient over the README's own transport (httpx)."""
+async def test_client_case_over_the_docs_transport(case: Case, face: Served) -> None:
+    """Each case of the table holds on AsyncClient over the docs' own transport (httpx)."""
     await case(attrs.evolve(face, face=Face("async", "user")))
 
 

@@ -192,8 +192,8 @@ async def test_client_case(case: Case, face: Served) -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_client_case_over_the_readme_transport(case: Case, face: Served) -> None:
-    """Each case of the table holds on the blocking Client over the README's transport (httpx)."""
+async def test_client_case_over_the_docs_transport(case: Case, face: Served) -> None:
+    """Each case of the table holds on the blocking Client over the docs' transport (httpx)."""
     await case(attrs.evolve(face, face=Face("blocking", "user")))
 
 

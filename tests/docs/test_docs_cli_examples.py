@@ -1,8 +1,8 @@
 """The docs' command-line examples run as shown, against a served fake Fathom.
 
-Each page's ```console blocks are a terminal session, run in order in a fresh
-folder against a fresh fake holding CDBUGS ("Signed up" 7E2TJKBV, "Purchased")
-and WXYZ ("Signed up" K3M9QX2P, "Purchased", "Old promo" IN6NIAKX), made on
+Each page's ```console blocks (and the README's) are a terminal session, run in
+order in a fresh folder against a fresh fake holding CDBUGS ("Signed up"
+7E2TJKBV, "Purchased") and WXYZ ("Signed up" K3M9QX2P, "Purchased", "Old promo" IN6NIAKX), made on
 5 January 2026 from 09:00 UTC, a minute apart, with
 ``FATHOM_API_TOKEN`` set and ``--base-url`` pointing at the fake:
 
@@ -29,88 +29,43 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
-import attrs
 import pytest
 
-from fathom_events.testing import FakeFathom
 from tests.support.helpers import TOKEN
-from tests.support.readme import DOCS
+from tests.support.readme import (
+    DOCS,
+    README,
+    ROOT,
+    Command,
+    File,
+    console_session,
+    exit_code_shown,
+    seeded_fake,
+    shown_in_order,
+    words,
+)
 
 SCRIPT = Path(sys.executable).parent / "fathom-events"
-DAY = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
-#: The sites and events each page's session starts from (a minute apart, from DAY on).
-SEED = {
-    "CDBUGS": [("Signed up", "7E2TJKBV"), ("Purchased", "P4RCH4SD")],
-    "WXYZ": [("Signed up", "K3M9QX2P"), ("Purchased", "Q8WZ5NAT"), ("Old promo", "IN6NIAKX")],
-}
 PAGES = sorted(page for page in DOCS.rglob("*.md") if "_build" not in page.parts)
-FENCE = re.compile(r"^```(console|\{code-block\} \w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-
-
-@attrs.frozen
-class Command:
-    """One ``$`` line of a console block (continuation lines joined) and the output shown."""
-
-    line: str
-    shown: list[str]
-
-
-@attrs.frozen
-class File:
-    """A code block captioned with a file name: the reader saves it before going on."""
-
-    name: str
-    text: str
-
-
-def session(page: Path) -> list[Command | File]:
-    """The page's console commands and captioned files, in the page's order."""
-    steps: list[Command | File] = []
-    for match in FENCE.finditer(page.read_text(encoding="utf-8")):
-        if match[1] != "console":
-            options, _, body = match[2].partition("\n\n")
-            caption = re.search(r"^:caption: (\S+)$", options, re.MULTILINE)
-            if caption is not None:
-                steps.append(File(caption[1], body))
-            continue
-        lines = match[2].replace("\\\n", " ").splitlines()
-        for line in lines:
-            if line.startswith("$ "):
-                steps.append(Command(line[2:], []))
-            elif steps and isinstance(steps[-1], Command):
-                steps[-1].shown.append(line)
-    return steps
-
-
 PAGES_WITH_COMMANDS = [
     page
     for page in PAGES
-    if any(isinstance(s, Command) and s.line.startswith("fathom-events") for s in session(page))
+    if any(
+        isinstance(s, Command) and s.line.startswith("fathom-events") for s in console_session(page)
+    )
 ]
 
 
-def words(line: str) -> str:
-    return " ".join(line.split())
-
-
-def shown_in_order(shown: list[str], output: str) -> list[str]:
-    """The shown lines that do not come out, in order, among the output's lines."""
-    actual = iter(words(line) for line in output.splitlines())
-    return [line for line in shown if words(line) not in actual]
+def page_id(page: Path) -> str:
+    return str(page.relative_to(ROOT))
 
 
 @pytest.fixture(name="seeded_url")
 def _seeded_url() -> Iterator[str]:
     """A served fake with the sites and events the docs' sessions start from."""
-    fake = FakeFathom()
-    for site_id, events in SEED.items():
-        fake.add_site(site_id, created_at=DAY)
-        for minute, (name, event_id) in enumerate(events):
-            fake.add_event(site_id, name, event_id=event_id, created_at=DAY.replace(minute=minute))
-    with fake.serve_in_thread() as url:
+    with seeded_fake().serve_in_thread() as url:
         yield url
 
 
@@ -144,10 +99,10 @@ def run_fake_server(command: Command, folder: Path) -> None:
     assert server.returncode == 0, errors
 
 
-@pytest.mark.parametrize("page", PAGES_WITH_COMMANDS, ids=lambda page: str(page.relative_to(DOCS)))
+@pytest.mark.parametrize("page", [*PAGES_WITH_COMMANDS, README], ids=page_id)
 def test_docs_console_session_runs_as_shown(page: Path, seeded_url: str, tmp_path: Path) -> None:
-    """Each `$ fathom-events` line of the page gives the output and exit code shown."""
-    steps = session(page)
+    """Each `$ fathom-events` line of the page (or README) gives the output and exit code shown."""
+    steps = console_session(page)
     ran = 0
     for number, step in enumerate(steps):
         if isinstance(step, File):
@@ -159,10 +114,7 @@ def test_docs_console_session_runs_as_shown(page: Path, seeded_url: str, tmp_pat
             run_fake_server(step, tmp_path)
             ran += 1
             continue
-        expected = 0
-        after = steps[number + 1] if number + 1 < len(steps) else None
-        if isinstance(after, Command) and after.line == "echo $?":
-            expected = int(after.shown[0])
+        expected = exit_code_shown(steps, number)
         argv = [str(SCRIPT), "--base-url", seeded_url, *shlex.split(step.line)[1:]]
         done = subprocess.run(  # noqa: S603 - the installed script, as the docs run it
             argv, cwd=tmp_path, env=environment(), stdin=subprocess.DEVNULL,

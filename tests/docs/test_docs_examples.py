@@ -1,14 +1,17 @@
-"""Every example of the docs runs: Python blocks, sync files, and the README's testing example.
+"""Every example of the docs runs: Python blocks, sync files, and an async test, marked or not.
 
 * A ```python block that defines ``test_`` functions is a test file of the
   reader's: all of them run together in a fresh folder whose pytest
   configuration is empty (no ``asyncio_mode = auto``, none of this suite's
   settings), in a subprocess, as they would in a plain project; each test must pass.
 * Every other block (but the recipes, which test_recipes.py runs with their
-  frameworks) runs as a script (``__name__ == "__main__"``, so its
+  frameworks, and the shared budget's, which tests/redis/test_shared_budget_guide.py
+  runs with a real Redis) runs as a script (``__name__ == "__main__"``, so its
   ``asyncio.run(main())`` runs) with ``AsyncClient()`` and ``Client()`` pointed
   at a served FakeFathom holding the sites CDBUGS and WXYZ: a block that makes
-  a client must send it requests, and none may fail or leave a warning.
+  a client must send it requests, and none may fail or leave a warning. The
+  blocks that came from the README (bulk work, sites and the token, on_event,
+  the httpx transport) must also leave on the fake what they did there.
 * Each ```toml block (and ``{code-block} toml``) is a sync file that parses.
 
 The command-line examples run in test_docs_cli_examples.py.
@@ -27,17 +30,18 @@ from pathlib import Path
 
 import pytest
 
-from fathom_events._cli._syncfile import parse_sync_file
+from fathom_events._cli._syncfile import SyncFileError, parse_sync_file
 from fathom_events.testing import FakeFathom
 from tests.support.helpers import SITE
-from tests.support.readme import DOCS, DOCS_RECIPES, Block, python_blocks
+from tests.support.readme import DOCS, DOCS_RECIPES, SHARED_BUDGET_PAGE, Block, python_blocks
 
 PAGES = sorted(page for page in DOCS.rglob("*.md") if "_build" not in page.parts)
 TEST_FUNCTION = re.compile(r"^(?:async )?def (test_\w+)\(", re.MULTILINE)
 
 
 def _is_recipe(page: Path, block: Block) -> bool:
-    return DOCS_RECIPES.get(block.heading) == page
+    """Whether the block is a recipe that runs elsewhere: with its framework, or with Redis."""
+    return DOCS_RECIPES.get(block.heading) == page or page == SHARED_BUDGET_PAGE
 
 
 BLOCKS = [(page, block) for page in PAGES for block in python_blocks(page)]
@@ -47,12 +51,26 @@ SCRIPTS = [
     for page, block in BLOCKS
     if not TEST_FUNCTION.search(block.source) and not _is_recipe(page, block)
 ]
-#: The README's "Testing your code" block needs the reader's job; this is one.
-README_JOB = '''
-async def my_job(client: AsyncClient) -> None:
-    """The reader's job: make sure the site has a "Signed up" event."""
-    await client.events.create("CDBUGS", "Signed up")
-'''
+#: What the blocks the README used to hold leave on the fake, by page and heading: event
+#: names per site.
+LEFT_ON_THE_FAKE: dict[tuple[str, str], dict[str, list[str]]] = {
+    ("reference/bulk.md", "Bulk work: pull, plan, apply, sync"): {
+        SITE: ["Purchased", "Signed up"],
+        "WXYZ": ["Signed up"],
+    },
+    ("reference/calls.md", "Sites and the token"): {SITE: [], "WXYZ": []},
+    ("howto/tracing.md", "A record of each step: `on_event`"): {SITE: [], "WXYZ": []},
+    ("reference/transport.md", "Writing your own transport"): {SITE: [], "WXYZ": []},
+}
+#: The testing guide's first test file: an async test, marked for pytest-asyncio.
+SERVED_FAKE = DOCS / "howto" / "testing.md", "A served fake"
+
+
+def served_fake_test() -> str:
+    """The source of the testing guide's async test file (its one block under its heading)."""
+    page, heading = SERVED_FAKE
+    (block,) = [block for block in python_blocks(page) if block.heading == heading]
+    return block.source
 
 
 def block_id(item: tuple[Path, Block]) -> str:
@@ -63,25 +81,33 @@ def block_id(item: tuple[Path, Block]) -> str:
 def test_the_docs_have_examples_of_each_kind() -> None:
     """The pages hold scripts, test files and recipes: a lost block would show here."""
     assert len(SCRIPTS) >= 10
+    scripts = {(str(page.relative_to(DOCS)), block.heading) for page, block in SCRIPTS}
+    assert scripts >= set(LEFT_ON_THE_FAKE)
     assert len(TEST_FILES) >= 5
     recipes = [block for page, block in BLOCKS if _is_recipe(page, block)]
-    assert len(recipes) == 8
+    assert len(recipes) == 8 + 2  # test_recipes.py's, and the shared budget's two
 
 
 @pytest.mark.parametrize("item", SCRIPTS, ids=block_id)
 def test_docs_script_runs(item: tuple[Path, Block], world: FakeFathom) -> None:
-    """The block runs as a script against the served fake, and a client it makes is used."""
-    _, block = item
+    """The block runs as a script at the served fake, uses the client it makes, warns of nothing."""
+    page, block = item
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    handlers = list(root.handlers)
+    loggers = [root, *(logging.getLogger(name) for name in ("fathom_events", "fathom_events.http"))]
+    levels = [logger.level for logger in loggers]
     try:
         block.run({"__name__": "__main__"})
-    finally:  # a block that sets logging up does so for itself
+    finally:  # a block that sets logging up does so for itself, not for the tests after it
         root.handlers[:] = handlers
-        root.setLevel(level)
-        logging.getLogger("fathom_events").setLevel(logging.NOTSET)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
     if "Client(" in block.source:
         assert world.requests != []
+    where = (str(page.relative_to(DOCS)), block.heading)
+    if where in LEFT_ON_THE_FAKE:
+        left = {site: sorted(e["name"] for e in world.events(site)) for site in (SITE, "WXYZ")}
+        assert left == LEFT_ON_THE_FAKE[where]
     assert world.events(SITE) is not None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -113,21 +139,18 @@ def test_docs_test_files_pass_in_a_plain_project(tmp_path: Path) -> None:
     assert "unclosed" not in output, output
 
 
-def test_readme_testing_example_passes_in_a_plain_project(tmp_path: Path) -> None:
-    """The README's "Testing your code" test passes in a plain project, marked for its plugin."""
-    (block,) = [b for b in python_blocks() if b.heading == "Testing your code: `FakeFathom`"]
-    assert "@pytest.mark.asyncio" in block.source
-    source = block.source.replace("\n\n\n", "\n\n" + README_JOB + "\n\n", 1)
-    code, output = run_in_a_plain_project(tmp_path, {"test_readme_example.py": source})
+def test_the_async_test_example_passes_alone_in_a_plain_project(tmp_path: Path) -> None:
+    """The testing guide's async test passes alone in a plain project, marked for its plugin."""
+    source = served_fake_test()
+    assert "@pytest.mark.asyncio" in source
+    code, output = run_in_a_plain_project(tmp_path, {"test_served_fake.py": source})
     assert code == 0, output
     assert "1 passed" in output, output
 
 
 def test_an_unmarked_async_test_fails_in_a_plain_project(tmp_path: Path) -> None:
-    """Without the mark, pytest refuses the async test: what the README's example did before."""
-    (block,) = [b for b in python_blocks() if b.heading == "Testing your code: `FakeFathom`"]
-    source = re.sub(r"^@pytest\.mark\.asyncio.*\n", "", block.source, flags=re.MULTILINE)
-    source = source.replace("\n\n\n", "\n\n" + README_JOB + "\n\n", 1)
+    """Without the mark, pytest refuses the async test: why the guide's examples carry it."""
+    source = re.sub(r"^@pytest\.mark\.asyncio.*\n", "", served_fake_test(), flags=re.MULTILINE)
     code, output = run_in_a_plain_project(tmp_path, {"test_unmarked.py": source})
     assert code == 1
     assert "async def functions are not natively supported" in output
@@ -153,3 +176,18 @@ def test_docs_sync_file_parses(where: str, text: str) -> None:
     """The TOML block is a sync file the command line reads without a complaint."""
     parsed = parse_sync_file(text, where)
     assert parsed.desired() or 'sites = "all"' in text  # "all": the sites come when it runs
+
+
+def test_sync_file_example_is_valid_and_its_error_is_real() -> None:
+    """The sync-file reference's file parses, and breaking its currency gives the error shown."""
+    text = (DOCS / "reference" / "sync-file.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", text, re.DOTALL)
+    shown_error = re.search(r"^fathom-events: (sync\.toml:\d+: .*?) dollar", text, re.MULTILINE)
+    assert example is not None
+    assert shown_error is not None
+    desired = parse_sync_file(example[1], "sync.toml").desired()
+    assert [spec.name for spec in desired["my site"]][-1] == "Downloaded whitepaper"
+    with pytest.raises(SyncFileError) as caught:
+        parse_sync_file(example[1].replace('"euro"', '"eur"'), "sync.toml")
+    assert str(caught.value).startswith(shown_error[1])
+    assert str(caught.value).endswith("got 'eur'")

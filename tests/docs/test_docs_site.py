@@ -83,8 +83,9 @@ def _inventory(site: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_the_documented_build_command_is_the_one_ci_runs() -> None:
-    """docs/index.md documents the build command, and .ci/run runs it (quietly)."""
+    """docs/index.md and the README document the build command, and .ci/run runs it (quietly)."""
     assert BUILD_COMMAND in (DOCS / "index.md").read_text()
+    assert BUILD_COMMAND in (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert BUILD_COMMAND.replace("-b html", "-q -b html") in ci
     assert f"export {REQUIRE_DOCS_ENV}=1" in ci

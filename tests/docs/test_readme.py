@@ -1,4 +1,4 @@
-"""The README's promises match what CI and the package do."""
+"""The README is a front page whose promises match what CI, the package and the docs do."""
 
 from __future__ import annotations
 
@@ -8,19 +8,33 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.support.readme import DOCS, README, ROOT, section
 
-from fathom_events._cli._syncfile import SyncFileError, parse_sync_file
-
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "fathom-events"
 MAIN_JOB = 'pip install ".[cli]" && fathom-events demo'
+#: The most lines the README may have: a front page, the rest is in docs/ (issue 22).
+FRONT_PAGE_LINES = 250
 
 
 def setup_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Set-up", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```console\n(.+?)\n```", section)
+    return re.findall(r"```console\n(.+?)\n```", section(README, "Set-up"))
+
+
+def test_readme_is_a_front_page() -> None:
+    """README.md holds at most 250 lines: what the package is, how to start, and the way in."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= FRONT_PAGE_LINES, len(lines)
+
+
+def test_readme_links_lead_to_files_of_the_checkout() -> None:
+    """Each relative link of the README names a file that exists, the docs' pages among them."""
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", README.read_text(encoding="utf-8"))
+    relative = [link for link in links if "://" not in link]
+    missing = [link for link in relative if not (ROOT / link).is_file()]
+    assert missing == []
+    linked = {(ROOT / link).resolve() for link in relative}
+    pages = {page.resolve() for page in DOCS.glob("*/index.md")} | {DOCS / "tutorial.md"}
+    assert pages <= linked
 
 
 def test_setup_section_has_exactly_two_commands() -> None:
@@ -57,26 +71,6 @@ def test_main_job_pulls_syncs_and_converges() -> None:
     assert int(stats[2]) >= 4  # the scripted 429s and 503s were retried
     assert f"(the fake received {stats[1]})" in out  # the client's count is the server's
     assert "Traceback" not in done.stderr
-
-
-def readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
-
-
-def test_sync_file_example_is_valid_and_its_error_is_real() -> None:
-    """The README's sync file parses, and breaking its currency gives the error it shows."""
-    section = readme_section("The sync file")
-    example = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
-    shown_error = re.search(r"^fathom-events: (sync\.toml:\d+: .*?) dollar", section, re.MULTILINE)
-    assert example is not None
-    assert shown_error is not None
-    desired = parse_sync_file(example[1], "sync.toml").desired()
-    assert [spec.name for spec in desired["my site"]][-1] == "Downloaded whitepaper"
-    with pytest.raises(SyncFileError) as caught:
-        parse_sync_file(example[1].replace('"euro"', '"eur"'), "sync.toml")
-    assert str(caught.value).startswith(shown_error[1])
-    assert str(caught.value).endswith("got 'eur'")
 
 
 def test_ci_runs_the_suite_on_every_supported_python() -> None:

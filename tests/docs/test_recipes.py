@@ -1,9 +1,9 @@
-"""The README's recipes run as written, each with its framework, against FakeFathom.
+"""The docs' recipes run as written, each with its framework, against FakeFathom.
 
-Each recipe's code is taken from README.md, and again from the docs page that
-holds it (by Sybil, through readme.py, which also gives test_readme_examples.py
-every other block) and executed; ``AsyncClient()``
-in it reads the token from ``FATHOM_API_TOKEN`` and is pointed at the fake.
+Each recipe's code is taken from the docs page that holds it (by Sybil, through
+readme.py; test_docs_examples.py runs every other block of the docs) and
+executed; ``AsyncClient()`` in it reads the token from ``FATHOM_API_TOKEN`` and
+is pointed at the fake.
 Warnings are errors, and every test ends by collecting garbage, so that an
 unclosed session or socket fails it.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import collections
 import concurrent.futures
 import gc
 import re
@@ -35,14 +34,7 @@ with warnings.catch_warnings():
 
 from fathom_events.testing import FakeFathom
 from tests.support.helpers import SITE, FakeTime
-from tests.support.readme import (
-    DOCS_RECIPES,
-    README,
-    RECIPES,
-    point_at_the_fake,
-    python_blocks,
-    recipe,
-)
+from tests.support.readme import DOCS_RECIPES, point_at_the_fake, python_blocks, recipe
 
 pytest_plugins = ["pytester"]
 
@@ -61,7 +53,7 @@ RUN_HERE = {
 def run(source: str) -> dict[str, Any]:
     """Execute a recipe as a module and return its names."""
     namespace: dict[str, Any] = {"__name__": "recipe"}
-    exec(compile(source, "README.md", "exec"), namespace)  # noqa: S102 - our README's code
+    exec(compile(source, "recipe", "exec"), namespace)  # noqa: S102 - our docs' code
     return namespace
 
 
@@ -85,21 +77,17 @@ def _fathom_env(
 Recipes = Callable[[str], list[str]]
 
 
-@pytest.fixture(name="recipes", params=["README.md", "docs"])
-def _recipes(request: pytest.FixtureRequest) -> Recipes:
-    """The recipes as the README holds them, then as the docs' pages do: each test runs on both."""
-    if request.param == "docs":
-        return lambda title: recipe(title, DOCS_RECIPES[title])
+@pytest.fixture(name="recipes")
+def _recipes() -> Recipes:
+    """The recipes as the docs' pages hold them."""
     return recipe
 
 
 def test_every_recipe_block_is_run_here() -> None:
-    """The recipes hold exactly the blocks the tests below run (test_readme_examples the rest)."""
-    blocks = [block.heading for block in python_blocks() if block.section == RECIPES]
-    assert collections.Counter(blocks) == RUN_HERE
-    in_docs = {title: len(recipe(title, page)) for title, page in DOCS_RECIPES.items()}
+    """The docs hold exactly the recipe blocks the tests below run, and the README holds none."""
+    in_docs = {title: len(recipe(title)) for title in DOCS_RECIPES}
     assert in_docs == RUN_HERE
-    assert all(page != README for page in DOCS_RECIPES.values())
+    assert not set(RUN_HERE) & {block.heading for block in python_blocks()}
 
 
 def test_starlette_lifespan_client_serves_each_run_of_the_app(
@@ -156,7 +144,7 @@ def test_django_helpers_serve_sync_code_async_views_and_threads(
     """The Django recipe works from sync code, request threads, and the ASGI server's loop."""
     helpers, view = recipes("Django")
     names = run(helpers)
-    compile(view, "README.md", "exec")  # the view itself needs Django; it awaits the helper
+    compile(view, "recipe", "exec")  # the view itself needs Django; it awaits the helper
     assert "await event_names(site_id)" in view
     event_names, event_names_now = names["event_names"], names["event_names_now"]
 

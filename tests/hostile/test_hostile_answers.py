@@ -289,28 +289,28 @@ def test_blocking_face_gives_only_values_or_fathom_errors(
     accept(call, outcome_blocking(served_url, call, timeout=SAFETY_TIMEOUT))
 
 
-# The README's own transport (httpx) meets the same answers: whatever its stack makes of
+# The docs' own transport (httpx) meets the same answers: whatever its stack makes of
 # them, the client gives a value or a FathomError (tests/support/faces.py). A third of the
 # examples: each makes an httpx client, whose TLS context costs ~50 ms to build.
-OVER_THE_README_TRANSPORT = settings(SETTINGS, max_examples=100)
+OVER_THE_DOCS_TRANSPORT = settings(SETTINGS, max_examples=100)
 
 
-@OVER_THE_README_TRANSPORT
+@OVER_THE_DOCS_TRANSPORT
 @given(answer=answers())
-def test_async_face_over_the_readme_transport_gives_only_values_or_fathom_errors(
+def test_async_face_over_the_docs_transport_gives_only_values_or_fathom_errors(
     served_url: str, answer: tuple[str, bytes]
 ) -> None:
-    """Whatever the server answers, AsyncClient over the README's transport gives the same."""
+    """Whatever the server answers, AsyncClient over the docs' transport gives the same."""
     call, CURRENT["reply"] = answer
     outcome = outcome_async(served_url, call, timeout=SAFETY_TIMEOUT, transport="user")
     accept(call, asyncio.run(outcome))
 
 
-@OVER_THE_README_TRANSPORT
+@OVER_THE_DOCS_TRANSPORT
 @given(answer=answers())
-def test_blocking_face_over_the_readme_transport_gives_only_values_or_fathom_errors(
+def test_blocking_face_over_the_docs_transport_gives_only_values_or_fathom_errors(
     served_url: str, answer: tuple[str, bytes]
 ) -> None:
-    """Whatever the server answers, Client over the README's transport gives the same."""
+    """Whatever the server answers, Client over the docs' transport gives the same."""
     call, CURRENT["reply"] = answer
     accept(call, outcome_blocking(served_url, call, timeout=SAFETY_TIMEOUT, transport="user"))

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("every_error_token_free")
 
 @pytest.fixture(name="transport", params=TRANSPORTS)
 def _transport(request: pytest.FixtureRequest) -> TransportKind:
-    """Each test runs over aiohttp and over the README's own transport."""
+    """Each test runs over aiohttp and over the docs' own transport."""
     transport: TransportKind = request.param
     return transport
 

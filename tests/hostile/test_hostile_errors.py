@@ -1,6 +1,6 @@
 """Error answers from a hostile server: echoed tokens, odd Locations, deep bodies, raw bytes.
 
-Each runs on both faces, over aiohttp and over the README's own transport (``face``).
+Each runs on both faces, over aiohttp and over the docs' own transport (``face``).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from fathom_events._http._secrecy import TokenEchoes
 from fathom_events._options import Secret
 from fathom_events.testing import FakeFathom, Fault
 from tests.hostile.test_hostile_transport import PROTOCOL_ERRORS
-from tests.support.faces import (  # noqa: F401 - every_face_fixture: `face`, and over the README's
+from tests.support.faces import (  # noqa: F401 - every_face_fixture: `face`, and over the docs'
     ASYNC,
     Face,
     Run,

@@ -2,7 +2,7 @@
 
 Memory is measured with tracemalloc (the bytes the process holds), never by time.
 
-The redirect tests run over aiohttp and over the README's own transport (a 3xx is the
+The redirect tests run over aiohttp and over the docs' own transport (a 3xx is the
 client's to refuse, whatever sends it). The rest are the aiohttp transport's own work and
 stay on it: bombs refused while aiohttp streams and decodes them (a transport of the user's
 reads the body whole, and the client caps it after), aiohttp's protocol errors by name,
@@ -268,7 +268,7 @@ ELSEWHERE = "https://elsewhere.example/v1/sites/CDBUGS/events"
 
 @pytest.fixture(name="transport", params=TRANSPORTS)
 def _transport(request: pytest.FixtureRequest) -> TransportKind:
-    """The redirect tests run over aiohttp and over the README's own transport."""
+    """The redirect tests run over aiohttp and over the docs' own transport."""
     transport: TransportKind = request.param
     return transport
 

@@ -1,7 +1,7 @@
-"""A transport of the user's own: the README's, taken as the docs give it, and what it is owed.
+"""A transport of the user's own: the docs' httpx one, taken as they give it, and what it is owed.
 
 The harness (tests/support/faces.py) runs the client-case table, the hostile, secrecy
-and fault suites over the README's "Writing your own transport"; this file checks the
+and fault suites over the docs' "Writing your own transport"; this file checks the
 block itself, and holds the precise tests of the promises the client was found to
 break over such a transport (each xfail(strict=True) until the sender keeps it).
 """
@@ -31,15 +31,15 @@ from tests.support.faces import (
     user_transport_class,
 )
 from tests.support.helpers import SITE, TOKEN, FakeTime
-from tests.support.readme import README, python_blocks
+from tests.support.readme import TRANSPORT_PAGE, python_blocks
 from tests.support.secrecy import assert_token_free
 
 NO_RETRY = RetryPolicy(max_retries=0)
 
 
-def test_the_readme_block_is_one_transport_of_the_exported_contract() -> None:
-    """The README's section defines one transport, typed by the names fathom_events exports."""
-    (block,) = [b for b in python_blocks() if b.section == "Writing your own transport"]
+def test_the_docs_block_is_one_transport_of_the_exported_contract() -> None:
+    """The docs' page defines one transport, typed by the names fathom_events exports."""
+    (block,) = python_blocks(TRANSPORT_PAGE)
     for name in ("AsyncTransport", "TransportRequest", "Timeouts"):
         assert name in fathom_events.__all__
     assert "TransportRequest" in block.source
@@ -54,8 +54,8 @@ def test_the_readme_block_is_one_transport_of_the_exported_contract() -> None:
     assert inspect.iscoroutinefunction(made.aclose)  # type: ignore[attr-defined]
 
 
-def test_the_contract_has_what_the_readme_says() -> None:
-    """The exported contract has the fields and methods the README's section tells a writer of."""
+def test_the_contract_has_what_the_docs_say() -> None:
+    """The exported contract has the fields and methods the docs' page tells a writer of."""
     assert [field.name for field in attrs.fields(TransportRequest)] == [
         "method",
         "url",
@@ -64,15 +64,15 @@ def test_the_contract_has_what_the_readme_says() -> None:
     ]
     assert [field.name for field in attrs.fields(Timeouts)] == ["total", "connect"]
     assert {"send", "aclose"} <= set(dir(AsyncTransport))
-    section = README.read_text().split("## Writing your own transport", 1)[1].split("\n## ", 1)[0]
+    section = TRANSPORT_PAGE.read_text(encoding="utf-8")
     for said in ("request.method", "request.url", "request.headers", "request.body"):
         assert f"`{said}`" in section
     for said in ("timeouts.total", "timeouts.connect", "request_sent", "aclose()"):
         assert said in section
 
 
-async def test_the_readme_transport_sends_and_closes(fake: FakeFathom, base_url: str) -> None:
-    """The README's transport carries a create and a list to a served fake, and closes."""
+async def test_the_docs_transport_sends_and_closes(fake: FakeFathom, base_url: str) -> None:
+    """The docs' transport carries a create and a list to a served fake, and closes."""
     async with AsyncClient(TOKEN, base_url, transport=user_transport()) as client:
         created = await client.events.create(SITE, "Signed up")
         listed = await client.events.list(SITE)
@@ -141,10 +141,10 @@ async def test_error_headers_are_found_without_regard_to_case(fake_time: FakeTim
     assert info.value.headers["retry-after"] == "2"
 
 
-async def test_a_create_refused_at_connect_is_retried_over_the_readme_transport(
+async def test_a_create_refused_at_connect_is_retried_over_the_docs_transport(
     fake_time: FakeTime,
 ) -> None:
-    """Over the README's transport a refused connection says nothing was sent: a create retries."""
+    """Over the docs' transport a refused connection says nothing was sent: a create retries."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -46,8 +46,8 @@ ATTEMPT_TIMEOUT = 0.25
 # Who owns the aiohttp session: the client, or the caller (``session=``), whose session may
 # raise for 4xx and 5xx itself, or leave bodies compressed. Every kind must end alike.
 SESSION_KINDS = ("owned", "borrowed", "borrowed-raise-for-status", "borrowed-no-decompress")
-#: No aiohttp at all: the README's own transport (httpx), given as ``transport=``.
-README_TRANSPORT = "readme-transport"
+#: No aiohttp at all: the docs' own transport (httpx), given as ``transport=``.
+DOCS_TRANSPORT = "docs-transport"
 
 
 @contextlib.asynccontextmanager
@@ -216,7 +216,7 @@ def check_outcome(
         assert len(created) == 1
 
 
-@pytest.mark.parametrize("session_kind", [*SESSION_KINDS, README_TRANSPORT])
+@pytest.mark.parametrize("session_kind", [*SESSION_KINDS, DOCS_TRANSPORT])
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 async def test_fault_matrix(
@@ -232,8 +232,8 @@ async def test_fault_matrix(
     fake.inject(case.fault, method=METHODS[endpoint], path=f"/v1/sites/{SITE}/events*")
     outcome: object = None
     started = time.monotonic()
-    over_readme = session_kind == README_TRANSPORT
-    async with fake.serve() as url, session_of("owned" if over_readme else session_kind) as session:
+    over_docs = session_kind == DOCS_TRANSPORT
+    async with fake.serve() as url, session_of("owned" if over_docs else session_kind) as session:
         client = AsyncClient(
             TOKEN,
             url,
@@ -242,7 +242,7 @@ async def test_fault_matrix(
             clock=fake_time.clock,
             sleep=fake_time.sleep,
             session=session,
-            transport=user_transport() if over_readme else None,
+            transport=user_transport() if over_docs else None,
         )
         async with client:
             try:
@@ -252,8 +252,8 @@ async def test_fault_matrix(
                     outcome = await asyncio.wait_for(call(), CASE_BUDGET)
             except FathomError as error:
                 outcome = error
-        if over_readme:
-            pass  # no aiohttp session: the README's transport is the client's to close
+        if over_docs:
+            pass  # no aiohttp session: the docs' transport is the client's to close
         elif session is None:
             (own,) = sessions_made
             assert own.closed

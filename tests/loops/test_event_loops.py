@@ -5,7 +5,7 @@ cool-down and the counters stay shared by every loop and thread.
 
 These run over aiohttp only: they are about the built-in transport's sessions per
 event loop (made, pooled and closed in each loop). A transport of the user's own
-serves loops as its HTTP stack does (the README says so); the refusal under trio,
+serves loops as its HTTP stack does (the docs say so); the refusal under trio,
 which is the client's whatever its transport, runs over both in test_loop_errors.py.
 """
 

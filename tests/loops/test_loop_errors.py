@@ -1,6 +1,6 @@
 """Where the AsyncClient cannot work, it says so with a FathomError that names what works.
 
-The refusal under trio runs over aiohttp and over the README's own transport; the other
+The refusal under trio runs over aiohttp and over the docs' own transport; the other
 tests are about aiohttp sessions (made in another loop, lent, traced): aiohttp only.
 """
 

@@ -5,7 +5,7 @@ harness: tests/support/faces.py). The async face awaits ``AsyncClient``'s method
 the test's own event loop. The blocking face makes, calls and closes a ``Client`` in
 worker threads, as plain code would (no event loop of its own), and awaits each call
 there; its methods are the async client's, so one case reads the same on both faces.
-Each face runs the table over the built-in transport and over the README's own
+Each face runs the table over the built-in transport and over the docs' own
 (``cases_over("user")``).
 """
 

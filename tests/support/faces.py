@@ -4,9 +4,9 @@ A :class:`Face` says how a test opens a client. Its ``kind`` is ``"async"`` (an
 ``AsyncClient`` awaited in the test's own event loop) or ``"blocking"`` (a
 ``Client`` made, called and closed in worker threads, as plain code would, with no
 event loop of its own; each call is awaited there). Its ``transport`` is
-``"aiohttp"`` (the built-in one) or ``"user"``: the transport that README.md's
-"Writing your own transport" defines, taken from the README itself, so that the
-docs cannot drift from what is tested.
+``"aiohttp"`` (the built-in one) or ``"user"``: the transport that the docs'
+"Writing your own transport" (docs/reference/transport.md) defines, taken from
+that page itself, so that the docs cannot drift from what is tested.
 
 It serves two styles of test:
 
@@ -38,15 +38,15 @@ import pytest
 from fathom_events import AsyncClient, AsyncEvents, AsyncTransport, Client, Events, RetryPolicy
 from fathom_events.testing import FakeFathom
 from tests.support.helpers import TOKEN, FakeTime
-from tests.support.readme import python_blocks
+from tests.support.readme import TRANSPORT_PAGE, python_blocks
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: The README's section whose one Python block defines a transport on another HTTP stack.
+#: The docs' page whose one Python block defines a transport on another HTTP stack: its title.
 USER_TRANSPORT_SECTION = "Writing your own transport"
 
-#: The built-in transport, or the README's own ("Writing your own transport").
+#: The built-in transport, or the docs' own ("Writing your own transport").
 TransportKind = Literal["aiohttp", "user"]
 #: Runs ``fn(client)`` on the face under test and gives its value (awaited if need be).
 Run = Callable[[Callable[[Any], Any]], Awaitable[Any]]
@@ -60,23 +60,24 @@ class Server(Protocol):
     def serve_in_thread(self) -> contextlib.AbstractContextManager[str]: ...
 
 
-# -- the user's transport, from the README ---------------------------------------------
+# -- the user's transport, from the docs ---------------------------------------------
 
 
 @functools.cache
 def user_transport_class() -> Callable[[], AsyncTransport]:
-    """The class README.md's "Writing your own transport" defines, run from the README itself.
+    """The class the docs' "Writing your own transport" defines, run from that page itself.
 
-    The section must hold exactly one Python block, defining exactly one class with
+    The page must hold exactly one Python block, defining exactly one class with
     ``send`` and ``aclose``; the block is run as a module that is not ``__main__``.
     """
-    (block,) = [block for block in python_blocks() if block.section == USER_TRANSPORT_SECTION]
-    names = block.run({"__name__": "readme_transport"})
+    blocks = python_blocks(TRANSPORT_PAGE)
+    (block,) = [block for block in blocks if block.section == USER_TRANSPORT_SECTION]
+    names = block.run({"__name__": "docs_transport"})
     classes: list[Any] = [
         value
         for value in names.values()
         if inspect.isclass(value)
-        and value.__module__ == "readme_transport"
+        and value.__module__ == "docs_transport"
         and callable(getattr(value, "send", None))
         and callable(getattr(value, "aclose", None))
     ]
@@ -86,12 +87,12 @@ def user_transport_class() -> Callable[[], AsyncTransport]:
 
 
 def user_transport() -> AsyncTransport:
-    """A new transport of the README's class (a client closes the transport it is given)."""
+    """A new transport of the docs' class (a client closes the transport it is given)."""
     return user_transport_class()()
 
 
 def over(transport: TransportKind) -> AsyncTransport | None:
-    """What to pass as ``transport=``: None for the built-in one, else a new README transport."""
+    """What to pass as ``transport=``: None for the built-in one, else a new docs transport."""
     return user_transport() if transport == "user" else None
 
 
@@ -215,7 +216,7 @@ ASYNC = Face("async")
 BLOCKING = Face("blocking")
 #: Both faces over the built-in transport.
 FACES = [ASYNC, BLOCKING]
-#: Both faces over the built-in transport and over the README's.
+#: Both faces over the built-in transport and over the docs'.
 EVERY_FACE = [*FACES, Face("async", "user"), Face("blocking", "user")]
 TRANSPORTS: list[TransportKind] = ["aiohttp", "user"]
 
@@ -238,7 +239,7 @@ def face_fixture(request: pytest.FixtureRequest) -> Face:
 
 @pytest.fixture(name="face", params=EVERY_FACE, ids=lambda face: face.id)
 def every_face_fixture(request: pytest.FixtureRequest) -> Face:
-    """The face under test, over aiohttp and over the README's transport (import it instead)."""
+    """The face under test, over aiohttp and over the docs' transport (import it instead)."""
     face: Face = request.param
     return face
 

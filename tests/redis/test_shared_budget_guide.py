@@ -1,4 +1,4 @@
-"""The README's "Many workers, one budget": its recipes run as written, sharing one budget.
+"""The guide "Many workers, one rate budget": its recipes run as written, sharing one budget.
 
 Each recipe is run twice, as two workers would run it (a namespace each, so a
 client each), against a served FakeFathom and the tests' real redis-server
@@ -17,21 +17,21 @@ from starlette.testclient import TestClient
 
 from fathom_events.testing import FakeFathom
 from tests.support.helpers import SITE, TOKEN, FakeTime
-from tests.support.readme import SHARED_BUDGET, point_at_the_fake, python_blocks
+from tests.support.readme import SHARED_BUDGET_PAGE, point_at_the_fake, python_blocks
 from tests.support.redis import RedisServer
 
 WORKERS = 2
 
 
 def recipes() -> list[str]:
-    """The section's Python blocks, in order: the web workers', then Celery's."""
-    return [block.source for block in python_blocks() if block.section == SHARED_BUDGET]
+    """The guide's Python blocks, in order: the web workers', then Celery's."""
+    return [block.source for block in python_blocks(SHARED_BUDGET_PAGE)]
 
 
 def worker(source: str) -> dict[str, Any]:
     """One worker process's module: the recipe run in a namespace of its own."""
     namespace: dict[str, Any] = {"__name__": "worker"}
-    exec(compile(source, "README.md", "exec"), namespace)  # noqa: S102 - our README's code
+    exec(compile(source, "shared-budget.md", "exec"), namespace)  # noqa: S102 - our docs' code
     return namespace
 
 
@@ -59,7 +59,7 @@ def places_by_budget(redis_server: RedisServer) -> dict[bytes, int]:
 
 
 def test_every_block_of_the_section_is_run_here() -> None:
-    """The section holds the two recipes these tests run: web workers, then Celery."""
+    """The guide holds the two recipes these tests run: web workers, then Celery."""
     assert len(recipes()) == 2
 
 
