@@ -15,6 +15,7 @@ import math
 import reprlib
 from collections.abc import Callable
 from typing import Any, Final
+from urllib.parse import SplitResult
 
 import attrs
 
@@ -142,6 +143,16 @@ def check_callable_or_none(field: str, value: object) -> Callable[..., Any] | No
     if value is not None and not callable(value):
         raise InvalidRequestError(field, f"must be a callable or None, got {shown(value)}")
     return value
+
+
+def check_url_port(field: str, parts: SplitResult, seen: str) -> None:
+    """Refuse a URL (split) whose port is out of range or not a number; ``seen`` shows it."""
+    try:
+        port = parts.port  # urlsplit checks the port only when it is read
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise InvalidRequestError(field, f"must have a port from 1 to 65535 if any, got {seen}")
 
 
 def as_validator(check: Callable[[str, Any], object]) -> Callable[[Any, Any, Any], None]:

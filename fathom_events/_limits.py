@@ -31,7 +31,13 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ._checks import as_validator, check_int_at_least, check_seconds_or_none, shown
+from ._checks import (
+    as_validator,
+    check_int_at_least,
+    check_seconds_or_none,
+    check_url_port,
+    shown,
+)
 from ._http._secrecy import REDACTED
 from ._loops import running_loop
 from ._protocol import MAX_RETRY_AFTER
@@ -123,12 +129,7 @@ def check_redis_url(field: str, value: object) -> str | None:
         return value
     if not parts.hostname:
         raise InvalidRequestError(field, f"must name a host (redis://host:6379), got {seen}")
-    try:
-        port = parts.port  # urlsplit checks the port only when it is read
-    except ValueError:
-        port = 0
-    if port == 0:
-        raise InvalidRequestError(field, f"must have a port from 1 to 65535 if any, got {seen}")
+    check_url_port(field, parts, seen)
     return value
 
 

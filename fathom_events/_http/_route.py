@@ -30,7 +30,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import attrs
 
-from fathom_events._checks import shown
+from fathom_events._checks import check_url_port, shown
 from fathom_events._defaults import DEFAULT_BASE_URL
 from fathom_events.exceptions import InvalidRequestError
 
@@ -84,12 +84,7 @@ def _http_url(field: str, value: object, seen: str) -> tuple[str, SplitResult]:
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise InvalidRequestError(field, f"must be an http(s) URL with a host, got {seen}")
-    try:
-        port = parts.port  # urlsplit checks the port only when it is read
-    except ValueError:
-        port = 0
-    if port == 0:
-        raise InvalidRequestError(field, f"must have a port from 1 to 65535 if any, got {seen}")
+    check_url_port(field, parts, seen)
     return value, parts
 
 
