@@ -20,7 +20,7 @@ import cattrs
 
 from ._bulk_types import EventSpec, Progress, PullResult
 from ._converter import configure_converter
-from ._limits import RateLimit
+from ._limits import RateLimit, blot_password
 from ._retry import RetryPolicy
 from .exceptions import FathomError
 from .types import DeletedEvent, Event, EventPage, Site, SitePage, TokenInfo
@@ -63,6 +63,9 @@ def to_builtins(obj: object) -> Any:
       its public attributes (``status``, ``method``, ``url``, ``attempts``,
       ``may_have_been_applied``, ...): a description, never the token, and not
       read back by :func:`from_builtins`.
+    * A :class:`~fathom_events.RateLimit`'s ``redis_url`` is written with its
+      password blotted out: a secret is never written, so give it again
+      before reading the limit back.
     * A mapping becomes a dict (its keys must be strings); a list, tuple, set
       or frozenset a list; ``str``, ``int``, ``float``, ``bool`` and ``None``
       stay as they are.
@@ -82,6 +85,13 @@ def to_builtins(obj: object) -> Any:
             "sites": {site_id: to_builtins(events) for site_id, events in obj.items()},
             "failed": to_builtins(obj.failed),
             "repeated": to_builtins(obj.repeated),
+        }
+    if isinstance(obj, RateLimit) and obj.redis_url is not None:
+        # A Redis password is never written: it comes back blotted out (give it again).
+        return {
+            **to_builtins(attrs.evolve(obj, redis_url=None, key=None)),
+            "redis_url": blot_password(obj.redis_url),
+            "key": obj.key,
         }
     if attrs.has(kind := type(obj)):
         return {field.name: to_builtins(getattr(obj, field.name)) for field in attrs.fields(kind)}

@@ -224,3 +224,11 @@ def test_what_cannot_become_builtins_is_refused_by_name() -> None:
         to_builtins({1: "one"})
     with pytest.raises(TypeError, match="from_builtins reads"):
         from_builtins({}, dict)
+
+
+def test_a_rate_limits_redis_password_is_never_written() -> None:
+    """to_builtins writes a RateLimit's redis_url with its password blotted out."""
+    limit = RateLimit(10, 60.0, redis_url="redis://:s3cret-pw@localhost:6379/0")
+    written = to_builtins(limit)
+    assert "s3cret-pw" not in json.dumps(written)
+    assert written["redis_url"] == "redis://:********@localhost:6379/0"
