@@ -56,7 +56,7 @@ from urllib.parse import unquote
 import anyio
 import attrs
 
-from ._checks import one_line
+from ._checks import one_line, shown
 from ._http._secrecy import REDACTED, HoldsToken, raise_alone, words_of
 from ._http._sessions import PerLoop, close_socket
 from ._limits import (
@@ -202,7 +202,27 @@ _TAKE_SCRIPT = _Script(_TAKE)
 _FINISH_SCRIPT = _Script(_FINISH)
 _GIVE_BACK_SCRIPT = _Script(_GIVE_BACK)
 _COOL_DOWN_SCRIPT = _Script(_COOL_DOWN)
-_TAKEN, _COOLING = 0, 1
+_TAKEN, _COOLING, _WAITING = 0, 1, 2
+
+
+def _read_take(reply: object) -> tuple[int, int] | _Trouble:
+    """The take script's ``[verdict, milliseconds]``, or the trouble of a reply of another shape.
+
+    Redis is a server too: whatever it (or what stands in front of it) answers,
+    only a verdict the script gives and a wait of 0 ms or more come out.
+    """
+    if isinstance(reply, _Trouble):
+        return reply
+    if isinstance(reply, (list, tuple)) and len(reply) == 2:
+        verdict, wait_ms = reply
+        if (
+            type(verdict) is int
+            and verdict in (_TAKEN, _COOLING, _WAITING)
+            and type(wait_ms) is int
+            and wait_ms >= 0
+        ):
+            return verdict, wait_ms
+    return _Trouble(f"an answer of the wrong shape from the take script: {shown(reply)}")
 
 
 @attrs.frozen
@@ -351,14 +371,17 @@ class RedisRateLimiter:
                 # The script may have run: give the turn back, whatever happens to this task.
                 self._leave_running(self._give_back(turn_id))
                 raise
-            if isinstance(reply, _Trouble):
-                self._failed(reply, raising=True)
+            read = _read_take(reply)
+            if isinstance(read, _Trouble):
+                self._failed(read, raising=True)
                 continue
             self._redis_works()
-            verdict, wait_ms = (int(part) for part in reply)
+            verdict, wait_ms = read
             if verdict == _TAKEN:
                 return _Turn(turn_id)
             wait = wait_ms / 1000
+            if verdict == _WAITING:  # no place frees later than a window from now
+                wait = min(wait, self.rate_limit.per_seconds)
             if verdict == _COOLING:
                 refuse_long_cool_down(wait, deadline, max_cool_down, now)
             else:
