@@ -86,15 +86,14 @@ def to_builtins(obj: object) -> Any:
             "failed": to_builtins(obj.failed),
             "repeated": to_builtins(obj.repeated),
         }
-    if isinstance(obj, RateLimit) and obj.redis_url is not None:
-        # A Redis password is never written: it comes back blotted out (give it again).
-        return {
-            **to_builtins(attrs.evolve(obj, redis_url=None, key=None)),
-            "redis_url": blot_password(obj.redis_url),
-            "key": obj.key,
-        }
     if attrs.has(kind := type(obj)):
-        return {field.name: to_builtins(getattr(obj, field.name)) for field in attrs.fields(kind)}
+        written = {
+            field.name: to_builtins(getattr(obj, field.name)) for field in attrs.fields(kind)
+        }
+        if isinstance(obj, RateLimit) and obj.redis_url is not None:
+            # A Redis password is never written: it comes back blotted out (give it again).
+            written["redis_url"] = blot_password(obj.redis_url)
+        return written
     if isinstance(obj, FathomError):
         return _error(obj)
     if isinstance(obj, Mapping):
